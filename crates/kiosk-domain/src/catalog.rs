@@ -1,0 +1,557 @@
+//! The rules catalog: providers, projects, operations, tariffs, checklists,
+//! renewal windows and notices, as versioned data.
+//!
+//! A catalog file is written by an operator or delivered by the central CA;
+//! the store keeps every version it was given and hands the active one to
+//! the engines here. Nothing in this module knows a price or a document name.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Rejection;
+
+/// What the applicant came to the counter for (业务类型).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    New,
+    Renew,
+    Change,
+    ReplaceLost,
+    ReplaceDamaged,
+    Unlock,
+    Revoke,
+    Upgrade,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 8] = [
+        Operation::New,
+        Operation::Renew,
+        Operation::Change,
+        Operation::ReplaceLost,
+        Operation::ReplaceDamaged,
+        Operation::Unlock,
+        Operation::Revoke,
+        Operation::Upgrade,
+    ];
+
+    /// The machine name used on the command line and in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::New => "new",
+            Operation::Renew => "renew",
+            Operation::Change => "change",
+            Operation::ReplaceLost => "replace-lost",
+            Operation::ReplaceDamaged => "replace-damaged",
+            Operation::Unlock => "unlock",
+            Operation::Revoke => "revoke",
+            Operation::Upgrade => "upgrade",
+        }
+    }
+
+    /// The name the counter uses.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Operation::New => "证书新办",
+            Operation::Renew => "证书更新",
+            Operation::Change => "证书信息变更",
+            Operation::ReplaceLost => "证书丢失补办",
+            Operation::ReplaceDamaged => "证书损坏补办",
+            Operation::Unlock => "PIN码解锁",
+            Operation::Revoke => "证书吊销",
+            Operation::Upgrade => "算法升级",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Operation {
+    type Err = Rejection;
+    fn from_str(s: &str) -> Result<Self, Rejection> {
+        let wanted = s.trim().to_ascii_lowercase();
+        Operation::ALL
+            .into_iter()
+            .find(|op| op.as_str() == wanted)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Operation::ALL.iter().map(|o| o.as_str()).collect();
+                Rejection::new(
+                    "operation",
+                    "unknown_operation",
+                    "业务类型",
+                    format!("没有名为“{s}”的业务类型"),
+                    format!("请选择其中之一：{}", known.join("、")),
+                    format!("there is no operation named '{s}'"),
+                    format!("use one of: {}", known.join(", ")),
+                )
+            })
+    }
+}
+
+/// How the materials reach the station.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// The handler brings the papers to the counter (现场办理).
+    #[default]
+    Counter,
+    /// The papers arrive by post (邮寄办理).
+    Mail,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Counter => "counter",
+            Channel::Mail => "mail",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Channel::Counter => "现场办理",
+            Channel::Mail => "邮寄办理",
+        }
+    }
+}
+
+impl FromStr for Channel {
+    type Err = Rejection;
+    fn from_str(s: &str) -> Result<Self, Rejection> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "counter" => Ok(Channel::Counter),
+            "mail" => Ok(Channel::Mail),
+            _ => Err(Rejection::new(
+                "channel",
+                "unknown_channel",
+                "办理方式",
+                format!("没有名为“{s}”的办理方式"),
+                "请选择 counter（现场办理）或 mail（邮寄办理）",
+                format!("there is no channel named '{s}'"),
+                "use counter or mail",
+            )),
+        }
+    }
+}
+
+/// The whole rule set at one version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// Monotonic version; a station only moves forward.
+    pub version: u64,
+    /// The first day (station time) on which this version applies.
+    pub effective_date: NaiveDate,
+    /// Free text: who published it and why.
+    #[serde(default)]
+    pub description: String,
+    /// Renewal rules for providers that do not set their own.
+    pub renewal: RenewalWindow,
+    pub providers: Vec<Provider>,
+    #[serde(default)]
+    pub tariffs: Vec<Tariff>,
+    #[serde(default)]
+    pub checklist_items: Vec<ChecklistItem>,
+    #[serde(default)]
+    pub notices: Vec<Notice>,
+}
+
+/// A CA provider that the station serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    pub id: String,
+    pub name: String,
+    /// Where the rules come from (seed document reference).
+    #[serde(default)]
+    pub source: String,
+    /// The operations this provider offers at the counter.
+    pub offers: Vec<Operation>,
+    #[serde(default)]
+    pub projects: Vec<Project>,
+    /// Overrides the catalog-wide renewal rules.
+    #[serde(default)]
+    pub renewal: Option<RenewalWindow>,
+}
+
+/// A certificate application project (证书应用项目) of a provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub category: String,
+    /// Social-security projects need 单位社保号 on the application form.
+    #[serde(default)]
+    pub needs_social_security_no: bool,
+}
+
+/// When and how far a certificate may be renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewalWindow {
+    /// Renewal opens when fewer than this many days remain.
+    pub open_days_before_expiry: u32,
+    /// Self-service renewal stays open this many days after expiry; beyond
+    /// it the materials are reviewed again.
+    pub grace_days_after_expiry: u32,
+    /// Validity bought by one renewal year.
+    #[serde(default = "one")]
+    pub years_per_renewal: u32,
+    /// The most years one renewal may buy.
+    pub max_years: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// How a tariff line is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Basis {
+    /// Once per order (元/套, or a flat service).
+    PerSet,
+    /// Times the number of years bought (元/年).
+    PerYear,
+    /// Per key handed out (元/个).
+    PerKey,
+}
+
+/// Whether a line pays for the service or for the key (介质) itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LineKind {
+    Service,
+    Media,
+}
+
+/// What kind of damage the clerk found on a returned key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fault {
+    /// A quality fault of the medium: light off, light blinking forever,
+    /// or the tool cannot see the certificate ([004] 损坏补办).
+    Quality,
+    /// Anything else: broken by the user, lost, water.
+    Other,
+}
+
+impl FromStr for Fault {
+    type Err = Rejection;
+    fn from_str(s: &str) -> Result<Self, Rejection> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "quality" => Ok(Fault::Quality),
+            "other" => Ok(Fault::Other),
+            _ => Err(Rejection::new(
+                "fault",
+                "unknown_fault",
+                "损坏原因",
+                format!("没有名为“{s}”的损坏原因"),
+                "请选择 quality（介质质量问题）或 other（人为损坏等其他原因）",
+                format!("there is no fault kind named '{s}'"),
+                "use quality or other",
+            )),
+        }
+    }
+}
+
+/// A media warranty that waives a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Warranty {
+    /// Length of the warranty, counted from the key's first issue date.
+    pub months: u32,
+    /// Faults that the warranty covers.
+    pub covers: Fault,
+}
+
+/// One priced line of an operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tariff {
+    pub provider: String,
+    /// When set, applies only to this project and wins over the provider's line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub operation: Operation,
+    /// Line identifier, unique within (provider, project, operation).
+    pub item: String,
+    /// The line as the receipt prints it.
+    pub label: String,
+    pub kind: LineKind,
+    pub basis: Basis,
+    /// Unit amount in fen. `None` means the seeds are silent and an operator
+    /// has to set it before the operation can be charged.
+    pub amount_fen: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warranty: Option<Warranty>,
+    #[serde(default)]
+    pub source: String,
+}
+
+/// One document on a materials checklist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistItem {
+    pub provider: String,
+    /// Unique within the provider.
+    pub id: String,
+    /// The document's name as the seed writes it.
+    pub name: String,
+    pub copies: u32,
+    /// The original must be shown.
+    pub original: bool,
+    /// A copy must be handed in.
+    pub copy: bool,
+    /// Must bear the company's red seal (加盖公章).
+    pub sealed: bool,
+    /// Must be signed and dated by hand.
+    pub signed: bool,
+    /// Operations that need it at the counter.
+    #[serde(default)]
+    pub counter: Vec<Operation>,
+    /// Operations that need it by post.
+    #[serde(default)]
+    pub mail: Vec<Operation>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    #[serde(default)]
+    pub source: String,
+}
+
+impl ChecklistItem {
+    pub fn needed_for(&self, operation: Operation, channel: Channel) -> bool {
+        match channel {
+            Channel::Counter => self.counter.contains(&operation),
+            Channel::Mail => self.mail.contains(&operation),
+        }
+    }
+}
+
+/// A warning the applicant must see before an operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    /// Provider id, or `*` for every provider.
+    pub provider: String,
+    pub operations: Vec<Operation>,
+    pub id: String,
+    pub zh: String,
+    #[serde(default)]
+    pub en: String,
+    #[serde(default)]
+    pub source: String,
+}
+
+impl Catalog {
+    /// Parses a catalog file (TOML) and checks that it is consistent.
+    pub fn from_toml(text: &str) -> Result<Catalog, Rejection> {
+        let catalog: Catalog = toml_like::parse(text)?;
+        catalog.check()?;
+        Ok(catalog)
+    }
+
+    /// Finds a provider by id, with a refusal the counter can read.
+    pub fn provider(&self, id: &str) -> Result<&Provider, Rejection> {
+        let wanted = id.trim().to_ascii_lowercase();
+        self.providers.iter().find(|p| p.id == wanted).ok_or_else(|| {
+            let known: Vec<&str> = self.providers.iter().map(|p| p.id.as_str()).collect();
+            Rejection::new(
+                "provider",
+                "unknown_provider",
+                "CA机构",
+                format!("本站没有编号为“{id}”的CA机构"),
+                format!("请选择其中之一：{}", known.join("、")),
+                format!("this station has no provider '{id}'"),
+                format!("use one of: {}", known.join(", ")),
+            )
+        })
+    }
+
+    /// The provider, refusing an operation it does not offer at the counter.
+    pub fn offering(&self, provider: &str, operation: Operation) -> Result<&Provider, Rejection> {
+        let p = self.provider(provider)?;
+        if p.offers.contains(&operation) {
+            return Ok(p);
+        }
+        let offered: Vec<&str> = p.offers.iter().map(|o| o.label_zh()).collect();
+        let offered_en: Vec<&str> = p.offers.iter().map(|o| o.as_str()).collect();
+        Err(Rejection::new(
+            "operation",
+            "not_offered",
+            "业务类型",
+            format!("{}在本站不办理{}", p.name, operation.label_zh()),
+            format!("本站可为{}办理：{}", p.name, offered.join("、")),
+            format!("{} does not offer {} at this counter", p.id, operation),
+            format!("offered: {}", offered_en.join(", ")),
+        ))
+    }
+
+    /// Renewal rules for a provider.
+    pub fn renewal_window(&self, provider: &Provider) -> RenewalWindow {
+        provider.renewal.unwrap_or(self.renewal)
+    }
+
+    /// The checklist for an operation, in catalog order.
+    pub fn checklist(
+        &self,
+        provider: &str,
+        operation: Operation,
+        channel: Channel,
+    ) -> Result<Vec<&ChecklistItem>, Rejection> {
+        let p = self.offering(provider, operation)?;
+        let items: Vec<&ChecklistItem> = self
+            .checklist_items
+            .iter()
+            .filter(|i| i.provider == p.id && i.needed_for(operation, channel))
+            .collect();
+        if items.is_empty() && channel == Channel::Mail {
+            return Err(Rejection::new(
+                "channel",
+                "channel_not_offered",
+                "办理方式",
+                format!("{}的{}不接受邮寄办理", p.name, operation.label_zh()),
+                "请携带材料到柜台现场办理",
+                format!("{} does not take {} by post", p.id, operation),
+                "come to the counter with the materials",
+            ));
+        }
+        Ok(items)
+    }
+
+    /// Notices the applicant must read before an operation.
+    pub fn notices(&self, provider: &str, operation: Operation) -> Vec<&Notice> {
+        self.notices
+            .iter()
+            .filter(|n| (n.provider == "*" || n.provider == provider) && n.operations.contains(&operation))
+            .collect()
+    }
+
+    /// The tariff lines that apply, project lines replacing provider lines
+    /// with the same item.
+    pub fn tariff_lines(&self, provider: &str, project: Option<&str>, operation: Operation) -> Vec<&Tariff> {
+        let mut lines: Vec<&Tariff> = self
+            .tariffs
+            .iter()
+            .filter(|t| t.provider == provider && t.operation == operation && t.project.is_none())
+            .collect();
+        if let Some(project) = project {
+            for t in self
+                .tariffs
+                .iter()
+                .filter(|t| t.provider == provider && t.operation == operation && t.project.as_deref() == Some(project))
+            {
+                match lines.iter_mut().find(|l| l.item == t.item) {
+                    Some(slot) => *slot = t,
+                    None => lines.push(t),
+                }
+            }
+        }
+        lines
+    }
+
+    /// Refuses a catalog whose parts do not fit together, so that a bad file
+    /// never replaces a good one.
+    pub fn check(&self) -> Result<(), Rejection> {
+        let bad = |what: String| {
+            Rejection::new(
+                "catalog",
+                "inconsistent",
+                "规则目录",
+                format!("目录内容不一致：{what}"),
+                "请修正目录文件后重新导入",
+                format!("the catalog is inconsistent: {what}"),
+                "fix the catalog file and import it again",
+            )
+        };
+        let mut ids = std::collections::BTreeSet::new();
+        for p in &self.providers {
+            if !ids.insert(p.id.as_str()) {
+                return Err(bad(format!("CA机构“{}”重复", p.id)));
+            }
+        }
+        for t in &self.tariffs {
+            let p = self
+                .providers
+                .iter()
+                .find(|p| p.id == t.provider)
+                .ok_or_else(|| bad(format!("收费项“{}”属于不存在的机构“{}”", t.item, t.provider)))?;
+            if !p.offers.contains(&t.operation) {
+                return Err(bad(format!("{}不办理{}，却有收费项“{}”", p.id, t.operation, t.item)));
+            }
+            if let Some(project) = &t.project {
+                if !p.projects.iter().any(|x| &x.id == project) {
+                    return Err(bad(format!("收费项“{}”指向不存在的项目“{project}”", t.item)));
+                }
+            }
+            if t.amount_fen.is_some_and(|a| a < 0) {
+                return Err(bad(format!("收费项“{}”金额为负", t.item)));
+            }
+            let same = self
+                .tariffs
+                .iter()
+                .filter(|o| o.provider == t.provider && o.project == t.project && o.operation == t.operation && o.item == t.item)
+                .count();
+            if same > 1 {
+                return Err(bad(format!("{} {} 的收费项“{}”重复", t.provider, t.operation, t.item)));
+            }
+        }
+        for p in &self.providers {
+            for op in &p.offers {
+                if !self.tariffs.iter().any(|t| t.provider == p.id && t.operation == *op) {
+                    return Err(bad(format!("{}办理{}，但没有收费项（免费也要写 0）", p.id, op)));
+                }
+            }
+        }
+        for i in &self.checklist_items {
+            let p = self
+                .providers
+                .iter()
+                .find(|p| p.id == i.provider)
+                .ok_or_else(|| bad(format!("材料“{}”属于不存在的机构“{}”", i.name, i.provider)))?;
+            if let Some(op) = i.counter.iter().chain(&i.mail).find(|op| !p.offers.contains(op)) {
+                return Err(bad(format!("材料“{}”用于{}不办理的{}", i.name, p.id, op)));
+            }
+            if i.copies == 0 || !(i.original || i.copy) {
+                return Err(bad(format!("材料“{}”既无原件也无复印件，或份数为 0", i.name)));
+            }
+        }
+        let w = self.renewal;
+        if w.max_years == 0 || w.years_per_renewal == 0 {
+            return Err(bad("续期年限不能为 0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// TOML parsing lives behind one function so that the domain crate's public
+/// surface does not depend on the parser.
+mod toml_like {
+    use crate::Rejection;
+
+    pub fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Rejection> {
+        toml::from_str(text).map_err(|e| {
+            let msg = e.message().to_string();
+            Rejection::new(
+                "catalog",
+                "malformed",
+                "规则目录",
+                format!("目录文件无法解析：{msg}"),
+                "请检查文件格式（TOML）后重新导入",
+                format!("the catalog file cannot be parsed: {msg}"),
+                "check the file (TOML) and import it again",
+            )
+        })
+    }
+}
