@@ -1,6 +1,13 @@
 //! Calendar arithmetic for validity periods.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
+
+/// The station's civil date at an instant. Asia/Shanghai has been UTC+8
+/// without daylight saving since 1991, so a fixed offset is exact.
+pub fn local_date(at: DateTime<Utc>) -> NaiveDate {
+    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    at.with_timezone(&offset).date_naive()
+}
 
 /// Adds whole calendar years. One year after 2027-03-01 is 2028-03-01; a
 /// start on 29 February lands on 28 February when the target year has no

@@ -461,6 +461,56 @@ impl Catalog {
         lines
     }
 
+    /// Sets the amount of one existing tariff line (an operator's override).
+    pub fn set_tariff(
+        &mut self,
+        provider: &str,
+        project: Option<&str>,
+        operation: Operation,
+        item: &str,
+        amount_fen: i64,
+    ) -> Result<(), Rejection> {
+        if amount_fen < 0 {
+            return Err(Rejection::new(
+                "amount_fen",
+                "negative",
+                "金额",
+                format!("金额 {amount_fen} 分为负数"),
+                "请填写不小于 0 的整数金额（单位：分）",
+                "the amount is negative",
+                "give a whole number of fen, 0 or more",
+            ));
+        }
+        let p = self.offering(provider, operation)?.id.clone();
+        let line = self
+            .tariffs
+            .iter_mut()
+            .find(|t| t.provider == p && t.operation == operation && t.item == item && t.project.as_deref() == project);
+        match line {
+            Some(t) => {
+                t.amount_fen = Some(amount_fen);
+                Ok(())
+            }
+            None => {
+                let items: Vec<String> = self
+                    .tariffs
+                    .iter()
+                    .filter(|t| t.provider == p && t.operation == operation)
+                    .map(|t| t.item.clone())
+                    .collect();
+                Err(Rejection::new(
+                    "item",
+                    "unknown_item",
+                    "收费项",
+                    format!("{p} {operation} 没有收费项“{item}”"),
+                    format!("请选择已有的收费项：{}", items.join("、")),
+                    format!("{p} {operation} has no tariff line '{item}'"),
+                    format!("use one of: {}", items.join(", ")),
+                ))
+            }
+        }
+    }
+
     /// Refuses a catalog whose parts do not fit together, so that a bad file
     /// never replaces a good one.
     pub fn check(&self) -> Result<(), Rejection> {

@@ -1,1 +1,24 @@
+//! The station's durable store.
+//!
+//! One SQLite file in WAL mode with `synchronous = FULL`: a commit that
+//! returned is on disk. Every change of business state goes through
+//! [`Store::write`], which appends, in the same transaction, a record to the
+//! sync outbox and a row to the hash-chained audit trail.
 
+mod audit;
+mod catalogs;
+mod db;
+mod error;
+mod journal;
+mod orders;
+
+pub use audit::{AuditFinding, AuditReport};
+pub use catalogs::{CatalogSummary, ImportOutcome, TariffOverride};
+pub use db::{Store, SCHEMA_VERSION};
+pub use error::StoreError;
+pub use journal::{Actor, OutboxRecord};
+pub use orders::{HistoryEntry, OrderSummary};
+
+mod migrations {
+    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+}

@@ -1,0 +1,159 @@
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use sha2::{Digest, Sha256};
+
+use crate::journal::{self, Actor};
+use crate::migrations::MIGRATIONS;
+use crate::StoreError;
+
+/// The schema version this binary writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// An open station database.
+pub struct Store {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+    station_id: String,
+}
+
+impl Store {
+    /// Opens (creating and migrating when needed) the database at `path`.
+    /// `now` stamps a newly created station.
+    pub fn open(path: &Path, now: DateTime<Utc>) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        let conn = Connection::open(path).map_err(|e| StoreError::classify(e, &shown))?;
+        configure(&conn).map_err(|e| StoreError::classify(e, &shown))?;
+        let mut store = Store { conn, path: path.to_path_buf(), station_id: String::new() };
+        store.migrate(now)?;
+        store.station_id = store.conn.query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
+        Ok(store)
+    }
+
+    /// Opens an existing database for reading only; `None` if there is none.
+    pub fn open_read_only(path: &Path) -> Result<Option<Store>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let shown = path.display().to_string();
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(|e| StoreError::classify(e, &shown))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        check_version(&conn)?;
+        let station_id = conn.query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
+        Ok(Some(Store { conn, path: path.to_path_buf(), station_id }))
+    }
+
+    pub fn station_id(&self) -> &str {
+        &self.station_id
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one immediate transaction; `f` gets a [`journal::Writer`]
+    /// that records outbox and audit rows in the same transaction.
+    pub fn write<T>(
+        &mut self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        f: impl FnOnce(&mut journal::Writer<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let shown = self.path.display().to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::classify(e, &shown))?;
+        let mut w = journal::Writer { tx, actor, now };
+        let out = f(&mut w)?;
+        w.tx.commit().map_err(|e| StoreError::classify(e, &shown))?;
+        Ok(out)
+    }
+
+    /// Size of the database file and its WAL, in bytes.
+    pub fn size_bytes(&self) -> Result<u64, StoreError> {
+        let pages: u64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: u64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(pages * size)
+    }
+
+    /// Folds the WAL back into the main file.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+        Ok(())
+    }
+
+    fn migrate(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let shown = self.path.display().to_string();
+        check_version(&self.conn)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::classify(e, &shown))?;
+        // Checked again inside the lock: another process may have upgraded.
+        check_version(&tx)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        )
+        .map_err(|e| StoreError::classify(e, &shown))?;
+        for (name, sql) in MIGRATIONS {
+            let digest = hex::encode(Sha256::digest(sql.as_bytes()));
+            let applied: Option<String> = tx
+                .query_row("SELECT sha256 FROM schema_migrations WHERE name = ?1", [name], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+            match applied {
+                Some(d) if d == digest => {}
+                Some(_) => return Err(StoreError::MigrationChanged { name: name.to_string() }),
+                None => {
+                    tx.execute_batch(sql).map_err(|e| StoreError::classify(e, &shown))?;
+                    tx.execute(
+                        "INSERT INTO schema_migrations (name, sha256, applied_at) VALUES (?1, ?2, ?3)",
+                        (name, &digest, ts(now)),
+                    )?;
+                }
+            }
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        init_station(&tx, now)?;
+        tx.commit().map_err(|e| StoreError::classify(e, &shown))?;
+        Ok(())
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL keeps readers off the writer's back; FULL makes each commit
+    // durable across power loss, not only across a crash of the process.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    debug_assert_eq!(mode.to_ascii_lowercase(), "wal");
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    Ok(())
+}
+
+fn check_version(conn: &Connection) -> Result<(), StoreError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema { found, known: SCHEMA_VERSION });
+    }
+    Ok(())
+}
+
+fn init_station(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let exists: i64 = tx.query_row("SELECT count(*) FROM station", [], |r| r.get(0))?;
+    if exists == 0 {
+        tx.execute(
+            "INSERT INTO station (id, station_id, created_at) VALUES (1, ?1, ?2)",
+            (journal::new_id(now), ts(now)),
+        )?;
+    }
+    Ok(())
+}
+
+/// Timestamps are stored as RFC 3339 UTC with microseconds.
+pub(crate) fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}

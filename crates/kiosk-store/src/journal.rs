@@ -1,0 +1,149 @@
+//! The outbox and the audit trail, written together with every change.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Transaction;
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::{NoContext, Timestamp, Uuid};
+
+use crate::db::ts;
+use crate::StoreError;
+
+/// Version of the outbox payload envelope written by this binary.
+pub const PAYLOAD_VERSION: i64 = 1;
+
+/// Hash that precedes the first audit row.
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Who did it: a clerk, an operator, the system, or the central CA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor(String);
+
+impl Actor {
+    pub fn clerk(id: &str) -> Actor {
+        Actor(format!("clerk:{}", id.trim()))
+    }
+    pub fn operator(id: &str) -> Actor {
+        Actor(format!("operator:{}", id.trim()))
+    }
+    pub fn system() -> Actor {
+        Actor("system".into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A record queued for the central CA.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxRecord {
+    pub seq: i64,
+    pub id: String,
+    pub kind: String,
+    pub payload_version: i64,
+    pub payload: Value,
+    pub created_at: String,
+    pub acked_at: Option<String>,
+}
+
+/// A time-ordered id (UUIDv7) stamped with the given instant.
+pub(crate) fn new_id(now: DateTime<Utc>) -> String {
+    let ts = Timestamp::from_unix(NoContext, now.timestamp() as u64, now.timestamp_subsec_nanos());
+    Uuid::new_v7(ts).to_string()
+}
+
+/// The handle a write transaction gets.
+pub struct Writer<'a> {
+    pub(crate) tx: Transaction<'a>,
+    pub(crate) actor: &'a Actor,
+    pub(crate) now: DateTime<Utc>,
+}
+
+impl Writer<'_> {
+    pub(crate) fn tx(&self) -> &Transaction<'_> {
+        &self.tx
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Queues `data` for the central CA and appends the audit row that
+    /// vouches for it. `subject` is what the change is about (an order id,
+    /// `catalog`); `summary` is the short, human-readable part of the audit.
+    pub(crate) fn record(&mut self, kind: &str, subject: &str, data: Value, summary: Value) -> Result<i64, StoreError> {
+        let station: String = self.tx.query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
+        let id = new_id(self.now);
+        let at = ts(self.now);
+        let payload = json!({
+            "station_id": station,
+            "kind": kind,
+            "subject": subject,
+            "at": at,
+            "actor": self.actor.as_str(),
+            "data": data,
+        })
+        .to_string();
+        self.tx.execute(
+            "INSERT INTO outbox (id, kind, payload_version, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            (&id, kind, PAYLOAD_VERSION, &payload, &at),
+        )?;
+        let outbox_seq = self.tx.last_insert_rowid();
+        let detail = json!({
+            "outbox_seq": outbox_seq,
+            "outbox_id": id,
+            "payload_sha256": hex::encode(Sha256::digest(payload.as_bytes())),
+            "summary": summary,
+        })
+        .to_string();
+        let (prev_seq, prev_hash): (i64, String) = self
+            .tx
+            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
+                e => Err(e),
+            })?;
+        let row = AuditRow {
+            seq: prev_seq + 1,
+            at,
+            actor: self.actor.as_str().to_string(),
+            action: kind.to_string(),
+            subject: subject.to_string(),
+            detail,
+            prev_hash,
+        };
+        let hash = row.hash();
+        self.tx.execute(
+            "INSERT INTO audit (seq, at, actor, action, subject, detail, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            (row.seq, &row.at, &row.actor, &row.action, &row.subject, &row.detail, &row.prev_hash, &hash),
+        )?;
+        self.tx.execute(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            (row.seq, &hash),
+        )?;
+        Ok(outbox_seq)
+    }
+}
+
+/// One audit row, as hashed.
+pub(crate) struct AuditRow {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: String,
+    pub prev_hash: String,
+}
+
+impl AuditRow {
+    /// SHA-256 over a JSON array of every column but the hash, so that no
+    /// two different rows can encode alike.
+    pub fn hash(&self) -> String {
+        let canonical = json!([self.seq, self.at, self.actor, self.action, self.subject, self.detail, self.prev_hash]);
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
