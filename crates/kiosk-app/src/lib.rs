@@ -1,1 +1,25 @@
+//! The station's application layer: the only API that front ends call.
+//!
+//! `kioskctl` and the Tauri commands are thin shells over [`Station`] and
+//! [`Rules`]. This crate wires the rules (`kiosk-domain`) to the store
+//! (`kiosk-store`), owns the clock, and turns every failure into an
+//! [`AppError`] with a stable code and a Chinese message.
 
+mod clock;
+mod error;
+mod rules;
+mod station;
+
+pub mod demo;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::AppError;
+pub use rules::{ChecklistView, Rules};
+pub use station::{CatalogView, OrderView, Station, DB_FILE};
+
+pub use kiosk_domain as domain;
+pub use kiosk_store as store;
+
+/// The catalog compiled into the binary; the station's default rules until
+/// an operator or the central CA imports a newer one.
+pub const EMBEDDED_CATALOG: &str = include_str!("../../../catalog/catalog.toml");

@@ -48,7 +48,7 @@ pub struct OutboxRecord {
 }
 
 /// A time-ordered id (UUIDv7) stamped with the given instant.
-pub(crate) fn new_id(now: DateTime<Utc>) -> String {
+pub fn new_id(now: DateTime<Utc>) -> String {
     let ts = Timestamp::from_unix(NoContext, now.timestamp() as u64, now.timestamp_subsec_nanos());
     Uuid::new_v7(ts).to_string()
 }

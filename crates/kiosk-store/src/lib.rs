@@ -16,7 +16,7 @@ pub use audit::{AuditFinding, AuditReport};
 pub use catalogs::{CatalogSummary, ImportOutcome, TariffOverride};
 pub use db::{Store, SCHEMA_VERSION};
 pub use error::StoreError;
-pub use journal::{Actor, OutboxRecord};
+pub use journal::{new_id, Actor, OutboxRecord};
 pub use orders::{HistoryEntry, OrderSummary};
 
 mod migrations {

@@ -1,0 +1,69 @@
+//! One scripted counter transaction on the embedded defaults.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kiosk_domain::fee::FeeQuote;
+use kiosk_domain::order::{CheckStatus, Command, Payment, PaymentMethod};
+use serde::Serialize;
+
+use crate::{AppError, Clock, Station, DB_FILE};
+
+/// A valid application (synthetic company, synthetic people) for the demo
+/// and for tests.
+pub const APPLICATION_JSON: &str = include_str!("../fixtures/demo-application.json");
+
+/// The clerk the demo acts as.
+pub const DEMO_CLERK: &str = "demo";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoSummary {
+    pub order_id: String,
+    pub order_number: String,
+    pub state: String,
+    pub fee: FeeQuote,
+    pub receipt_no: String,
+    pub data_dir: String,
+    pub database: String,
+    pub outbox_pending: i64,
+    pub audit_rows: i64,
+    pub audit_ok: bool,
+}
+
+/// Takes in the demo application, checks every item, takes the fee, and
+/// carries the order through production to completion.
+pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppError> {
+    let mut station = Station::open(data_dir, clock)?;
+    let order = station.create_order(APPLICATION_JSON, DEMO_CLERK)?;
+    for item in &order.checklist {
+        station.order_command(
+            &order.id,
+            Command::Check { item: item.id.clone(), status: CheckStatus::Ok, note: None },
+            DEMO_CLERK,
+        )?;
+    }
+    station.order_command(&order.id, Command::ApproveMaterials, DEMO_CLERK)?;
+    let receipt_no = format!("DEMO-{}", order.number);
+    let payment = if order.fee.total_fen == 0 {
+        Payment { method: PaymentMethod::Free, amount_fen: 0, receipt_no: None }
+    } else {
+        Payment { method: PaymentMethod::Cash, amount_fen: order.fee.total_fen, receipt_no: Some(receipt_no.clone()) }
+    };
+    station.order_command(&order.id, Command::Pay(payment), DEMO_CLERK)?;
+    station.order_command(&order.id, Command::StartProduction, DEMO_CLERK)?;
+    let done = station.order_command(&order.id, Command::Complete, DEMO_CLERK)?;
+    let audit = station.verify_audit()?;
+    let counts = station.store().counts()?;
+    Ok(DemoSummary {
+        order_id: done.id,
+        order_number: done.number,
+        state: done.state.as_str().to_string(),
+        fee: done.fee,
+        receipt_no,
+        data_dir: data_dir.display().to_string(),
+        database: data_dir.join(DB_FILE).display().to_string(),
+        outbox_pending: counts["outbox_pending"].as_i64().unwrap_or(0),
+        audit_rows: audit.rows,
+        audit_ok: audit.ok,
+    })
+}

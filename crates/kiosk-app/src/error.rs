@@ -1,0 +1,94 @@
+use kiosk_domain::Rejection;
+use kiosk_store::StoreError;
+use serde_json::{json, Value};
+use thiserror::Error;
+
+/// Every failure a front end can meet. `code()` is closed and stable: front
+/// ends switch on it, never on the message.
+#[derive(Debug, Error)]
+pub enum AppError {
+    /// The rules refused the input; each rejection names its field.
+    #[error("{}", .0.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "))]
+    Rejected(Vec<Rejection>),
+    #[error("{what} {key} not found")]
+    NotFound { what: &'static str, key: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+impl From<Rejection> for AppError {
+    fn from(r: Rejection) -> Self {
+        AppError::Rejected(vec![r])
+    }
+}
+
+impl From<Vec<Rejection>> for AppError {
+    fn from(r: Vec<Rejection>) -> Self {
+        AppError::Rejected(r)
+    }
+}
+
+impl AppError {
+    pub fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
+        AppError::Io { path: path.to_string(), source }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Rejected(r) if r.len() == 1 => r[0].code,
+            AppError::Rejected(_) => "invalid_input",
+            AppError::NotFound { .. } => "not_found",
+            AppError::Store(e) => e.code(),
+            AppError::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => "read_only",
+                std::io::ErrorKind::StorageFull => "disk_full",
+                std::io::ErrorKind::NotFound => "file_not_found",
+                _ => "io",
+            },
+        }
+    }
+
+    /// The Chinese message for the applicant or the clerk.
+    pub fn message_zh(&self) -> String {
+        match self {
+            AppError::Rejected(r) => r.iter().map(|r| r.message_zh()).collect::<Vec<_>>().join("\n"),
+            AppError::NotFound { what, key } => format!("找不到{what}“{key}”。请核对编号后重试"),
+            AppError::Store(e) => e.message_zh(),
+            AppError::Io { path, source } => match source.kind() {
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    format!("无法写入 {path}：目录只读或没有权限。未写入任何数据。请检查目录权限或磁盘挂载")
+                }
+                std::io::ErrorKind::StorageFull => format!("磁盘已满，无法写入 {path}。未写入任何数据。请清理磁盘空间后重试"),
+                std::io::ErrorKind::NotFound => format!("找不到文件 {path}。请核对路径"),
+                _ => format!("读写 {path} 失败：{source}"),
+            },
+        }
+    }
+
+    pub fn message_en(&self) -> String {
+        match self {
+            AppError::Rejected(r) => r.iter().map(|r| r.message_en()).collect::<Vec<_>>().join("\n"),
+            other => other.to_string(),
+        }
+    }
+
+    /// The error as one JSON object, for `--json` and for IPC.
+    pub fn to_json(&self) -> Value {
+        let rejections = match self {
+            AppError::Rejected(r) => serde_json::to_value(r).unwrap_or(Value::Null),
+            _ => json!([]),
+        };
+        json!({
+            "ok": false,
+            "error": {
+                "code": self.code(),
+                "message": self.message_zh(),
+                "message_en": self.message_en(),
+                "rejections": rejections,
+            }
+        })
+    }
+}

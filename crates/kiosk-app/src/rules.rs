@@ -1,0 +1,121 @@
+//! Read-only rule lookups: fees, checklists, renewal windows.
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use kiosk_domain::catalog::{Fault, Notice};
+use kiosk_domain::fee::{quote, FeeQuery, FeeQuote};
+use kiosk_domain::renewal::{decide, RenewalDecision};
+use kiosk_domain::{Catalog, Channel, Operation};
+use kiosk_store::Store;
+use serde::Serialize;
+
+use crate::{AppError, DB_FILE, EMBEDDED_CATALOG};
+
+/// The rules in force on one day.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    catalog: Catalog,
+    today: NaiveDate,
+}
+
+/// One checklist line as the applicant and clerk see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChecklistLine {
+    pub id: String,
+    pub name: String,
+    pub copies: u32,
+    pub original: bool,
+    pub copy: bool,
+    pub sealed: bool,
+    pub signed: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChecklistView {
+    pub provider: String,
+    pub operation: Operation,
+    pub channel: Channel,
+    pub items: Vec<ChecklistLine>,
+    pub notices: Vec<Notice>,
+    pub catalog_version: u64,
+}
+
+impl Rules {
+    /// The rules compiled into the binary.
+    pub fn embedded(today: NaiveDate) -> Result<Rules, AppError> {
+        Ok(Rules { catalog: Catalog::from_toml(EMBEDDED_CATALOG)?, today })
+    }
+
+    /// The station's rules: the active catalog of the database in
+    /// `data_dir` (with overrides), or the embedded one when the station has
+    /// no database yet. Never writes.
+    pub fn load(data_dir: &Path, today: NaiveDate) -> Result<Rules, AppError> {
+        match Store::open_read_only(&data_dir.join(DB_FILE))? {
+            Some(store) => match store.active_catalog(today)? {
+                Some(catalog) => Ok(Rules { catalog, today }),
+                None => Rules::embedded(today),
+            },
+            None => Rules::embedded(today),
+        }
+    }
+
+    pub fn from_catalog(catalog: Catalog, today: NaiveDate) -> Rules {
+        Rules { catalog, today }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.today
+    }
+
+    pub fn fee(
+        &self,
+        provider: &str,
+        project: Option<&str>,
+        operation: Operation,
+        years: Option<u32>,
+        fault: Option<Fault>,
+        first_issued: Option<NaiveDate>,
+    ) -> Result<FeeQuote, AppError> {
+        Ok(quote(
+            &self.catalog,
+            &FeeQuery { provider, project, operation, years, fault, first_issued, today: self.today },
+        )?)
+    }
+
+    pub fn checklist(&self, provider: &str, operation: Operation, channel: Channel) -> Result<ChecklistView, AppError> {
+        let items = self.catalog.checklist(provider, operation, channel)?;
+        let provider = self.catalog.provider(provider)?.id.clone();
+        Ok(ChecklistView {
+            items: items
+                .into_iter()
+                .map(|i| ChecklistLine {
+                    id: i.id.clone(),
+                    name: i.name.clone(),
+                    copies: i.copies,
+                    original: i.original,
+                    copy: i.copy,
+                    sealed: i.sealed,
+                    signed: i.signed,
+                    note: i.note.clone(),
+                })
+                .collect(),
+            notices: self.catalog.notices(&provider, operation).into_iter().cloned().collect(),
+            provider,
+            operation,
+            channel,
+            catalog_version: self.catalog.version,
+        })
+    }
+
+    pub fn renewal(&self, provider: &str, not_after: NaiveDate, years: Option<u32>) -> Result<RenewalDecision, AppError> {
+        let p = self.catalog.offering(provider, Operation::Renew)?;
+        Ok(decide(self.catalog.renewal_window(p), not_after, self.today, years)?)
+    }
+}

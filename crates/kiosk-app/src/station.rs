@@ -1,0 +1,335 @@
+//! The station: the store, the clock and the rules, behind one handle.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use kiosk_domain::application::Application;
+use kiosk_domain::catalog::{Basis, LineKind};
+use kiosk_domain::fee::FeeQuote;
+use kiosk_domain::order::{ChecklistEntry, Command, Order, OrderState};
+use kiosk_domain::renewal::{RenewalDecision, RenewalMode};
+use kiosk_domain::{Catalog, Operation, Rejection};
+use kiosk_store::{
+    Actor, AuditReport, CatalogSummary, HistoryEntry, ImportOutcome, OrderSummary, Store, TariffOverride,
+};
+use serde::Serialize;
+
+use crate::{AppError, Clock, Rules, EMBEDDED_CATALOG};
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "station.db";
+
+pub struct Station {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    today: Option<NaiveDate>,
+    data_dir: PathBuf,
+}
+
+/// An order with its history, for `order show` and the clerk console.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    #[serde(flatten)]
+    pub order: Order,
+    pub state_zh: &'static str,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// What `catalog show` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogView {
+    pub active_version: u64,
+    pub effective_date: NaiveDate,
+    pub description: String,
+    pub versions: Vec<CatalogSummary>,
+    pub overrides: Vec<TariffOverride>,
+    pub tariffs: Vec<TariffRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TariffRow {
+    pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub operation: Operation,
+    pub item: String,
+    pub label: String,
+    pub kind: LineKind,
+    pub basis: Basis,
+    /// `null` while the seeds are silent and no operator has set it.
+    pub amount_fen: Option<i64>,
+    pub overridden: bool,
+}
+
+impl Station {
+    /// Opens the station in `data_dir`, creating the directory, the database
+    /// and the initial catalog on first use.
+    pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Station, AppError> {
+        fs::create_dir_all(data_dir).map_err(|e| AppError::io(data_dir.display(), e))?;
+        let store = Store::open(&data_dir.join(DB_FILE), clock.now())?;
+        let mut station = Station { store, clock, today: None, data_dir: data_dir.to_path_buf() };
+        if station.store.catalogs()?.is_empty() {
+            let catalog = Catalog::from_toml(EMBEDDED_CATALOG)?;
+            let now = station.clock.now();
+            station.store.import_catalog(&Actor::system(), now, &catalog, "embedded")?;
+        }
+        Ok(station)
+    }
+
+    /// Pins "today" for the rules (the `--today` of the CLI).
+    pub fn with_today(mut self, today: Option<NaiveDate>) -> Station {
+        self.today = today;
+        self
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.today.unwrap_or_else(|| self.clock.today())
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The rules in force today, overrides applied.
+    pub fn rules(&self) -> Result<Rules, AppError> {
+        let today = self.today();
+        match self.store.active_catalog(today)? {
+            Some(c) => Ok(Rules::from_catalog(c, today)),
+            None => Rules::embedded(today),
+        }
+    }
+
+    // ------------------------------------------------------------ orders
+
+    /// Takes in an application (JSON) and opens an order for it. Nothing is
+    /// written unless every field passes.
+    pub fn create_order(&mut self, application_json: &str, clerk: &str) -> Result<Order, AppError> {
+        let actor = clerk_actor(clerk)?;
+        let rules = self.rules()?;
+        let application = Application::from_json(application_json)?;
+        let (application, checklist, fee, renewal) = assess(&rules, &application)?;
+        let now = self.clock.now();
+        let order = Order {
+            id: kiosk_store::new_id(now),
+            number: String::new(),
+            state: OrderState::PendingReview,
+            application,
+            checklist,
+            fee,
+            renewal,
+            payment: None,
+            reason: None,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        Ok(self.store.create_order(&actor, now, order)?)
+    }
+
+    /// Replaces the application of an order under correction.
+    pub fn amend_order(&mut self, key: &str, application_json: &str, clerk: &str) -> Result<Order, AppError> {
+        let rules = self.rules()?;
+        let application = Application::from_json(application_json)?;
+        let (application, checklist, fee, renewal) = assess(&rules, &application)?;
+        self.order_command(
+            key,
+            Command::Amend { application: Box::new(application), checklist, fee, renewal },
+            clerk,
+        )
+    }
+
+    /// Applies one command to an order and saves it with its outbox and
+    /// audit rows, all or nothing.
+    pub fn order_command(&mut self, key: &str, cmd: Command, clerk: &str) -> Result<Order, AppError> {
+        let actor = clerk_actor(clerk)?;
+        let mut order = self.find(key)?;
+        let (from_state, from_revision) = (order.state, order.revision);
+        let now = self.clock.now();
+        order.apply(&cmd, now)?;
+        self.store.save_transition(&actor, now, from_state, from_revision, &order, &cmd)?;
+        Ok(order)
+    }
+
+    /// The order with its history.
+    pub fn order(&self, key: &str) -> Result<OrderView, AppError> {
+        let order = self.find(key)?;
+        Ok(OrderView { state_zh: order.state.label_zh(), history: self.store.order_history(&order.id)?, order })
+    }
+
+    pub fn list_orders(&self, state: Option<OrderState>, limit: u32) -> Result<Vec<OrderSummary>, AppError> {
+        Ok(self.store.list_orders(state, limit)?)
+    }
+
+    fn find(&self, key: &str) -> Result<Order, AppError> {
+        self.store
+            .order(key)?
+            .ok_or_else(|| AppError::NotFound { what: "订单", key: key.to_string() })
+    }
+
+    // ------------------------------------------------------------ audit
+
+    pub fn verify_audit(&self) -> Result<AuditReport, AppError> {
+        Ok(self.store.verify_audit()?)
+    }
+
+    // ------------------------------------------------------------ catalog
+
+    pub fn catalog_view(&self) -> Result<CatalogView, AppError> {
+        let rules = self.rules()?;
+        let c = rules.catalog();
+        let overrides = self.store.tariff_overrides()?;
+        let tariffs = c
+            .tariffs
+            .iter()
+            .map(|t| TariffRow {
+                provider: t.provider.clone(),
+                project: t.project.clone(),
+                operation: t.operation,
+                item: t.item.clone(),
+                label: t.label.clone(),
+                kind: t.kind,
+                basis: t.basis,
+                amount_fen: t.amount_fen,
+                overridden: overrides.iter().any(|o| {
+                    o.provider == t.provider && o.project == t.project && o.operation == t.operation && o.item == t.item
+                }),
+            })
+            .collect();
+        Ok(CatalogView {
+            active_version: c.version,
+            effective_date: c.effective_date,
+            description: c.description.clone(),
+            versions: self.store.catalogs()?,
+            overrides,
+            tariffs,
+        })
+    }
+
+    /// Imports a catalog file (TOML, or JSON by its `.json` extension).
+    pub fn import_catalog(&mut self, path: &Path, operator: &str) -> Result<ImportOutcome, AppError> {
+        let text = fs::read_to_string(path).map_err(|e| AppError::io(path.display(), e))?;
+        let catalog = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+            let c: Catalog = serde_json::from_str(&text).map_err(|e| {
+                Rejection::new(
+                    "catalog",
+                    "malformed",
+                    "规则目录",
+                    format!("目录文件无法解析：{e}"),
+                    "请检查文件格式（JSON）后重新导入",
+                    format!("the catalog file cannot be parsed: {e}"),
+                    "check the file (JSON) and import it again",
+                )
+            })?;
+            c.check()?;
+            c
+        } else {
+            Catalog::from_toml(&text)?
+        };
+        let actor = operator_actor(operator)?;
+        Ok(self.store.import_catalog(&actor, self.clock.now(), &catalog, &path.display().to_string())?)
+    }
+
+    /// Sets one tariff line's amount, over whatever catalog is active.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_tariff(
+        &mut self,
+        provider: &str,
+        project: Option<&str>,
+        operation: Operation,
+        item: &str,
+        amount_fen: i64,
+        reason: &str,
+        operator: &str,
+    ) -> Result<TariffOverride, AppError> {
+        let actor = operator_actor(operator)?;
+        let mut catalog = self.rules()?.catalog().clone();
+        catalog.set_tariff(provider, project, operation, item, amount_fen)?;
+        let o = TariffOverride {
+            provider: catalog.provider(provider)?.id.clone(),
+            project: project.map(str::to_string),
+            operation,
+            item: item.to_string(),
+            amount_fen,
+            set_by: actor.as_str().to_string(),
+            set_at: String::new(),
+            reason: reason.trim().to_string(),
+        };
+        self.store.set_tariff_override(&actor, self.clock.now(), &o)?;
+        Ok(o)
+    }
+}
+
+/// Checks an application against the rules and works out what the order
+/// needs: the canonical application, its checklist, its fee and, for a
+/// renewal, its window.
+type Assessment = (Application, Vec<ChecklistEntry>, FeeQuote, Option<RenewalDecision>);
+
+fn assess(rules: &Rules, application: &Application) -> Result<Assessment, AppError> {
+    let app = application.validate(rules.catalog(), rules.today())?;
+    let checklist = rules
+        .catalog()
+        .checklist(&app.provider, app.operation, app.channel)?
+        .into_iter()
+        .map(ChecklistEntry::from)
+        .collect();
+    let renewal = match (app.operation, app.certificate.as_ref().and_then(|c| c.not_after)) {
+        (Operation::Renew, Some(not_after)) => {
+            let decision = rules.renewal(&app.provider, not_after, app.years)?;
+            if decision.mode == RenewalMode::TooEarly {
+                return Err(Rejection::new(
+                    "certificate.not_after",
+                    "renewal_too_early",
+                    "原证书到期日",
+                    decision.message.clone(),
+                    "请在更新窗口开放后再来办理",
+                    decision.message_en.clone(),
+                    "come back when the renewal window opens",
+                )
+                .into());
+            }
+            Some(decision)
+        }
+        _ => None,
+    };
+    let key = app.key_condition;
+    let fee = rules.fee(
+        &app.provider,
+        app.project.as_deref(),
+        app.operation,
+        app.years,
+        key.and_then(|k| k.fault),
+        key.and_then(|k| k.first_issued),
+    )?;
+    Ok((app, checklist, fee, renewal))
+}
+
+fn clerk_actor(clerk: &str) -> Result<Actor, AppError> {
+    named(clerk, "受理员").map(Actor::clerk)
+}
+
+fn operator_actor(operator: &str) -> Result<Actor, AppError> {
+    named(operator, "操作员").map(Actor::operator)
+}
+
+fn named<'a>(id: &'a str, label: &str) -> Result<&'a str, AppError> {
+    let id = id.trim();
+    if id.is_empty() || id.chars().any(|c| c.is_control() || c == ':') {
+        return Err(Rejection::new(
+            "clerk",
+            "required",
+            label,
+            format!("未指明{label}或编号含非法字符"),
+            format!("每一步都须记录经办的{label}：请用 --clerk 编号（或环境变量 KIOSK_CLERK）指明"),
+            "no clerk given, or it has illegal characters",
+            "give --clerk ID (or KIOSK_CLERK)",
+        )
+        .into());
+    }
+    Ok(id)
+}

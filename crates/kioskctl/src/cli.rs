@@ -1,0 +1,205 @@
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "kioskctl", version, about = "CA 服务柜台工作站命令行 · CA service counter station CLI")]
+pub struct Cli {
+    /// Print one JSON object on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Data directory (else KIOSK_DATA_DIR, else the XDG data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The date the rules apply on (YYYY-MM-DD); the station clock otherwise.
+    #[arg(long, global = true, value_name = "YYYY-MM-DD")]
+    pub today: Option<NaiveDate>,
+    /// The clerk or operator responsible for a change.
+    #[arg(long, global = true, env = "KIOSK_CLERK", value_name = "ID")]
+    pub clerk: Option<String>,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Fee of an operation, with its lines and reasons.
+    Fee(FeeArgs),
+    /// Materials checklist of an operation.
+    Checklist(ChecklistArgs),
+    /// Whether a certificate can be renewed, and the validity it would get.
+    Renewal(RenewalArgs),
+    /// Check one identifier or an image file.
+    Validate {
+        kind: ValidateKind,
+        /// The value (for `image`, the file path).
+        value: String,
+    },
+    /// Orders at the counter.
+    #[command(subcommand)]
+    Order(OrderCmd),
+    /// The tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// The rules catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCmd),
+    /// One scripted counter transaction on the embedded defaults.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct FeeArgs {
+    #[arg(long)]
+    pub provider: String,
+    #[arg(long)]
+    pub operation: String,
+    #[arg(long)]
+    pub project: Option<String>,
+    #[arg(long)]
+    pub years: Option<u32>,
+    #[arg(long, value_name = "quality|other")]
+    pub fault: Option<String>,
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub first_issued: Option<NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChecklistArgs {
+    #[arg(long)]
+    pub provider: String,
+    #[arg(long)]
+    pub operation: String,
+    #[arg(long, default_value = "counter", value_name = "counter|mail")]
+    pub channel: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RenewalArgs {
+    #[arg(long)]
+    pub provider: String,
+    /// Last valid day of the current certificate.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub not_after: NaiveDate,
+    #[arg(long)]
+    pub years: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ValidateKind {
+    Uscc,
+    Id,
+    Phone,
+    Mobile,
+    Email,
+    Image,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrderCmd {
+    /// Open an order from an application file (JSON; `-` reads stdin).
+    Create { file: PathBuf },
+    /// Record the clerk's finding on checklist items.
+    Check {
+        order: String,
+        /// The checklist item id (see `order show`).
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        item: Option<String>,
+        /// Apply the status to every item.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum)]
+        status: CheckStatusArg,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Record the payment (amount must equal the fee).
+    Pay {
+        order: String,
+        #[arg(long, value_enum)]
+        method: MethodArg,
+        #[arg(long)]
+        amount_fen: i64,
+        /// Receipt or transaction number (not needed for `free`).
+        #[arg(long)]
+        receipt: Option<String>,
+    },
+    /// Move the order on.
+    Advance {
+        order: String,
+        #[arg(value_enum)]
+        step: Step,
+        /// Required for return, central-return and cancel.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Replace the application of a returned order (JSON file).
+    Amend { order: String, file: PathBuf },
+    /// Orders, newest first.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One order with its history.
+    Show { order: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CheckStatusArg {
+    Ok,
+    Missing,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MethodArg {
+    Cash,
+    Wechat,
+    Alipay,
+    BankCard,
+    Free,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Step {
+    Approve,
+    Return,
+    Resubmit,
+    CentralApprove,
+    CentralReturn,
+    Start,
+    Complete,
+    Cancel,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Check that no audit row was edited, inserted or deleted.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCmd {
+    /// The active catalog, its versions and the operator's overrides.
+    Show,
+    /// Import a newer catalog file (TOML, or JSON by extension).
+    Import { file: PathBuf },
+    /// Set the amount of one tariff line.
+    SetTariff {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        operation: String,
+        #[arg(long)]
+        item: String,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        amount_fen: i64,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}

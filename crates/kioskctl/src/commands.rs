@@ -1,0 +1,295 @@
+//! Each subcommand is one call into `kiosk-app`, plus how to print it.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kiosk_app::domain::fee::yuan;
+use kiosk_app::domain::order::{CheckStatus, Command, OrderState, Payment, PaymentMethod};
+use kiosk_app::domain::{validate, Channel, Operation, Rejection};
+use kiosk_app::{demo, AppError, Clock, Rules, Station, SystemClock};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::cli::{AuditCmd, CatalogCmd, CheckStatusArg, Cli, Cmd, MethodArg, OrderCmd, Step, ValidateKind};
+
+/// What a command prints and how it exits.
+pub struct Output {
+    pub json: Value,
+    pub human: String,
+    pub exit: u8,
+}
+
+impl Output {
+    fn ok(value: impl Serialize, human: String) -> Result<Output, AppError> {
+        Ok(Output { json: serde_json::to_value(value).unwrap_or(Value::Null), human, exit: 0 })
+    }
+}
+
+pub fn run(cli: Cli) -> Result<Output, AppError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let data_dir = data_dir(cli.data_dir.as_deref());
+    let today = cli.today.unwrap_or_else(|| clock.today());
+    let clerk = cli.clerk.unwrap_or_default();
+    let open = || Station::open(&data_dir, clock.clone()).map(|s| s.with_today(cli.today));
+    match cli.command {
+        Cmd::Fee(a) => {
+            let rules = Rules::load(&data_dir, today)?;
+            let fault = a.fault.as_deref().map(str::parse).transpose()?;
+            let q = rules.fee(&a.provider, a.project.as_deref(), op(&a.operation)?, a.years, fault, a.first_issued)?;
+            let mut human = format!("{} {}：合计 {} 元\n", q.provider, q.operation.label_zh(), yuan(q.total_fen));
+            for l in &q.lines {
+                human.push_str(&format!("  {}  {} 元  （{}）\n", l.label, yuan(l.amount_fen), l.reason));
+            }
+            Output::ok(&q, human.trim_end().to_string())
+        }
+        Cmd::Checklist(a) => {
+            let rules = Rules::load(&data_dir, today)?;
+            let channel: Channel = a.channel.parse()?;
+            let view = rules.checklist(&a.provider, op(&a.operation)?, channel)?;
+            let mut human = format!("{} {}（{}）所需资料：\n", view.provider, view.operation.label_zh(), channel.label_zh());
+            for i in &view.items {
+                let mut marks = vec![format!("{} 份", i.copies)];
+                match (i.original, i.copy) {
+                    (true, true) => marks.push("原件及复印件".into()),
+                    (true, false) => marks.push("原件".into()),
+                    _ => marks.push("复印件".into()),
+                }
+                if i.sealed {
+                    marks.push("加盖公章".into());
+                }
+                if i.signed {
+                    marks.push("手写签字并写日期".into());
+                }
+                human.push_str(&format!("  □ {}（{}）\n", i.name, marks.join("，")));
+            }
+            for n in &view.notices {
+                human.push_str(&format!("  ！{}\n", n.zh));
+            }
+            Output::ok(&view, human.trim_end().to_string())
+        }
+        Cmd::Renewal(a) => {
+            let rules = Rules::load(&data_dir, today)?;
+            let d = rules.renewal(&a.provider, a.not_after, a.years)?;
+            let human = d.message.clone();
+            Output::ok(&d, human)
+        }
+        Cmd::Validate { kind, value } => validate_one(kind, &value, today),
+        Cmd::Order(o) => order(o, open, &clerk),
+        Cmd::Audit(AuditCmd::Verify) => {
+            let report = open()?.verify_audit()?;
+            let human = if report.ok {
+                format!("审计记录完整：共 {} 条，链条无断点", report.rows)
+            } else {
+                report.findings.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("\n")
+            };
+            let exit = if report.ok { 0 } else { 1 };
+            Ok(Output { json: serde_json::to_value(&report).unwrap_or(Value::Null), human, exit })
+        }
+        Cmd::Catalog(c) => catalog(c, open, &clerk),
+        Cmd::Demo => {
+            let summary = demo::run(&data_dir, clock.clone())?;
+            let human = format!(
+                "演示完成：订单 {}（{}），收费 {} 元，审计 {}，待同步 {} 条\n数据目录：{}",
+                summary.order_number,
+                summary.state,
+                yuan(summary.fee.total_fen),
+                if summary.audit_ok { "完整" } else { "异常" },
+                summary.outbox_pending,
+                summary.data_dir
+            );
+            Output::ok(&summary, human)
+        }
+    }
+}
+
+fn order(cmd: OrderCmd, open: impl Fn() -> Result<Station, AppError>, clerk: &str) -> Result<Output, AppError> {
+    let show = |o: &kiosk_app::domain::order::Order| {
+        Output::ok(
+            o,
+            format!("订单 {}：{}，应收 {} 元", o.number, o.state.label_zh(), yuan(o.fee.total_fen)),
+        )
+    };
+    match cmd {
+        OrderCmd::Create { file } => {
+            // Read and parse before touching the data directory, so bad
+            // input writes nothing at all.
+            let text = read_input(&file)?;
+            kiosk_app::domain::application::Application::from_json(&text)?;
+            let order = open()?.create_order(&text, clerk)?;
+            show(&order)
+        }
+        OrderCmd::Check { order, item, all, status, note } => {
+            let mut st = open()?;
+            let status = match status {
+                CheckStatusArg::Ok => CheckStatus::Ok,
+                CheckStatusArg::Missing => CheckStatus::Missing,
+                CheckStatusArg::Rejected => CheckStatus::Rejected,
+            };
+            let items: Vec<String> = match item {
+                Some(i) => vec![i],
+                None if all => st.order(&order)?.order.checklist.iter().map(|e| e.id.clone()).collect(),
+                None => vec![],
+            };
+            let mut last = None;
+            for item in items {
+                last = Some(st.order_command(&order, Command::Check { item, status, note: note.clone() }, clerk)?);
+            }
+            match last {
+                Some(o) => show(&o),
+                None => Err(AppError::NotFound { what: "材料", key: order }),
+            }
+        }
+        OrderCmd::Pay { order, method, amount_fen, receipt } => {
+            let method = match method {
+                MethodArg::Cash => PaymentMethod::Cash,
+                MethodArg::Wechat => PaymentMethod::Wechat,
+                MethodArg::Alipay => PaymentMethod::Alipay,
+                MethodArg::BankCard => PaymentMethod::BankCard,
+                MethodArg::Free => PaymentMethod::Free,
+            };
+            let o = open()?.order_command(&order, Command::Pay(Payment { method, amount_fen, receipt_no: receipt }), clerk)?;
+            show(&o)
+        }
+        OrderCmd::Advance { order, step, reason } => {
+            let reason = reason.unwrap_or_default();
+            let cmd = match step {
+                Step::Approve => Command::ApproveMaterials,
+                Step::Return => Command::Return { reason },
+                Step::Resubmit => Command::Resubmit,
+                Step::CentralApprove => Command::CentralApprove,
+                Step::CentralReturn => Command::CentralReturn { reason },
+                Step::Start => Command::StartProduction,
+                Step::Complete => Command::Complete,
+                Step::Cancel => Command::Cancel { reason },
+            };
+            let o = open()?.order_command(&order, cmd, clerk)?;
+            show(&o)
+        }
+        OrderCmd::Amend { order, file } => {
+            let text = read_input(&file)?;
+            let o = open()?.amend_order(&order, &text, clerk)?;
+            show(&o)
+        }
+        OrderCmd::List { state, limit } => {
+            let state = state
+                .map(|s| {
+                    serde_json::from_value::<OrderState>(Value::String(s.clone())).map_err(|_| {
+                        Rejection::new(
+                            "state",
+                            "unknown_state",
+                            "订单状态",
+                            format!("没有名为“{s}”的订单状态"),
+                            "可用：pending-review、returned、central-review、awaiting-payment、awaiting-production、in-production、completed、cancelled",
+                            format!("no order state '{s}'"),
+                            "use one of the documented states",
+                        )
+                    })
+                })
+                .transpose()?;
+            let list = open()?.list_orders(state, limit)?;
+            let human = list
+                .iter()
+                .map(|o| format!("{}  {}  {}  {}", o.number, o.provider, o.operation, o.state_zh))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Output::ok(json!({ "orders": list }), human)
+        }
+        OrderCmd::Show { order } => {
+            let view = open()?.order(&order)?;
+            let human = serde_json::to_string_pretty(&view).unwrap_or_default();
+            Output::ok(&view, human)
+        }
+    }
+}
+
+fn catalog(cmd: CatalogCmd, open: impl Fn() -> Result<Station, AppError>, clerk: &str) -> Result<Output, AppError> {
+    match cmd {
+        CatalogCmd::Show => {
+            let view = open()?.catalog_view()?;
+            let mut human = format!("规则目录 版本 {}（{} 起生效）\n", view.active_version, view.effective_date);
+            for t in &view.tariffs {
+                human.push_str(&format!(
+                    "  {:<6} {:<16} {:<12} {}{}\n",
+                    t.provider,
+                    t.operation.as_str(),
+                    t.item,
+                    t.amount_fen.map(|a| format!("{} 元", yuan(a))).unwrap_or_else(|| "未设定".into()),
+                    if t.overridden { "（运营方设定）" } else { "" }
+                ));
+            }
+            Output::ok(&view, human.trim_end().to_string())
+        }
+        CatalogCmd::Import { file } => {
+            let outcome = open()?.import_catalog(&file, clerk)?;
+            let human = format!("{outcome:?}");
+            Output::ok(outcome, human)
+        }
+        CatalogCmd::SetTariff { provider, operation, item, project, amount_fen, reason } => {
+            let o = open()?.set_tariff(&provider, project.as_deref(), op(&operation)?, &item, amount_fen, &reason, clerk)?;
+            let human = format!("已设定 {} {} {} 为 {} 元", o.provider, o.operation, o.item, yuan(o.amount_fen));
+            Output::ok(o, human)
+        }
+    }
+}
+
+fn validate_one(kind: ValidateKind, value: &str, today: chrono::NaiveDate) -> Result<Output, AppError> {
+    let result: Result<Value, Rejection> = match kind {
+        ValidateKind::Uscc => validate::uscc(value)
+            .map(|u| json!({ "value": u.as_str(), "organization_code": u.organization_code() })),
+        ValidateKind::Id => validate::resident_id(value, today)
+            .map(|i| json!({ "value": i.as_str(), "birth_date": i.birth_date() })),
+        ValidateKind::Phone => validate::phone(value).map(|v| json!({ "value": v })),
+        ValidateKind::Mobile => validate::mobile(value).map(|v| json!({ "value": v })),
+        ValidateKind::Email => validate::email(value).map(|v| json!({ "value": v })),
+        ValidateKind::Image => {
+            let bytes = std::fs::read(value).map_err(|e| AppError::io(value, e))?;
+            let name = Path::new(value).file_name().and_then(|n| n.to_str()).unwrap_or(value);
+            validate::upload(name, &bytes).map(|i| json!({ "image": i }))
+        }
+    };
+    Ok(match result {
+        Ok(mut v) => {
+            v["valid"] = json!(true);
+            v["message"] = json!("校验通过");
+            let human = format!("校验通过：{}", v.get("value").and_then(Value::as_str).unwrap_or(value));
+            Output { json: v, human, exit: 0 }
+        }
+        Err(r) => Output {
+            json: json!({ "valid": false, "message": r.message_zh(), "message_en": r.message_en(),
+                          "field": r.field, "code": r.code }),
+            human: r.to_string(),
+            exit: 1,
+        },
+    })
+}
+
+fn op(s: &str) -> Result<Operation, AppError> {
+    Ok(s.parse::<Operation>()?)
+}
+
+fn read_input(file: &Path) -> Result<String, AppError> {
+    if file == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| AppError::io("stdin", e))?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(file).map_err(|e| AppError::io(file.display(), e))
+}
+
+/// `--data-dir`, else `KIOSK_DATA_DIR`, else `$XDG_DATA_HOME/kiosk-station`,
+/// else `~/.local/share/kiosk-station`.
+fn data_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(d) = flag {
+        return d.to_path_buf();
+    }
+    if let Some(d) = std::env::var_os("KIOSK_DATA_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("kiosk-station")
+}
