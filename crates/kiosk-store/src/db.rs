@@ -22,13 +22,15 @@ impl Store {
     /// Opens (creating and migrating when needed) the database at `path`.
     /// `now` stamps a newly created station.
     pub fn open(path: &Path, now: DateTime<Utc>) -> Result<Store, StoreError> {
-        let shown = path.display().to_string();
-        let conn = Connection::open(path).map_err(|e| StoreError::classify(e, &shown))?;
-        configure(&conn).map_err(|e| StoreError::classify(e, &shown))?;
-        let mut store = Store { conn, path: path.to_path_buf(), station_id: String::new() };
-        store.migrate(now)?;
-        store.station_id = store.conn.query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
-        Ok(store)
+        let open = || -> Result<Store, StoreError> {
+            let conn = Connection::open(path)?;
+            configure(&conn)?;
+            let mut store = Store { conn, path: path.to_path_buf(), station_id: String::new() };
+            store.migrate(now)?;
+            store.station_id = store.conn.query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
+            Ok(store)
+        };
+        open().map_err(|e| e.at(path))
     }
 
     /// Opens an existing database for reading only; `None` if there is none.
@@ -36,13 +38,24 @@ impl Store {
         if !path.exists() {
             return Ok(None);
         }
-        let shown = path.display().to_string();
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|e| StoreError::classify(e, &shown))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        check_version(&conn)?;
-        let station_id = conn.query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
-        Ok(Some(Store { conn, path: path.to_path_buf(), station_id }))
+        let open = |conn: rusqlite::Result<Connection>| -> Result<Store, StoreError> {
+            let conn = conn?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            check_version(&conn)?;
+            let station_id = conn.query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
+            Ok(Store { conn, path: path.to_path_buf(), station_id })
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        match open(Connection::open_with_flags(path, flags)).map_err(|e| e.at(path)) {
+            // A WAL database on a read-only mount cannot make its shared-memory
+            // file; nothing can write there either, so it is safe to read it
+            // as immutable.
+            Err(StoreError::ReadOnly(_)) => {
+                let uri = format!("file:{}?immutable=1", uri_escape(path));
+                open(Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)).map(Some).map_err(|e| e.at(path))
+            }
+            other => other.map(Some),
+        }
     }
 
     pub fn station_id(&self) -> &str {
@@ -61,15 +74,15 @@ impl Store {
         now: DateTime<Utc>,
         f: impl FnOnce(&mut journal::Writer<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let shown = self.path.display().to_string();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::classify(e, &shown))?;
-        let mut w = journal::Writer { tx, actor, now };
-        let out = f(&mut w)?;
-        w.tx.commit().map_err(|e| StoreError::classify(e, &shown))?;
-        Ok(out)
+        let path = self.path.clone();
+        let run = || -> Result<T, StoreError> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut w = journal::Writer { tx, actor, now };
+            let out = f(&mut w)?;
+            w.tx.commit()?;
+            Ok(out)
+        };
+        run().map_err(|e| e.at(&path))
     }
 
     /// Size of the database file and its WAL, in bytes.
@@ -86,19 +99,14 @@ impl Store {
     }
 
     fn migrate(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let shown = self.path.display().to_string();
         check_version(&self.conn)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::classify(e, &shown))?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Checked again inside the lock: another process may have upgraded.
         check_version(&tx)?;
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                  name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, applied_at TEXT NOT NULL)",
-        )
-        .map_err(|e| StoreError::classify(e, &shown))?;
+        )?;
         for (name, sql) in MIGRATIONS {
             let digest = hex::encode(Sha256::digest(sql.as_bytes()));
             let applied: Option<String> = tx
@@ -109,7 +117,7 @@ impl Store {
                 Some(d) if d == digest => {}
                 Some(_) => return Err(StoreError::MigrationChanged { name: name.to_string() }),
                 None => {
-                    tx.execute_batch(sql).map_err(|e| StoreError::classify(e, &shown))?;
+                    tx.execute_batch(sql)?;
                     tx.execute(
                         "INSERT INTO schema_migrations (name, sha256, applied_at) VALUES (?1, ?2, ?3)",
                         (name, &digest, ts(now)),
@@ -119,9 +127,14 @@ impl Store {
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         init_station(&tx, now)?;
-        tx.commit().map_err(|e| StoreError::classify(e, &shown))?;
+        tx.commit()?;
         Ok(())
     }
+}
+
+/// Escapes the characters that end a path inside an SQLite URI.
+fn uri_escape(path: &Path) -> String {
+    path.display().to_string().replace('%', "%25").replace('?', "%3f").replace('#', "%23")
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {

@@ -1,4 +1,19 @@
+use std::path::Path;
+
 use thiserror::Error;
+
+/// Whether the file system holding `db` is mounted read-only, and whether it
+/// has less than one database page of room left.
+fn file_system_state(db: &Path) -> (bool, bool) {
+    let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match rustix::fs::statvfs(dir) {
+        Ok(s) => (
+            s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY),
+            s.f_bavail.saturating_mul(s.f_frsize) < 64 * 1024,
+        ),
+        Err(_) => (false, false),
+    }
+}
 
 /// What can go wrong below the rules. Each variant knows its Chinese
 /// message for the clerk and what to do.
@@ -26,14 +41,29 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Sorts a SQLite failure into the cases a clerk can act on.
-    pub(crate) fn classify(e: rusqlite::Error, path: &str) -> StoreError {
+    /// Sorts a SQLite failure into the cases a clerk can act on. SQLite
+    /// reports a full disk or a read-only mount as a plain I/O or open
+    /// error at times (e.g. while sizing its shared-memory file), so the file
+    /// system holding the database is asked as well.
+    pub(crate) fn classify(e: rusqlite::Error, db: &Path) -> StoreError {
         use rusqlite::ErrorCode::*;
+        let shown = db.display().to_string();
+        let (read_only, full) = file_system_state(db);
         match e.sqlite_error_code() {
-            Some(ReadOnly) => StoreError::ReadOnly(path.to_string()),
-            Some(DiskFull) => StoreError::Full(path.to_string()),
-            Some(CannotOpen) | Some(PermissionDenied) => StoreError::CannotOpen(format!("{path}: {e}")),
+            Some(ReadOnly) => StoreError::ReadOnly(shown),
+            Some(DiskFull) => StoreError::Full(shown),
+            Some(CannotOpen | PermissionDenied | SystemIoFailure) if read_only => StoreError::ReadOnly(shown),
+            Some(SystemIoFailure | CannotOpen) if full => StoreError::Full(shown),
+            Some(CannotOpen | PermissionDenied) => StoreError::CannotOpen(format!("{shown}: {e}")),
             _ => StoreError::Sqlite(e),
+        }
+    }
+
+    /// Re-sorts a raw SQLite error that came up through `?`.
+    pub(crate) fn at(self, db: &Path) -> StoreError {
+        match self {
+            StoreError::Sqlite(e) => StoreError::classify(e, db),
+            other => other,
         }
     }
 

@@ -1,0 +1,142 @@
+//! The `kioskctl` contract that scripts and the nightly job rely on.
+
+use serde_json::json;
+
+use crate::support::{ctl, file, run};
+
+#[test]
+fn fee_prints_total_and_lines() {
+    let d = tempfile::tempdir().unwrap();
+    let j = ctl(d.path(), &["fee", "--provider", "ezca", "--operation", "new"]).ok();
+    assert_eq!(j["total_fen"], 48000);
+    assert_eq!(j["lines"][0]["amount_fen"], 48000);
+    assert!(j["lines"][0]["reason"].as_str().unwrap().contains("480"));
+    let j = ctl(d.path(), &["fee", "--provider", "bjca", "--operation", "renew", "--years", "2"]).ok();
+    assert_eq!(j["total_fen"], 36000);
+    let j = ctl(
+        d.path(),
+        &["fee", "--provider", "bjca", "--operation", "replace-damaged", "--fault", "quality",
+          "--first-issued", "2026-03-01", "--today", "2027-02-28"],
+    )
+    .ok();
+    assert_eq!(j["total_fen"], 0, "inside warranty");
+    let j = ctl(
+        d.path(),
+        &["fee", "--provider", "bjca", "--operation", "replace-damaged", "--fault", "quality",
+          "--first-issued", "2026-03-01", "--today", "2027-03-01"],
+    )
+    .ok();
+    assert_eq!(j["total_fen"], 8000, "warranty over");
+    // Rule lookups never create a database.
+    assert!(!d.path().join("station.db").exists());
+}
+
+#[test]
+fn refusals_exit_1_and_usage_errors_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    ctl(d.path(), &["fee", "--provider", "crc", "--operation", "new"]).refused("not_offered");
+    ctl(d.path(), &["fee", "--provider", "nosuch", "--operation", "new"]).refused("unknown_provider");
+    ctl(d.path(), &["fee", "--provider", "bjca", "--operation", "fly"]).refused("unknown_operation");
+    ctl(d.path(), &["fee", "--provider", "bjca", "--operation", "revoke"]).refused("tariff_unset");
+    ctl(d.path(), &["checklist", "--provider", "bjca", "--operation", "renew", "--channel", "mail"])
+        .refused("channel_not_offered");
+    for args in [&["fee", "--provider", "bjca"][..], &["frobnicate"], &["fee", "--provider", "bjca", "--operation", "new", "--years", "x"]] {
+        let r = ctl(d.path(), args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn checklist_items_carry_their_requirements() {
+    let d = tempfile::tempdir().unwrap();
+    let j = ctl(d.path(), &["checklist", "--provider", "bjca", "--operation", "new"]).ok();
+    let items = j["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert_eq!(
+        items[0],
+        json!({"id": "application-form", "name": "《单位数字证书申请表》", "copies": 2, "original": true,
+               "copy": false, "sealed": true, "signed": false, "note": "一式两份，加盖单位公章"})
+    );
+    let j = ctl(d.path(), &["checklist", "--provider", "bjca", "--operation", "new", "--channel", "mail"]).ok();
+    let ids: Vec<&str> = j["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"authorization-letter"), "{ids:?}");
+}
+
+#[test]
+fn renewal_modes() {
+    let d = tempfile::tempdir().unwrap();
+    let r = |today: &str| ctl(d.path(), &["renewal", "--provider", "bjca", "--not-after", "2027-03-01", "--today", today]).ok();
+    let j = r("2027-01-15");
+    assert_eq!(j["mode"], "self-service");
+    assert_eq!(j["new_not_before"], "2027-03-01");
+    assert_eq!(j["new_not_after"], "2028-03-01");
+    assert_eq!(r("2026-12-01")["mode"], "too-early");
+    let j = r("2027-06-01");
+    assert_eq!((j["mode"].as_str(), j["new_not_before"].as_str()), (Some("self-service"), Some("2027-06-01")));
+    assert_eq!(r("2028-03-02")["mode"], "review-required");
+    let j = ctl(d.path(), &["renewal", "--provider", "bjca", "--not-after", "2027-03-01", "--today", "2027-02-01", "--years", "3"]).ok();
+    assert_eq!(j["new_not_after"], "2030-03-01");
+}
+
+#[test]
+fn validate_exit_codes() {
+    let d = tempfile::tempdir().unwrap();
+    let j = ctl(d.path(), &["validate", "uscc", "91500000ma5u 8k2t0a"]).ok();
+    assert_eq!(j["valid"], true);
+    assert_eq!(j["value"], "91500000MA5U8K2T0A");
+    assert_eq!(j["organization_code"], "MA5U8K2T0");
+    let r = ctl(d.path(), &["validate", "id", "512210198502030054"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.json["valid"], false);
+    assert!(r.json["message"].as_str().unwrap().contains("校验位"));
+    assert_eq!(ctl(d.path(), &["validate", "phone", "023-63788888"]).code, 0);
+    assert_eq!(ctl(d.path(), &["validate", "email", "a@b"]).code, 1);
+}
+
+#[test]
+fn data_dir_from_environment_and_today_flag() {
+    let d = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(kiosk_e2e::kioskctl());
+    cmd.args(["--json", "demo"]).env("KIOSK_DATA_DIR", d.path()).env("KIOSK_CLERK", "t01");
+    let j = run(cmd).ok();
+    assert_eq!(j["state"], "completed");
+    assert!(d.path().join("station.db").exists());
+}
+
+#[test]
+fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
+    let d = tempfile::tempdir().unwrap();
+    ctl(d.path(), &["catalog", "set-tariff", "--provider", "bjca", "--operation", "revoke", "--item", "service",
+                    "--amount-fen", "5000", "--reason", "网点定价"]).ok();
+    assert_eq!(ctl(d.path(), &["fee", "--provider", "bjca", "--operation", "revoke"]).ok()["total_fen"], 5000);
+    ctl(d.path(), &["catalog", "set-tariff", "--provider", "bjca", "--operation", "revoke", "--item", "nope",
+                    "--amount-fen", "5000"]).refused("unknown_item");
+    let show = ctl(d.path(), &["catalog", "show"]).ok();
+    assert_eq!(show["active_version"], 1);
+    assert_eq!(show["overrides"].as_array().unwrap().len(), 1);
+
+    let v2 = kiosk_app::EMBEDDED_CATALOG
+        .replace("version = 1\n", "version = 2\n")
+        .replace("amount_fen = 48000", "amount_fen = 50000");
+    let f = file(d.path(), "v2.toml", &v2);
+    ctl(d.path(), &["catalog", "import", f.to_str().unwrap()]).ok();
+    assert_eq!(ctl(d.path(), &["fee", "--provider", "ezca", "--operation", "new"]).ok()["total_fen"], 50000);
+    // Importing the same version again is harmless; an older one is refused.
+    assert_eq!(ctl(d.path(), &["catalog", "import", f.to_str().unwrap()]).ok()["outcome"], "already-present");
+    let v1 = file(d.path(), "v1.toml", kiosk_app::EMBEDDED_CATALOG);
+    ctl(d.path(), &["catalog", "import", v1.to_str().unwrap()]).refused("version_not_newer");
+    // A catalog that takes effect later does not apply yet.
+    let v3 = v2.replace("version = 2\n", "version = 3\n").replace("effective_date = \"2026-01-01\"", "effective_date = \"2099-01-01\"")
+        .replace("amount_fen = 50000", "amount_fen = 60000");
+    let f3 = file(d.path(), "v3.toml", &v3);
+    ctl(d.path(), &["catalog", "import", f3.to_str().unwrap()]).ok();
+    assert_eq!(ctl(d.path(), &["fee", "--provider", "ezca", "--operation", "new"]).ok()["total_fen"], 50000);
+    assert_eq!(
+        ctl(d.path(), &["fee", "--provider", "ezca", "--operation", "new", "--today", "2099-01-01"]).ok()["total_fen"],
+        60000
+    );
+    // A broken catalog changes nothing.
+    let bad = file(d.path(), "bad.toml", &v2.replace("version = 2\n", "version = 9\n").replace("offers = [\"upgrade\"]", "offers = []"));
+    ctl(d.path(), &["catalog", "import", bad.to_str().unwrap()]).refused("inconsistent");
+    assert_eq!(ctl(d.path(), &["catalog", "show"]).ok()["versions"].as_array().unwrap().len(), 3);
+}

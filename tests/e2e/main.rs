@@ -1,0 +1,8 @@
+//! End-to-end tests on real database files and the real `kioskctl` binary.
+
+mod bad_input;
+mod cli;
+mod crash;
+mod orders;
+mod support;
+mod tamper;

@@ -1,0 +1,110 @@
+//! Editing, inserting or deleting audit rows by hand is found and named.
+
+use rusqlite::Connection;
+
+use crate::support::ctl;
+
+fn station() -> (tempfile::TempDir, Connection) {
+    let d = tempfile::tempdir().unwrap();
+    ctl(d.path(), &["demo"]).ok();
+    ctl(d.path(), &["demo"]).ok();
+    let c = Connection::open(d.path().join("station.db")).unwrap();
+    (d, c)
+}
+
+/// Runs `audit verify` and returns (seq, kind) of each finding.
+fn findings(d: &tempfile::TempDir) -> Vec<(i64, String)> {
+    let r = ctl(d.path(), &["audit", "verify"]);
+    assert_eq!(r.code, 1, "tampering went unnoticed: {}", r.stdout);
+    assert_eq!(r.json["ok"], false);
+    assert!(r.stderr.contains("审计记录"), "{}", r.stderr);
+    r.json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["seq"].as_i64().unwrap(), f["kind"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn untouched_trail_verifies() {
+    let (d, _c) = station();
+    let v = ctl(d.path(), &["audit", "verify"]).ok();
+    assert_eq!((v["ok"].as_bool(), v["rows"].as_i64()), (Some(true), Some(19)));
+}
+
+#[test]
+fn edited_row_is_named() {
+    let (d, c) = station();
+    c.execute("UPDATE audit SET actor = 'clerk:someone-else' WHERE seq = 5", []).unwrap();
+    assert_eq!(findings(&d), [(5, "edited".to_string())]);
+}
+
+#[test]
+fn edited_and_rehashed_row_breaks_the_chain_at_the_next() {
+    let (d, c) = station();
+    c.execute("UPDATE audit SET at = '2020-01-01T00:00:00.000000Z' WHERE seq = 7", []).unwrap();
+    rehash(&c, 7);
+    assert_eq!(findings(&d), [(8, "inserted".to_string())]);
+}
+
+/// Recomputes a row's own hash the way the station does, as a forger would.
+fn rehash(c: &Connection, seq: i64) {
+    let (seq, at, actor, action, subject, detail, prev): (i64, String, String, String, String, String, String) = c
+        .query_row("SELECT seq, at, actor, action, subject, detail, prev_hash FROM audit WHERE seq = ?1", [seq], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })
+        .unwrap();
+    let canonical = serde_json::json!([seq, at, actor, action, subject, detail, prev]).to_string();
+    c.execute("UPDATE audit SET hash = ?1 WHERE seq = ?2", (sha256_hex(canonical.as_bytes()), seq)).unwrap();
+}
+
+#[test]
+fn deleted_rows_are_named() {
+    let (d, c) = station();
+    c.execute("DELETE FROM audit WHERE seq IN (3, 4)", []).unwrap();
+    assert_eq!(findings(&d), [(3, "deleted".to_string())]);
+}
+
+#[test]
+fn deleted_tail_is_seen() {
+    let (d, c) = station();
+    c.execute("DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)", []).unwrap();
+    assert_eq!(findings(&d), [(19, "truncated".to_string())]);
+}
+
+#[test]
+fn inserted_row_is_named() {
+    let (d, c) = station();
+    // Make room by moving the tail up one, then slip a row in at 10.
+    c.execute_batch("UPDATE audit SET seq = seq + 1000 WHERE seq >= 10; UPDATE audit SET seq = seq - 999 WHERE seq >= 1000;")
+        .unwrap();
+    c.execute(
+        "INSERT INTO audit (seq, at, actor, action, subject, detail, prev_hash, hash)
+         SELECT 10, at, actor, 'order.cancelled', subject, detail, hash, '' FROM audit WHERE seq = 9",
+        [],
+    )
+    .unwrap();
+    rehash(&c, 10);
+    let f = findings(&d);
+    // The forged row is self-consistent; the chain breaks right after it, and
+    // every renumbered row behind it no longer matches its hash.
+    assert_eq!(f[0], (11, "inserted".to_string()), "{f:?}");
+    assert!(!f.contains(&(10, "edited".to_string())), "{f:?}");
+    assert!(f.contains(&(12, "edited".to_string())), "{f:?}");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    // The test recomputes the hash independently of the store's code.
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(bytes)?;
+            child.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
