@@ -1,1 +1,98 @@
-fn main(){}
+//! Durable order transitions on a real database file: p50/p99 latency of one
+//! transition (load, rules, save with its outbox and audit rows, fsync), side
+//! by side with the floor under it, a bare one-row durable SQLite commit on
+//! the same disk and settings. Then database bytes per completed order.
+//!
+//! Run: cargo bench -p kiosk-app --bench store [-- ORDERS]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kiosk_app::demo::{APPLICATION_JSON, DEMO_CLERK};
+use kiosk_app::domain::order::{CheckStatus, Command, Payment, PaymentMethod};
+use kiosk_app::{Station, SystemClock};
+
+fn main() {
+    let orders: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(300);
+    let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or_else(|| ".".into())).unwrap();
+
+    // The floor: one durable commit of one small row.
+    let floor = {
+        let c = rusqlite::Connection::open(dir.path().join("floor.db")).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+        )
+        .unwrap();
+        let body = "x".repeat(1500);
+        let mut samples = Vec::with_capacity(orders * 9);
+        for _ in 0..orders * 9 {
+            let t = Instant::now();
+            c.execute("INSERT INTO t (body) VALUES (?1)", [&body]).unwrap();
+            samples.push(t.elapsed());
+        }
+        samples
+    };
+
+    let station_dir = dir.path().join("station");
+    let mut station = Station::open(&station_dir, Arc::new(SystemClock)).unwrap();
+    let mut transitions = Vec::with_capacity(orders * 9);
+    let mut creates = Vec::with_capacity(orders);
+    for _ in 0..orders {
+        let t = Instant::now();
+        let order = station.create_order(APPLICATION_JSON, DEMO_CLERK).unwrap();
+        creates.push(t.elapsed());
+        let mut cmds: Vec<Command> = order
+            .checklist
+            .iter()
+            .map(|i| Command::Check { item: i.id.clone(), status: CheckStatus::Ok, note: None })
+            .collect();
+        cmds.push(Command::ApproveMaterials);
+        cmds.push(Command::Pay(Payment {
+            method: PaymentMethod::Cash,
+            amount_fen: order.fee.total_fen,
+            receipt_no: Some(order.number.clone()),
+        }));
+        cmds.push(Command::StartProduction);
+        cmds.push(Command::Complete);
+        for cmd in cmds {
+            let t = Instant::now();
+            station.order_command(&order.id, cmd, DEMO_CLERK).unwrap();
+            transitions.push(t.elapsed());
+        }
+    }
+    station.store().checkpoint().unwrap();
+    let db_bytes = std::fs::metadata(station_dir.join(kiosk_app::DB_FILE)).unwrap().len();
+    let empty = {
+        let d = dir.path().join("empty");
+        let s = Station::open(&d, Arc::new(SystemClock)).unwrap();
+        s.store().checkpoint().unwrap();
+        std::fs::metadata(d.join(kiosk_app::DB_FILE)).unwrap().len()
+    };
+
+    let (f50, f99) = (pct(&floor, 50.0), pct(&floor, 99.0));
+    let (t50, t99) = (pct(&transitions, 50.0), pct(&transitions, 99.0));
+    println!("orders: {orders}, transitions: {}", transitions.len());
+    println!("order create         p50 {:>8.3} ms  p99 {:>8.3} ms", ms(pct(&creates, 50.0)), ms(pct(&creates, 99.0)));
+    println!("order transition     p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms", ms(t50), ms(t99), ms(*transitions.iter().max().unwrap()));
+    println!("baseline bare commit p50 {:>8.3} ms  p99 {:>8.3} ms", ms(f50), ms(f99));
+    println!("ratio transition/bare commit: p50 {:.2}x  p99 {:.2}x", ms(t50) / ms(f50), ms(t99) / ms(f99));
+    println!(
+        "database: {db_bytes} bytes for {orders} completed orders ({} steps each) = {} bytes/order (empty station {empty} bytes)",
+        transitions.len() / orders + 1,
+        (db_bytes - empty) / orders as u64
+    );
+}
+
+fn pct(samples: &[Duration], p: f64) -> Duration {
+    let mut s = samples.to_vec();
+    s.sort();
+    s[((s.len() as f64 - 1.0) * p / 100.0).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -22,3 +22,6 @@ pub use orders::{HistoryEntry, OrderSummary};
 mod migrations {
     include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 }
+
+#[cfg(test)]
+mod tests;

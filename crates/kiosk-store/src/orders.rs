@@ -93,10 +93,18 @@ impl Store {
             if changed != 1 {
                 return Err(StoreError::Conflict(order.number.clone()));
             }
+            // Steps carry the command and where it led; the central CA
+            // replays them. Creation and the final step carry the whole order.
+            let data = if order.state.is_final() {
+                json!({ "order": order, "command": cmd })
+            } else {
+                json!({ "order_id": order.id, "number": order.number, "revision": order.revision,
+                        "from": from_state, "to": order.state, "command": cmd })
+            };
             w.record(
                 cmd.kind(),
                 &order.id,
-                json!({ "order": order, "command": cmd }),
+                data,
                 json!({ "number": order.number, "from": from_state, "to": order.state,
                         "revision": order.revision }),
             )?;
