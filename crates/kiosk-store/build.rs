@@ -15,8 +15,16 @@ fn main() {
     for n in &names {
         let path = dir.join(n).canonicalize().unwrap();
         println!("cargo:rerun-if-changed={}", path.display());
-        out.push_str(&format!("    ({:?}, include_str!({:?})),\n", n.trim_end_matches(".sql"), path.display().to_string()));
+        out.push_str(&format!(
+            "    ({:?}, include_str!({:?})),\n",
+            n.trim_end_matches(".sql"),
+            path.display().to_string()
+        ));
     }
     out.push_str("];\n");
-    fs::write(PathBuf::from(env::var("OUT_DIR").unwrap()).join("migrations.rs"), out).unwrap();
+    fs::write(
+        PathBuf::from(env::var("OUT_DIR").unwrap()).join("migrations.rs"),
+        out,
+    )
+    .unwrap();
 }

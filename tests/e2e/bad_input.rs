@@ -18,14 +18,47 @@ fn malformed_or_invalid_applications_write_nothing() {
     let d = seeded();
     let before = counts(d.path());
     let cases: &[(&str, String, &str)] = &[
-        ("broken.json", "{\"provider\": \"ezca\", ".into(), "malformed"),
-        ("unknown-field.json", application_with("/agreed_to_terms", json!(true)).replace("\"agreed_to_terms\"", "\"agreed\""), "malformed"),
-        ("provider.json", application_with("/provider", json!("nosuch")), "unknown_provider"),
-        ("operation.json", application_with("/operation", json!("fly")), "malformed"),
-        ("not-offered.json", application_with("/operation", json!("upgrade")), "not_offered"),
-        ("uscc.json", application_with("/organization/uscc", json!("91500000MA5U8K2T0B")), "check_digit"),
-        ("id.json", application_with("/handler/id_number", json!("512210198502030054")), "check_digit"),
-        ("mobile.json", application_with("/handler/mobile", json!("2388308888")), "invalid_input"),
+        (
+            "broken.json",
+            "{\"provider\": \"ezca\", ".into(),
+            "malformed",
+        ),
+        (
+            "unknown-field.json",
+            application_with("/agreed_to_terms", json!(true))
+                .replace("\"agreed_to_terms\"", "\"agreed\""),
+            "malformed",
+        ),
+        (
+            "provider.json",
+            application_with("/provider", json!("nosuch")),
+            "unknown_provider",
+        ),
+        (
+            "operation.json",
+            application_with("/operation", json!("fly")),
+            "malformed",
+        ),
+        (
+            "not-offered.json",
+            application_with("/operation", json!("upgrade")),
+            "not_offered",
+        ),
+        (
+            "uscc.json",
+            application_with("/organization/uscc", json!("91500000MA5U8K2T0B")),
+            "check_digit",
+        ),
+        (
+            "id.json",
+            application_with("/handler/id_number", json!("512210198502030054")),
+            "check_digit",
+        ),
+        (
+            "mobile.json",
+            application_with("/handler/mobile", json!("2388308888")),
+            "invalid_input",
+        ),
     ];
     for (name, text, code) in cases {
         let f = file(d.path(), name, text);
@@ -44,13 +77,25 @@ fn malformed_or_invalid_applications_write_nothing() {
     v["agreed_to_terms"] = json!(false);
     let f = file(d.path(), "many.json", &v.to_string());
     let r = ctl(d.path(), &["order", "create", f.to_str().unwrap()]).refused("invalid_input");
-    let fields: Vec<&str> = r["error"]["rejections"].as_array().unwrap().iter().map(|x| x["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["organization.name", "handler.email", "agreed_to_terms"]);
+    let fields: Vec<&str> = r["error"]["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["organization.name", "handler.email", "agreed_to_terms"]
+    );
     // Malformed input into a fresh directory does not even create it.
     let fresh = d.path().join("fresh");
     let f = file(d.path(), "broken2.json", "not json");
     let mut cmd = Command::new(kiosk_e2e::kioskctl());
-    cmd.args(["--json", "--data-dir"]).arg(&fresh).args(["order", "create"]).arg(&f).env("KIOSK_CLERK", "t01");
+    cmd.args(["--json", "--data-dir"])
+        .arg(&fresh)
+        .args(["order", "create"])
+        .arg(&f)
+        .env("KIOSK_CLERK", "t01");
     crate::support::run(cmd).refused("malformed");
     assert!(!fresh.exists());
 }
@@ -60,14 +105,26 @@ fn uploads_are_checked_by_content() {
     let d = tempfile::tempdir().unwrap();
     let text = file(d.path(), "scan.jpg", "这不是图片 this is not a picture");
     let r = ctl(d.path(), &["validate", "image", text.to_str().unwrap()]);
-    assert_eq!((r.code, r.json["code"].as_str()), (1, Some("not_an_image")), "{}", r.stdout);
+    assert_eq!(
+        (r.code, r.json["code"].as_str()),
+        (1, Some("not_an_image")),
+        "{}",
+        r.stdout
+    );
     let big = d.path().join("big.png");
     std::fs::write(&big, vec![0u8; 10 * 1024 * 1024]).unwrap();
     let r = ctl(d.path(), &["validate", "image", big.to_str().unwrap()]);
     assert_eq!((r.code, r.json["code"].as_str()), (1, Some("too_large")));
-    assert!(r.json["message"].as_str().unwrap().contains("3 MB"), "{}", r.stdout);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("3 MB"),
+        "{}",
+        r.stdout
+    );
     let pdf = file(d.path(), "scan.pdf", "%PDF-1.4");
-    assert_eq!(ctl(d.path(), &["validate", "image", pdf.to_str().unwrap()]).json["code"], "extension");
+    assert_eq!(
+        ctl(d.path(), &["validate", "image", pdf.to_str().unwrap()]).json["code"],
+        "extension"
+    );
 }
 
 #[test]
@@ -78,7 +135,11 @@ fn newer_database_is_refused() {
     drop(c);
     let r = ctl(d.path(), &["order", "list"]).refused("newer_schema");
     assert!(r["error"]["message"].as_str().unwrap().contains("较新版本"));
-    ctl(d.path(), &["fee", "--provider", "ezca", "--operation", "new"]).refused("newer_schema");
+    ctl(
+        d.path(),
+        &["fee", "--provider", "ezca", "--operation", "new"],
+    )
+    .refused("newer_schema");
 }
 
 /// A tmpfs of `size` mounted on a fresh directory; unmounted on drop.
@@ -87,14 +148,27 @@ struct Mount(tempfile::TempDir);
 impl Mount {
     fn tmpfs(size: &str) -> Mount {
         let d = tempfile::tempdir().unwrap();
-        sh(&["mount", "-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", d.path().to_str().unwrap()]);
+        sh(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size}"),
+            "tmpfs",
+            d.path().to_str().unwrap(),
+        ]);
         Mount(d)
     }
     fn path(&self) -> &Path {
         self.0.path()
     }
     fn remount(&self, opt: &str) {
-        sh(&["mount", "-o", &format!("remount,{opt}"), self.path().to_str().unwrap()]);
+        sh(&[
+            "mount",
+            "-o",
+            &format!("remount,{opt}"),
+            self.path().to_str().unwrap(),
+        ]);
     }
 }
 
@@ -106,7 +180,10 @@ impl Drop for Mount {
 
 #[track_caller]
 fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().expect(args[0]);
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect(args[0]);
     assert!(
         out.status.success(),
         "{args:?}: {} (these tests need root and mount permission)",
@@ -124,10 +201,17 @@ fn read_only_data_directory() {
     m.remount("ro");
     let r = ctl(&dir, &["order", "create", app.to_str().unwrap()]);
     let code = r.json["error"]["code"].as_str().unwrap_or("").to_string();
-    assert!(["read_only", "cannot_open"].contains(&code.as_str()), "{}", r.stdout);
+    assert!(
+        ["read_only", "cannot_open"].contains(&code.as_str()),
+        "{}",
+        r.stdout
+    );
     r.refused(&code);
     // Reading still works on a read-only station.
-    assert_eq!(ctl(&dir, &["fee", "--provider", "ezca", "--operation", "new"]).ok()["total_fen"], 48000);
+    assert_eq!(
+        ctl(&dir, &["fee", "--provider", "ezca", "--operation", "new"]).ok()["total_fen"],
+        48000
+    );
     // A station that does not exist yet cannot be made there.
     let r = ctl(&m.path().join("new"), &["demo"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
@@ -146,12 +230,18 @@ fn full_disk() {
     let before = counts(&dir);
     // Fill the file system to the last byte.
     let filler = m.path().join("filler");
-    let _ = Command::new("dd").args(["if=/dev/zero", "bs=4k"]).arg(format!("of={}", filler.display())).output();
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k"])
+        .arg(format!("of={}", filler.display()))
+        .output();
     let r = ctl(&dir, &["order", "create", app.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     let code = r.json["error"]["code"].as_str().unwrap().to_string();
     assert_eq!(code, "disk_full", "{}", r.stdout);
-    assert!(r.json["error"]["message"].as_str().unwrap().contains("磁盘已满"));
+    assert!(r.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("磁盘已满"));
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(counts(&dir), before);
     assert_eq!(ctl(&dir, &["audit", "verify"]).ok()["ok"], true);

@@ -7,23 +7,61 @@ use crate::support::{ctl, file, run};
 #[test]
 fn fee_prints_total_and_lines() {
     let d = tempfile::tempdir().unwrap();
-    let j = ctl(d.path(), &["fee", "--provider", "ezca", "--operation", "new"]).ok();
+    let j = ctl(
+        d.path(),
+        &["fee", "--provider", "ezca", "--operation", "new"],
+    )
+    .ok();
     assert_eq!(j["total_fen"], 48000);
     assert_eq!(j["lines"][0]["amount_fen"], 48000);
     assert!(j["lines"][0]["reason"].as_str().unwrap().contains("480"));
-    let j = ctl(d.path(), &["fee", "--provider", "bjca", "--operation", "renew", "--years", "2"]).ok();
+    let j = ctl(
+        d.path(),
+        &[
+            "fee",
+            "--provider",
+            "bjca",
+            "--operation",
+            "renew",
+            "--years",
+            "2",
+        ],
+    )
+    .ok();
     assert_eq!(j["total_fen"], 36000);
     let j = ctl(
         d.path(),
-        &["fee", "--provider", "bjca", "--operation", "replace-damaged", "--fault", "quality",
-          "--first-issued", "2026-03-01", "--today", "2027-02-28"],
+        &[
+            "fee",
+            "--provider",
+            "bjca",
+            "--operation",
+            "replace-damaged",
+            "--fault",
+            "quality",
+            "--first-issued",
+            "2026-03-01",
+            "--today",
+            "2027-02-28",
+        ],
     )
     .ok();
     assert_eq!(j["total_fen"], 0, "inside warranty");
     let j = ctl(
         d.path(),
-        &["fee", "--provider", "bjca", "--operation", "replace-damaged", "--fault", "quality",
-          "--first-issued", "2026-03-01", "--today", "2027-03-01"],
+        &[
+            "fee",
+            "--provider",
+            "bjca",
+            "--operation",
+            "replace-damaged",
+            "--fault",
+            "quality",
+            "--first-issued",
+            "2026-03-01",
+            "--today",
+            "2027-03-01",
+        ],
     )
     .ok();
     assert_eq!(j["total_fen"], 8000, "warranty over");
@@ -34,13 +72,52 @@ fn fee_prints_total_and_lines() {
 #[test]
 fn refusals_exit_1_and_usage_errors_exit_2() {
     let d = tempfile::tempdir().unwrap();
-    ctl(d.path(), &["fee", "--provider", "crc", "--operation", "new"]).refused("not_offered");
-    ctl(d.path(), &["fee", "--provider", "nosuch", "--operation", "new"]).refused("unknown_provider");
-    ctl(d.path(), &["fee", "--provider", "bjca", "--operation", "fly"]).refused("unknown_operation");
-    ctl(d.path(), &["fee", "--provider", "bjca", "--operation", "revoke"]).refused("tariff_unset");
-    ctl(d.path(), &["checklist", "--provider", "bjca", "--operation", "renew", "--channel", "mail"])
-        .refused("channel_not_offered");
-    for args in [&["fee", "--provider", "bjca"][..], &["frobnicate"], &["fee", "--provider", "bjca", "--operation", "new", "--years", "x"]] {
+    ctl(
+        d.path(),
+        &["fee", "--provider", "crc", "--operation", "new"],
+    )
+    .refused("not_offered");
+    ctl(
+        d.path(),
+        &["fee", "--provider", "nosuch", "--operation", "new"],
+    )
+    .refused("unknown_provider");
+    ctl(
+        d.path(),
+        &["fee", "--provider", "bjca", "--operation", "fly"],
+    )
+    .refused("unknown_operation");
+    ctl(
+        d.path(),
+        &["fee", "--provider", "bjca", "--operation", "revoke"],
+    )
+    .refused("tariff_unset");
+    ctl(
+        d.path(),
+        &[
+            "checklist",
+            "--provider",
+            "bjca",
+            "--operation",
+            "renew",
+            "--channel",
+            "mail",
+        ],
+    )
+    .refused("channel_not_offered");
+    for args in [
+        &["fee", "--provider", "bjca"][..],
+        &["frobnicate"],
+        &[
+            "fee",
+            "--provider",
+            "bjca",
+            "--operation",
+            "new",
+            "--years",
+            "x",
+        ],
+    ] {
         let r = ctl(d.path(), args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
     }
@@ -49,7 +126,11 @@ fn refusals_exit_1_and_usage_errors_exit_2() {
 #[test]
 fn checklist_items_carry_their_requirements() {
     let d = tempfile::tempdir().unwrap();
-    let j = ctl(d.path(), &["checklist", "--provider", "bjca", "--operation", "new"]).ok();
+    let j = ctl(
+        d.path(),
+        &["checklist", "--provider", "bjca", "--operation", "new"],
+    )
+    .ok();
     let items = j["items"].as_array().unwrap();
     assert_eq!(items.len(), 4);
     assert_eq!(
@@ -57,24 +138,72 @@ fn checklist_items_carry_their_requirements() {
         json!({"id": "application-form", "name": "《单位数字证书申请表》", "copies": 2, "original": true,
                "copy": false, "sealed": true, "signed": false, "note": "一式两份，加盖单位公章"})
     );
-    let j = ctl(d.path(), &["checklist", "--provider", "bjca", "--operation", "new", "--channel", "mail"]).ok();
-    let ids: Vec<&str> = j["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    let j = ctl(
+        d.path(),
+        &[
+            "checklist",
+            "--provider",
+            "bjca",
+            "--operation",
+            "new",
+            "--channel",
+            "mail",
+        ],
+    )
+    .ok();
+    let ids: Vec<&str> = j["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(&"authorization-letter"), "{ids:?}");
 }
 
 #[test]
 fn renewal_modes() {
     let d = tempfile::tempdir().unwrap();
-    let r = |today: &str| ctl(d.path(), &["renewal", "--provider", "bjca", "--not-after", "2027-03-01", "--today", today]).ok();
+    let r = |today: &str| {
+        ctl(
+            d.path(),
+            &[
+                "renewal",
+                "--provider",
+                "bjca",
+                "--not-after",
+                "2027-03-01",
+                "--today",
+                today,
+            ],
+        )
+        .ok()
+    };
     let j = r("2027-01-15");
     assert_eq!(j["mode"], "self-service");
     assert_eq!(j["new_not_before"], "2027-03-01");
     assert_eq!(j["new_not_after"], "2028-03-01");
     assert_eq!(r("2026-12-01")["mode"], "too-early");
     let j = r("2027-06-01");
-    assert_eq!((j["mode"].as_str(), j["new_not_before"].as_str()), (Some("self-service"), Some("2027-06-01")));
+    assert_eq!(
+        (j["mode"].as_str(), j["new_not_before"].as_str()),
+        (Some("self-service"), Some("2027-06-01"))
+    );
     assert_eq!(r("2028-03-02")["mode"], "review-required");
-    let j = ctl(d.path(), &["renewal", "--provider", "bjca", "--not-after", "2027-03-01", "--today", "2027-02-01", "--years", "3"]).ok();
+    let j = ctl(
+        d.path(),
+        &[
+            "renewal",
+            "--provider",
+            "bjca",
+            "--not-after",
+            "2027-03-01",
+            "--today",
+            "2027-02-01",
+            "--years",
+            "3",
+        ],
+    )
+    .ok();
     assert_eq!(j["new_not_after"], "2030-03-01");
 }
 
@@ -89,7 +218,10 @@ fn validate_exit_codes() {
     assert_eq!(r.code, 1);
     assert_eq!(r.json["valid"], false);
     assert!(r.json["message"].as_str().unwrap().contains("校验位"));
-    assert_eq!(ctl(d.path(), &["validate", "phone", "023-63788888"]).code, 0);
+    assert_eq!(
+        ctl(d.path(), &["validate", "phone", "023-63788888"]).code,
+        0
+    );
     assert_eq!(ctl(d.path(), &["validate", "email", "a@b"]).code, 1);
 }
 
@@ -97,7 +229,9 @@ fn validate_exit_codes() {
 fn data_dir_from_environment_and_today_flag() {
     let d = tempfile::tempdir().unwrap();
     let mut cmd = std::process::Command::new(kiosk_e2e::kioskctl());
-    cmd.args(["--json", "demo"]).env("KIOSK_DATA_DIR", d.path()).env("KIOSK_CLERK", "t01");
+    cmd.args(["--json", "demo"])
+        .env("KIOSK_DATA_DIR", d.path())
+        .env("KIOSK_CLERK", "t01");
     let j = run(cmd).ok();
     assert_eq!(j["state"], "completed");
     assert!(d.path().join("station.db").exists());
@@ -106,11 +240,48 @@ fn data_dir_from_environment_and_today_flag() {
 #[test]
 fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
     let d = tempfile::tempdir().unwrap();
-    ctl(d.path(), &["catalog", "set-tariff", "--provider", "bjca", "--operation", "revoke", "--item", "service",
-                    "--amount-fen", "5000", "--reason", "网点定价"]).ok();
-    assert_eq!(ctl(d.path(), &["fee", "--provider", "bjca", "--operation", "revoke"]).ok()["total_fen"], 5000);
-    ctl(d.path(), &["catalog", "set-tariff", "--provider", "bjca", "--operation", "revoke", "--item", "nope",
-                    "--amount-fen", "5000"]).refused("unknown_item");
+    ctl(
+        d.path(),
+        &[
+            "catalog",
+            "set-tariff",
+            "--provider",
+            "bjca",
+            "--operation",
+            "revoke",
+            "--item",
+            "service",
+            "--amount-fen",
+            "5000",
+            "--reason",
+            "网点定价",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        ctl(
+            d.path(),
+            &["fee", "--provider", "bjca", "--operation", "revoke"]
+        )
+        .ok()["total_fen"],
+        5000
+    );
+    ctl(
+        d.path(),
+        &[
+            "catalog",
+            "set-tariff",
+            "--provider",
+            "bjca",
+            "--operation",
+            "revoke",
+            "--item",
+            "nope",
+            "--amount-fen",
+            "5000",
+        ],
+    )
+    .refused("unknown_item");
     let show = ctl(d.path(), &["catalog", "show"]).ok();
     assert_eq!(show["active_version"], 1);
     assert_eq!(show["overrides"].as_array().unwrap().len(), 1);
@@ -120,23 +291,68 @@ fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
         .replace("amount_fen = 48000", "amount_fen = 50000");
     let f = file(d.path(), "v2.toml", &v2);
     ctl(d.path(), &["catalog", "import", f.to_str().unwrap()]).ok();
-    assert_eq!(ctl(d.path(), &["fee", "--provider", "ezca", "--operation", "new"]).ok()["total_fen"], 50000);
+    assert_eq!(
+        ctl(
+            d.path(),
+            &["fee", "--provider", "ezca", "--operation", "new"]
+        )
+        .ok()["total_fen"],
+        50000
+    );
     // Importing the same version again is harmless; an older one is refused.
-    assert_eq!(ctl(d.path(), &["catalog", "import", f.to_str().unwrap()]).ok()["outcome"], "already-present");
+    assert_eq!(
+        ctl(d.path(), &["catalog", "import", f.to_str().unwrap()]).ok()["outcome"],
+        "already-present"
+    );
     let v1 = file(d.path(), "v1.toml", kiosk_app::EMBEDDED_CATALOG);
     ctl(d.path(), &["catalog", "import", v1.to_str().unwrap()]).refused("version_not_newer");
     // A catalog that takes effect later does not apply yet.
-    let v3 = v2.replace("version = 2\n", "version = 3\n").replace("effective_date = \"2026-01-01\"", "effective_date = \"2099-01-01\"")
+    let v3 = v2
+        .replace("version = 2\n", "version = 3\n")
+        .replace(
+            "effective_date = \"2026-01-01\"",
+            "effective_date = \"2099-01-01\"",
+        )
         .replace("amount_fen = 50000", "amount_fen = 60000");
     let f3 = file(d.path(), "v3.toml", &v3);
     ctl(d.path(), &["catalog", "import", f3.to_str().unwrap()]).ok();
-    assert_eq!(ctl(d.path(), &["fee", "--provider", "ezca", "--operation", "new"]).ok()["total_fen"], 50000);
     assert_eq!(
-        ctl(d.path(), &["fee", "--provider", "ezca", "--operation", "new", "--today", "2099-01-01"]).ok()["total_fen"],
+        ctl(
+            d.path(),
+            &["fee", "--provider", "ezca", "--operation", "new"]
+        )
+        .ok()["total_fen"],
+        50000
+    );
+    assert_eq!(
+        ctl(
+            d.path(),
+            &[
+                "fee",
+                "--provider",
+                "ezca",
+                "--operation",
+                "new",
+                "--today",
+                "2099-01-01"
+            ]
+        )
+        .ok()["total_fen"],
         60000
     );
     // A broken catalog changes nothing.
-    let bad = file(d.path(), "bad.toml", &v2.replace("version = 2\n", "version = 9\n").replace("offers = [\"upgrade\"]", "offers = []"));
+    let bad = file(
+        d.path(),
+        "bad.toml",
+        &v2.replace("version = 2\n", "version = 9\n")
+            .replace("offers = [\"upgrade\"]", "offers = []"),
+    );
     ctl(d.path(), &["catalog", "import", bad.to_str().unwrap()]).refused("inconsistent");
-    assert_eq!(ctl(d.path(), &["catalog", "show"]).ok()["versions"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        ctl(d.path(), &["catalog", "show"]).ok()["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 }

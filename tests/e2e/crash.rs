@@ -26,7 +26,10 @@ fn kill_9_during_a_burst_loses_no_committed_transition() {
             .expect("spawn order-burst");
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>()
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<String>>()
         });
         // Kill at a different moment each round, some before the first commit.
         std::thread::sleep(Duration::from_millis(5 + (round * 37) % 180));
@@ -42,38 +45,72 @@ fn kill_9_during_a_burst_loses_no_committed_transition() {
             }
         }
     }
-    assert!(total_lines > 50, "the writer committed too little to prove anything: {total_lines}");
+    assert!(
+        total_lines > 50,
+        "the writer committed too little to prove anything: {total_lines}"
+    );
 
     let c = rusqlite::Connection::open(d.path().join("station.db")).unwrap();
-    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(ok, "ok");
     for (id, rev) in &reported {
         let stored: u32 = c
-            .query_row("SELECT revision FROM orders WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT revision FROM orders WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .unwrap_or_else(|_| panic!("reported order {id} is missing"));
-        assert!(stored >= *rev, "order {id}: reported revision {rev}, stored {stored}");
+        assert!(
+            stored >= *rev,
+            "order {id}: reported revision {rev}, stored {stored}"
+        );
     }
     // Every order's row, its outbox records and its audit rows agree.
-    let mut stmt = c.prepare("SELECT id, revision, state, body FROM orders").unwrap();
-    let rows: Vec<(String, u32, String, String)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect();
+    let mut stmt = c
+        .prepare("SELECT id, revision, state, body FROM orders")
+        .unwrap();
+    let rows: Vec<(String, u32, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     for (id, revision, state, body) in &rows {
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(body["revision"], *revision, "order {id}");
         assert_eq!(body["state"], state.as_str(), "order {id}");
-        let audit: u32 = c.query_row("SELECT count(*) FROM audit WHERE subject = ?1", [id], |r| r.get(0)).unwrap();
-        let outbox: u32 = c
-            .query_row("SELECT count(*) FROM outbox WHERE json_extract(payload, '$.subject') = ?1", [id], |r| r.get(0))
+        let audit: u32 = c
+            .query_row("SELECT count(*) FROM audit WHERE subject = ?1", [id], |r| {
+                r.get(0)
+            })
             .unwrap();
-        assert_eq!((audit, outbox), (*revision, *revision), "order {id} at revision {revision}");
+        let outbox: u32 = c
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE json_extract(payload, '$.subject') = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            (audit, outbox),
+            (*revision, *revision),
+            "order {id} at revision {revision}"
+        );
     }
     // Outbox sequence numbers have no holes.
-    let (min, max, n): (i64, i64, i64) =
-        c.query_row("SELECT min(seq), max(seq), count(*) FROM outbox", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+    let (min, max, n): (i64, i64, i64) = c
+        .query_row("SELECT min(seq), max(seq), count(*) FROM outbox", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
     assert_eq!((min, max), (1, n));
     drop(stmt);
     drop(c);
     let v = ctl(d.path(), &["audit", "verify"]).ok();
     assert_eq!(v["ok"], true);
-    eprintln!("{} orders, {} reported commits survived 50 kills", rows.len(), total_lines);
+    eprintln!(
+        "{} orders, {} reported commits survived 50 kills",
+        rows.len(),
+        total_lines
+    );
 }

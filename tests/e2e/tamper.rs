@@ -22,7 +22,12 @@ fn findings(d: &tempfile::TempDir) -> Vec<(i64, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["seq"].as_i64().unwrap(), f["kind"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (
+                f["seq"].as_i64().unwrap(),
+                f["kind"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -30,46 +35,86 @@ fn findings(d: &tempfile::TempDir) -> Vec<(i64, String)> {
 fn untouched_trail_verifies() {
     let (d, _c) = station();
     let v = ctl(d.path(), &["audit", "verify"]).ok();
-    assert_eq!((v["ok"].as_bool(), v["rows"].as_i64()), (Some(true), Some(19)));
+    assert_eq!(
+        (v["ok"].as_bool(), v["rows"].as_i64()),
+        (Some(true), Some(19))
+    );
 }
 
 #[test]
 fn edited_row_is_named() {
     let (d, c) = station();
-    c.execute("UPDATE audit SET actor = 'clerk:someone-else' WHERE seq = 5", []).unwrap();
+    c.execute(
+        "UPDATE audit SET actor = 'clerk:someone-else' WHERE seq = 5",
+        [],
+    )
+    .unwrap();
     assert_eq!(findings(&d), [(5, "edited".to_string())]);
 }
 
 #[test]
 fn edited_and_rehashed_row_breaks_the_chain_at_the_next() {
     let (d, c) = station();
-    c.execute("UPDATE audit SET at = '2020-01-01T00:00:00.000000Z' WHERE seq = 7", []).unwrap();
+    c.execute(
+        "UPDATE audit SET at = '2020-01-01T00:00:00.000000Z' WHERE seq = 7",
+        [],
+    )
+    .unwrap();
     rehash(&c, 7);
     assert_eq!(findings(&d), [(8, "inserted".to_string())]);
 }
 
 /// Recomputes a row's own hash the way the station does, as a forger would.
 fn rehash(c: &Connection, seq: i64) {
-    let (seq, at, actor, action, subject, detail, prev): (i64, String, String, String, String, String, String) = c
-        .query_row("SELECT seq, at, actor, action, subject, detail, prev_hash FROM audit WHERE seq = ?1", [seq], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-        })
+    let (seq, at, actor, action, subject, detail, prev): (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+    ) = c
+        .query_row(
+            "SELECT seq, at, actor, action, subject, detail, prev_hash FROM audit WHERE seq = ?1",
+            [seq],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
+        )
         .unwrap();
     let canonical = serde_json::json!([seq, at, actor, action, subject, detail, prev]).to_string();
-    c.execute("UPDATE audit SET hash = ?1 WHERE seq = ?2", (sha256_hex(canonical.as_bytes()), seq)).unwrap();
+    c.execute(
+        "UPDATE audit SET hash = ?1 WHERE seq = ?2",
+        (sha256_hex(canonical.as_bytes()), seq),
+    )
+    .unwrap();
 }
 
 #[test]
 fn deleted_rows_are_named() {
     let (d, c) = station();
-    c.execute("DELETE FROM audit WHERE seq IN (3, 4)", []).unwrap();
+    c.execute("DELETE FROM audit WHERE seq IN (3, 4)", [])
+        .unwrap();
     assert_eq!(findings(&d), [(3, "deleted".to_string())]);
 }
 
 #[test]
 fn deleted_tail_is_seen() {
     let (d, c) = station();
-    c.execute("DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)", []).unwrap();
+    c.execute(
+        "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+        [],
+    )
+    .unwrap();
     assert_eq!(findings(&d), [(19, "truncated".to_string())]);
 }
 
@@ -106,5 +151,10 @@ fn sha256_hex(bytes: &[u8]) -> String {
             child.wait_with_output()
         })
         .expect("sha256sum");
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }

@@ -11,7 +11,11 @@ pub fn kioskctl() -> PathBuf {
     PATH.get_or_init(|| {
         let exe = std::env::current_exe().expect("test binary path");
         // target/<profile>/deps/<test> → target/<profile>/kioskctl
-        let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir").to_path_buf();
+        let profile_dir = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .expect("target profile dir")
+            .to_path_buf();
         let bin = profile_dir.join("kioskctl");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);

@@ -17,7 +17,8 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(300);
-    let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or_else(|| ".".into())).unwrap();
+    let dir =
+        tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or_else(|| ".".into())).unwrap();
 
     // The floor: one durable commit of one small row.
     let floor = {
@@ -31,7 +32,8 @@ fn main() {
         let mut samples = Vec::with_capacity(orders * 9);
         for _ in 0..orders * 9 {
             let t = Instant::now();
-            c.execute("INSERT INTO t (body) VALUES (?1)", [&body]).unwrap();
+            c.execute("INSERT INTO t (body) VALUES (?1)", [&body])
+                .unwrap();
             samples.push(t.elapsed());
         }
         samples
@@ -48,7 +50,11 @@ fn main() {
         let mut cmds: Vec<Command> = order
             .checklist
             .iter()
-            .map(|i| Command::Check { item: i.id.clone(), status: CheckStatus::Ok, note: None })
+            .map(|i| Command::Check {
+                item: i.id.clone(),
+                status: CheckStatus::Ok,
+                note: None,
+            })
             .collect();
         cmds.push(Command::ApproveMaterials);
         cmds.push(Command::Pay(Payment {
@@ -65,7 +71,9 @@ fn main() {
         }
     }
     station.store().checkpoint().unwrap();
-    let db_bytes = std::fs::metadata(station_dir.join(kiosk_app::DB_FILE)).unwrap().len();
+    let db_bytes = std::fs::metadata(station_dir.join(kiosk_app::DB_FILE))
+        .unwrap()
+        .len();
     let empty = {
         let d = dir.path().join("empty");
         let s = Station::open(&d, Arc::new(SystemClock)).unwrap();
@@ -76,10 +84,27 @@ fn main() {
     let (f50, f99) = (pct(&floor, 50.0), pct(&floor, 99.0));
     let (t50, t99) = (pct(&transitions, 50.0), pct(&transitions, 99.0));
     println!("orders: {orders}, transitions: {}", transitions.len());
-    println!("order create         p50 {:>8.3} ms  p99 {:>8.3} ms", ms(pct(&creates, 50.0)), ms(pct(&creates, 99.0)));
-    println!("order transition     p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms", ms(t50), ms(t99), ms(*transitions.iter().max().unwrap()));
-    println!("baseline bare commit p50 {:>8.3} ms  p99 {:>8.3} ms", ms(f50), ms(f99));
-    println!("ratio transition/bare commit: p50 {:.2}x  p99 {:.2}x", ms(t50) / ms(f50), ms(t99) / ms(f99));
+    println!(
+        "order create         p50 {:>8.3} ms  p99 {:>8.3} ms",
+        ms(pct(&creates, 50.0)),
+        ms(pct(&creates, 99.0))
+    );
+    println!(
+        "order transition     p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms",
+        ms(t50),
+        ms(t99),
+        ms(*transitions.iter().max().unwrap())
+    );
+    println!(
+        "baseline bare commit p50 {:>8.3} ms  p99 {:>8.3} ms",
+        ms(f50),
+        ms(f99)
+    );
+    println!(
+        "ratio transition/bare commit: p50 {:.2}x  p99 {:.2}x",
+        ms(t50) / ms(f50),
+        ms(t99) / ms(f99)
+    );
     println!(
         "database: {db_bytes} bytes for {orders} completed orders ({} steps each) = {} bytes/order (empty station {empty} bytes)",
         transitions.len() / orders + 1,

@@ -38,16 +38,28 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
     for item in &order.checklist {
         station.order_command(
             &order.id,
-            Command::Check { item: item.id.clone(), status: CheckStatus::Ok, note: None },
+            Command::Check {
+                item: item.id.clone(),
+                status: CheckStatus::Ok,
+                note: None,
+            },
             DEMO_CLERK,
         )?;
     }
     station.order_command(&order.id, Command::ApproveMaterials, DEMO_CLERK)?;
     let receipt_no = format!("DEMO-{}", order.number);
     let payment = if order.fee.total_fen == 0 {
-        Payment { method: PaymentMethod::Free, amount_fen: 0, receipt_no: None }
+        Payment {
+            method: PaymentMethod::Free,
+            amount_fen: 0,
+            receipt_no: None,
+        }
     } else {
-        Payment { method: PaymentMethod::Cash, amount_fen: order.fee.total_fen, receipt_no: Some(receipt_no.clone()) }
+        Payment {
+            method: PaymentMethod::Cash,
+            amount_fen: order.fee.total_fen,
+            receipt_no: Some(receipt_no.clone()),
+        }
     };
     station.order_command(&order.id, Command::Pay(payment), DEMO_CLERK)?;
     station.order_command(&order.id, Command::StartProduction, DEMO_CLERK)?;

@@ -16,7 +16,10 @@ pub enum AppError {
     Store(#[from] StoreError),
     /// A file or directory could not be read or written.
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl From<Rejection> for AppError {
@@ -33,7 +36,10 @@ impl From<Vec<Rejection>> for AppError {
 
 impl AppError {
     pub fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
-        AppError::Io { path: path.to_string(), source }
+        AppError::Io {
+            path: path.to_string(),
+            source,
+        }
     }
 
     pub fn code(&self) -> &'static str {
@@ -43,7 +49,9 @@ impl AppError {
             AppError::NotFound { .. } => "not_found",
             AppError::Store(e) => e.code(),
             AppError::Io { source, .. } => match source.kind() {
-                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => "read_only",
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    "read_only"
+                }
                 std::io::ErrorKind::StorageFull => "disk_full",
                 std::io::ErrorKind::NotFound => "file_not_found",
                 _ => "io",
@@ -54,14 +62,20 @@ impl AppError {
     /// The Chinese message for the applicant or the clerk.
     pub fn message_zh(&self) -> String {
         match self {
-            AppError::Rejected(r) => r.iter().map(|r| r.message_zh()).collect::<Vec<_>>().join("\n"),
+            AppError::Rejected(r) => r
+                .iter()
+                .map(|r| r.message_zh())
+                .collect::<Vec<_>>()
+                .join("\n"),
             AppError::NotFound { what, key } => format!("找不到{what}“{key}”。请核对编号后重试"),
             AppError::Store(e) => e.message_zh(),
             AppError::Io { path, source } => match source.kind() {
                 std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
                     format!("无法写入 {path}：目录只读或没有权限。未写入任何数据。请检查目录权限或磁盘挂载")
                 }
-                std::io::ErrorKind::StorageFull => format!("磁盘已满，无法写入 {path}。未写入任何数据。请清理磁盘空间后重试"),
+                std::io::ErrorKind::StorageFull => {
+                    format!("磁盘已满，无法写入 {path}。未写入任何数据。请清理磁盘空间后重试")
+                }
                 std::io::ErrorKind::NotFound => format!("找不到文件 {path}。请核对路径"),
                 _ => format!("读写 {path} 失败：{source}"),
             },
@@ -70,7 +84,11 @@ impl AppError {
 
     pub fn message_en(&self) -> String {
         match self {
-            AppError::Rejected(r) => r.iter().map(|r| r.message_en()).collect::<Vec<_>>().join("\n"),
+            AppError::Rejected(r) => r
+                .iter()
+                .map(|r| r.message_en())
+                .collect::<Vec<_>>()
+                .join("\n"),
             other => other.to_string(),
         }
     }

@@ -46,7 +46,10 @@ pub struct ChecklistView {
 impl Rules {
     /// The rules compiled into the binary.
     pub fn embedded(today: NaiveDate) -> Result<Rules, AppError> {
-        Ok(Rules { catalog: Catalog::from_toml(EMBEDDED_CATALOG)?, today })
+        Ok(Rules {
+            catalog: Catalog::from_toml(EMBEDDED_CATALOG)?,
+            today,
+        })
     }
 
     /// The station's rules: the active catalog of the database in
@@ -85,11 +88,24 @@ impl Rules {
     ) -> Result<FeeQuote, AppError> {
         Ok(quote(
             &self.catalog,
-            &FeeQuery { provider, project, operation, years, fault, first_issued, today: self.today },
+            &FeeQuery {
+                provider,
+                project,
+                operation,
+                years,
+                fault,
+                first_issued,
+                today: self.today,
+            },
         )?)
     }
 
-    pub fn checklist(&self, provider: &str, operation: Operation, channel: Channel) -> Result<ChecklistView, AppError> {
+    pub fn checklist(
+        &self,
+        provider: &str,
+        operation: Operation,
+        channel: Channel,
+    ) -> Result<ChecklistView, AppError> {
         let items = self.catalog.checklist(provider, operation, channel)?;
         let provider = self.catalog.provider(provider)?.id.clone();
         Ok(ChecklistView {
@@ -106,7 +122,12 @@ impl Rules {
                     note: i.note.clone(),
                 })
                 .collect(),
-            notices: self.catalog.notices(&provider, operation).into_iter().cloned().collect(),
+            notices: self
+                .catalog
+                .notices(&provider, operation)
+                .into_iter()
+                .cloned()
+                .collect(),
             provider,
             operation,
             channel,
@@ -114,8 +135,18 @@ impl Rules {
         })
     }
 
-    pub fn renewal(&self, provider: &str, not_after: NaiveDate, years: Option<u32>) -> Result<RenewalDecision, AppError> {
+    pub fn renewal(
+        &self,
+        provider: &str,
+        not_after: NaiveDate,
+        years: Option<u32>,
+    ) -> Result<RenewalDecision, AppError> {
         let p = self.catalog.offering(provider, Operation::Renew)?;
-        Ok(decide(self.catalog.renewal_window(p), not_after, self.today, years)?)
+        Ok(decide(
+            self.catalog.renewal_window(p),
+            not_after,
+            self.today,
+            years,
+        )?)
     }
 }

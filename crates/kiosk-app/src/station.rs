@@ -12,7 +12,8 @@ use kiosk_domain::order::{ChecklistEntry, Command, Order, OrderState};
 use kiosk_domain::renewal::{RenewalDecision, RenewalMode};
 use kiosk_domain::{Catalog, Operation, Rejection};
 use kiosk_store::{
-    Actor, AuditReport, CatalogSummary, HistoryEntry, ImportOutcome, OrderSummary, Store, TariffOverride,
+    Actor, AuditReport, CatalogSummary, HistoryEntry, ImportOutcome, OrderSummary, Store,
+    TariffOverride,
 };
 use serde::Serialize;
 
@@ -69,11 +70,18 @@ impl Station {
     pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Station, AppError> {
         fs::create_dir_all(data_dir).map_err(|e| AppError::io(data_dir.display(), e))?;
         let store = Store::open(&data_dir.join(DB_FILE), clock.now())?;
-        let mut station = Station { store, clock, today: None, data_dir: data_dir.to_path_buf() };
+        let mut station = Station {
+            store,
+            clock,
+            today: None,
+            data_dir: data_dir.to_path_buf(),
+        };
         if station.store.catalogs()?.is_empty() {
             let catalog = Catalog::from_toml(EMBEDDED_CATALOG)?;
             let now = station.clock.now();
-            station.store.import_catalog(&Actor::system(), now, &catalog, "embedded")?;
+            station
+                .store
+                .import_catalog(&Actor::system(), now, &catalog, "embedded")?;
         }
         Ok(station)
     }
@@ -133,43 +141,68 @@ impl Station {
     }
 
     /// Replaces the application of an order under correction.
-    pub fn amend_order(&mut self, key: &str, application_json: &str, clerk: &str) -> Result<Order, AppError> {
+    pub fn amend_order(
+        &mut self,
+        key: &str,
+        application_json: &str,
+        clerk: &str,
+    ) -> Result<Order, AppError> {
         let rules = self.rules()?;
         let application = Application::from_json(application_json)?;
         let (application, checklist, fee, renewal) = assess(&rules, &application)?;
         self.order_command(
             key,
-            Command::Amend { application: Box::new(application), checklist, fee, renewal },
+            Command::Amend {
+                application: Box::new(application),
+                checklist,
+                fee,
+                renewal,
+            },
             clerk,
         )
     }
 
     /// Applies one command to an order and saves it with its outbox and
     /// audit rows, all or nothing.
-    pub fn order_command(&mut self, key: &str, cmd: Command, clerk: &str) -> Result<Order, AppError> {
+    pub fn order_command(
+        &mut self,
+        key: &str,
+        cmd: Command,
+        clerk: &str,
+    ) -> Result<Order, AppError> {
         let actor = clerk_actor(clerk)?;
         let mut order = self.find(key)?;
         let (from_state, from_revision) = (order.state, order.revision);
         let now = self.clock.now();
         order.apply(&cmd, now)?;
-        self.store.save_transition(&actor, now, from_state, from_revision, &order, &cmd)?;
+        self.store
+            .save_transition(&actor, now, from_state, from_revision, &order, &cmd)?;
         Ok(order)
     }
 
     /// The order with its history.
     pub fn order(&self, key: &str) -> Result<OrderView, AppError> {
         let order = self.find(key)?;
-        Ok(OrderView { state_zh: order.state.label_zh(), history: self.store.order_history(&order.id)?, order })
+        Ok(OrderView {
+            state_zh: order.state.label_zh(),
+            history: self.store.order_history(&order.id)?,
+            order,
+        })
     }
 
-    pub fn list_orders(&self, state: Option<OrderState>, limit: u32) -> Result<Vec<OrderSummary>, AppError> {
+    pub fn list_orders(
+        &self,
+        state: Option<OrderState>,
+        limit: u32,
+    ) -> Result<Vec<OrderSummary>, AppError> {
         Ok(self.store.list_orders(state, limit)?)
     }
 
     fn find(&self, key: &str) -> Result<Order, AppError> {
-        self.store
-            .order(key)?
-            .ok_or_else(|| AppError::NotFound { what: "订单", key: key.to_string() })
+        self.store.order(key)?.ok_or_else(|| AppError::NotFound {
+            what: "订单",
+            key: key.to_string(),
+        })
     }
 
     // ------------------------------------------------------------ audit
@@ -197,7 +230,10 @@ impl Station {
                 basis: t.basis,
                 amount_fen: t.amount_fen,
                 overridden: overrides.iter().any(|o| {
-                    o.provider == t.provider && o.project == t.project && o.operation == t.operation && o.item == t.item
+                    o.provider == t.provider
+                        && o.project == t.project
+                        && o.operation == t.operation
+                        && o.item == t.item
                 }),
             })
             .collect();
@@ -212,9 +248,16 @@ impl Station {
     }
 
     /// Imports a catalog file (TOML, or JSON by its `.json` extension).
-    pub fn import_catalog(&mut self, path: &Path, operator: &str) -> Result<ImportOutcome, AppError> {
+    pub fn import_catalog(
+        &mut self,
+        path: &Path,
+        operator: &str,
+    ) -> Result<ImportOutcome, AppError> {
         let text = fs::read_to_string(path).map_err(|e| AppError::io(path.display(), e))?;
-        let catalog = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        let catalog = if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
             let c: Catalog = serde_json::from_str(&text).map_err(|e| {
                 Rejection::new(
                     "catalog",
@@ -232,7 +275,12 @@ impl Station {
             Catalog::from_toml(&text)?
         };
         let actor = operator_actor(operator)?;
-        Ok(self.store.import_catalog(&actor, self.clock.now(), &catalog, &path.display().to_string())?)
+        Ok(self.store.import_catalog(
+            &actor,
+            self.clock.now(),
+            &catalog,
+            &path.display().to_string(),
+        )?)
     }
 
     /// Sets one tariff line's amount, over whatever catalog is active.
@@ -260,7 +308,8 @@ impl Station {
             set_at: String::new(),
             reason: reason.trim().to_string(),
         };
-        self.store.set_tariff_override(&actor, self.clock.now(), &o)?;
+        self.store
+            .set_tariff_override(&actor, self.clock.now(), &o)?;
         Ok(o)
     }
 }
@@ -268,7 +317,12 @@ impl Station {
 /// Checks an application against the rules and works out what the order
 /// needs: the canonical application, its checklist, its fee and, for a
 /// renewal, its window.
-type Assessment = (Application, Vec<ChecklistEntry>, FeeQuote, Option<RenewalDecision>);
+type Assessment = (
+    Application,
+    Vec<ChecklistEntry>,
+    FeeQuote,
+    Option<RenewalDecision>,
+);
 
 fn assess(rules: &Rules, application: &Application) -> Result<Assessment, AppError> {
     let app = application.validate(rules.catalog(), rules.today())?;
@@ -278,7 +332,10 @@ fn assess(rules: &Rules, application: &Application) -> Result<Assessment, AppErr
         .into_iter()
         .map(ChecklistEntry::from)
         .collect();
-    let renewal = match (app.operation, app.certificate.as_ref().and_then(|c| c.not_after)) {
+    let renewal = match (
+        app.operation,
+        app.certificate.as_ref().and_then(|c| c.not_after),
+    ) {
         (Operation::Renew, Some(not_after)) => {
             let decision = rules.renewal(&app.provider, not_after, app.years)?;
             if decision.mode == RenewalMode::TooEarly {

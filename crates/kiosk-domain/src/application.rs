@@ -137,171 +137,226 @@ impl Application {
     /// Checks every field against the rules and returns the canonical
     /// application, or every refusal at once so the applicant fixes them in
     /// one pass.
-    pub fn validate(&self, catalog: &Catalog, today: NaiveDate) -> Result<Application, Vec<Rejection>> {
+    pub fn validate(
+        &self,
+        catalog: &Catalog,
+        today: NaiveDate,
+    ) -> Result<Application, Vec<Rejection>> {
         let mut errors = Vec::new();
         let mut out = self.clone();
-        let mut keep = |r: Result<String, Rejection>, slot: &mut String| match r {
-            Ok(v) => *slot = v,
-            Err(e) => errors.push(e),
-        };
 
         let provider = catalog.offering(&self.provider, self.operation);
         let project = match (&provider, &self.project) {
             (Ok(p), Some(id)) => match p.projects.iter().find(|x| &x.id == id) {
                 Some(x) => Some(x),
                 None => {
-                    keep(
-                        Err(Rejection::new(
-                            "project",
-                            "unknown_project",
-                            "证书应用项目",
-                            format!("{}没有编号为“{id}”的项目", p.name),
-                            "请从列表中选择证书应用项目",
-                            format!("{} has no project '{id}'", p.id),
-                            "pick a project from the list",
-                        )),
-                        &mut String::new(),
-                    );
+                    errors.push(Rejection::new(
+                        "project",
+                        "unknown_project",
+                        "证书应用项目",
+                        format!("{}没有编号为“{id}”的项目", p.name),
+                        "请从列表中选择证书应用项目",
+                        format!("{} has no project '{id}'", p.id),
+                        "pick a project from the list",
+                    ));
                     None
                 }
             },
             (Ok(p), None) if !p.projects.is_empty() => {
-                keep(
-                    Err(Rejection::new(
-                        "project",
-                        "required",
-                        "证书应用项目",
-                        "未选择证书应用项目",
-                        format!(
-                            "请选择其中之一：{}",
-                            p.projects.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join("、")
-                        ),
-                        "no project chosen",
-                        "pick a project",
-                    )),
-                    &mut String::new(),
-                );
+                errors.push(Rejection::new(
+                    "project",
+                    "required",
+                    "证书应用项目",
+                    "未选择证书应用项目",
+                    format!(
+                        "请选择其中之一：{}",
+                        p.projects
+                            .iter()
+                            .map(|x| x.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join("、")
+                    ),
+                    "no project chosen",
+                    "pick a project",
+                ));
                 None
             }
             _ => None,
         };
         match &provider {
             Ok(p) => out.provider = p.id.clone(),
-            Err(e) => keep(Err(e.clone()), &mut String::new()),
+            Err(e) => errors.push(e.clone()),
         }
         if let Ok(p) = &provider {
             if let Err(e) = catalog.checklist(&p.id, self.operation, self.channel) {
-                keep(Err(e), &mut String::new());
+                errors.push(e);
             }
         }
 
         let o = &self.organization;
-        keep(text("organization.name", "单位名称", &o.name, MAX_NAME), &mut out.organization.name);
         keep(
+            &mut errors,
+            text("organization.name", "单位名称", &o.name, MAX_NAME),
+            &mut out.organization.name,
+        );
+        keep(
+            &mut errors,
             validate::uscc(&o.uscc)
                 .map(|u| u.as_str().to_string())
                 .map_err(|e| e.at("organization.uscc", "统一社会信用代码")),
             &mut out.organization.uscc,
         );
         keep(
-            text("organization.legal_representative", "法人代表", &o.legal_representative, 50),
+            &mut errors,
+            text(
+                "organization.legal_representative",
+                "法人代表",
+                &o.legal_representative,
+                50,
+            ),
             &mut out.organization.legal_representative,
         );
         keep(
+            &mut errors,
             match o.legal_rep_id_type {
-                IdType::ResidentId => validate::resident_id(&o.legal_rep_id, today).map(|i| i.as_str().to_string()),
+                IdType::ResidentId => {
+                    validate::resident_id(&o.legal_rep_id, today).map(|i| i.as_str().to_string())
+                }
                 IdType::Passport => validate::passport(&o.legal_rep_id),
             }
             .map_err(|e| e.at("organization.legal_rep_id", "法人身份证（护照）")),
             &mut out.organization.legal_rep_id,
         );
         keep(
+            &mut errors,
             validate::phone(&o.phone).map_err(|e| e.at("organization.phone", "联系电话")),
             &mut out.organization.phone,
         );
         keep(
-            validate::phone(&o.office_phone).map_err(|e| e.at("organization.office_phone", "办公电话")),
+            &mut errors,
+            validate::phone(&o.office_phone)
+                .map_err(|e| e.at("organization.office_phone", "办公电话")),
             &mut out.organization.office_phone,
         );
         if let Some(site) = &o.website {
             let mut v = String::new();
-            keep(text("organization.website", "企业网址", site, MAX_ADDRESS), &mut v);
+            keep(
+                &mut errors,
+                text("organization.website", "企业网址", site, MAX_ADDRESS),
+                &mut v,
+            );
             out.organization.website = Some(v).filter(|s| !s.is_empty());
         }
         let needs_ss = project.is_some_and(|p| p.needs_social_security_no);
         match (&o.social_security_no, needs_ss) {
             (Some(v), _) if !v.trim().is_empty() => {
                 let mut s = String::new();
-                keep(text("organization.social_security_no", "单位社保号", v, 50), &mut s);
+                keep(
+                    &mut errors,
+                    text("organization.social_security_no", "单位社保号", v, 50),
+                    &mut s,
+                );
                 out.organization.social_security_no = Some(s);
             }
-            (_, true) => keep(Err(missing("organization.social_security_no", "单位社保号", "社保项目必须填写单位社保号")), &mut String::new()),
+            (_, true) => errors.push(missing(
+                "organization.social_security_no",
+                "单位社保号",
+                "社保项目必须填写单位社保号",
+            )),
             _ => out.organization.social_security_no = None,
         }
         if let Some(v) = o.taxpayer_id.as_ref().filter(|v| !v.trim().is_empty()) {
             let mut s = String::new();
-            keep(text("organization.taxpayer_id", "纳税人识别号", v, 20).map(|s| s.replace(' ', "").to_uppercase()), &mut s);
+            keep(
+                &mut errors,
+                text("organization.taxpayer_id", "纳税人识别号", v, 20)
+                    .map(|s| s.replace(' ', "").to_uppercase()),
+                &mut s,
+            );
             out.organization.taxpayer_id = Some(s);
         } else {
             out.organization.taxpayer_id = None;
         }
 
         let h = &self.handler;
-        keep(text("handler.name", "经办人", &h.name, 50), &mut out.handler.name);
         keep(
+            &mut errors,
+            text("handler.name", "经办人", &h.name, 50),
+            &mut out.handler.name,
+        );
+        keep(
+            &mut errors,
             validate::resident_id(&h.id_number, today)
                 .map(|i| i.as_str().to_string())
                 .map_err(|e| e.at("handler.id_number", "申请人（联系人）身份证")),
             &mut out.handler.id_number,
         );
-        keep(validate::mobile(&h.mobile).map_err(|e| e.at("handler.mobile", "手机号码")), &mut out.handler.mobile);
-        keep(validate::email(&h.email).map_err(|e| e.at("handler.email", "邮箱")), &mut out.handler.email);
+        keep(
+            &mut errors,
+            validate::mobile(&h.mobile).map_err(|e| e.at("handler.mobile", "手机号码")),
+            &mut out.handler.mobile,
+        );
+        keep(
+            &mut errors,
+            validate::email(&h.email).map_err(|e| e.at("handler.email", "邮箱")),
+            &mut out.handler.email,
+        );
         if let Some(w) = &h.wechat {
             let mut v = String::new();
-            keep(text("handler.wechat", "微信号", w, 50), &mut v);
+            keep(&mut errors, text("handler.wechat", "微信号", w, 50), &mut v);
             out.handler.wechat = Some(v).filter(|s| !s.is_empty());
         }
         keep(
-            text("handler.mailing_address", "邮寄地址", &h.mailing_address, MAX_ADDRESS),
+            &mut errors,
+            text(
+                "handler.mailing_address",
+                "邮寄地址",
+                &h.mailing_address,
+                MAX_ADDRESS,
+            ),
             &mut out.handler.mailing_address,
         );
 
         if !self.agreed_to_terms {
-            keep(
-                Err(Rejection::new(
-                    "agreed_to_terms",
-                    "required",
-                    "申请人声明",
-                    "尚未勾选同意数字证书服务协议",
-                    "请阅读服务协议并勾选“遵守数字证书服务协议”",
-                    "the service agreement has not been accepted",
-                    "read the agreement and tick the box",
-                )),
-                &mut String::new(),
-            );
+            errors.push(Rejection::new(
+                "agreed_to_terms",
+                "required",
+                "申请人声明",
+                "尚未勾选同意数字证书服务协议",
+                "请阅读服务协议并勾选“遵守数字证书服务协议”",
+                "the service agreement has not been accepted",
+                "read the agreement and tick the box",
+            ));
         }
         match self.operation {
             Operation::Change => {
                 let details = self.change_details.as_deref().unwrap_or("");
                 let mut v = String::new();
                 keep(
-                    text("change_details", "证书信息变更说明", details, 500)
-                        .map_err(|_| missing("change_details", "证书信息变更说明", "变更业务须详细说明变更内容（如单位名称、法人、公章样式）")),
+                    &mut errors,
+                    text("change_details", "证书信息变更说明", details, 500).map_err(|_| {
+                        missing(
+                            "change_details",
+                            "证书信息变更说明",
+                            "变更业务须详细说明变更内容（如单位名称、法人、公章样式）",
+                        )
+                    }),
                     &mut v,
                 );
                 out.change_details = Some(v);
             }
-            Operation::Renew => {
-                if self.certificate.as_ref().and_then(|c| c.not_after).is_none() {
-                    keep(
-                        Err(missing(
-                            "certificate.not_after",
-                            "原证书到期日",
-                            "更新业务需要原证书的到期日：请插入原证书U盾读取，或按证书信息填写",
-                        )),
-                        &mut String::new(),
-                    );
-                }
+            Operation::Renew
+                if self
+                    .certificate
+                    .as_ref()
+                    .and_then(|c| c.not_after)
+                    .is_none() =>
+            {
+                errors.push(missing(
+                    "certificate.not_after",
+                    "原证书到期日",
+                    "更新业务需要原证书的到期日：请插入原证书U盾读取，或按证书信息填写",
+                ));
             }
             _ => {}
         }
@@ -310,6 +365,14 @@ impl Application {
         } else {
             Err(errors)
         }
+    }
+}
+
+/// Stores a checked value in its slot, or keeps the refusal.
+fn keep(errors: &mut Vec<Rejection>, r: Result<String, Rejection>, slot: &mut String) {
+    match r {
+        Ok(v) => *slot = v,
+        Err(e) => errors.push(e),
     }
 }
 

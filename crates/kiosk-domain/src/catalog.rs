@@ -365,18 +365,21 @@ impl Catalog {
     /// Finds a provider by id, with a refusal the counter can read.
     pub fn provider(&self, id: &str) -> Result<&Provider, Rejection> {
         let wanted = id.trim().to_ascii_lowercase();
-        self.providers.iter().find(|p| p.id == wanted).ok_or_else(|| {
-            let known: Vec<&str> = self.providers.iter().map(|p| p.id.as_str()).collect();
-            Rejection::new(
-                "provider",
-                "unknown_provider",
-                "CA机构",
-                format!("本站没有编号为“{id}”的CA机构"),
-                format!("请选择其中之一：{}", known.join("、")),
-                format!("this station has no provider '{id}'"),
-                format!("use one of: {}", known.join(", ")),
-            )
-        })
+        self.providers
+            .iter()
+            .find(|p| p.id == wanted)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.providers.iter().map(|p| p.id.as_str()).collect();
+                Rejection::new(
+                    "provider",
+                    "unknown_provider",
+                    "CA机构",
+                    format!("本站没有编号为“{id}”的CA机构"),
+                    format!("请选择其中之一：{}", known.join("、")),
+                    format!("this station has no provider '{id}'"),
+                    format!("use one of: {}", known.join(", ")),
+                )
+            })
     }
 
     /// The provider, refusing an operation it does not offer at the counter.
@@ -434,24 +437,31 @@ impl Catalog {
     pub fn notices(&self, provider: &str, operation: Operation) -> Vec<&Notice> {
         self.notices
             .iter()
-            .filter(|n| (n.provider == "*" || n.provider == provider) && n.operations.contains(&operation))
+            .filter(|n| {
+                (n.provider == "*" || n.provider == provider) && n.operations.contains(&operation)
+            })
             .collect()
     }
 
     /// The tariff lines that apply, project lines replacing provider lines
     /// with the same item.
-    pub fn tariff_lines(&self, provider: &str, project: Option<&str>, operation: Operation) -> Vec<&Tariff> {
+    pub fn tariff_lines(
+        &self,
+        provider: &str,
+        project: Option<&str>,
+        operation: Operation,
+    ) -> Vec<&Tariff> {
         let mut lines: Vec<&Tariff> = self
             .tariffs
             .iter()
             .filter(|t| t.provider == provider && t.operation == operation && t.project.is_none())
             .collect();
         if let Some(project) = project {
-            for t in self
-                .tariffs
-                .iter()
-                .filter(|t| t.provider == provider && t.operation == operation && t.project.as_deref() == Some(project))
-            {
+            for t in self.tariffs.iter().filter(|t| {
+                t.provider == provider
+                    && t.operation == operation
+                    && t.project.as_deref() == Some(project)
+            }) {
                 match lines.iter_mut().find(|l| l.item == t.item) {
                     Some(slot) => *slot = t,
                     None => lines.push(t),
@@ -482,10 +492,12 @@ impl Catalog {
             ));
         }
         let p = self.offering(provider, operation)?.id.clone();
-        let line = self
-            .tariffs
-            .iter_mut()
-            .find(|t| t.provider == p && t.operation == operation && t.item == item && t.project.as_deref() == project);
+        let line = self.tariffs.iter_mut().find(|t| {
+            t.provider == p
+                && t.operation == operation
+                && t.item == item
+                && t.project.as_deref() == project
+        });
         match line {
             Some(t) => {
                 t.amount_fen = Some(amount_fen);
@@ -536,13 +548,24 @@ impl Catalog {
                 .providers
                 .iter()
                 .find(|p| p.id == t.provider)
-                .ok_or_else(|| bad(format!("收费项“{}”属于不存在的机构“{}”", t.item, t.provider)))?;
+                .ok_or_else(|| {
+                    bad(format!(
+                        "收费项“{}”属于不存在的机构“{}”",
+                        t.item, t.provider
+                    ))
+                })?;
             if !p.offers.contains(&t.operation) {
-                return Err(bad(format!("{}不办理{}，却有收费项“{}”", p.id, t.operation, t.item)));
+                return Err(bad(format!(
+                    "{}不办理{}，却有收费项“{}”",
+                    p.id, t.operation, t.item
+                )));
             }
             if let Some(project) = &t.project {
                 if !p.projects.iter().any(|x| &x.id == project) {
-                    return Err(bad(format!("收费项“{}”指向不存在的项目“{project}”", t.item)));
+                    return Err(bad(format!(
+                        "收费项“{}”指向不存在的项目“{project}”",
+                        t.item
+                    )));
                 }
             }
             if t.amount_fen.is_some_and(|a| a < 0) {
@@ -551,16 +574,31 @@ impl Catalog {
             let same = self
                 .tariffs
                 .iter()
-                .filter(|o| o.provider == t.provider && o.project == t.project && o.operation == t.operation && o.item == t.item)
+                .filter(|o| {
+                    o.provider == t.provider
+                        && o.project == t.project
+                        && o.operation == t.operation
+                        && o.item == t.item
+                })
                 .count();
             if same > 1 {
-                return Err(bad(format!("{} {} 的收费项“{}”重复", t.provider, t.operation, t.item)));
+                return Err(bad(format!(
+                    "{} {} 的收费项“{}”重复",
+                    t.provider, t.operation, t.item
+                )));
             }
         }
         for p in &self.providers {
             for op in &p.offers {
-                if !self.tariffs.iter().any(|t| t.provider == p.id && t.operation == *op) {
-                    return Err(bad(format!("{}办理{}，但没有收费项（免费也要写 0）", p.id, op)));
+                if !self
+                    .tariffs
+                    .iter()
+                    .any(|t| t.provider == p.id && t.operation == *op)
+                {
+                    return Err(bad(format!(
+                        "{}办理{}，但没有收费项（免费也要写 0）",
+                        p.id, op
+                    )));
                 }
             }
         }
@@ -570,11 +608,19 @@ impl Catalog {
                 .iter()
                 .find(|p| p.id == i.provider)
                 .ok_or_else(|| bad(format!("材料“{}”属于不存在的机构“{}”", i.name, i.provider)))?;
-            if let Some(op) = i.counter.iter().chain(&i.mail).find(|op| !p.offers.contains(op)) {
+            if let Some(op) = i
+                .counter
+                .iter()
+                .chain(&i.mail)
+                .find(|op| !p.offers.contains(op))
+            {
                 return Err(bad(format!("材料“{}”用于{}不办理的{}", i.name, p.id, op)));
             }
             if i.copies == 0 || !(i.original || i.copy) {
-                return Err(bad(format!("材料“{}”既无原件也无复印件，或份数为 0", i.name)));
+                return Err(bad(format!(
+                    "材料“{}”既无原件也无复印件，或份数为 0",
+                    i.name
+                )));
             }
         }
         let w = self.renewal;

@@ -76,7 +76,10 @@ pub fn quote(catalog: &Catalog, q: &FeeQuery<'_>) -> Result<FeeQuote, Rejection>
                 format!("must be 1 to {}", window.max_years),
             )
         } else {
-            ("该业务不按年计费，只能为 1 年".to_string(), "this operation is not charged per year; use 1".to_string())
+            (
+                "该业务不按年计费，只能为 1 年".to_string(),
+                "this operation is not charged per year; use 1".to_string(),
+            )
         };
         return Err(Rejection::new(
             "years",
@@ -116,7 +119,12 @@ pub fn quote(catalog: &Catalog, q: &FeeQuery<'_>) -> Result<FeeQuote, Rejection>
     })
 }
 
-fn price_line(provider_name: &str, q: &FeeQuery<'_>, t: &Tariff, years: u32) -> Result<FeeLine, Rejection> {
+fn price_line(
+    provider_name: &str,
+    q: &FeeQuery<'_>,
+    t: &Tariff,
+    years: u32,
+) -> Result<FeeLine, Rejection> {
     let unit = t.amount_fen.ok_or_else(|| {
         Rejection::new(
             "tariff",
@@ -170,18 +178,25 @@ fn price_line(provider_name: &str, q: &FeeQuery<'_>, t: &Tariff, years: u32) -> 
     Ok(line)
 }
 
-fn apply_warranty(line: &mut FeeLine, months: u32, covers: Fault, q: &FeeQuery<'_>) -> Result<(), Rejection> {
+fn apply_warranty(
+    line: &mut FeeLine,
+    months: u32,
+    covers: Fault,
+    q: &FeeQuery<'_>,
+) -> Result<(), Rejection> {
     match q.fault {
         None => {
             line.reason.push_str(&format!(
                 "；经检测属介质质量问题且在质保期（自初次发放日起 {months} 个月）内的免费"
             ));
-            line.reason_en
-                .push_str(&format!("; free for a quality fault within {months} months of first issue"));
+            line.reason_en.push_str(&format!(
+                "; free for a quality fault within {months} months of first issue"
+            ));
         }
         Some(f) if f != covers => {
             line.reason.push_str("；非介质质量问题，不在质保范围");
-            line.reason_en.push_str("; not a quality fault, not covered by the warranty");
+            line.reason_en
+                .push_str("; not a quality fault, not covered by the warranty");
         }
         Some(_) => {
             let first = q.first_issued.ok_or_else(|| {
@@ -202,10 +217,13 @@ fn apply_warranty(line: &mut FeeLine, months: u32, covers: Fault, q: &FeeQuery<'
             if q.today < ends {
                 line.amount_fen = 0;
                 line.reason = format!("介质质量问题，在质保期内（{first} 至 {last_day}），免费补办，有效期与原证书一致");
-                line.reason_en = format!("quality fault within the warranty ({first} to {last_day}): free");
+                line.reason_en =
+                    format!("quality fault within the warranty ({first} to {last_day}): free");
             } else {
-                line.reason.push_str(&format!("；质保期已于 {last_day} 结束"));
-                line.reason_en.push_str(&format!("; the warranty ended on {last_day}"));
+                line.reason
+                    .push_str(&format!("；质保期已于 {last_day} 结束"));
+                line.reason_en
+                    .push_str(&format!("; the warranty ended on {last_day}"));
             }
         }
     }

@@ -170,7 +170,9 @@ pub enum Command {
     /// Every item is in order: on to payment (or to central review).
     ApproveMaterials,
     /// Send back to the applicant for correction.
-    Return { reason: String },
+    Return {
+        reason: String,
+    },
     /// Replace the application after a correction; re-checks materials.
     Amend {
         application: Box<Application>,
@@ -181,11 +183,15 @@ pub enum Command {
     /// The corrected order is back for review.
     Resubmit,
     CentralApprove,
-    CentralReturn { reason: String },
+    CentralReturn {
+        reason: String,
+    },
     Pay(Payment),
     StartProduction,
     Complete,
-    Cancel { reason: String },
+    Cancel {
+        reason: String,
+    },
 }
 
 impl Command {
@@ -223,24 +229,31 @@ impl Order {
         let mut next = self.clone();
         match (cmd, state) {
             (Command::Check { item, status, note }, PendingReview | Returned) => {
-                let entry = next.checklist.iter_mut().find(|e| &e.id == item).ok_or_else(|| {
-                    let ids: Vec<&str> = self.checklist.iter().map(|e| e.id.as_str()).collect();
-                    Rejection::new(
-                        "item",
-                        "unknown_item",
-                        "材料",
-                        format!("本订单的材料清单中没有“{item}”"),
-                        format!("请从清单中选择：{}", ids.join("、")),
-                        format!("the order's checklist has no item '{item}'"),
-                        format!("use one of: {}", ids.join(", ")),
-                    )
-                })?;
+                let entry = next
+                    .checklist
+                    .iter_mut()
+                    .find(|e| &e.id == item)
+                    .ok_or_else(|| {
+                        let ids: Vec<&str> = self.checklist.iter().map(|e| e.id.as_str()).collect();
+                        Rejection::new(
+                            "item",
+                            "unknown_item",
+                            "材料",
+                            format!("本订单的材料清单中没有“{item}”"),
+                            format!("请从清单中选择：{}", ids.join("、")),
+                            format!("the order's checklist has no item '{item}'"),
+                            format!("use one of: {}", ids.join(", ")),
+                        )
+                    })?;
                 entry.status = Some(*status);
                 entry.note = note.clone().filter(|n| !n.trim().is_empty());
             }
             (Command::ApproveMaterials, PendingReview) => {
-                let open: Vec<&ChecklistEntry> =
-                    self.checklist.iter().filter(|e| e.status != Some(CheckStatus::Ok)).collect();
+                let open: Vec<&ChecklistEntry> = self
+                    .checklist
+                    .iter()
+                    .filter(|e| e.status != Some(CheckStatus::Ok))
+                    .collect();
                 if !open.is_empty() {
                     let names: Vec<String> = open
                         .iter()
@@ -256,13 +269,25 @@ impl Order {
                         "check every item, or return the order for correction",
                     ));
                 }
-                next.state = if self.needs_central_review() { CentralReview } else { AwaitingPayment };
+                next.state = if self.needs_central_review() {
+                    CentralReview
+                } else {
+                    AwaitingPayment
+                };
             }
             (Command::Return { reason }, PendingReview | AwaitingPayment | CentralReview) => {
                 next.state = Returned;
                 next.reason = Some(required_reason(reason, "退回原因")?);
             }
-            (Command::Amend { application, checklist, fee, renewal }, PendingReview | Returned) => {
+            (
+                Command::Amend {
+                    application,
+                    checklist,
+                    fee,
+                    renewal,
+                },
+                PendingReview | Returned,
+            ) => {
                 next.application = (**application).clone();
                 next.checklist = checklist.clone();
                 next.fee = fee.clone();
@@ -284,7 +309,10 @@ impl Order {
             }
             (Command::StartProduction, AwaitingProduction) => next.state = InProduction,
             (Command::Complete, InProduction) => next.state = Completed,
-            (Command::Cancel { reason }, PendingReview | Returned | CentralReview | AwaitingPayment | AwaitingProduction) => {
+            (
+                Command::Cancel { reason },
+                PendingReview | Returned | CentralReview | AwaitingPayment | AwaitingProduction,
+            ) => {
                 next.state = Cancelled;
                 next.reason = Some(required_reason(reason, "关闭原因")?);
             }
@@ -328,9 +356,17 @@ fn check_payment(p: &Payment, fee: &FeeQuote) -> Result<(), Rejection> {
             "payment.amount_fen",
             "amount_mismatch",
             "收款金额",
-            format!("收款 {} 元与应收 {} 元不符", yuan(p.amount_fen), yuan(fee.total_fen)),
+            format!(
+                "收款 {} 元与应收 {} 元不符",
+                yuan(p.amount_fen),
+                yuan(fee.total_fen)
+            ),
             "请按应收金额收款后重新登记",
-            format!("received {} yuan but {} is due", yuan(p.amount_fen), yuan(fee.total_fen)),
+            format!(
+                "received {} yuan but {} is due",
+                yuan(p.amount_fen),
+                yuan(fee.total_fen)
+            ),
             "take the amount due and record it again",
         ));
     }
@@ -339,7 +375,11 @@ fn check_payment(p: &Payment, fee: &FeeQuote) -> Result<(), Rejection> {
             "payment.method",
             "method_mismatch",
             "付款方式",
-            if fee.total_fen == 0 { "本业务免费，付款方式应为“免费”" } else { "应收金额不为零，不能登记为“免费”" },
+            if fee.total_fen == 0 {
+                "本业务免费，付款方式应为“免费”"
+            } else {
+                "应收金额不为零，不能登记为“免费”"
+            },
             "请选择正确的付款方式",
             "free method and zero amount must go together",
             "choose the right method",
@@ -365,13 +405,23 @@ fn not_now(cmd: &Command, state: OrderState) -> Rejection {
         "state",
         "invalid_transition",
         "订单状态",
-        format!("订单当前为“{}”，不能执行“{}”", state.label_zh(), command_zh(cmd)),
+        format!(
+            "订单当前为“{}”，不能执行“{}”",
+            state.label_zh(),
+            command_zh(cmd)
+        ),
         match state {
-            OrderState::Completed | OrderState::Cancelled => "该订单已结束，如需办理请新建订单".to_string(),
+            OrderState::Completed | OrderState::Cancelled => {
+                "该订单已结束，如需办理请新建订单".to_string()
+            }
             OrderState::InProduction => "制证进行中，请等待制证完成".to_string(),
             _ => "请按办理流程的顺序操作".to_string(),
         },
-        format!("the order is {}; '{}' is not possible now", state.as_str(), cmd.kind()),
+        format!(
+            "the order is {}; '{}' is not possible now",
+            state.as_str(),
+            cmd.kind()
+        ),
         "follow the order's steps",
     )
 }

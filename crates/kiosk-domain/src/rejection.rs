@@ -59,7 +59,10 @@ impl Rejection {
 
     /// The Chinese sentence shown at the counter.
     pub fn message_zh(&self) -> String {
-        format!("【{}】{}。{}。", self.field_zh, self.problem_zh, self.action_zh)
+        format!(
+            "【{}】{}。{}。",
+            self.field_zh, self.problem_zh, self.action_zh
+        )
     }
 
     /// The English sentence, second.
@@ -91,7 +94,10 @@ mod tests {
             "must be 11 digits starting with 1",
             "enter it again",
         );
-        assert_eq!(r.message_zh(), "【手机号码】应为以 1 开头的 11 位数字。请重新输入。");
+        assert_eq!(
+            r.message_zh(),
+            "【手机号码】应为以 1 开头的 11 位数字。请重新输入。"
+        );
         assert!(r.to_string().contains("handler.mobile: must be 11 digits"));
     }
 }

@@ -54,7 +54,10 @@ pub fn decide(
             "years",
             "years_out_of_range",
             "续期年限",
-            format!("续期年限 {years} 不可用：只能为 1 至 {} 年", window.max_years),
+            format!(
+                "续期年限 {years} 不可用：只能为 1 至 {} 年",
+                window.max_years
+            ),
             "请重新选择年限",
             format!("{years} years is not possible: 1 to {}", window.max_years),
             "choose the number of years again",
@@ -63,16 +66,19 @@ pub fn decide(
     let days_left = days_between(today, not_after);
     let open = window.open_days_before_expiry as i64;
     let grace = window.grace_days_after_expiry as i64;
-    let decision = |mode, from: Option<NaiveDate>, opens_on, message: String, message_en: String| RenewalDecision {
-        mode,
-        new_not_before: from,
-        new_not_after: from.map(|f| add_years(f, years)),
-        days_left,
-        years,
-        opens_on,
-        message,
-        message_en,
-    };
+    let decision =
+        |mode, from: Option<NaiveDate>, opens_on, message: String, message_en: String| {
+            RenewalDecision {
+                mode,
+                new_not_before: from,
+                new_not_after: from.map(|f| add_years(f, years)),
+                days_left,
+                years,
+                opens_on,
+                message,
+                message_en,
+            }
+        };
     Ok(if days_left >= open {
         let opens_on = not_after - Duration::days(open - 1);
         decision(
@@ -97,8 +103,14 @@ pub fn decide(
             RenewalMode::SelfService,
             Some(today),
             None,
-            format!("证书已于 {not_after} 过期 {} 天，可以更新：新证书有效期自今日起计 {years} 年", -days_left),
-            format!("expired {} days ago: the new validity runs {years} year(s) from today", -days_left),
+            format!(
+                "证书已于 {not_after} 过期 {} 天，可以更新：新证书有效期自今日起计 {years} 年",
+                -days_left
+            ),
+            format!(
+                "expired {} days ago: the new validity runs {years} year(s) from today",
+                -days_left
+            ),
         )
     } else {
         decision(
@@ -136,13 +148,43 @@ mod tests {
         let cases: &[(i64, RenewalMode, Option<&str>, Option<&str>)] = &[
             (91, RenewalMode::TooEarly, None, None),
             (90, RenewalMode::TooEarly, None, None),
-            (89, RenewalMode::SelfService, Some("2027-03-01"), Some("2028-03-01")),
-            (0, RenewalMode::SelfService, Some("2027-03-01"), Some("2028-03-01")),
-            (-1, RenewalMode::SelfService, Some("2027-03-02"), Some("2028-03-02")),
+            (
+                89,
+                RenewalMode::SelfService,
+                Some("2027-03-01"),
+                Some("2028-03-01"),
+            ),
+            (
+                0,
+                RenewalMode::SelfService,
+                Some("2027-03-01"),
+                Some("2028-03-01"),
+            ),
+            (
+                -1,
+                RenewalMode::SelfService,
+                Some("2027-03-02"),
+                Some("2028-03-02"),
+            ),
             // 2028 is a leap year: 365 days after 2027-03-01 is 29 February.
-            (-364, RenewalMode::SelfService, Some("2028-02-28"), Some("2029-02-28")),
-            (-365, RenewalMode::SelfService, Some("2028-02-29"), Some("2029-02-28")),
-            (-366, RenewalMode::ReviewRequired, Some("2028-03-01"), Some("2029-03-01")),
+            (
+                -364,
+                RenewalMode::SelfService,
+                Some("2028-02-28"),
+                Some("2029-02-28"),
+            ),
+            (
+                -365,
+                RenewalMode::SelfService,
+                Some("2028-02-29"),
+                Some("2029-02-28"),
+            ),
+            (
+                -366,
+                RenewalMode::ReviewRequired,
+                Some("2028-03-01"),
+                Some("2029-03-01"),
+            ),
         ];
         for &(left, mode, from, to) in cases {
             let today = not_after - Duration::days(left);
@@ -173,7 +215,12 @@ mod tests {
 
     #[test]
     fn years_are_bounded() {
-        assert_eq!(decide(BJCA, d("2027-03-01"), d("2027-02-01"), Some(3)).unwrap().new_not_after, Some(d("2030-03-01")));
+        assert_eq!(
+            decide(BJCA, d("2027-03-01"), d("2027-02-01"), Some(3))
+                .unwrap()
+                .new_not_after,
+            Some(d("2030-03-01"))
+        );
         for bad in [0, 6] {
             let err = decide(BJCA, d("2027-03-01"), d("2027-02-01"), Some(bad)).unwrap_err();
             assert_eq!(err.field, "years");

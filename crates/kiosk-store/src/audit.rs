@@ -76,8 +76,14 @@ impl Store {
                 findings.push(AuditFinding {
                     seq: row.seq,
                     kind: "edited",
-                    message: format!("第 {} 条审计记录（{} {}）内容被修改", row.seq, row.at, row.action),
-                    message_en: format!("audit row {} ({} {}) was edited", row.seq, row.at, row.action),
+                    message: format!(
+                        "第 {} 条审计记录（{} {}）内容被修改",
+                        row.seq, row.at, row.action
+                    ),
+                    message_en: format!(
+                        "audit row {} ({} {}) was edited",
+                        row.seq, row.at, row.action
+                    ),
                 });
             }
             expected_seq = row.seq + 1;
@@ -85,9 +91,17 @@ impl Store {
         }
         let head: Option<(i64, String)> = self
             .conn
-            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .map(Some)
-            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+            .or_else(|e| {
+                if e == rusqlite::Error::QueryReturnedNoRows {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })?;
         let (head_seq, head_hash) = head.unwrap_or((0, GENESIS.to_string()));
         if head_seq != expected_seq - 1 || head_hash != prev_hash {
             findings.push(AuditFinding {
@@ -100,6 +114,11 @@ impl Store {
                 message_en: format!("the trail should end at row {head_seq} but ends at row {}", expected_seq - 1),
             });
         }
-        Ok(AuditReport { ok: findings.is_empty(), rows: count, head_seq, findings })
+        Ok(AuditReport {
+            ok: findings.is_empty(),
+            rows: count,
+            head_seq,
+            findings,
+        })
     }
 }

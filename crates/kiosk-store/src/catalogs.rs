@@ -24,9 +24,13 @@ pub struct CatalogSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum ImportOutcome {
-    Imported { version: u64 },
+    Imported {
+        version: u64,
+    },
     /// The same version with the same content was already here.
-    AlreadyPresent { version: u64 },
+    AlreadyPresent {
+        version: u64,
+    },
 }
 
 /// An operator's amount for one tariff line.
@@ -117,7 +121,13 @@ impl Store {
         for o in self.tariff_overrides()? {
             // An override that no longer fits (line removed by a newer
             // catalog) stays listed by `catalog show` but does not apply.
-            let _ = catalog.set_tariff(&o.provider, o.project.as_deref(), o.operation, &o.item, o.amount_fen);
+            let _ = catalog.set_tariff(
+                &o.provider,
+                o.project.as_deref(),
+                o.operation,
+                &o.item,
+                o.amount_fen,
+            );
         }
         Ok(Some(catalog))
     }
@@ -147,7 +157,16 @@ impl Store {
         let rows = stmt.query_map([], |r| {
             let project: String = r.get(1)?;
             let op: String = r.get(2)?;
-            Ok((project, op, r.get(0)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            Ok((
+                project,
+                op,
+                r.get(0)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {

@@ -25,9 +25,15 @@ impl Store {
         let open = || -> Result<Store, StoreError> {
             let conn = Connection::open(path)?;
             configure(&conn)?;
-            let mut store = Store { conn, path: path.to_path_buf(), station_id: String::new() };
+            let mut store = Store {
+                conn,
+                path: path.to_path_buf(),
+                station_id: String::new(),
+            };
             store.migrate(now)?;
-            store.station_id = store.conn.query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
+            store.station_id = store
+                .conn
+                .query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
             Ok(store)
         };
         open().map_err(|e| e.at(path))
@@ -43,7 +49,11 @@ impl Store {
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             check_version(&conn)?;
             let station_id = conn.query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
-            Ok(Store { conn, path: path.to_path_buf(), station_id })
+            Ok(Store {
+                conn,
+                path: path.to_path_buf(),
+                station_id,
+            })
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         match open(Connection::open_with_flags(path, flags)).map_err(|e| e.at(path)) {
@@ -52,7 +62,12 @@ impl Store {
             // as immutable.
             Err(StoreError::ReadOnly(_)) => {
                 let uri = format!("file:{}?immutable=1", uri_escape(path));
-                open(Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)).map(Some).map_err(|e| e.at(path))
+                open(Connection::open_with_flags(
+                    uri,
+                    flags | OpenFlags::SQLITE_OPEN_URI,
+                ))
+                .map(Some)
+                .map_err(|e| e.at(path))
             }
             other => other.map(Some),
         }
@@ -76,7 +91,9 @@ impl Store {
     ) -> Result<T, StoreError> {
         let path = self.path.clone();
         let run = || -> Result<T, StoreError> {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut w = journal::Writer { tx, actor, now };
             let out = f(&mut w)?;
             w.tx.commit()?;
@@ -100,7 +117,9 @@ impl Store {
 
     fn migrate(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
         check_version(&self.conn)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Checked again inside the lock: another process may have upgraded.
         check_version(&tx)?;
         tx.execute_batch(
@@ -110,12 +129,26 @@ impl Store {
         for (name, sql) in MIGRATIONS {
             let digest = hex::encode(Sha256::digest(sql.as_bytes()));
             let applied: Option<String> = tx
-                .query_row("SELECT sha256 FROM schema_migrations WHERE name = ?1", [name], |r| r.get(0))
+                .query_row(
+                    "SELECT sha256 FROM schema_migrations WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
                 .map(Some)
-                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+                .or_else(|e| {
+                    if e == rusqlite::Error::QueryReturnedNoRows {
+                        Ok(None)
+                    } else {
+                        Err(e)
+                    }
+                })?;
             match applied {
                 Some(d) if d == digest => {}
-                Some(_) => return Err(StoreError::MigrationChanged { name: name.to_string() }),
+                Some(_) => {
+                    return Err(StoreError::MigrationChanged {
+                        name: name.to_string(),
+                    })
+                }
                 None => {
                     tx.execute_batch(sql)?;
                     tx.execute(
@@ -134,7 +167,11 @@ impl Store {
 
 /// Escapes the characters that end a path inside an SQLite URI.
 fn uri_escape(path: &Path) -> String {
-    path.display().to_string().replace('%', "%25").replace('?', "%3f").replace('#', "%23")
+    path.display()
+        .to_string()
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23")
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -150,7 +187,10 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 fn check_version(conn: &Connection) -> Result<(), StoreError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema { found, known: SCHEMA_VERSION });
+        return Err(StoreError::NewerSchema {
+            found,
+            known: SCHEMA_VERSION,
+        });
     }
     Ok(())
 }

@@ -5,7 +5,10 @@ use thiserror::Error;
 /// Whether the file system holding `db` is mounted read-only, and whether it
 /// has less than one database page of room left.
 fn file_system_state(db: &Path) -> (bool, bool) {
-    let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     match rustix::fs::statvfs(dir) {
         Ok(s) => (
             s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY),
@@ -19,7 +22,9 @@ fn file_system_state(db: &Path) -> (bool, bool) {
 /// message for the clerk and what to do.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("database was upgraded by a newer station (schema {found}, this binary knows {known})")]
+    #[error(
+        "database was upgraded by a newer station (schema {found}, this binary knows {known})"
+    )]
     NewerSchema { found: i64, known: i64 },
     #[error("migration {name} was changed after it was applied")]
     MigrationChanged { name: String },
@@ -52,7 +57,9 @@ impl StoreError {
         match e.sqlite_error_code() {
             Some(ReadOnly) => StoreError::ReadOnly(shown),
             Some(DiskFull) => StoreError::Full(shown),
-            Some(CannotOpen | PermissionDenied | SystemIoFailure) if read_only => StoreError::ReadOnly(shown),
+            Some(CannotOpen | PermissionDenied | SystemIoFailure) if read_only => {
+                StoreError::ReadOnly(shown)
+            }
             Some(SystemIoFailure | CannotOpen) if full => StoreError::Full(shown),
             Some(CannotOpen | PermissionDenied) => StoreError::CannotOpen(format!("{shown}: {e}")),
             _ => StoreError::Sqlite(e),

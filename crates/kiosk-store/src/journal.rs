@@ -49,7 +49,11 @@ pub struct OutboxRecord {
 
 /// A time-ordered id (UUIDv7) stamped with the given instant.
 pub fn new_id(now: DateTime<Utc>) -> String {
-    let ts = Timestamp::from_unix(NoContext, now.timestamp() as u64, now.timestamp_subsec_nanos());
+    let ts = Timestamp::from_unix(
+        NoContext,
+        now.timestamp() as u64,
+        now.timestamp_subsec_nanos(),
+    );
     Uuid::new_v7(ts).to_string()
 }
 
@@ -72,8 +76,16 @@ impl Writer<'_> {
     /// Queues `data` for the central CA and appends the audit row that
     /// vouches for it. `subject` is what the change is about (an order id,
     /// `catalog`); `summary` is the short, human-readable part of the audit.
-    pub(crate) fn record(&mut self, kind: &str, subject: &str, data: Value, summary: Value) -> Result<i64, StoreError> {
-        let station: String = self.tx.query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
+    pub(crate) fn record(
+        &mut self,
+        kind: &str,
+        subject: &str,
+        data: Value,
+        summary: Value,
+    ) -> Result<i64, StoreError> {
+        let station: String = self
+            .tx
+            .query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
         let id = new_id(self.now);
         let at = ts(self.now);
         let payload = json!({
@@ -99,7 +111,9 @@ impl Writer<'_> {
         .to_string();
         let (prev_seq, prev_hash): (i64, String) = self
             .tx
-            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .or_else(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
                 e => Err(e),
@@ -117,7 +131,16 @@ impl Writer<'_> {
         self.tx.execute(
             "INSERT INTO audit (seq, at, actor, action, subject, detail, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            (row.seq, &row.at, &row.actor, &row.action, &row.subject, &row.detail, &row.prev_hash, &hash),
+            (
+                row.seq,
+                &row.at,
+                &row.actor,
+                &row.action,
+                &row.subject,
+                &row.detail,
+                &row.prev_hash,
+                &hash,
+            ),
         )?;
         self.tx.execute(
             "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
@@ -143,7 +166,15 @@ impl AuditRow {
     /// SHA-256 over a JSON array of every column but the hash, so that no
     /// two different rows can encode alike.
     pub fn hash(&self) -> String {
-        let canonical = json!([self.seq, self.at, self.actor, self.action, self.subject, self.detail, self.prev_hash]);
+        let canonical = json!([
+            self.seq,
+            self.at,
+            self.actor,
+            self.action,
+            self.subject,
+            self.detail,
+            self.prev_hash
+        ]);
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
 }

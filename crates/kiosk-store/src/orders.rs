@@ -37,7 +37,12 @@ pub struct HistoryEntry {
 impl Store {
     /// Inserts a new order, giving it the next number of the station's day
     /// (`YYYYMMDD-NNNN`), and returns it as stored.
-    pub fn create_order(&mut self, actor: &Actor, now: DateTime<Utc>, mut order: Order) -> Result<Order, StoreError> {
+    pub fn create_order(
+        &mut self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        mut order: Order,
+    ) -> Result<Order, StoreError> {
         self.write(actor, now, |w| {
             let day = local_date(now).format("%Y%m%d").to_string();
             let taken: i64 = w.tx().query_row(
@@ -88,7 +93,14 @@ impl Store {
             let changed = w.tx().execute(
                 "UPDATE orders SET state = ?1, updated_at = ?2, revision = ?3, body = ?4
                  WHERE id = ?5 AND revision = ?6",
-                (order.state.as_str(), ts(now), order.revision, &body, &order.id, from_revision),
+                (
+                    order.state.as_str(),
+                    ts(now),
+                    order.revision,
+                    &body,
+                    &order.id,
+                    from_revision,
+                ),
             )?;
             if changed != 1 {
                 return Err(StoreError::Conflict(order.number.clone()));
@@ -116,7 +128,11 @@ impl Store {
     pub fn order(&self, key: &str) -> Result<Option<Order>, StoreError> {
         let body: Option<String> = self
             .conn
-            .query_row("SELECT body FROM orders WHERE id = ?1 OR number = ?1", [key.trim()], |r| r.get(0))
+            .query_row(
+                "SELECT body FROM orders WHERE id = ?1 OR number = ?1",
+                [key.trim()],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(match body {
             Some(b) => Some(serde_json::from_str(&b)?),
@@ -125,7 +141,11 @@ impl Store {
     }
 
     /// Orders, newest first, optionally in one state.
-    pub fn list_orders(&self, state: Option<OrderState>, limit: u32) -> Result<Vec<OrderSummary>, StoreError> {
+    pub fn list_orders(
+        &self,
+        state: Option<OrderState>,
+        limit: u32,
+    ) -> Result<Vec<OrderSummary>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, number, provider, operation, state, created_at, updated_at, revision FROM orders
              WHERE ?1 IS NULL OR state = ?1 ORDER BY created_at DESC, number DESC LIMIT ?2",
@@ -149,9 +169,9 @@ impl Store {
 
     /// The order's steps, from the audit trail.
     pub fn order_history(&self, order_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, at, actor, action, detail FROM audit WHERE subject = ?1 ORDER BY seq")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, at, actor, action, detail FROM audit WHERE subject = ?1 ORDER BY seq",
+        )?;
         let rows = stmt.query_map([order_id], |r| {
             let detail: String = r.get(4)?;
             Ok(HistoryEntry {
@@ -191,7 +211,9 @@ impl Store {
 
     /// Counts rows per table, for status and tests.
     pub fn counts(&self) -> Result<Value, StoreError> {
-        let n = |sql: &str| -> Result<i64, StoreError> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        let n = |sql: &str| -> Result<i64, StoreError> {
+            Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
+        };
         Ok(json!({
             "orders": n("SELECT count(*) FROM orders")?,
             "outbox": n("SELECT count(*) FROM outbox")?,

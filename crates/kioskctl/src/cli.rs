@@ -4,7 +4,11 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "kioskctl", version, about = "CA 服务柜台工作站命令行 · CA service counter station CLI")]
+#[command(
+    name = "kioskctl",
+    version,
+    about = "CA 服务柜台工作站命令行 · CA service counter station CLI"
+)]
 pub struct Cli {
     /// Print one JSON object on stdout.
     #[arg(long, global = true)]

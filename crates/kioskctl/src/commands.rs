@@ -11,7 +11,9 @@ use kiosk_app::{demo, AppError, Clock, Rules, Station, SystemClock};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::cli::{AuditCmd, CatalogCmd, CheckStatusArg, Cli, Cmd, MethodArg, OrderCmd, Step, ValidateKind};
+use crate::cli::{
+    AuditCmd, CatalogCmd, CheckStatusArg, Cli, Cmd, MethodArg, OrderCmd, Step, ValidateKind,
+};
 
 /// What a command prints and how it exits.
 pub struct Output {
@@ -22,7 +24,11 @@ pub struct Output {
 
 impl Output {
     fn ok(value: impl Serialize, human: String) -> Result<Output, AppError> {
-        Ok(Output { json: serde_json::to_value(value).unwrap_or(Value::Null), human, exit: 0 })
+        Ok(Output {
+            json: serde_json::to_value(value).unwrap_or(Value::Null),
+            human,
+            exit: 0,
+        })
     }
 }
 
@@ -36,10 +42,27 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Fee(a) => {
             let rules = Rules::load(&data_dir, today)?;
             let fault = a.fault.as_deref().map(str::parse).transpose()?;
-            let q = rules.fee(&a.provider, a.project.as_deref(), op(&a.operation)?, a.years, fault, a.first_issued)?;
-            let mut human = format!("{} {}：合计 {} 元\n", q.provider, q.operation.label_zh(), yuan(q.total_fen));
+            let q = rules.fee(
+                &a.provider,
+                a.project.as_deref(),
+                op(&a.operation)?,
+                a.years,
+                fault,
+                a.first_issued,
+            )?;
+            let mut human = format!(
+                "{} {}：合计 {} 元\n",
+                q.provider,
+                q.operation.label_zh(),
+                yuan(q.total_fen)
+            );
             for l in &q.lines {
-                human.push_str(&format!("  {}  {} 元  （{}）\n", l.label, yuan(l.amount_fen), l.reason));
+                human.push_str(&format!(
+                    "  {}  {} 元  （{}）\n",
+                    l.label,
+                    yuan(l.amount_fen),
+                    l.reason
+                ));
             }
             Output::ok(&q, human.trim_end().to_string())
         }
@@ -47,7 +70,12 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
             let rules = Rules::load(&data_dir, today)?;
             let channel: Channel = a.channel.parse()?;
             let view = rules.checklist(&a.provider, op(&a.operation)?, channel)?;
-            let mut human = format!("{} {}（{}）所需资料：\n", view.provider, view.operation.label_zh(), channel.label_zh());
+            let mut human = format!(
+                "{} {}（{}）所需资料：\n",
+                view.provider,
+                view.operation.label_zh(),
+                channel.label_zh()
+            );
             for i in &view.items {
                 let mut marks = vec![format!("{} 份", i.copies)];
                 match (i.original, i.copy) {
@@ -81,10 +109,19 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
             let human = if report.ok {
                 format!("审计记录完整：共 {} 条，链条无断点", report.rows)
             } else {
-                report.findings.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("\n")
+                report
+                    .findings
+                    .iter()
+                    .map(|f| f.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n")
             };
             let exit = if report.ok { 0 } else { 1 };
-            Ok(Output { json: serde_json::to_value(&report).unwrap_or(Value::Null), human, exit })
+            Ok(Output {
+                json: serde_json::to_value(&report).unwrap_or(Value::Null),
+                human,
+                exit,
+            })
         }
         Cmd::Catalog(c) => catalog(c, open, &clerk),
         Cmd::Demo => {
@@ -103,11 +140,20 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
     }
 }
 
-fn order(cmd: OrderCmd, open: impl Fn() -> Result<Station, AppError>, clerk: &str) -> Result<Output, AppError> {
+fn order(
+    cmd: OrderCmd,
+    open: impl Fn() -> Result<Station, AppError>,
+    clerk: &str,
+) -> Result<Output, AppError> {
     let show = |o: &kiosk_app::domain::order::Order| {
         Output::ok(
             o,
-            format!("订单 {}：{}，应收 {} 元", o.number, o.state.label_zh(), yuan(o.fee.total_fen)),
+            format!(
+                "订单 {}：{}，应收 {} 元",
+                o.number,
+                o.state.label_zh(),
+                yuan(o.fee.total_fen)
+            ),
         )
     };
     match cmd {
@@ -119,7 +165,13 @@ fn order(cmd: OrderCmd, open: impl Fn() -> Result<Station, AppError>, clerk: &st
             let order = open()?.create_order(&text, clerk)?;
             show(&order)
         }
-        OrderCmd::Check { order, item, all, status, note } => {
+        OrderCmd::Check {
+            order,
+            item,
+            all,
+            status,
+            note,
+        } => {
             let mut st = open()?;
             let status = match status {
                 CheckStatusArg::Ok => CheckStatus::Ok,
@@ -128,19 +180,41 @@ fn order(cmd: OrderCmd, open: impl Fn() -> Result<Station, AppError>, clerk: &st
             };
             let items: Vec<String> = match item {
                 Some(i) => vec![i],
-                None if all => st.order(&order)?.order.checklist.iter().map(|e| e.id.clone()).collect(),
+                None if all => st
+                    .order(&order)?
+                    .order
+                    .checklist
+                    .iter()
+                    .map(|e| e.id.clone())
+                    .collect(),
                 None => vec![],
             };
             let mut last = None;
             for item in items {
-                last = Some(st.order_command(&order, Command::Check { item, status, note: note.clone() }, clerk)?);
+                last = Some(st.order_command(
+                    &order,
+                    Command::Check {
+                        item,
+                        status,
+                        note: note.clone(),
+                    },
+                    clerk,
+                )?);
             }
             match last {
                 Some(o) => show(&o),
-                None => Err(AppError::NotFound { what: "材料", key: order }),
+                None => Err(AppError::NotFound {
+                    what: "材料",
+                    key: order,
+                }),
             }
         }
-        OrderCmd::Pay { order, method, amount_fen, receipt } => {
+        OrderCmd::Pay {
+            order,
+            method,
+            amount_fen,
+            receipt,
+        } => {
             let method = match method {
                 MethodArg::Cash => PaymentMethod::Cash,
                 MethodArg::Wechat => PaymentMethod::Wechat,
@@ -148,10 +222,22 @@ fn order(cmd: OrderCmd, open: impl Fn() -> Result<Station, AppError>, clerk: &st
                 MethodArg::BankCard => PaymentMethod::BankCard,
                 MethodArg::Free => PaymentMethod::Free,
             };
-            let o = open()?.order_command(&order, Command::Pay(Payment { method, amount_fen, receipt_no: receipt }), clerk)?;
+            let o = open()?.order_command(
+                &order,
+                Command::Pay(Payment {
+                    method,
+                    amount_fen,
+                    receipt_no: receipt,
+                }),
+                clerk,
+            )?;
             show(&o)
         }
-        OrderCmd::Advance { order, step, reason } => {
+        OrderCmd::Advance {
+            order,
+            step,
+            reason,
+        } => {
             let reason = reason.unwrap_or_default();
             let cmd = match step {
                 Step::Approve => Command::ApproveMaterials,
@@ -190,7 +276,12 @@ fn order(cmd: OrderCmd, open: impl Fn() -> Result<Station, AppError>, clerk: &st
             let list = open()?.list_orders(state, limit)?;
             let human = list
                 .iter()
-                .map(|o| format!("{}  {}  {}  {}", o.number, o.provider, o.operation, o.state_zh))
+                .map(|o| {
+                    format!(
+                        "{}  {}  {}  {}",
+                        o.number, o.provider, o.operation, o.state_zh
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             Output::ok(json!({ "orders": list }), human)
@@ -203,19 +294,32 @@ fn order(cmd: OrderCmd, open: impl Fn() -> Result<Station, AppError>, clerk: &st
     }
 }
 
-fn catalog(cmd: CatalogCmd, open: impl Fn() -> Result<Station, AppError>, clerk: &str) -> Result<Output, AppError> {
+fn catalog(
+    cmd: CatalogCmd,
+    open: impl Fn() -> Result<Station, AppError>,
+    clerk: &str,
+) -> Result<Output, AppError> {
     match cmd {
         CatalogCmd::Show => {
             let view = open()?.catalog_view()?;
-            let mut human = format!("规则目录 版本 {}（{} 起生效）\n", view.active_version, view.effective_date);
+            let mut human = format!(
+                "规则目录 版本 {}（{} 起生效）\n",
+                view.active_version, view.effective_date
+            );
             for t in &view.tariffs {
                 human.push_str(&format!(
                     "  {:<6} {:<16} {:<12} {}{}\n",
                     t.provider,
                     t.operation.as_str(),
                     t.item,
-                    t.amount_fen.map(|a| format!("{} 元", yuan(a))).unwrap_or_else(|| "未设定".into()),
-                    if t.overridden { "（运营方设定）" } else { "" }
+                    t.amount_fen
+                        .map(|a| format!("{} 元", yuan(a)))
+                        .unwrap_or_else(|| "未设定".into()),
+                    if t.overridden {
+                        "（运营方设定）"
+                    } else {
+                        ""
+                    }
                 ));
             }
             Output::ok(&view, human.trim_end().to_string())
@@ -225,15 +329,40 @@ fn catalog(cmd: CatalogCmd, open: impl Fn() -> Result<Station, AppError>, clerk:
             let human = format!("{outcome:?}");
             Output::ok(outcome, human)
         }
-        CatalogCmd::SetTariff { provider, operation, item, project, amount_fen, reason } => {
-            let o = open()?.set_tariff(&provider, project.as_deref(), op(&operation)?, &item, amount_fen, &reason, clerk)?;
-            let human = format!("已设定 {} {} {} 为 {} 元", o.provider, o.operation, o.item, yuan(o.amount_fen));
+        CatalogCmd::SetTariff {
+            provider,
+            operation,
+            item,
+            project,
+            amount_fen,
+            reason,
+        } => {
+            let o = open()?.set_tariff(
+                &provider,
+                project.as_deref(),
+                op(&operation)?,
+                &item,
+                amount_fen,
+                &reason,
+                clerk,
+            )?;
+            let human = format!(
+                "已设定 {} {} {} 为 {} 元",
+                o.provider,
+                o.operation,
+                o.item,
+                yuan(o.amount_fen)
+            );
             Output::ok(o, human)
         }
     }
 }
 
-fn validate_one(kind: ValidateKind, value: &str, today: chrono::NaiveDate) -> Result<Output, AppError> {
+fn validate_one(
+    kind: ValidateKind,
+    value: &str,
+    today: chrono::NaiveDate,
+) -> Result<Output, AppError> {
     let result: Result<Value, Rejection> = match kind {
         ValidateKind::Uscc => validate::uscc(value)
             .map(|u| json!({ "value": u.as_str(), "organization_code": u.organization_code() })),
@@ -244,7 +373,10 @@ fn validate_one(kind: ValidateKind, value: &str, today: chrono::NaiveDate) -> Re
         ValidateKind::Email => validate::email(value).map(|v| json!({ "value": v })),
         ValidateKind::Image => {
             let bytes = std::fs::read(value).map_err(|e| AppError::io(value, e))?;
-            let name = Path::new(value).file_name().and_then(|n| n.to_str()).unwrap_or(value);
+            let name = Path::new(value)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(value);
             validate::upload(name, &bytes).map(|i| json!({ "image": i }))
         }
     };
@@ -252,8 +384,15 @@ fn validate_one(kind: ValidateKind, value: &str, today: chrono::NaiveDate) -> Re
         Ok(mut v) => {
             v["valid"] = json!(true);
             v["message"] = json!("校验通过");
-            let human = format!("校验通过：{}", v.get("value").and_then(Value::as_str).unwrap_or(value));
-            Output { json: v, human, exit: 0 }
+            let human = format!(
+                "校验通过：{}",
+                v.get("value").and_then(Value::as_str).unwrap_or(value)
+            );
+            Output {
+                json: v,
+                human,
+                exit: 0,
+            }
         }
         Err(r) => Output {
             json: json!({ "valid": false, "message": r.message_zh(), "message_en": r.message_en(),
@@ -271,7 +410,9 @@ fn op(s: &str) -> Result<Operation, AppError> {
 fn read_input(file: &Path) -> Result<String, AppError> {
     if file == Path::new("-") {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| AppError::io("stdin", e))?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| AppError::io("stdin", e))?;
         return Ok(s);
     }
     std::fs::read_to_string(file).map_err(|e| AppError::io(file.display(), e))

@@ -24,12 +24,18 @@ fn main() {
         w.flush().expect("flush");
     };
     for _ in 0..orders {
-        let order = station.create_order(APPLICATION_JSON, DEMO_CLERK).expect("create");
+        let order = station
+            .create_order(APPLICATION_JSON, DEMO_CLERK)
+            .expect("create");
         report(&order);
         let mut cmds: Vec<Command> = order
             .checklist
             .iter()
-            .map(|i| Command::Check { item: i.id.clone(), status: CheckStatus::Ok, note: None })
+            .map(|i| Command::Check {
+                item: i.id.clone(),
+                status: CheckStatus::Ok,
+                note: None,
+            })
             .collect();
         cmds.push(Command::ApproveMaterials);
         cmds.push(Command::Pay(Payment {
@@ -40,7 +46,9 @@ fn main() {
         cmds.push(Command::StartProduction);
         cmds.push(Command::Complete);
         for cmd in cmds {
-            let o = station.order_command(&order.id, cmd, DEMO_CLERK).expect("transition");
+            let o = station
+                .order_command(&order.id, cmd, DEMO_CLERK)
+                .expect("transition");
             report(&o);
         }
     }

@@ -8,10 +8,6 @@
 //! Codes and identity numbers go through [`normalise`] first. Anything it does
 //! not cover is refused, never silently repaired.
 
-// Rejections are large but rare, and returning them by value keeps the
-// contract with callers plain.
-#![allow(clippy::result_large_err)]
-
 mod contact;
 mod image;
 mod resident_id;
