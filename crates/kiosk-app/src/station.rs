@@ -390,3 +390,63 @@ fn named<'a>(id: &'a str, label: &str) -> Result<&'a str, AppError> {
     }
     Ok(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeZone, Utc};
+    use kiosk_domain::order::{CheckStatus, Command};
+
+    use super::*;
+    use crate::{demo, AppError, FixedClock, Station};
+
+    #[test]
+    fn two_front_ends_cannot_overwrite_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock(
+            Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap(),
+        ));
+        let mut a = Station::open(dir.path(), clock.clone()).unwrap();
+        let mut b = Station::open(dir.path(), clock).unwrap();
+        let order = a.create_order(demo::APPLICATION_JSON, "a").unwrap();
+        assert_eq!(
+            order.number, "20261121-0001",
+            "numbered by the station's day (UTC+8)"
+        );
+        let item = order.checklist[0].id.clone();
+        // b loads, a saves first, then b's save must be refused.
+        let mut stale = b.order(&order.id).unwrap().order;
+        a.order_command(
+            &order.id,
+            Command::Check {
+                item: item.clone(),
+                status: CheckStatus::Ok,
+                note: None,
+            },
+            "a",
+        )
+        .unwrap();
+        let cmd = Command::Check {
+            item,
+            status: CheckStatus::Missing,
+            note: None,
+        };
+        stale.apply(&cmd, Utc::now()).unwrap();
+        let err = b.store.save_transition(
+            &kiosk_store::Actor::clerk("b"),
+            Utc::now(),
+            order.state,
+            order.revision,
+            &stale,
+            &cmd,
+        );
+        let err = AppError::from(err.unwrap_err());
+        assert_eq!(err.code(), "conflict");
+        assert!(err.message_zh().contains("刷新后重试"));
+        assert_eq!(
+            b.order(&order.id).unwrap().order.checklist[0].status,
+            Some(CheckStatus::Ok)
+        );
+    }
+}
