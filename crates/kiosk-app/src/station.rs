@@ -398,7 +398,6 @@ mod tests {
     use chrono::{TimeZone, Utc};
     use kiosk_domain::order::{CheckStatus, Command};
 
-    use super::*;
     use crate::{demo, AppError, FixedClock, Station};
 
     #[test]
