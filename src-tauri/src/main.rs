@@ -6,8 +6,6 @@
 
 mod commands;
 
-use std::path::PathBuf;
-
 use kiosk_app::SystemClock;
 use tauri::Manager;
 
@@ -16,12 +14,8 @@ use commands::Desk;
 fn main() {
     tauri::Builder::default()
         .setup(|app| {
-            // The same variable as kioskctl, so a clerk can point both at one station.
-            let data_dir = match std::env::var_os("KIOSK_DATA_DIR").filter(|d| !d.is_empty()) {
-                Some(d) => PathBuf::from(d),
-                None => app.path().app_data_dir()?,
-            };
-            app.manage(Desk::new(data_dir, Box::new(SystemClock)));
+            // The same station as kioskctl's: KIOSK_DATA_DIR or the XDG data dir.
+            app.manage(Desk::new(kiosk_app::data_dir(None), Box::new(SystemClock)));
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

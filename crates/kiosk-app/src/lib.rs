@@ -7,6 +7,7 @@
 
 mod clock;
 mod error;
+mod paths;
 mod rules;
 mod station;
 
@@ -14,6 +15,7 @@ pub mod demo;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::AppError;
+pub use paths::data_dir;
 pub use rules::{ChecklistView, Rules};
 pub use station::{CatalogView, OrderView, Station, DB_FILE};
 

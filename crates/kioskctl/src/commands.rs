@@ -1,7 +1,7 @@
 //! Each subcommand is one call into `kiosk-app`, plus how to print it.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use kiosk_app::domain::fee::yuan;
@@ -34,7 +34,7 @@ impl Output {
 
 pub fn run(cli: Cli) -> Result<Output, AppError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let data_dir = data_dir(cli.data_dir.as_deref());
+    let data_dir = kiosk_app::data_dir(cli.data_dir.as_deref());
     let today = cli.today.unwrap_or_else(|| clock.today());
     let clerk = cli.clerk.unwrap_or_default();
     let open = || Station::open(&data_dir, clock.clone()).map(|s| s.with_today(cli.today));
@@ -416,21 +416,4 @@ fn read_input(file: &Path) -> Result<String, AppError> {
         return Ok(s);
     }
     std::fs::read_to_string(file).map_err(|e| AppError::io(file.display(), e))
-}
-
-/// `--data-dir`, else `KIOSK_DATA_DIR`, else `$XDG_DATA_HOME/kiosk-station`,
-/// else `~/.local/share/kiosk-station`.
-fn data_dir(flag: Option<&Path>) -> PathBuf {
-    if let Some(d) = flag {
-        return d.to_path_buf();
-    }
-    if let Some(d) = std::env::var_os("KIOSK_DATA_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("kiosk-station")
 }
