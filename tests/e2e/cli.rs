@@ -136,7 +136,7 @@ fn checklist_items_carry_their_requirements() {
     assert_eq!(
         items[0],
         json!({"id": "application-form", "name": "《单位数字证书申请表》", "copies": 2, "original": true,
-               "copy": false, "sealed": true, "signed": false, "note": "一式两份，加盖单位公章"})
+               "copy": false, "sealed": true, "signed": false, "hint": "一式两份，加盖单位公章"})
     );
     let j = ctl(
         d.path(),

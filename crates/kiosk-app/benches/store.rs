@@ -8,8 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kiosk_app::demo::{APPLICATION_JSON, DEMO_CLERK};
-use kiosk_app::domain::order::{CheckStatus, Command, Payment, PaymentMethod};
+use kiosk_app::demo::{counter_steps, APPLICATION_JSON, DEMO_CLERK};
 use kiosk_app::{Station, SystemClock};
 
 fn main() {
@@ -47,24 +46,7 @@ fn main() {
         let t = Instant::now();
         let order = station.create_order(APPLICATION_JSON, DEMO_CLERK).unwrap();
         creates.push(t.elapsed());
-        let mut cmds: Vec<Command> = order
-            .checklist
-            .iter()
-            .map(|i| Command::Check {
-                item: i.id.clone(),
-                status: CheckStatus::Ok,
-                note: None,
-            })
-            .collect();
-        cmds.push(Command::ApproveMaterials);
-        cmds.push(Command::Pay(Payment {
-            method: PaymentMethod::Cash,
-            amount_fen: order.fee.total_fen,
-            receipt_no: Some(order.number.clone()),
-        }));
-        cmds.push(Command::StartProduction);
-        cmds.push(Command::Complete);
-        for cmd in cmds {
+        for cmd in counter_steps(&order) {
             let t = Instant::now();
             station.order_command(&order.id, cmd, DEMO_CLERK).unwrap();
             transitions.push(t.elapsed());

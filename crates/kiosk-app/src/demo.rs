@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kiosk_domain::fee::FeeQuote;
-use kiosk_domain::order::{CheckStatus, Command, Payment, PaymentMethod};
+use kiosk_domain::order::{CheckStatus, Command, Order, Payment, PaymentMethod};
 use serde::Serialize;
 
 use crate::{AppError, Clock, Station, DB_FILE};
@@ -35,20 +35,41 @@ pub struct DemoSummary {
 pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppError> {
     let mut station = Station::open(data_dir, clock)?;
     let order = station.create_order(APPLICATION_JSON, DEMO_CLERK)?;
-    for item in &order.checklist {
-        station.order_command(
-            &order.id,
-            Command::Check {
-                item: item.id.clone(),
-                status: CheckStatus::Ok,
-                note: None,
-            },
-            DEMO_CLERK,
-        )?;
+    let mut done = order.clone();
+    for cmd in counter_steps(&order) {
+        done = station.order_command(&order.id, cmd, DEMO_CLERK)?;
     }
-    station.order_command(&order.id, Command::ApproveMaterials, DEMO_CLERK)?;
-    let receipt_no = format!("DEMO-{}", order.number);
-    let payment = if order.fee.total_fen == 0 {
+    let audit = station.verify_audit()?;
+    let counts = station.store().counts()?;
+    Ok(DemoSummary {
+        order_id: done.id,
+        order_number: done.number,
+        state: done.state.as_str().to_string(),
+        fee: done.fee,
+        receipt_no: done.payment.and_then(|p| p.receipt_no).unwrap_or_default(),
+        data_dir: data_dir.display().to_string(),
+        database: data_dir.join(DB_FILE).display().to_string(),
+        outbox_pending: counts["outbox_pending"].as_i64().unwrap_or(0),
+        audit_rows: audit.rows,
+        audit_ok: audit.ok,
+    })
+}
+
+/// The clerk's steps that carry a fresh order to completion when every
+/// material is in order: check each item, approve, take the fee (cash, or
+/// nothing when free), start production, complete.
+pub fn counter_steps(order: &Order) -> Vec<Command> {
+    let mut steps: Vec<Command> = order
+        .checklist
+        .iter()
+        .map(|i| Command::Check {
+            item: i.id.clone(),
+            status: CheckStatus::Ok,
+            note: None,
+        })
+        .collect();
+    steps.push(Command::ApproveMaterials);
+    steps.push(Command::Pay(if order.fee.total_fen == 0 {
         Payment {
             method: PaymentMethod::Free,
             amount_fen: 0,
@@ -58,24 +79,10 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
         Payment {
             method: PaymentMethod::Cash,
             amount_fen: order.fee.total_fen,
-            receipt_no: Some(receipt_no.clone()),
+            receipt_no: Some(format!("R-{}", order.number)),
         }
-    };
-    station.order_command(&order.id, Command::Pay(payment), DEMO_CLERK)?;
-    station.order_command(&order.id, Command::StartProduction, DEMO_CLERK)?;
-    let done = station.order_command(&order.id, Command::Complete, DEMO_CLERK)?;
-    let audit = station.verify_audit()?;
-    let counts = station.store().counts()?;
-    Ok(DemoSummary {
-        order_id: done.id,
-        order_number: done.number,
-        state: done.state.as_str().to_string(),
-        fee: done.fee,
-        receipt_no,
-        data_dir: data_dir.display().to_string(),
-        database: data_dir.join(DB_FILE).display().to_string(),
-        outbox_pending: counts["outbox_pending"].as_i64().unwrap_or(0),
-        audit_rows: audit.rows,
-        audit_ok: audit.ok,
-    })
+    }));
+    steps.push(Command::StartProduction);
+    steps.push(Command::Complete);
+    steps
 }

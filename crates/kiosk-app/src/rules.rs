@@ -5,6 +5,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use kiosk_domain::catalog::{Fault, Notice};
 use kiosk_domain::fee::{quote, FeeQuery, FeeQuote};
+use kiosk_domain::order::ChecklistEntry;
 use kiosk_domain::renewal::{decide, RenewalDecision};
 use kiosk_domain::{Catalog, Channel, Operation};
 use kiosk_store::Store;
@@ -19,26 +20,12 @@ pub struct Rules {
     today: NaiveDate,
 }
 
-/// One checklist line as the applicant and clerk see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChecklistLine {
-    pub id: String,
-    pub name: String,
-    pub copies: u32,
-    pub original: bool,
-    pub copy: bool,
-    pub sealed: bool,
-    pub signed: bool,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub note: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChecklistView {
     pub provider: String,
     pub operation: Operation,
     pub channel: Channel,
-    pub items: Vec<ChecklistLine>,
+    pub items: Vec<ChecklistEntry>,
     pub notices: Vec<Notice>,
     pub catalog_version: u64,
 }
@@ -109,19 +96,7 @@ impl Rules {
         let items = self.catalog.checklist(provider, operation, channel)?;
         let provider = self.catalog.provider(provider)?.id.clone();
         Ok(ChecklistView {
-            items: items
-                .into_iter()
-                .map(|i| ChecklistLine {
-                    id: i.id.clone(),
-                    name: i.name.clone(),
-                    copies: i.copies,
-                    original: i.original,
-                    copy: i.copy,
-                    sealed: i.sealed,
-                    signed: i.signed,
-                    note: i.note.clone(),
-                })
-                .collect(),
+            items: items.into_iter().map(ChecklistEntry::from).collect(),
             notices: self
                 .catalog
                 .notices(&provider, operation)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use kiosk_domain::application::Application;
-use kiosk_domain::catalog::{Basis, LineKind};
+use kiosk_domain::catalog::Tariff;
 use kiosk_domain::fee::FeeQuote;
 use kiosk_domain::order::{ChecklistEntry, Command, Order, OrderState};
 use kiosk_domain::renewal::{RenewalDecision, RenewalMode};
@@ -49,18 +49,11 @@ pub struct CatalogView {
     pub tariffs: Vec<TariffRow>,
 }
 
+/// A tariff line of the active catalog, and whether an operator set it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TariffRow {
-    pub provider: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-    pub operation: Operation,
-    pub item: String,
-    pub label: String,
-    pub kind: LineKind,
-    pub basis: Basis,
-    /// `null` while the seeds are silent and no operator has set it.
-    pub amount_fen: Option<i64>,
+    #[serde(flatten)]
+    pub tariff: Tariff,
     pub overridden: bool,
 }
 
@@ -221,20 +214,13 @@ impl Station {
             .tariffs
             .iter()
             .map(|t| TariffRow {
-                provider: t.provider.clone(),
-                project: t.project.clone(),
-                operation: t.operation,
-                item: t.item.clone(),
-                label: t.label.clone(),
-                kind: t.kind,
-                basis: t.basis,
-                amount_fen: t.amount_fen,
                 overridden: overrides.iter().any(|o| {
                     o.provider == t.provider
                         && o.project == t.project
                         && o.operation == t.operation
                         && o.item == t.item
                 }),
+                tariff: t.clone(),
             })
             .collect();
         Ok(CatalogView {

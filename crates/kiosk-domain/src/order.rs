@@ -110,6 +110,9 @@ pub struct ChecklistEntry {
     pub copy: bool,
     pub sealed: bool,
     pub signed: bool,
+    /// How to check it, from the catalog (e.g. 一式两份，加盖单位公章).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<CheckStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +129,7 @@ impl From<&ChecklistItem> for ChecklistEntry {
             copy: i.copy,
             sealed: i.sealed,
             signed: i.signed,
+            hint: i.note.clone(),
             status: None,
             note: None,
         }

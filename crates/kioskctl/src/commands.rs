@@ -309,10 +309,11 @@ fn catalog(
             for t in &view.tariffs {
                 human.push_str(&format!(
                     "  {:<6} {:<16} {:<12} {}{}\n",
-                    t.provider,
-                    t.operation.as_str(),
-                    t.item,
-                    t.amount_fen
+                    t.tariff.provider,
+                    t.tariff.operation.as_str(),
+                    t.tariff.item,
+                    t.tariff
+                        .amount_fen
                         .map(|a| format!("{} 元", yuan(a)))
                         .unwrap_or_else(|| "未设定".into()),
                     if t.overridden {

@@ -8,8 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kiosk_app::demo::{APPLICATION_JSON, DEMO_CLERK};
-use kiosk_app::domain::order::{CheckStatus, Command, Payment, PaymentMethod};
+use kiosk_app::demo::{counter_steps, APPLICATION_JSON, DEMO_CLERK};
 use kiosk_app::{Station, SystemClock};
 
 fn main() {
@@ -28,24 +27,7 @@ fn main() {
             .create_order(APPLICATION_JSON, DEMO_CLERK)
             .expect("create");
         report(&order);
-        let mut cmds: Vec<Command> = order
-            .checklist
-            .iter()
-            .map(|i| Command::Check {
-                item: i.id.clone(),
-                status: CheckStatus::Ok,
-                note: None,
-            })
-            .collect();
-        cmds.push(Command::ApproveMaterials);
-        cmds.push(Command::Pay(Payment {
-            method: PaymentMethod::Cash,
-            amount_fen: order.fee.total_fen,
-            receipt_no: Some(format!("R-{}", order.number)),
-        }));
-        cmds.push(Command::StartProduction);
-        cmds.push(Command::Complete);
-        for cmd in cmds {
+        for cmd in counter_steps(&order) {
             let o = station
                 .order_command(&order.id, cmd, DEMO_CLERK)
                 .expect("transition");
