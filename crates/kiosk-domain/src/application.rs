@@ -147,21 +147,7 @@ impl Application {
 
         let provider = catalog.offering(&self.provider, self.operation);
         let project = match (&provider, &self.project) {
-            (Ok(p), Some(id)) => match p.projects.iter().find(|x| &x.id == id) {
-                Some(x) => Some(x),
-                None => {
-                    errors.push(Rejection::new(
-                        "project",
-                        "unknown_project",
-                        "证书应用项目",
-                        format!("{}没有编号为“{id}”的项目", p.name),
-                        "请从列表中选择证书应用项目",
-                        format!("{} has no project '{id}'", p.id),
-                        "pick a project from the list",
-                    ));
-                    None
-                }
-            },
+            (Ok(p), Some(id)) => p.project(id).map_err(|e| errors.push(e)).ok(),
             (Ok(p), None) if !p.projects.is_empty() => {
                 errors.push(Rejection::new(
                     "project",

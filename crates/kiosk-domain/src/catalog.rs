@@ -181,6 +181,23 @@ pub struct Provider {
     pub renewal: Option<RenewalWindow>,
 }
 
+impl Provider {
+    /// Finds one of this provider's projects.
+    pub fn project(&self, id: &str) -> Result<&Project, Rejection> {
+        self.projects.iter().find(|x| x.id == id).ok_or_else(|| {
+            Rejection::new(
+                "project",
+                "unknown_project",
+                "证书应用项目",
+                format!("{}没有编号为“{id}”的项目", self.name),
+                "请从列表中选择证书应用项目",
+                format!("{} has no project '{id}'", self.id),
+                "pick a project from the list",
+            )
+        })
+    }
+}
+
 /// A certificate application project (证书应用项目) of a provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -53,17 +53,7 @@ pub struct FeeQuote {
 pub fn quote(catalog: &Catalog, q: &FeeQuery<'_>) -> Result<FeeQuote, Rejection> {
     let provider = catalog.offering(q.provider, q.operation)?;
     if let Some(project) = q.project {
-        if !provider.projects.iter().any(|p| p.id == project) {
-            return Err(Rejection::new(
-                "project",
-                "unknown_project",
-                "证书应用项目",
-                format!("{}没有编号为“{project}”的项目", provider.name),
-                "请从列表中选择项目",
-                format!("{} has no project '{project}'", provider.id),
-                "pick a project from the list",
-            ));
-        }
+        provider.project(project)?;
     }
     let tariffs = catalog.tariff_lines(&provider.id, q.project, q.operation);
     let window = catalog.renewal_window(provider);

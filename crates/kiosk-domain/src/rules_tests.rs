@@ -329,3 +329,26 @@ fn inconsistent_catalog_is_refused() {
         "malformed"
     );
 }
+
+#[test]
+fn projects_are_checked() {
+    let c = catalog();
+    let q = FeeQuery {
+        project: Some("ccgp-cq-supplier"),
+        ..query("ezca", Operation::New)
+    };
+    assert_eq!(
+        quote(&c, &q).unwrap().project.as_deref(),
+        Some("ccgp-cq-supplier")
+    );
+    let q = FeeQuery {
+        project: Some("nope"),
+        ..query("ezca", Operation::New)
+    };
+    let err = quote(&c, &q).unwrap_err();
+    assert_eq!(
+        (err.field.as_str(), err.code),
+        ("project", "unknown_project")
+    );
+    assert!(err.problem_zh.contains("东方中讯"), "{}", err.problem_zh);
+}
