@@ -1,0 +1,225 @@
+//! X.509: the station's CA certificates, PKCS#10 requests made on a key,
+//! end-entity certificates and CRLs, all signed inside tokens.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams,
+    CertificateSigningRequestParams, CrlDistributionPoint, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SerialNumber, SigningKey,
+};
+use time::OffsetDateTime;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::KeyError;
+
+/// Who a certificate names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectSpec {
+    pub common_name: String,
+    pub organization: Option<String>,
+    pub organizational_unit: Option<String>,
+    /// Extra attributes as (OID arcs, value), e.g. the USCC in serialNumber.
+    pub extra: Vec<(Vec<u64>, String)>,
+}
+
+impl SubjectSpec {
+    fn dn(&self) -> DistinguishedName {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CountryName, "CN");
+        if let Some(o) = &self.organization {
+            dn.push(DnType::OrganizationName, o.as_str());
+        }
+        if let Some(ou) = &self.organizational_unit {
+            dn.push(DnType::OrganizationalUnitName, ou.as_str());
+        }
+        for (oid, value) in &self.extra {
+            dn.push(DnType::CustomDnType(oid.clone()), value.as_str());
+        }
+        dn.push(DnType::CommonName, self.common_name.as_str());
+        dn
+    }
+}
+
+/// A revoked serial for the CRL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    pub serial: Vec<u8>,
+    pub at: OffsetDateTime,
+    /// RFC 5280 reason code (1 key compromise, 4 superseded, 5 cessation).
+    pub reason: u8,
+}
+
+/// What the key shows (读取证书): serial, subject, validity, issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    pub serial: String,
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub public_point: Vec<u8>,
+}
+
+fn ca_params(
+    subject: &SubjectSpec,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    serial: &[u8],
+    path_len: u8,
+) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = subject.dn();
+    p.not_before = from;
+    p.not_after = to;
+    p.serial_number = Some(SerialNumber::from_slice(serial));
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p.key_identifier_method = KeyIdMethod::Sha256;
+    p
+}
+
+/// A self-signed root (the demo root; production roots live at the central CA).
+pub fn self_signed_ca(
+    key: &impl SigningKey,
+    subject: &SubjectSpec,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    serial: &[u8],
+) -> Result<Vec<u8>, KeyError> {
+    Ok(ca_params(subject, from, to, serial, 1)
+        .self_signed(key)?
+        .der()
+        .to_vec())
+}
+
+/// A station sub-CA certificate for `subject_key`, signed by the root.
+pub fn sub_ca(
+    subject_key: &impl rcgen::PublicKeyData,
+    subject: &SubjectSpec,
+    issuer_cert: &[u8],
+    issuer_key: &impl SigningKey,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    serial: &[u8],
+) -> Result<Vec<u8>, KeyError> {
+    let issuer = Issuer::from_ca_cert_der(&issuer_cert.into(), issuer_key)?;
+    let mut p = ca_params(subject, from, to, serial, 0);
+    p.use_authority_key_identifier_extension = true;
+    Ok(p.signed_by(subject_key, &issuer)?.der().to_vec())
+}
+
+/// A PKCS#10 request signed by the key itself (proof of possession).
+pub fn csr(key: &impl SigningKey, subject: &SubjectSpec) -> Result<Vec<u8>, KeyError> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = subject.dn();
+    Ok(p.serialize_request(key)?.der().to_vec())
+}
+
+/// Issues an end-entity certificate for a request. The request's signature
+/// must verify and its public key must be `expected_point` (the key the
+/// station generated), so nobody else's key gets certified.
+#[allow(clippy::too_many_arguments)]
+pub fn issue(
+    csr_der: &[u8],
+    expected_point: &[u8],
+    subject: &SubjectSpec,
+    issuer_cert: &[u8],
+    issuer_key: &impl SigningKey,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    serial: &[u8],
+    crl_url: Option<&str>,
+) -> Result<Vec<u8>, KeyError> {
+    let req = CertificateSigningRequestParams::from_der(&csr_der.into())
+        .map_err(|e| KeyError::X509(format!("proof of possession failed: {e}")))?;
+    if rcgen::PublicKeyData::der_bytes(&req.public_key) != expected_point {
+        return Err(KeyError::X509(
+            "the request is not for the key generated on this token".into(),
+        ));
+    }
+    let issuer = Issuer::from_ca_cert_der(&issuer_cert.into(), issuer_key)?;
+    let mut p = CertificateParams::default();
+    p.distinguished_name = subject.dn();
+    p.not_before = from;
+    p.not_after = to;
+    p.serial_number = Some(SerialNumber::from_slice(serial));
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+        KeyUsagePurpose::KeyAgreement,
+    ];
+    p.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ClientAuth,
+        ExtendedKeyUsagePurpose::EmailProtection,
+    ];
+    p.use_authority_key_identifier_extension = true;
+    p.key_identifier_method = KeyIdMethod::Sha256;
+    if let Some(url) = crl_url {
+        p.crl_distribution_points = vec![CrlDistributionPoint {
+            uris: vec![url.to_string()],
+        }];
+    }
+    Ok(p.signed_by(&req.public_key, &issuer)?.der().to_vec())
+}
+
+/// A CRL of `revoked`, signed by the issuer.
+pub fn revocation_list(
+    issuer_cert: &[u8],
+    issuer_key: &impl SigningKey,
+    revoked: &[Revoked],
+    number: u64,
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+) -> Result<Vec<u8>, KeyError> {
+    let issuer = Issuer::from_ca_cert_der(&issuer_cert.into(), issuer_key)?;
+    let params = CertificateRevocationListParams {
+        this_update,
+        next_update,
+        crl_number: SerialNumber::from_slice(&number.to_be_bytes()),
+        issuing_distribution_point: None,
+        revoked_certs: revoked
+            .iter()
+            .map(|r| RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&r.serial),
+                revocation_time: r.at,
+                reason_code: Some(match r.reason {
+                    1 => RevocationReason::KeyCompromise,
+                    4 => RevocationReason::Superseded,
+                    5 => RevocationReason::CessationOfOperation,
+                    _ => RevocationReason::Unspecified,
+                }),
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    Ok(params.signed_by(&issuer)?.der().to_vec())
+}
+
+/// Reads a certificate the way 读取证书 shows it.
+pub fn certificate_info(der: &[u8]) -> Result<CertInfo, KeyError> {
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| KeyError::X509(format!("unreadable certificate: {e}")))?;
+    Ok(CertInfo {
+        serial: hex::encode(cert.raw_serial())
+            .trim_start_matches("00")
+            .to_string(),
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        not_before: cert.validity().not_before.to_datetime(),
+        not_after: cert.validity().not_after.to_datetime(),
+        public_point: cert.public_key().subject_public_key.data.to_vec(),
+    })
+}
+
+/// Verifies an ECDSA P-256/SHA-256 signature (DER) by a public point.
+pub fn verify_signature(public_point: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, public_point)
+        .verify(msg, sig)
+        .is_ok()
+}

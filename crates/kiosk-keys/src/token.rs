@@ -1,0 +1,432 @@
+//! PKCS#11 tokens, found by label or serial, never by slot number.
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{
+    Attribute, AttributeType, CertificateType, KeyType, ObjectClass, ObjectHandle,
+};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use secrecy::SecretString;
+
+use crate::KeyError;
+
+/// DER of the named curve prime256v1 (1.2.840.10045.3.1.7).
+const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+/// A loaded PKCS#11 module (SoftHSM2 in development, the HSM or the key
+/// vendor's module in production).
+pub struct Module {
+    ctx: Pkcs11,
+}
+
+/// What a token says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub label: String,
+    pub serial: String,
+    pub model: String,
+    pub manufacturer: String,
+    pub initialized: bool,
+    pub user_pin_initialized: bool,
+    pub pin_locked: bool,
+    pub pin_count_low: bool,
+    pub slot: Slot,
+}
+
+/// One object on a token, as `pkcs11-tool --list-objects` would show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSummary {
+    pub class: String,
+    pub label: String,
+    pub id: String,
+}
+
+impl Module {
+    /// Loads and initialises a module. SoftHSM2 reads `SOFTHSM2_CONF` here.
+    pub fn load(path: &str) -> Result<Module, KeyError> {
+        let ctx = Pkcs11::new(path).map_err(|source| KeyError::Module {
+            path: path.to_string(),
+            source,
+        })?;
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .map_err(|source| KeyError::Module {
+                path: path.to_string(),
+                source,
+            })?;
+        Ok(Module { ctx })
+    }
+
+    /// Every token present.
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>, KeyError> {
+        let mut out = Vec::new();
+        for slot in self
+            .ctx
+            .get_slots_with_token()
+            .map_err(KeyError::at("C_GetSlotList"))?
+        {
+            let t = self
+                .ctx
+                .get_token_info(slot)
+                .map_err(KeyError::at("C_GetTokenInfo"))?;
+            out.push(TokenInfo {
+                label: t.label().trim().to_string(),
+                serial: t.serial_number().trim().to_string(),
+                model: t.model().trim().to_string(),
+                manufacturer: t.manufacturer_id().trim().to_string(),
+                initialized: t.token_initialized(),
+                user_pin_initialized: t.user_pin_initialized(),
+                pin_locked: t.user_pin_locked(),
+                pin_count_low: t.user_pin_count_low(),
+                slot,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn by_serial(&self, serial: &str) -> Result<TokenInfo, KeyError> {
+        self.tokens()?
+            .into_iter()
+            .find(|t| t.initialized && t.serial.eq_ignore_ascii_case(serial.trim()))
+            .ok_or_else(|| KeyError::NoToken {
+                what: "serial",
+                value: serial.to_string(),
+            })
+    }
+
+    pub fn by_label(&self, label: &str) -> Result<TokenInfo, KeyError> {
+        self.tokens()?
+            .into_iter()
+            .find(|t| t.initialized && t.label == label)
+            .ok_or_else(|| KeyError::NoToken {
+                what: "label",
+                value: label.to_string(),
+            })
+    }
+
+    /// The first slot whose token has never been initialised (SoftHSM2
+    /// always offers one).
+    pub fn free_slot(&self) -> Result<Slot, KeyError> {
+        self.tokens()?
+            .into_iter()
+            .find(|t| !t.initialized)
+            .map(|t| t.slot)
+            .ok_or_else(|| KeyError::NoToken {
+                what: "state",
+                value: "uninitialised".into(),
+            })
+    }
+
+    /// (Re)initialises a token: every object on it is destroyed; the SO PIN
+    /// must be the token's current one (or any, for a blank token).
+    pub fn init_token(
+        &self,
+        slot: Slot,
+        so_pin: &SecretString,
+        label: &str,
+    ) -> Result<(), KeyError> {
+        self.ctx
+            .init_token(slot, so_pin, label)
+            .map_err(KeyError::at("C_InitToken"))
+    }
+
+    pub fn open(&self, token: &TokenInfo) -> Result<TokenSession, KeyError> {
+        let session = self
+            .ctx
+            .open_rw_session(token.slot)
+            .map_err(KeyError::at("C_OpenSession"))?;
+        Ok(TokenSession {
+            session,
+            serial: token.serial.clone(),
+        })
+    }
+}
+
+/// A read-write session on one token.
+pub struct TokenSession {
+    session: Session,
+    serial: String,
+}
+
+impl TokenSession {
+    pub fn serial(&self) -> &str {
+        &self.serial
+    }
+
+    pub fn login_so(&self, pin: &SecretString) -> Result<(), KeyError> {
+        self.session
+            .login(UserType::So, Some(pin))
+            .map_err(KeyError::at("C_Login(SO)"))
+    }
+
+    pub fn login_user(&self, pin: &SecretString) -> Result<(), KeyError> {
+        self.session
+            .login(UserType::User, Some(pin))
+            .map_err(KeyError::at("C_Login(User)"))
+    }
+
+    pub fn logout(&self) -> Result<(), KeyError> {
+        self.session.logout().map_err(KeyError::at("C_Logout"))
+    }
+
+    /// Changes the PIN of whoever is logged in.
+    pub fn set_pin(&self, old: &SecretString, new: &SecretString) -> Result<(), KeyError> {
+        self.session
+            .set_pin(old, new)
+            .map_err(KeyError::at("C_SetPIN"))
+    }
+
+    /// Sets the user PIN (as SO).
+    pub fn init_user_pin(&self, pin: &SecretString) -> Result<(), KeyError> {
+        self.session
+            .init_pin(pin)
+            .map_err(KeyError::at("C_InitPIN"))
+    }
+
+    pub fn random(&self, len: u32) -> Result<Vec<u8>, KeyError> {
+        self.session
+            .generate_random_vec(len)
+            .map_err(KeyError::at("C_GenerateRandom"))
+    }
+
+    /// Generates an EC P-256 key pair on the token; the private key is
+    /// sensitive and never extractable. Returns the private key handle and
+    /// the uncompressed public point.
+    pub fn generate_p256(
+        &self,
+        id: &[u8],
+        label: &str,
+    ) -> Result<(ObjectHandle, Vec<u8>), KeyError> {
+        let public = [
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::EcParams(P256_PARAMS.to_vec()),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        let private = [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        let (pub_h, priv_h) = self
+            .session
+            .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+            .map_err(KeyError::at("C_GenerateKeyPair"))?;
+        Ok((priv_h, self.ec_point(pub_h)?))
+    }
+
+    /// The private key and public point of the key pair with this id.
+    pub fn key_pair(&self, id: &[u8]) -> Result<(ObjectHandle, Vec<u8>), KeyError> {
+        let find = |class| {
+            self.session
+                .find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())])
+                .map_err(KeyError::at("C_FindObjects"))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| KeyError::NoObject(format!("{class:?} {}", hex::encode(id))))
+        };
+        let private = find(ObjectClass::PRIVATE_KEY)?;
+        let public = find(ObjectClass::PUBLIC_KEY)?;
+        Ok((private, self.ec_point(public)?))
+    }
+
+    /// Finds a key pair by label (the station's own keys).
+    pub fn key_id_by_label(&self, label: &str) -> Result<Vec<u8>, KeyError> {
+        let h = self
+            .session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .map_err(KeyError::at("C_FindObjects"))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| KeyError::NoObject(label.to_string()))?;
+        match self
+            .session
+            .get_attributes(h, &[AttributeType::Id])
+            .map_err(KeyError::at("C_GetAttributeValue"))?
+            .pop()
+        {
+            Some(Attribute::Id(id)) => Ok(id),
+            _ => Err(KeyError::NoObject(format!("{label} id"))),
+        }
+    }
+
+    fn ec_point(&self, public: ObjectHandle) -> Result<Vec<u8>, KeyError> {
+        let attrs = self
+            .session
+            .get_attributes(public, &[AttributeType::EcPoint])
+            .map_err(KeyError::at("C_GetAttributeValue"))?;
+        match attrs.into_iter().next() {
+            // CKA_EC_POINT is a DER OCTET STRING around the point.
+            Some(Attribute::EcPoint(der)) if der.len() == 67 && der[0] == 0x04 && der[1] == 65 => {
+                Ok(der[2..].to_vec())
+            }
+            Some(Attribute::EcPoint(raw)) if raw.len() == 65 && raw[0] == 0x04 => Ok(raw),
+            _ => Err(KeyError::X509(
+                "the token returned no P-256 public point".into(),
+            )),
+        }
+    }
+
+    /// Raw ECDSA over a digest (SoftHSM2 has no CKM_ECDSA_SHA256): r || s.
+    pub fn sign_digest(&self, key: ObjectHandle, digest: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.session
+            .sign(&Mechanism::Ecdsa, key, digest)
+            .map_err(KeyError::at("C_Sign"))
+    }
+
+    /// Stores an X.509 certificate with CKA_ID equal to its key's id.
+    pub fn put_certificate(
+        &self,
+        id: &[u8],
+        label: &str,
+        der: &[u8],
+        subject: &[u8],
+    ) -> Result<(), KeyError> {
+        self.session
+            .create_object(&[
+                Attribute::Class(ObjectClass::CERTIFICATE),
+                Attribute::CertificateType(CertificateType::X_509),
+                Attribute::Token(true),
+                Attribute::Private(false),
+                Attribute::Id(id.to_vec()),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Subject(subject.to_vec()),
+                Attribute::Value(der.to_vec()),
+            ])
+            .map(|_| ())
+            .map_err(KeyError::at("C_CreateObject(certificate)"))
+    }
+
+    /// Stores a data object (CKO_DATA) under an application name and label.
+    pub fn put_data(&self, application: &str, label: &str, value: &[u8]) -> Result<(), KeyError> {
+        self.session
+            .create_object(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Token(true),
+                Attribute::Private(false),
+                Attribute::Application(application.as_bytes().to_vec()),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Value(value.to_vec()),
+            ])
+            .map(|_| ())
+            .map_err(KeyError::at("C_CreateObject(data)"))
+    }
+
+    /// Values of the objects of a class (and label, when given).
+    pub fn values(
+        &self,
+        class: ObjectClass,
+        label: Option<&str>,
+    ) -> Result<Vec<Vec<u8>>, KeyError> {
+        let mut template = vec![Attribute::Class(class)];
+        if let Some(l) = label {
+            template.push(Attribute::Label(l.as_bytes().to_vec()));
+        }
+        let mut out = Vec::new();
+        for h in self
+            .session
+            .find_objects(&template)
+            .map_err(KeyError::at("C_FindObjects"))?
+        {
+            for a in self
+                .session
+                .get_attributes(h, &[AttributeType::Value])
+                .map_err(KeyError::at("C_GetAttributeValue"))?
+            {
+                if let Attribute::Value(v) = a {
+                    out.push(v);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every object visible in this session.
+    pub fn objects(&self) -> Result<Vec<ObjectSummary>, KeyError> {
+        let mut out = Vec::new();
+        for h in self
+            .session
+            .find_objects(&[])
+            .map_err(KeyError::at("C_FindObjects"))?
+        {
+            let attrs = self
+                .session
+                .get_attributes(
+                    h,
+                    &[
+                        AttributeType::Class,
+                        AttributeType::Label,
+                        AttributeType::Id,
+                    ],
+                )
+                .map_err(KeyError::at("C_GetAttributeValue"))?;
+            let mut o = ObjectSummary {
+                class: String::new(),
+                label: String::new(),
+                id: String::new(),
+            };
+            for a in attrs {
+                match a {
+                    Attribute::Class(c) => o.class = format!("{c}"),
+                    Attribute::Label(l) => o.label = String::from_utf8_lossy(&l).into_owned(),
+                    Attribute::Id(i) => o.id = hex::encode(i),
+                    _ => {}
+                }
+            }
+            out.push(o);
+        }
+        Ok(out)
+    }
+
+    /// Makes the station's master secret (for deriving SO PINs) if absent:
+    /// a generic secret that can sign (HMAC) but never leaves the token.
+    pub fn ensure_master_secret(&self, label: &str) -> Result<ObjectHandle, KeyError> {
+        if let Some(h) = self.secret(label)? {
+            return Ok(h);
+        }
+        self.session
+            .generate_key(
+                &Mechanism::GenericSecretKeyGen,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::GENERIC_SECRET),
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Sign(true),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                ],
+            )
+            .map_err(KeyError::at("C_GenerateKey"))
+    }
+
+    pub fn secret(&self, label: &str) -> Result<Option<ObjectHandle>, KeyError> {
+        Ok(self
+            .session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .map_err(KeyError::at("C_FindObjects"))?
+            .into_iter()
+            .next())
+    }
+
+    /// HMAC-SHA256 computed inside the token.
+    pub fn hmac(&self, key: ObjectHandle, data: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.session
+            .sign(&Mechanism::Sha256Hmac, key, data)
+            .map_err(KeyError::at("C_Sign(HMAC)"))
+    }
+}

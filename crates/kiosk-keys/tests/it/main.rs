@@ -1,0 +1,240 @@
+//! Against a real SoftHSM2 token directory made for this test binary.
+
+use std::process::Command;
+
+use kiosk_keys::{
+    certificate_info, csr, issue, revocation_list, self_signed_ca, sub_ca, verify_signature,
+    Module, Revoked, SecretString, SubjectSpec, TokenSigner,
+};
+use time::{Duration, OffsetDateTime};
+
+fn pin(s: &str) -> SecretString {
+    SecretString::from(s.to_string())
+}
+
+fn subject(cn: &str) -> SubjectSpec {
+    SubjectSpec {
+        common_name: cn.into(),
+        organization: Some(cn.into()),
+        organizational_unit: None,
+        extra: vec![],
+    }
+}
+
+fn softhsm() -> (tempfile::TempDir, Module) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tokens")).unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let module = Module::load("/usr/lib/softhsm/libsofthsm2.so").unwrap();
+    (dir, module)
+}
+
+#[test]
+fn ca_chain_csr_certificate_and_crl_on_softhsm() {
+    let (dir, m) = softhsm();
+    // The station token: root and sub-CA keys, and the SO PIN master.
+    m.init_token(m.free_slot().unwrap(), &pin("station-so"), "station")
+        .unwrap();
+    let station = m.by_label("station").unwrap();
+    let s = m.open(&station).unwrap();
+    s.login_so(&pin("station-so")).unwrap();
+    s.init_user_pin(&pin("station-pin")).unwrap();
+    s.logout().unwrap();
+    s.login_user(&pin("station-pin")).unwrap();
+    s.generate_p256(b"root", "root").unwrap();
+    s.generate_p256(b"sub", "sub").unwrap();
+    let master = s.ensure_master_secret("master").unwrap();
+    assert_eq!(
+        s.ensure_master_secret("master").unwrap(),
+        master,
+        "made once"
+    );
+    let so1 = s.hmac(master, b"key-serial-1").unwrap();
+    assert_eq!(so1, s.hmac(master, b"key-serial-1").unwrap());
+    assert_ne!(so1, s.hmac(master, b"key-serial-2").unwrap());
+
+    let now = OffsetDateTime::now_utc();
+    let root_key = TokenSigner::new(&s, b"root").unwrap();
+    let root = self_signed_ca(
+        &root_key,
+        &subject("Demo Root"),
+        now,
+        now + Duration::days(3650),
+        &[0x11; 16],
+    )
+    .unwrap();
+    let sub_key = TokenSigner::new(&s, b"sub").unwrap();
+    let sub = sub_ca(
+        &sub_key,
+        &subject("Station CA"),
+        &root,
+        &root_key,
+        now,
+        now + Duration::days(1825),
+        &[0x12; 16],
+    )
+    .unwrap();
+
+    // A user key: key pair generated on the token, CSR signed by it.
+    m.init_token(m.free_slot().unwrap(), &pin("12345678"), "user")
+        .unwrap();
+    let user = m.by_label("user").unwrap();
+    let u = m.open(&user).unwrap();
+    u.login_so(&pin("12345678")).unwrap();
+    u.init_user_pin(&pin("111111")).unwrap();
+    u.logout().unwrap();
+    u.login_user(&pin("111111")).unwrap();
+    let (_, point) = u.generate_p256(&[1, 2, 3, 4], "company").unwrap();
+    let user_key = TokenSigner::new(&u, &[1, 2, 3, 4]).unwrap();
+    let spec = SubjectSpec {
+        common_name: "重庆示例建材有限公司".into(),
+        organization: Some("重庆示例建材有限公司".into()),
+        organizational_unit: Some("重庆示例建材有限公司".into()),
+        extra: vec![(vec![2, 5, 4, 5], "91500000MA5U8K2T0A".into())],
+    };
+    let request = csr(&user_key, &spec).unwrap();
+    let serial = [0x3a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+    let cert = issue(
+        &request,
+        &point,
+        &spec,
+        &sub,
+        &sub_key,
+        now,
+        now + Duration::days(365),
+        &serial,
+        Some("http://crl.example.cn/station.crl"),
+    )
+    .unwrap();
+    // Someone else's request is refused.
+    assert!(issue(
+        &request,
+        &[4; 65],
+        &spec,
+        &sub,
+        &sub_key,
+        now,
+        now + Duration::days(365),
+        &serial,
+        None
+    )
+    .is_err());
+    u.put_certificate(&[1, 2, 3, 4], "company", &cert, b"")
+        .unwrap();
+    u.put_data("kiosk-station", "seal.png", b"\x89PNG...")
+        .unwrap();
+    let info = certificate_info(&cert).unwrap();
+    assert_eq!(info.serial, hex::encode(serial));
+    assert!(
+        info.subject.contains("CN=重庆示例建材有限公司"),
+        "{}",
+        info.subject
+    );
+    assert_eq!(info.public_point, point);
+    let sig = user_key.sign_der(b"challenge").unwrap();
+    assert!(verify_signature(&info.public_point, b"challenge", &sig));
+    assert!(!verify_signature(&info.public_point, b"other", &sig));
+
+    let crl = revocation_list(
+        &sub,
+        &sub_key,
+        &[Revoked {
+            serial: serial.to_vec(),
+            at: now,
+            reason: 1,
+        }],
+        1,
+        now,
+        now + Duration::days(7),
+    )
+    .unwrap();
+
+    // openssl agrees.
+    let pem = |der: &[u8], label: &str| {
+        use std::fmt::Write;
+        let b64 = base64(der);
+        let mut s = format!("-----BEGIN {label}-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            writeln!(s, "{}", std::str::from_utf8(chunk).unwrap()).unwrap();
+        }
+        s + &format!("-----END {label}-----\n")
+    };
+    let d = dir.path();
+    std::fs::write(d.join("root.pem"), pem(&root, "CERTIFICATE")).unwrap();
+    std::fs::write(d.join("sub.pem"), pem(&sub, "CERTIFICATE")).unwrap();
+    std::fs::write(d.join("user.pem"), pem(&cert, "CERTIFICATE")).unwrap();
+    std::fs::write(d.join("crl.pem"), pem(&crl, "X509 CRL")).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(d)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = openssl(&[
+        "verify",
+        "-x509_strict",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "sub.pem",
+        "user.pem",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = openssl(&[
+        "crl", "-in", "crl.pem", "-CAfile", "sub.pem", "-verify", "-noout", "-text",
+    ]);
+    assert!(
+        ok && out.contains("verify OK") && out.contains(&hex::encode_upper(serial)),
+        "{out}"
+    );
+    let (ok, out) = openssl(&[
+        "verify",
+        "-x509_strict",
+        "-crl_check",
+        "-CRLfile",
+        "crl.pem",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "sub.pem",
+        "user.pem",
+    ]);
+    assert!(!ok && out.contains("revoked"), "{out}");
+
+    let objects = u.objects().unwrap();
+    let classes: Vec<&str> = objects.iter().map(|o| o.class.as_str()).collect();
+    assert_eq!(objects.len(), 4, "{classes:?}");
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
