@@ -14,6 +14,9 @@ pub enum AppError {
     NotFound { what: &'static str, key: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A token, key or certificate operation failed.
+    #[error(transparent)]
+    Key(#[from] kiosk_keys::KeyError),
     /// A file or directory could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -48,6 +51,13 @@ impl AppError {
             AppError::Rejected(_) => "invalid_input",
             AppError::NotFound { .. } => "not_found",
             AppError::Store(e) => e.code(),
+            AppError::Key(e) => match e {
+                kiosk_keys::KeyError::WrongPin => "wrong_pin",
+                kiosk_keys::KeyError::PinLocked => "pin_locked",
+                kiosk_keys::KeyError::NoToken { .. } => "no_token",
+                kiosk_keys::KeyError::Module { .. } => "pkcs11_module",
+                _ => "key_operation",
+            },
             AppError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
                     "read_only"
@@ -69,6 +79,17 @@ impl AppError {
                 .join("\n"),
             AppError::NotFound { what, key } => format!("找不到{what}“{key}”。请核对编号后重试"),
             AppError::Store(e) => e.message_zh(),
+            AppError::Key(e) => match e {
+                kiosk_keys::KeyError::WrongPin => "PIN码错误。请重新输入；连续输错10次介质将被锁死".to_string(),
+                kiosk_keys::KeyError::PinLocked => "介质PIN码已锁死。请携带材料办理PIN码解锁".to_string(),
+                kiosk_keys::KeyError::NoToken { value, .. } => {
+                    format!("未检测到介质（{value}）。请插入介质后重试；如已插入，请拔下重新插入")
+                }
+                kiosk_keys::KeyError::Module { path, .. } => {
+                    format!("无法加载 PKCS#11 模块 {path}。请检查介质驱动是否安装（KIOSK_PKCS11_MODULE）")
+                }
+                other => format!("介质或证书操作失败：{other}。本步骤已记录，可重新执行以继续或重做"),
+            },
             AppError::Io { path, source } => match source.kind() {
                 std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
                     format!("无法写入 {path}：目录只读或没有权限。未写入任何数据。请检查目录权限或磁盘挂载")

@@ -7,6 +7,7 @@
 
 mod clock;
 mod error;
+pub mod keys;
 mod paths;
 mod rules;
 mod station;
@@ -15,6 +16,7 @@ pub mod demo;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::AppError;
+pub use keys::{check_new_pin, KeyConfig, KeyView, Personalized, STEPS};
 pub use paths::data_dir;
 pub use rules::{ChecklistView, Rules};
 pub use station::{CatalogView, OrderView, Station, DB_FILE};

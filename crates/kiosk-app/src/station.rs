@@ -97,6 +97,15 @@ impl Station {
         &self.store
     }
 
+    pub(crate) fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// The station clock's instant.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// The rules in force today, overrides applied.
     pub fn rules(&self) -> Result<Rules, AppError> {
         let today = self.today();

@@ -161,6 +161,49 @@ pub struct Catalog {
     pub checklist_items: Vec<ChecklistItem>,
     #[serde(default)]
     pub notices: Vec<Notice>,
+    /// How each provider's certificates are made; a provider without one
+    /// gets [`IssuanceProfile::default_for`].
+    #[serde(default)]
+    pub profiles: Vec<IssuanceProfile>,
+}
+
+/// Where the company's USCC goes in the certificate subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UsccAttribute {
+    /// serialNumber (2.5.4.5)
+    SerialNumber,
+    /// stateOrProvinceName (2.5.4.8), as 东方中讯's certificates carry it.
+    State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    EcP256,
+    Rsa2048,
+}
+
+/// How a provider's certificates are made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuanceProfile {
+    pub provider: String,
+    pub key_algorithm: KeyAlgorithm,
+    pub uscc_attribute: UsccAttribute,
+    /// CRL distribution point written into every certificate.
+    pub crl_url: String,
+}
+
+impl IssuanceProfile {
+    pub fn default_for(provider: &str) -> IssuanceProfile {
+        IssuanceProfile {
+            provider: provider.to_string(),
+            key_algorithm: KeyAlgorithm::EcP256,
+            uscc_attribute: UsccAttribute::SerialNumber,
+            crl_url: "http://crl.kiosk-station.invalid/station.crl".to_string(),
+        }
+    }
 }
 
 /// A CA provider that the station serves.
@@ -416,6 +459,15 @@ impl Catalog {
             format!("{} does not offer {} at this counter", p.id, operation),
             format!("offered: {}", offered_en.join(", ")),
         ))
+    }
+
+    /// The issuance profile of a provider.
+    pub fn profile(&self, provider: &str) -> IssuanceProfile {
+        self.profiles
+            .iter()
+            .find(|p| p.provider == provider)
+            .cloned()
+            .unwrap_or_else(|| IssuanceProfile::default_for(provider))
     }
 
     /// Renewal rules for a provider.

@@ -13,10 +13,98 @@ mod token;
 
 pub use error::KeyError;
 pub use pki::{
-    certificate_info, csr, issue, revocation_list, self_signed_ca, sub_ca, verify_signature,
-    CertInfo, Revoked, SubjectSpec,
+    certificate_info, csr, issue, revocation_list, self_signed_ca, sub_ca, subject_der,
+    verify_signature, CertInfo, Revoked, SubjectSpec,
 };
 pub use signer::TokenSigner;
 pub use token::{Module, ObjectSummary, TokenInfo, TokenSession};
 
+pub use cryptoki::object::{ObjectClass, ObjectHandle};
 pub use secrecy::{ExposeSecret, SecretString};
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+/// Standard base64 with padding (for PEM).
+pub fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            out.push(if i <= c.len() {
+                T[(n >> (18 - 6 * i)) as usize & 63] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// The DER blocks of a PEM text, with their labels, in order.
+pub fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut label: Option<String> = None;
+    let mut body = String::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(l) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        {
+            label = Some(l.to_string());
+            body.clear();
+        } else if line.starts_with("-----END ") {
+            if let (Some(l), Some(der)) = (label.take(), base64_decode(&body)) {
+                out.push((l, der));
+            }
+        } else if label.is_some() {
+            body.push_str(line);
+        }
+    }
+    out
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let clean: Vec<u8> = text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'=')
+        .collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= (val(c)? as u32) << (18 - 6 * i);
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pem_round_trip() {
+        for len in 0..40u8 {
+            let der: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37)).collect();
+            let text = format!(
+                "-----BEGIN X-----\n{}\n-----END X-----\n",
+                super::base64(&der)
+            );
+            assert_eq!(super::pem_blocks(&text), vec![("X".to_string(), der)]);
+        }
+    }
+}

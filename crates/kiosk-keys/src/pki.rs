@@ -223,3 +223,10 @@ pub fn verify_signature(public_point: &[u8], msg: &[u8], sig: &[u8]) -> bool {
         .verify(msg, sig)
         .is_ok()
 }
+
+/// The subject Name of a certificate, as DER (for CKA_SUBJECT).
+pub fn subject_der(der: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| KeyError::X509(format!("unreadable certificate: {e}")))?;
+    Ok(cert.subject().as_raw().to_vec())
+}

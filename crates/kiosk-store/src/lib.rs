@@ -10,13 +10,15 @@ mod catalogs;
 mod db;
 mod error;
 mod journal;
+mod keys;
 mod orders;
 
 pub use audit::{AuditFinding, AuditReport};
 pub use catalogs::{CatalogSummary, ImportOutcome, TariffOverride};
 pub use db::{Store, SCHEMA_VERSION};
 pub use error::StoreError;
-pub use journal::{new_id, Actor, OutboxRecord};
+pub use journal::{new_id, Actor, OutboxRecord, Writer};
+pub use keys::{CertRecord, JournalEntry, StationCa, StockKey};
 pub use orders::{HistoryEntry, OrderSummary};
 
 mod migrations {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::db::ts;
-use crate::journal::Actor;
+use crate::journal::{Actor, Writer};
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,40 +88,7 @@ impl Store {
         order: &Order,
         cmd: &Command,
     ) -> Result<(), StoreError> {
-        self.write(actor, now, |w| {
-            let body = serde_json::to_string(order)?;
-            let changed = w.tx().execute(
-                "UPDATE orders SET state = ?1, updated_at = ?2, revision = ?3, body = ?4
-                 WHERE id = ?5 AND revision = ?6",
-                (
-                    order.state.as_str(),
-                    ts(now),
-                    order.revision,
-                    &body,
-                    &order.id,
-                    from_revision,
-                ),
-            )?;
-            if changed != 1 {
-                return Err(StoreError::Conflict(order.number.clone()));
-            }
-            // Steps carry the command and where it led; the central CA
-            // replays them. Creation and the final step carry the whole order.
-            let data = if order.state.is_final() {
-                json!({ "order": order, "command": cmd })
-            } else {
-                json!({ "order_id": order.id, "number": order.number, "revision": order.revision,
-                        "from": from_state, "to": order.state, "command": cmd })
-            };
-            w.record(
-                cmd.kind(),
-                &order.id,
-                data,
-                json!({ "number": order.number, "from": from_state, "to": order.state,
-                        "revision": order.revision }),
-            )?;
-            Ok(())
-        })
+        self.write(actor, now, |w| w.save_transition(from_state, from_revision, order, cmd))
     }
 
     /// Finds an order by id or by number.
@@ -228,4 +195,41 @@ fn state_label(s: &str) -> String {
     serde_json::from_value::<OrderState>(Value::String(s.to_string()))
         .map(|st| st.label_zh().to_string())
         .unwrap_or_else(|_| s.to_string())
+}
+
+impl Writer<'_> {
+    /// [`Store::save_transition`] inside a larger transaction.
+    pub fn save_transition(
+        &mut self,
+        from_state: OrderState,
+        from_revision: u32,
+        order: &Order,
+        cmd: &Command,
+    ) -> Result<(), StoreError> {
+        let body = serde_json::to_string(order)?;
+        let changed = self.tx().execute(
+            "UPDATE orders SET state = ?1, updated_at = ?2, revision = ?3, body = ?4
+             WHERE id = ?5 AND revision = ?6",
+            (order.state.as_str(), ts(self.now()), order.revision, &body, &order.id, from_revision),
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Conflict(order.number.clone()));
+        }
+        // Steps carry the command and where it led; the central CA
+        // replays them. Creation and the final step carry the whole order.
+        let data = if order.state.is_final() {
+            json!({ "order": order, "command": cmd })
+        } else {
+            json!({ "order_id": order.id, "number": order.number, "revision": order.revision,
+                    "from": from_state, "to": order.state, "command": cmd })
+        };
+        self.record(
+            cmd.kind(),
+            &order.id,
+            data,
+            json!({ "number": order.number, "from": from_state, "to": order.state,
+                    "revision": order.revision }),
+        )?;
+        Ok(())
+    }
 }

@@ -51,6 +51,17 @@ pub enum Cmd {
     Catalog(CatalogCmd),
     /// One scripted counter transaction on the embedded defaults.
     Demo,
+    /// The station's issuing sub-CA.
+    #[command(subcommand)]
+    Ca(CaCmd),
+    /// Blank-key stock.
+    #[command(subcommand)]
+    Stock(StockCmd),
+    /// Keys (PKCS#11 tokens) present at the station.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Sign a fresh CRL of every certificate this station revoked.
+    Crl,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +160,58 @@ pub enum OrderCmd {
     },
     /// One order with its history.
     Show { order: String },
+    /// Personalize a blank key for a paid order. The applicant's new PIN is
+    /// asked twice on the terminal, or read as two lines from stdin.
+    Run {
+        order: String,
+        /// Serial of the blank key from stock.
+        #[arg(long)]
+        key: String,
+        /// The approved electronic seal (PNG).
+        #[arg(long)]
+        seal: PathBuf,
+        /// Read the PIN (twice, one per line) from stdin.
+        #[arg(long)]
+        pin_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCmd {
+    /// Make a demo root and the station sub-CA in the station token.
+    Init {
+        #[arg(long, required = true)]
+        demo: bool,
+    },
+    /// Make the station key pair and a CSR for the central CA.
+    Csr,
+    /// Install the sub-CA certificate issued by the central CA (PEM).
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StockCmd {
+    /// Register a blank key received from the vendor.
+    Add {
+        #[arg(long)]
+        serial: String,
+        #[arg(long)]
+        model: String,
+        #[arg(long, default_value = "")]
+        batch: String,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        received_on: Option<NaiveDate>,
+    },
+    /// Every key in stock and what became of it.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Tokens present, with their stock state.
+    List,
+    /// What a key holds: certificate serial, subject, validity, issuer.
+    Show { serial: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -23,7 +23,7 @@ pub struct Output {
 }
 
 impl Output {
-    fn ok(value: impl Serialize, human: String) -> Result<Output, AppError> {
+    pub fn ok(value: impl Serialize, human: String) -> Result<Output, AppError> {
         Ok(Output {
             json: serde_json::to_value(value).unwrap_or(Value::Null),
             human,
@@ -124,6 +124,10 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
             })
         }
         Cmd::Catalog(c) => catalog(c, open, &clerk),
+        Cmd::Ca(c) => crate::keys_cmd::ca(c, open()?, &clerk),
+        Cmd::Stock(c) => crate::keys_cmd::stock(c, open()?, &clerk, today),
+        Cmd::Key(c) => crate::keys_cmd::key(c, open()?),
+        Cmd::Crl => crate::keys_cmd::crl(open()?, &clerk),
         Cmd::Demo => {
             let summary = demo::run(&data_dir, clock.clone())?;
             let human = format!(
@@ -286,6 +290,7 @@ fn order(
                 .join("\n");
             Output::ok(json!({ "orders": list }), human)
         }
+        OrderCmd::Run { order, key, seal, pin_stdin } => crate::keys_cmd::run(open()?, &order, &key, &seal, pin_stdin, clerk),
         OrderCmd::Show { order } => {
             let view = open()?.order(&order)?;
             let human = serde_json::to_string_pretty(&view).unwrap_or_default();

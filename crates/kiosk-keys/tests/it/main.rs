@@ -161,7 +161,7 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
     // openssl agrees.
     let pem = |der: &[u8], label: &str| {
         use std::fmt::Write;
-        let b64 = base64(der);
+        let b64 = kiosk_keys::base64(der);
         let mut s = format!("-----BEGIN {label}-----\n");
         for chunk in b64.as_bytes().chunks(64) {
             writeln!(s, "{}", std::str::from_utf8(chunk).unwrap()).unwrap();
@@ -219,22 +219,4 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
     let objects = u.objects().unwrap();
     let classes: Vec<&str> = objects.iter().map(|o| o.class.as_str()).collect();
     assert_eq!(objects.len(), 4, "{classes:?}");
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

@@ -1,0 +1,375 @@
+//! Key stock, issued certificates, the station CA and the personalization
+//! journal.
+
+use chrono::{DateTime, Utc};
+use kiosk_domain::Rejection;
+use rusqlite::{OptionalExtension, Row};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::db::ts;
+use crate::journal::Writer;
+use crate::{Store, StoreError};
+
+/// A key in stock and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StockKey {
+    pub serial: String,
+    pub model: String,
+    pub batch: String,
+    pub received_on: String,
+    /// in-stock | assigned | issued | defective | returned | retired
+    pub state: String,
+    pub order_id: Option<String>,
+    pub first_issued_on: Option<String>,
+    pub updated_at: String,
+}
+
+/// A certificate the station signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertRecord {
+    pub serial: String,
+    pub issuer: String,
+    pub subject: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub key_serial: Option<String>,
+    pub order_id: Option<String>,
+    /// issued | active | superseded | revoked
+    pub state: String,
+    #[serde(skip)]
+    pub der: Vec<u8>,
+    pub issued_at: String,
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<u8>,
+}
+
+/// The station's issuing sub-CA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StationCa {
+    pub token_label: String,
+    pub key_label: String,
+    #[serde(skip)]
+    pub cert_der: Option<Vec<u8>>,
+    pub chain_pem: Option<String>,
+    pub crl_number: i64,
+    pub crl_url: String,
+}
+
+/// One line of the personalization journal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JournalEntry {
+    pub attempt: i64,
+    pub key_serial: String,
+    pub step: String,
+    /// started | done | failed
+    pub phase: String,
+    pub at: String,
+    pub detail: Value,
+}
+
+fn stock_row(r: &Row<'_>) -> rusqlite::Result<StockKey> {
+    Ok(StockKey {
+        serial: r.get(0)?,
+        model: r.get(1)?,
+        batch: r.get(2)?,
+        received_on: r.get(3)?,
+        state: r.get(4)?,
+        order_id: r.get(5)?,
+        first_issued_on: r.get(6)?,
+        updated_at: r.get(7)?,
+    })
+}
+
+const STOCK_COLUMNS: &str =
+    "serial, model, batch, received_on, state, order_id, first_issued_on, updated_at";
+const CERT_COLUMNS: &str = "serial, issuer, subject, not_before, not_after, key_serial, order_id, state, der, issued_at, revoked_at, revocation_reason";
+
+fn cert_row(r: &Row<'_>) -> rusqlite::Result<CertRecord> {
+    Ok(CertRecord {
+        serial: r.get(0)?,
+        issuer: r.get(1)?,
+        subject: r.get(2)?,
+        not_before: r.get(3)?,
+        not_after: r.get(4)?,
+        key_serial: r.get(5)?,
+        order_id: r.get(6)?,
+        state: r.get(7)?,
+        der: r.get(8)?,
+        issued_at: r.get(9)?,
+        revoked_at: r.get(10)?,
+        revocation_reason: r.get(11)?,
+    })
+}
+
+impl Store {
+    pub fn stock_key(&self, serial: &str) -> Result<Option<StockKey>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {STOCK_COLUMNS} FROM key_stock WHERE serial = ?1"),
+                [serial.trim()],
+                stock_row,
+            )
+            .optional()?)
+    }
+
+    pub fn stock(&self) -> Result<Vec<StockKey>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {STOCK_COLUMNS} FROM key_stock ORDER BY received_on, serial"
+        ))?;
+        let rows = stmt.query_map([], stock_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {CERT_COLUMNS} FROM certificates WHERE serial = ?1"),
+                [serial.trim()],
+                cert_row,
+            )
+            .optional()?)
+    }
+
+    /// Certificates, newest first, filtered by key or order when given.
+    pub fn certificates(
+        &self,
+        key_serial: Option<&str>,
+        order_id: Option<&str>,
+    ) -> Result<Vec<CertRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {CERT_COLUMNS} FROM certificates
+             WHERE (?1 IS NULL OR key_serial = ?1) AND (?2 IS NULL OR order_id = ?2)
+             ORDER BY issued_at DESC, rowid DESC"
+        ))?;
+        let rows = stmt.query_map((key_serial, order_id), cert_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revoked certificates of an issuer, for the CRL.
+    pub fn revoked(&self, issuer: &str) -> Result<Vec<CertRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE issuer = ?1 AND state = 'revoked' ORDER BY revoked_at"
+        ))?;
+        let rows = stmt.query_map([issuer], cert_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn station_ca(&self) -> Result<Option<StationCa>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT token_label, key_label, cert_der, chain_pem, crl_number, crl_url FROM station_ca WHERE id = 1",
+                [],
+                |r| {
+                    Ok(StationCa {
+                        token_label: r.get(0)?,
+                        key_label: r.get(1)?,
+                        cert_der: r.get(2)?,
+                        chain_pem: r.get(3)?,
+                        crl_number: r.get(4)?,
+                        crl_url: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Writes one journal line, durably, before or after a step. The journal
+    /// is how a half-written key is found after a crash; it is technical
+    /// state, so it goes to neither the outbox nor the audit trail.
+    #[allow(clippy::too_many_arguments)]
+    pub fn journal(
+        &self,
+        order_id: &str,
+        key_serial: &str,
+        attempt: i64,
+        step: &str,
+        phase: &str,
+        detail: Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO personalization_journal (order_id, key_serial, attempt, step, phase, at, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                (order_id, key_serial, attempt, step, phase, ts(now), detail.to_string()),
+            )
+            .map(|_| ())
+            .map_err(|e| StoreError::from(e).at(&self.path))
+    }
+
+    pub fn journal_entries(&self, order_id: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT attempt, key_serial, step, phase, at, detail FROM personalization_journal
+             WHERE order_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([order_id], |r| {
+            let detail: String = r.get(5)?;
+            Ok(JournalEntry {
+                attempt: r.get(0)?,
+                key_serial: r.get(1)?,
+                step: r.get(2)?,
+                phase: r.get(3)?,
+                at: r.get(4)?,
+                detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Orders whose last journal line is not the end of a personalization.
+    pub fn unfinished_personalizations(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT j.order_id FROM personalization_journal j
+             WHERE j.id = (SELECT max(id) FROM personalization_journal WHERE order_id = j.order_id)
+               AND NOT (j.step = 'complete' AND j.phase = 'done') AND j.phase != 'abandoned'",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl Writer<'_> {
+    /// Registers a blank key received from the vendor.
+    pub fn stock_add(&mut self, key: &StockKey) -> Result<(), StoreError> {
+        let exists: i64 = self.tx().query_row(
+            "SELECT count(*) FROM key_stock WHERE serial = ?1",
+            [&key.serial],
+            |r| r.get(0),
+        )?;
+        if exists > 0 {
+            return Err(StoreError::Rejected(Rejection::new(
+                "serial",
+                "duplicate_key",
+                "介质序列号",
+                format!("介质 {} 已登记入库", key.serial),
+                "请核对介质序列号，不要重复登记",
+                format!("key {} is already in stock", key.serial),
+                "check the serial",
+            )));
+        }
+        self.tx().execute(
+            &format!("INSERT INTO key_stock ({STOCK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'in-stock', NULL, NULL, ?5)"),
+            (&key.serial, &key.model, &key.batch, &key.received_on, ts(self.now())),
+        )?;
+        self.record(
+            "key.received",
+            &format!("key:{}", key.serial),
+            json!({ "serial": key.serial, "model": key.model, "batch": key.batch, "received_on": key.received_on }),
+            json!({ "serial": key.serial }),
+        )?;
+        Ok(())
+    }
+
+    /// Moves a key to another state (assigned to an order, issued, ...).
+    pub fn stock_set(
+        &mut self,
+        serial: &str,
+        state: &str,
+        order_id: Option<&str>,
+        first_issued_on: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.tx().execute(
+            "UPDATE key_stock SET state = ?2, order_id = ?3,
+                 first_issued_on = coalesce(first_issued_on, ?4), updated_at = ?5
+             WHERE serial = ?1",
+            (serial, state, order_id, first_issued_on, ts(self.now())),
+        )?;
+        self.record(
+            &format!("key.{state}"),
+            &format!("key:{serial}"),
+            json!({ "serial": serial, "state": state, "order_id": order_id }),
+            json!({ "serial": serial, "state": state }),
+        )?;
+        Ok(())
+    }
+
+    /// Records a certificate the moment it is signed, before it goes on a
+    /// key: the station never leaves a certificate it does not know.
+    pub fn certificate_issued(&mut self, c: &CertRecord) -> Result<(), StoreError> {
+        self.tx().execute(
+            &format!("INSERT INTO certificates ({CERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, NULL)"),
+            (
+                &c.serial, &c.issuer, &c.subject, &c.not_before, &c.not_after, &c.key_serial, &c.order_id, &c.state,
+                &c.der, ts(self.now()),
+            ),
+        )?;
+        self.record(
+            "certificate.issued",
+            &format!("certificate:{}", c.serial),
+            json!({ "serial": c.serial, "issuer": c.issuer, "subject": c.subject, "not_before": c.not_before,
+                    "not_after": c.not_after, "key_serial": c.key_serial, "order_id": c.order_id,
+                    "der_hex": hex::encode(&c.der) }),
+            json!({ "serial": c.serial, "key_serial": c.key_serial }),
+        )?;
+        Ok(())
+    }
+
+    /// Changes a certificate's state; `revoked` takes a reason code.
+    pub fn certificate_state(
+        &mut self,
+        serial: &str,
+        state: &str,
+        reason: Option<u8>,
+    ) -> Result<(), StoreError> {
+        let now = ts(self.now());
+        self.tx().execute(
+            "UPDATE certificates SET state = ?2,
+                 revoked_at = CASE WHEN ?2 = 'revoked' THEN ?3 ELSE revoked_at END,
+                 revocation_reason = CASE WHEN ?2 = 'revoked' THEN ?4 ELSE revocation_reason END
+             WHERE serial = ?1",
+            (serial, state, &now, reason),
+        )?;
+        self.record(
+            &format!("certificate.{state}"),
+            &format!("certificate:{serial}"),
+            json!({ "serial": serial, "state": state, "reason": reason, "at": now }),
+            json!({ "serial": serial, "state": state }),
+        )?;
+        Ok(())
+    }
+
+    pub fn station_ca_set(&mut self, ca: &StationCa) -> Result<(), StoreError> {
+        self.tx().execute(
+            "INSERT INTO station_ca (id, token_label, key_label, cert_der, chain_pem, crl_number, crl_url, updated_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO UPDATE SET token_label = excluded.token_label, key_label = excluded.key_label,
+               cert_der = excluded.cert_der, chain_pem = excluded.chain_pem, crl_url = excluded.crl_url,
+               updated_at = excluded.updated_at",
+            (&ca.token_label, &ca.key_label, &ca.cert_der, &ca.chain_pem, ca.crl_number, &ca.crl_url, ts(self.now())),
+        )?;
+        self.record(
+            "station-ca.installed",
+            "station-ca",
+            json!({ "token_label": ca.token_label, "key_label": ca.key_label, "chain_pem": ca.chain_pem }),
+            json!({ "token_label": ca.token_label }),
+        )?;
+        Ok(())
+    }
+
+    /// Records CRL number `number`, which must follow the last one.
+    pub fn crl_issued(
+        &mut self,
+        number: i64,
+        crl_der: &[u8],
+        revoked: usize,
+    ) -> Result<(), StoreError> {
+        let changed = self.tx().execute(
+            "UPDATE station_ca SET crl_number = ?1 WHERE id = 1 AND crl_number = ?1 - 1",
+            [number],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Conflict(format!("CRL {number}")));
+        }
+        self.record(
+            "crl.issued",
+            "station-ca",
+            json!({ "number": number, "revoked": revoked, "der_hex": hex::encode(crl_der) }),
+            json!({ "number": number, "revoked": revoked }),
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! `ca`, `stock`, `key`, `crl` and `order run`: one `kiosk-app` call each.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use kiosk_app::keys::{Module, SecretString};
+use kiosk_app::{check_new_pin, AppError, KeyConfig, Station};
+use serde_json::json;
+
+use crate::cli::{CaCmd, KeyCmd, StockCmd};
+use crate::commands::Output;
+
+fn module(cfg: &KeyConfig) -> Result<Module, AppError> {
+    Ok(Module::load(&cfg.module)?)
+}
+
+pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppError> {
+    let cfg = KeyConfig::from_env();
+    let m = module(&cfg)?;
+    match cmd {
+        CaCmd::Init { .. } => {
+            let ca = st.ca_init_demo(&m, &cfg, operator)?;
+            let dir = st.data_dir().join("ca");
+            Output::ok(
+                json!({ "token_label": ca.token_label, "chain_pem": dir.join("chain.pem"), "root_pem": dir.join("root.pem") }),
+                format!("演示签发CA已就绪：{}", dir.join("chain.pem").display()),
+            )
+        }
+        CaCmd::Csr => {
+            let path = st.ca_csr(&m, &cfg)?;
+            Output::ok(
+                json!({ "csr_pem": path }),
+                format!("证书请求已写入 {}，请提交中心CA签发", path.display()),
+            )
+        }
+        CaCmd::Import { file } => {
+            let ca = st.ca_import(&m, &cfg, &file, operator)?;
+            Output::ok(
+                json!({ "token_label": ca.token_label, "installed": true }),
+                "签发CA证书已安装".into(),
+            )
+        }
+    }
+}
+
+pub fn stock(
+    cmd: StockCmd,
+    mut st: Station,
+    clerk: &str,
+    today: NaiveDate,
+) -> Result<Output, AppError> {
+    match cmd {
+        StockCmd::Add {
+            serial,
+            model,
+            batch,
+            received_on,
+        } => {
+            let k = st.stock_add(&serial, &model, &batch, received_on.unwrap_or(today), clerk)?;
+            let human = format!("介质 {} 已入库", k.serial);
+            Output::ok(k, human)
+        }
+        StockCmd::List => {
+            let keys = st.store().stock()?;
+            let human = keys
+                .iter()
+                .map(|k| format!("{}  {}  {}", k.serial, k.model, k.state))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Output::ok(json!({ "keys": keys }), human)
+        }
+    }
+}
+
+pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
+    let cfg = KeyConfig::from_env();
+    let m = module(&cfg)?;
+    match cmd {
+        KeyCmd::List => {
+            let mut keys = Vec::new();
+            for t in m.tokens()? {
+                let stock = if t.initialized {
+                    st.store().stock_key(&t.serial)?
+                } else {
+                    None
+                };
+                keys.push(json!({
+                    "serial": t.serial, "label": t.label, "model": t.model, "initialized": t.initialized,
+                    "pin_locked": t.pin_locked, "stock_state": stock.map(|s| s.state),
+                }));
+            }
+            let human = keys
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join("\n");
+            Output::ok(json!({ "tokens": keys }), human)
+        }
+        KeyCmd::Show { serial } => {
+            let v = st.key_show(&m, &serial)?;
+            let human = format!(
+                "介质序列号：{}\n证书序列号：{}\n证书使用者：{}\n证书有效期：{} 至 {}\n证书颁发机构：{}",
+                v.key_serial,
+                v.certificate_serial.as_deref().unwrap_or("（无证书）"),
+                v.subject.as_deref().unwrap_or("-"),
+                v.not_before.as_deref().unwrap_or("-"),
+                v.not_after.as_deref().unwrap_or("-"),
+                v.issuer.as_deref().unwrap_or("-"),
+            );
+            Output::ok(v, human)
+        }
+    }
+}
+
+pub fn crl(mut st: Station, operator: &str) -> Result<Output, AppError> {
+    let cfg = KeyConfig::from_env();
+    let m = module(&cfg)?;
+    let (path, number, revoked) = st.crl(&m, &cfg, operator)?;
+    Output::ok(
+        json!({ "crl_pem": path, "number": number, "revoked": revoked }),
+        format!(
+            "CRL 第 {number} 号已签发（{revoked} 张吊销证书）：{}",
+            path.display()
+        ),
+    )
+}
+
+pub fn run(
+    mut st: Station,
+    order: &str,
+    key: &str,
+    seal: &Path,
+    pin_stdin: bool,
+    clerk: &str,
+) -> Result<Output, AppError> {
+    let cfg = KeyConfig::from_env();
+    let seal_png = std::fs::read(seal).map_err(|e| AppError::io(seal.display(), e))?;
+    let (first, second) = read_pin_twice(pin_stdin)?;
+    check_new_pin(&first, &second)?;
+    let m = module(&cfg)?;
+    let done = st.personalize(&m, &cfg, order, key, &first, &seal_png, clerk)?;
+    let human = format!(
+        "制证完成：介质 {}，证书序列号 {}，有效期至 {}",
+        done.key_serial, done.certificate_serial, done.not_after
+    );
+    Output::ok(done, human)
+}
+
+/// The applicant's new PIN, twice: two lines on stdin, or typed without
+/// echo on the terminal. Never an argument, never printed.
+fn read_pin_twice(from_stdin: bool) -> Result<(SecretString, SecretString), AppError> {
+    if from_stdin {
+        let stdin = std::io::stdin();
+        let mut lines = stdin.lock().lines();
+        let mut next = || -> Result<SecretString, AppError> {
+            let line = lines
+                .next()
+                .transpose()
+                .map_err(|e| AppError::io("stdin", e))?
+                .unwrap_or_default();
+            Ok(SecretString::from(
+                line.trim_end_matches(['\r', '\n']).to_string(),
+            ))
+        };
+        return Ok((next()?, next()?));
+    }
+    let ask = |prompt: &str| -> Result<SecretString, AppError> {
+        rpassword::prompt_password(prompt)
+            .map(SecretString::from)
+            .map_err(|e| AppError::io("/dev/tty", e))
+    };
+    Ok((ask("请设置新的PIN码：")?, ask("请再次输入PIN码：")?))
+}
