@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod keys;
 mod orders;
 mod support;
 mod tamper;

@@ -392,9 +392,41 @@ impl Station {
         clerk: &str,
     ) -> Result<Personalized, AppError> {
         let order = self.order(order_key)?.order;
+        let key_serial = key_serial.trim().to_ascii_lowercase();
+        // Killed after the last step committed but before it was journaled:
+        // the order is complete and the key issued; say so again.
+        if order.state == OrderState::Completed {
+            let issued = self.store().stock_key(&key_serial)?.is_some_and(|k| {
+                k.state == "issued" && k.order_id.as_deref() == Some(order.id.as_str())
+            });
+            let active = self
+                .store()
+                .certificates(Some(&key_serial), Some(&order.id))?
+                .into_iter()
+                .find(|c| c.state == "active");
+            if let (true, Some(cert)) = (issued, active) {
+                let attempt = self
+                    .store()
+                    .journal_entries(&order.id)?
+                    .iter()
+                    .map(|e| e.attempt)
+                    .max()
+                    .unwrap_or(1);
+                let now = self.now();
+                self.store().journal(
+                    &order.id,
+                    &key_serial,
+                    attempt,
+                    "complete",
+                    "done",
+                    json!({ "resumed": true }),
+                    now,
+                )?;
+                return self.personalized(&order, &key_serial, &cert.der, attempt);
+            }
+        }
         check_operation(&order)?;
         let ca = self.usable_ca()?;
-        let key_serial = key_serial.trim().to_ascii_lowercase();
         let stock = self.check_stock(&order, &key_serial)?;
         validate::upload("seal.png", seal_png).map_err(|e| e.at("seal", "电子印章图片"))?;
         let token = m.by_serial(&key_serial)?;
@@ -592,15 +624,34 @@ impl Station {
             Ok(json!({}))
         })?;
 
-        let dir = run.station.ca_dir()?;
+        run.station
+            .personalized(&order, &key_serial, &cert, attempt)
+    }
+
+    /// The result of a finished personalization, with the certificate
+    /// written next to the chain as PEM.
+    fn personalized(
+        &self,
+        order: &Order,
+        key_serial: &str,
+        cert: &[u8],
+        attempt: i64,
+    ) -> Result<Personalized, AppError> {
+        let info = certificate_info(cert)?;
+        let dir = self.ca_dir()?;
         let cert_path = dir.join(format!("{}.pem", info.serial));
-        write_file(&cert_path, &pem(&cert, "CERTIFICATE"))?;
+        write_file(&cert_path, &pem(cert, "CERTIFICATE"))?;
+        let not_after = self
+            .store()
+            .certificate(&info.serial)?
+            .map(|c| c.not_after)
+            .unwrap_or_default();
         Ok(Personalized {
             order_id: order.id.clone(),
-            key_serial,
-            token_label: label,
+            key_serial: key_serial.to_string(),
+            token_label: format!("KIOSK {}", order.number),
             certificate_serial: info.serial,
-            not_after: not_after.to_string(),
+            not_after,
             certificate_pem: cert_path.display().to_string(),
             chain_pem: dir.join("chain.pem").display().to_string(),
             attempt,

@@ -62,6 +62,9 @@ pub enum Cmd {
     Key(KeyCmd),
     /// Sign a fresh CRL of every certificate this station revoked.
     Crl,
+    /// Certificates this station issued.
+    #[command(subcommand)]
+    Cert(CertCmd),
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +207,31 @@ pub enum StockCmd {
     },
     /// Every key in stock and what became of it.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCmd {
+    /// Certificates, newest first.
+    List {
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        order: Option<String>,
+    },
+    /// Revoke a certificate; the next CRL lists it.
+    Revoke {
+        serial: String,
+        #[arg(long, value_enum, default_value = "unspecified")]
+        reason: RevokeReason,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RevokeReason {
+    Unspecified,
+    KeyCompromise,
+    Superseded,
+    Cessation,
 }
 
 #[derive(Debug, Subcommand)]

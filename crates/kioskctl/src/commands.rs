@@ -128,6 +128,7 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Stock(c) => crate::keys_cmd::stock(c, open()?, &clerk, today),
         Cmd::Key(c) => crate::keys_cmd::key(c, open()?),
         Cmd::Crl => crate::keys_cmd::crl(open()?, &clerk),
+        Cmd::Cert(c) => crate::keys_cmd::cert(c, open()?, &clerk),
         Cmd::Demo => {
             let summary = demo::run(&data_dir, clock.clone())?;
             let human = format!(

@@ -8,7 +8,7 @@ use kiosk_app::keys::{Module, SecretString};
 use kiosk_app::{check_new_pin, AppError, KeyConfig, Station};
 use serde_json::json;
 
-use crate::cli::{CaCmd, KeyCmd, StockCmd};
+use crate::cli::{CaCmd, CertCmd, KeyCmd, RevokeReason, StockCmd};
 use crate::commands::Output;
 
 fn module(cfg: &KeyConfig) -> Result<Module, AppError> {
@@ -171,4 +171,34 @@ fn read_pin_twice(from_stdin: bool) -> Result<(SecretString, SecretString), AppE
             .map_err(|e| AppError::io("/dev/tty", e))
     };
     Ok((ask("请设置新的PIN码：")?, ask("请再次输入PIN码：")?))
+}
+
+pub fn cert(cmd: CertCmd, mut st: Station, clerk: &str) -> Result<Output, AppError> {
+    match cmd {
+        CertCmd::List { key, order } => {
+            let order_id = order
+                .map(|o| st.order(&o).map(|v| v.order.id))
+                .transpose()?;
+            let certs = st
+                .store()
+                .certificates(key.as_deref(), order_id.as_deref())?;
+            let human = certs
+                .iter()
+                .map(|c| format!("{}  {}  {}  {}", c.serial, c.state, c.not_after, c.subject))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Output::ok(json!({ "certificates": certs }), human)
+        }
+        CertCmd::Revoke { serial, reason } => {
+            let code = match reason {
+                RevokeReason::Unspecified => 0,
+                RevokeReason::KeyCompromise => 1,
+                RevokeReason::Superseded => 4,
+                RevokeReason::Cessation => 5,
+            };
+            let c = st.revoke_certificate(&serial, code, clerk)?;
+            let human = format!("证书 {} 已吊销，将列入下一期 CRL", c.serial);
+            Output::ok(c, human)
+        }
+    }
 }

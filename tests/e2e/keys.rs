@@ -1,0 +1,555 @@
+//! Personalization on real SoftHSM2 tokens through the real `kioskctl`:
+//! chains that openssl accepts, objects that pkcs11-tool lists, CRLs, the
+//! bad paths, and a kill -9 at every step followed by a clean resume.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::support::{run, Run};
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const TRANSPORT: &str = "vendor-so-1";
+const PIN: &str = "527913";
+
+/// A station with its own SoftHSM2 token directory and a demo CA.
+struct Hsm {
+    dir: tempfile::TempDir,
+}
+
+impl Hsm {
+    fn new() -> Hsm {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("tokens")).unwrap();
+        std::fs::write(
+            dir.path().join("softhsm2.conf"),
+            format!(
+                "directories.tokendir = {}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let h = Hsm { dir };
+        h.ctl(&["ca", "init", "--demo"]).ok();
+        h
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("softhsm2.conf")
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("SOFTHSM2_CONF", self.conf())
+            .env("KIOSK_STATION_PIN", "station-pin-1")
+            .env("KIOSK_TRANSPORT_SO_PIN", TRANSPORT)
+            .env("KIOSK_CLERK", "t01")
+            .env_remove("KIOSK_KILL_AT_STEP")
+            .env_remove("KIOSK_DATA_DIR");
+        c
+    }
+
+    fn ctl(&self, args: &[&str]) -> Run {
+        let mut c = self.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        c.arg("--json")
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(args);
+        run(c)
+    }
+
+    /// `order run` with the PIN on stdin; `kill_at` makes it SIGKILL itself.
+    fn personalize(
+        &self,
+        order: &str,
+        key: &str,
+        pin: (&str, &str),
+        kill_at: Option<&str>,
+    ) -> (Option<i32>, Value, String) {
+        let seal = self.seal();
+        let mut c = self.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        c.arg("--json").arg("--data-dir").arg(self.data());
+        c.args(["order", "run", order, "--key", key, "--seal"])
+            .arg(&seal)
+            .arg("--pin-stdin");
+        if let Some(step) = kill_at {
+            c.env("KIOSK_KILL_AT_STEP", step);
+        }
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            writeln!(stdin, "{}\n{}", pin.0, pin.1).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code(),
+            serde_json::from_str(stdout.trim()).unwrap_or(Value::Null),
+            stdout + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
+    fn serials(&self) -> Vec<String> {
+        let slots = self
+            .command("softhsm2-util")
+            .arg("--show-slots")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&slots.stdout)
+            .lines()
+            .filter(|l| l.trim_start().starts_with("Serial number:"))
+            .map(|l| l.split(':').nth(1).unwrap().trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// A blank key as the vendor ships it: initialised, transport SO PIN.
+    fn blank_key(&self) -> String {
+        let before = self.serials();
+        let out = self
+            .command("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                "BLANK",
+                "--so-pin",
+                TRANSPORT,
+                "--pin",
+                "111111",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let new: Vec<String> = self
+            .serials()
+            .into_iter()
+            .filter(|s| !before.contains(s))
+            .collect();
+        assert_eq!(new.len(), 1, "{new:?}");
+        new[0].clone()
+    }
+
+    fn stocked_key(&self) -> String {
+        let serial = self.blank_key();
+        self.ctl(&[
+            "stock",
+            "add",
+            "--serial",
+            &serial,
+            "--model",
+            "SoftHSM v2",
+            "--batch",
+            "T",
+        ])
+        .ok();
+        serial
+    }
+
+    fn paid_order(&self) -> String {
+        let app = self.dir.path().join("app.json");
+        std::fs::write(&app, kiosk_app::demo::APPLICATION_JSON).unwrap();
+        let id = self.ctl(&["order", "create", app.to_str().unwrap()]).ok()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.ctl(&["order", "check", &id, "--all", "--status", "ok"])
+            .ok();
+        self.ctl(&["order", "advance", &id, "approve"]).ok();
+        self.ctl(&[
+            "order",
+            "pay",
+            &id,
+            "--method",
+            "cash",
+            "--amount-fen",
+            "48000",
+            "--receipt",
+            "R1",
+        ])
+        .ok();
+        id
+    }
+
+    fn seal(&self) -> PathBuf {
+        let p = self.dir.path().join("seal.png");
+        if !p.exists() {
+            std::fs::write(&p, red_png()).unwrap();
+        }
+        p
+    }
+
+    /// (class, label) of every object on a key, via pkcs11-tool.
+    fn objects(&self, key_serial: &str) -> Vec<String> {
+        let out = self
+            .command("pkcs11-tool")
+            .args(["--module", MODULE, "--token-label"])
+            .arg(self.token_label(key_serial))
+            .args(["--login", "--pin", PIN, "--list-objects"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text.lines()
+            .filter(|l| l.contains("Object") || l.starts_with("Data object"))
+            .map(|l| {
+                l.split(';')
+                    .next()
+                    .unwrap()
+                    .split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .map(|l| {
+                if l.starts_with("Data object") {
+                    "Data object".to_string()
+                } else {
+                    l
+                }
+            })
+            .collect()
+    }
+
+    fn token_label(&self, key_serial: &str) -> String {
+        let list = self.ctl(&["key", "list"]).ok();
+        list["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["serial"] == key_serial)
+            .map(|t| t["label"].as_str().unwrap().to_string())
+            .unwrap()
+    }
+
+    fn openssl(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("openssl")
+            .current_dir(self.data().join("ca"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+}
+
+fn red_png() -> Vec<u8> {
+    // A 2x2 red RGBA PNG, built by hand so the test needs no image crate.
+    let raw: Vec<u8> = (0..2)
+        .flat_map(|_| [0u8, 200, 0, 0, 255, 200, 0, 0, 255])
+        .collect();
+    let mut idat = vec![
+        0x78,
+        0x01,
+        0x01,
+        raw.len() as u8,
+        0,
+        !(raw.len() as u8),
+        0xff,
+    ];
+    idat.extend(&raw);
+    idat.extend(adler32(&raw).to_be_bytes());
+    let chunk = |t: &[u8], d: &[u8]| -> Vec<u8> {
+        let mut c = (d.len() as u32).to_be_bytes().to_vec();
+        c.extend(t);
+        c.extend(d);
+        c.extend(crc32(&[t, d].concat()).to_be_bytes());
+        c
+    };
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &[0, 0, 0, 2, 0, 0, 0, 2, 8, 6, 0, 0, 0]));
+    png.extend(chunk(b"IDAT", &idat));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
+fn adler32(d: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in d {
+        a = (a + x as u32) % 65521;
+        b = (b + a) % 65521;
+    }
+    b << 16 | a
+}
+
+fn crc32(d: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &x in d {
+        c ^= x as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xedb88320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+fn object_kinds(objs: &[String]) -> Vec<&str> {
+    let mut k: Vec<&str> = objs.iter().map(|s| s.as_str()).collect();
+    k.sort();
+    k
+}
+
+const EXPECTED: [&str; 5] = [
+    "Certificate Object",
+    "Data object",
+    "Data object",
+    "Private Key Object",
+    "Public Key Object",
+];
+
+#[test]
+fn new_key_is_issued_verified_and_revocable() {
+    let h = Hsm::new();
+    let key = h.stocked_key();
+    let order = h.paid_order();
+    let (code, j, out) = h.personalize(&order, &key, (PIN, PIN), None);
+    assert_eq!(code, Some(0), "{out}");
+    let serial = j["certificate_serial"].as_str().unwrap().to_string();
+    let cert = Path::new(j["certificate_pem"].as_str().unwrap())
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    let (ok, out) = h.openssl(&[
+        "verify",
+        "-x509_strict",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "station-ca.pem",
+        &cert,
+    ]);
+    assert!(ok, "{out}");
+    let (_, text) = h.openssl(&[
+        "x509", "-in", &cert, "-noout", "-subject", "-nameopt", "utf8",
+    ]);
+    assert!(
+        text.contains("CN=重庆示例建材有限公司") && text.contains("91500000MA5U8K2T0A"),
+        "{text}"
+    );
+    let objs = h.objects(&key);
+    assert_eq!(object_kinds(&objs), EXPECTED, "{objs:?}");
+    assert!(
+        objs.iter().any(|o| o.starts_with("Certificate Object")),
+        "{objs:?}"
+    );
+    assert!(
+        objs.iter().any(|o| o.starts_with("Private Key Object")),
+        "{objs:?}"
+    );
+
+    let shown = h.ctl(&["key", "show", &key]).ok();
+    assert_eq!(shown["certificate_serial"], serial.as_str());
+    assert_eq!(shown["stock"]["state"], "issued");
+    assert_eq!(h.ctl(&["order", "show", &order]).ok()["state"], "completed");
+
+    // Revoke it: the next CRL lists it and openssl sees it revoked.
+    h.ctl(&["cert", "revoke", &serial, "--reason", "key-compromise"])
+        .ok();
+    let crl = h.ctl(&["crl"]).ok();
+    assert_eq!(crl["revoked"], 1);
+    let (ok, out) = h.openssl(&[
+        "crl",
+        "-in",
+        "station.crl",
+        "-CAfile",
+        "station-ca.pem",
+        "-verify",
+        "-noout",
+        "-text",
+    ]);
+    assert!(
+        ok && out.contains("verify OK") && out.to_uppercase().contains(&serial.to_uppercase()),
+        "{out}"
+    );
+    let (ok, out) = h.openssl(&[
+        "verify",
+        "-crl_check",
+        "-CRLfile",
+        "station.crl",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "station-ca.pem",
+        &cert,
+    ]);
+    assert!(!ok && out.contains("revoked"), "{out}");
+    assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
+}
+
+#[test]
+fn bad_paths_are_refused_in_chinese() {
+    let h = Hsm::new();
+    let order = h.paid_order();
+    // A key that is not in stock.
+    let loose = h.blank_key();
+    let (code, j, out) = h.personalize(&order, &loose, (PIN, PIN), None);
+    assert_eq!(
+        (code, j["error"]["code"].as_str()),
+        (Some(1), Some("not_in_stock")),
+        "{out}"
+    );
+    // PINs that differ, or are trivial.
+    let key = h.stocked_key();
+    let (_, j, _) = h.personalize(&order, &key, (PIN, "527914"), None);
+    assert_eq!(j["error"]["code"], "pin_mismatch");
+    let (_, j, _) = h.personalize(&order, &key, ("111111", "111111"), None);
+    assert_eq!(j["error"]["code"], "pin_trivial");
+    // An unpaid order.
+    let app = h.dir.path().join("app2.json");
+    std::fs::write(&app, kiosk_app::demo::APPLICATION_JSON).unwrap();
+    let unpaid = h.ctl(&["order", "create", app.to_str().unwrap()]).ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, j, _) = h.personalize(&unpaid, &key, (PIN, PIN), None);
+    assert_eq!(j["error"]["code"], "invalid_transition");
+    // A key assigned to another order.
+    let (code, _, out) = h.personalize(&order, &key, (PIN, PIN), Some("prepare"));
+    assert_eq!(code, None, "killed: {out}");
+    let other = h.paid_order();
+    let (_, j, _) = h.personalize(&other, &key, (PIN, PIN), None);
+    assert_eq!(j["error"]["code"], "key_of_other_order");
+    assert!(j["error"]["message"].as_str().unwrap().contains("其他订单"));
+    // A key that is not inserted.
+    h.ctl(&[
+        "stock",
+        "add",
+        "--serial",
+        "00aa00bb00cc00dd",
+        "--model",
+        "SoftHSM v2",
+    ])
+    .ok();
+    let (_, j, _) = h.personalize(&other, "00aa00bb00cc00dd", (PIN, PIN), None);
+    assert_eq!(j["error"]["code"], "no_token");
+    assert!(j["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("请插入介质"));
+    // Operations not built yet say so.
+    let renew = h.dir.path().join("renew.json");
+    let mut v: Value = serde_json::from_str(kiosk_app::demo::APPLICATION_JSON).unwrap();
+    v["operation"] = "renew".into();
+    v["certificate"] = serde_json::json!({ "not_after": "2026-12-31" });
+    std::fs::write(&renew, v.to_string()).unwrap();
+    let r = h.ctl(&["order", "create", renew.to_str().unwrap()]).ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, j, _) = h.personalize(&r, &key, (PIN, PIN), None);
+    assert_eq!(j["error"]["code"], "not_built");
+}
+
+#[test]
+fn no_station_ca_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::new(kiosk_e2e::kioskctl());
+    c.args(["--json", "--data-dir"])
+        .arg(dir.path())
+        .args(["crl"])
+        .env("KIOSK_CLERK", "t01");
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+}
+
+#[test]
+fn kill_at_every_step_then_resume() {
+    let h = Hsm::new();
+    for step in kiosk_app::STEPS {
+        let key = h.stocked_key();
+        let order = h.paid_order();
+        let (code, _, out) = h.personalize(&order, &key, (PIN, PIN), Some(step));
+        assert_eq!(code, None, "{step}: expected SIGKILL: {out}");
+        let (code, j, out) = h.personalize(&order, &key, (PIN, PIN), None);
+        assert_eq!(code, Some(0), "{step}: resume failed: {out}");
+        // Exactly the objects of one personalization, nothing left over.
+        let objs = h.objects(&key);
+        assert_eq!(object_kinds(&objs), EXPECTED, "{step}: {objs:?}");
+        // The key's certificate is the one the database has as active.
+        let shown = h.ctl(&["key", "show", &key]).ok();
+        let on_key = shown["certificate_serial"].as_str().unwrap().to_string();
+        assert_eq!(on_key, j["certificate_serial"].as_str().unwrap(), "{step}");
+        let certs = h.ctl(&["cert", "list", "--key", &key]).ok();
+        for c in certs["certificates"].as_array().unwrap() {
+            let expected = if c["serial"] == on_key.as_str() {
+                "active"
+            } else {
+                "revoked"
+            };
+            assert_eq!(c["state"], expected, "{step}: {c}");
+        }
+        assert_eq!(
+            h.ctl(&["order", "show", &order]).ok()["state"],
+            "completed",
+            "{step}"
+        );
+    }
+    assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
+    let crl = h.ctl(&["crl"]).ok();
+    assert!(
+        crl["revoked"].as_u64().unwrap() >= 4,
+        "certificates voided by the kills are on the CRL: {crl}"
+    );
+}
+
+#[test]
+fn key_pulled_mid_write_is_found_and_redone() {
+    let h = Hsm::new();
+    let key = h.stocked_key();
+    let order = h.paid_order();
+    let (code, _, _) = h.personalize(&order, &key, (PIN, PIN), Some("write-certificate"));
+    assert_eq!(code, None);
+    // Pull the key: its token directory goes away.
+    let tokens = h.dir.path().join("tokens");
+    let aside = h.dir.path().join("pulled");
+    std::fs::create_dir(&aside).unwrap();
+    let mut moved = Vec::new();
+    for e in std::fs::read_dir(&tokens).unwrap() {
+        let p = e.unwrap().path();
+        let label = std::fs::read(p.join("token.object")).unwrap_or_default();
+        if String::from_utf8_lossy(&label).contains("KIOSK") {
+            let to = aside.join(p.file_name().unwrap());
+            std::fs::rename(&p, &to).unwrap();
+            moved.push((to, p));
+        }
+    }
+    assert_eq!(moved.len(), 1, "the key's token directory");
+    let (_, j, out) = h.personalize(&order, &key, (PIN, PIN), None);
+    assert_eq!(j["error"]["code"], "no_token", "{out}");
+    // Plug it back in: the half-written key is wiped and redone.
+    for (from, to) in moved {
+        std::fs::rename(from, to).unwrap();
+    }
+    let (code, _, out) = h.personalize(&order, &key, (PIN, PIN), None);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(object_kinds(&h.objects(&key)), EXPECTED);
+}
