@@ -1,13 +1,14 @@
 //! One scripted counter transaction on the embedded defaults.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kiosk_domain::fee::FeeQuote;
 use kiosk_domain::order::{CheckStatus, Command, Order, Payment, PaymentMethod};
+use kiosk_keys::{Module, SecretString};
 use serde::Serialize;
 
-use crate::{AppError, Clock, Station, DB_FILE};
+use crate::{AppError, Clock, KeyConfig, Station, DB_FILE};
 
 /// A valid application (synthetic company, synthetic people) for the demo
 /// and for tests.
@@ -28,17 +29,49 @@ pub struct DemoSummary {
     pub outbox_pending: i64,
     pub audit_rows: i64,
     pub audit_ok: bool,
+    /// The SoftHSM2 configuration the demo's tokens live under.
+    pub softhsm2_conf: String,
+    pub station_token: String,
+    pub token_label: String,
+    pub key_serial: String,
+    pub certificate_serial: String,
+    pub certificate_pem: String,
+    pub chain_pem: String,
+    pub seal_png: String,
 }
 
-/// Takes in the demo application, checks every item, takes the fee, and
-/// carries the order through production to completion.
+/// The applicant PIN the demo sets on its key. Demo only: at a counter the
+/// applicant types it twice and it is never kept.
+pub const DEMO_USER_PIN: &str = "246810";
+
+/// Takes in the demo application, checks every item, takes the fee,
+/// writes a SoftHSM2 key with the certificate and a placeholder seal, and
+/// completes the order. Without `SOFTHSM2_CONF`, the tokens live under
+/// `DATA_DIR/softhsm`; without `KIOSK_STATION_PIN` and
+/// `KIOSK_TRANSPORT_SO_PIN`, demo values derived from the station are used.
 pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppError> {
     let mut station = Station::open(data_dir, clock)?;
-    let order = station.create_order(APPLICATION_JSON, DEMO_CLERK)?;
-    let mut done = order.clone();
-    for cmd in counter_steps(&order) {
-        done = station.order_command(&order.id, cmd, DEMO_CLERK)?;
+    let conf = softhsm_conf(data_dir)?;
+    let mut cfg = KeyConfig::from_env();
+    let demo_secret = format!("demo-{}", &station.store().station_id()[..8]);
+    cfg.station_pin.get_or_insert_with(|| SecretString::from(demo_secret.clone()));
+    cfg.transport_so_pin.get_or_insert_with(|| SecretString::from(format!("{demo_secret}-so")));
+    let m = Module::load(&cfg.module)?;
+    if station.store().station_ca()?.is_none() {
+        station.ca_init_demo(&m, &cfg, DEMO_CLERK)?;
     }
+    let key_serial = demo_blank_key(&mut station, &m, &cfg)?;
+
+    let order = station.create_order(APPLICATION_JSON, DEMO_CLERK)?;
+    for cmd in intake_steps(&order) {
+        station.order_command(&order.id, cmd, DEMO_CLERK)?;
+    }
+    let seal = placeholder_seal();
+    let seal_path = data_dir.join("seal-demo.png");
+    std::fs::write(&seal_path, &seal).map_err(|e| AppError::io(seal_path.display(), e))?;
+    let pin = SecretString::from(DEMO_USER_PIN.to_string());
+    let made = station.personalize(&m, &cfg, &order.id, &key_serial, &pin, &seal, DEMO_CLERK)?;
+    let done = station.order(&order.id)?.order;
     let audit = station.verify_audit()?;
     let counts = station.store().counts()?;
     Ok(DemoSummary {
@@ -52,7 +85,73 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
         outbox_pending: counts["outbox_pending"].as_i64().unwrap_or(0),
         audit_rows: audit.rows,
         audit_ok: audit.ok,
+        softhsm2_conf: conf.display().to_string(),
+        station_token: cfg.station_token.clone(),
+        token_label: made.token_label,
+        key_serial: made.key_serial,
+        certificate_serial: made.certificate_serial,
+        certificate_pem: made.certificate_pem,
+        chain_pem: made.chain_pem,
+        seal_png: seal_path.display().to_string(),
     })
+}
+
+/// The SoftHSM2 configuration in force, made under the data directory when
+/// none is set.
+fn softhsm_conf(data_dir: &Path) -> Result<PathBuf, AppError> {
+    if let Some(c) = std::env::var_os("SOFTHSM2_CONF").filter(|c| !c.is_empty()) {
+        return Ok(PathBuf::from(c));
+    }
+    let dir = data_dir.join("softhsm");
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).map_err(|e| AppError::io(tokens.display(), e))?;
+    let conf = dir.join("softhsm2.conf");
+    let text = format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display());
+    std::fs::write(&conf, text).map_err(|e| AppError::io(conf.display(), e))?;
+    // SoftHSM2 reads it when the module initialises, later in this process.
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    Ok(conf)
+}
+
+/// Plays the vendor: a fresh token with the transport SO PIN, taken into
+/// stock.
+fn demo_blank_key(station: &mut Station, m: &Module, cfg: &KeyConfig) -> Result<String, AppError> {
+    let before: Vec<String> = m.tokens()?.into_iter().map(|t| t.serial).collect();
+    let transport = cfg.transport_so_pin.as_ref().expect("set above");
+    m.init_token(m.free_slot()?, transport, "BLANK")?;
+    let serial = m
+        .tokens()?
+        .into_iter()
+        .find(|t| t.initialized && !before.contains(&t.serial))
+        .map(|t| t.serial)
+        .ok_or_else(|| kiosk_keys::KeyError::NoToken { what: "label", value: "BLANK".into() })?;
+    let today = station.today();
+    station.stock_add(&serial, "SoftHSM v2", "DEMO", today, DEMO_CLERK)?;
+    Ok(serial.to_ascii_lowercase())
+}
+
+/// A red ring on transparency, standing in for an extracted seal.
+fn placeholder_seal() -> Vec<u8> {
+    let size = 128u32;
+    let img = image::RgbaImage::from_fn(size, size, |x, y| {
+        let (dx, dy) = (x as f32 - 63.5, y as f32 - 63.5);
+        let r = (dx * dx + dy * dy).sqrt();
+        if (52.0..60.0).contains(&r) || (r < 12.0) {
+            image::Rgba([200, 16, 16, 255])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("PNG encodes in memory");
+    out.into_inner()
+}
+
+/// Checks, approval and payment: what comes before production.
+pub fn intake_steps(order: &Order) -> Vec<Command> {
+    let mut steps = counter_steps(order);
+    steps.truncate(steps.len() - 2);
+    steps
 }
 
 /// The clerk's steps that carry a fresh order to completion when every

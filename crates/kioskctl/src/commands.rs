@@ -132,12 +132,18 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Demo => {
             let summary = demo::run(&data_dir, clock.clone())?;
             let human = format!(
-                "演示完成：订单 {}（{}），收费 {} 元，审计 {}，待同步 {} 条\n数据目录：{}",
+                "演示完成：订单 {}（{}），收费 {} 元，审计 {}，待同步 {} 条\n介质 {}（{}），证书 {}\n证书：{}\n证书链：{}\nSOFTHSM2_CONF={}\n数据目录：{}",
                 summary.order_number,
                 summary.state,
                 yuan(summary.fee.total_fen),
                 if summary.audit_ok { "完整" } else { "异常" },
                 summary.outbox_pending,
+                summary.key_serial,
+                summary.token_label,
+                summary.certificate_serial,
+                summary.certificate_pem,
+                summary.chain_pem,
+                summary.softhsm2_conf,
                 summary.data_dir
             );
             Output::ok(&summary, human)
