@@ -54,8 +54,10 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
     let conf = softhsm_conf(data_dir)?;
     let mut cfg = KeyConfig::from_env();
     let demo_secret = format!("demo-{}", &station.store().station_id()[..8]);
-    cfg.station_pin.get_or_insert_with(|| SecretString::from(demo_secret.clone()));
-    cfg.transport_so_pin.get_or_insert_with(|| SecretString::from(format!("{demo_secret}-so")));
+    cfg.station_pin
+        .get_or_insert_with(|| SecretString::from(demo_secret.clone()));
+    cfg.transport_so_pin
+        .get_or_insert_with(|| SecretString::from(format!("{demo_secret}-so")));
     let m = Module::load(&cfg.module)?;
     if station.store().station_ca()?.is_none() {
         station.ca_init_demo(&m, &cfg, DEMO_CLERK)?;
@@ -106,7 +108,10 @@ fn softhsm_conf(data_dir: &Path) -> Result<PathBuf, AppError> {
     let tokens = dir.join("tokens");
     std::fs::create_dir_all(&tokens).map_err(|e| AppError::io(tokens.display(), e))?;
     let conf = dir.join("softhsm2.conf");
-    let text = format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display());
+    let text = format!(
+        "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+        tokens.display()
+    );
     std::fs::write(&conf, text).map_err(|e| AppError::io(conf.display(), e))?;
     // SoftHSM2 reads it when the module initialises, later in this process.
     std::env::set_var("SOFTHSM2_CONF", &conf);
@@ -124,7 +129,10 @@ fn demo_blank_key(station: &mut Station, m: &Module, cfg: &KeyConfig) -> Result<
         .into_iter()
         .find(|t| t.initialized && !before.contains(&t.serial))
         .map(|t| t.serial)
-        .ok_or_else(|| kiosk_keys::KeyError::NoToken { what: "label", value: "BLANK".into() })?;
+        .ok_or_else(|| kiosk_keys::KeyError::NoToken {
+            what: "label",
+            value: "BLANK".into(),
+        })?;
     let today = station.today();
     station.stock_add(&serial, "SoftHSM v2", "DEMO", today, DEMO_CLERK)?;
     Ok(serial.to_ascii_lowercase())
@@ -143,7 +151,8 @@ fn placeholder_seal() -> Vec<u8> {
         }
     });
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("PNG encodes in memory");
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("PNG encodes in memory");
     out.into_inner()
 }
 

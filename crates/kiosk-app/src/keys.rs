@@ -391,7 +391,7 @@ impl Station {
         seal_png: &[u8],
         clerk: &str,
     ) -> Result<Personalized, AppError> {
-        let order = self.order(order_key)?.order;
+        let order = self.find_order(order_key)?;
         let key_serial = key_serial.trim().to_ascii_lowercase();
         // Killed after the last step committed but before it was journaled:
         // the order is complete and the key issued; say so again.
@@ -413,19 +413,14 @@ impl Station {
                     .max()
                     .unwrap_or(1);
                 let now = self.now();
-                self.store().journal(
-                    &order.id,
-                    &key_serial,
-                    attempt,
-                    "complete",
-                    "done",
-                    json!({ "resumed": true }),
-                    now,
-                )?;
+                let line = ("complete".to_string(), "done", json!({ "resumed": true }));
+                self.store()
+                    .journal(&order.id, &key_serial, attempt, &[line], now)?;
                 return self.personalized(&order, &key_serial, &cert.der, attempt);
             }
         }
         check_operation(&order)?;
+        let profile = self_profile(self, &order)?;
         let ca = self.usable_ca()?;
         let stock = self.check_stock(&order, &key_serial)?;
         validate::upload("seal.png", seal_png).map_err(|e| e.at("seal", "电子印章图片"))?;
@@ -451,6 +446,7 @@ impl Station {
             order_id: order.id.clone(),
             key_serial: key_serial.clone(),
             attempt,
+            done: None,
         };
         let actor = Actor::clerk(clerk);
 
@@ -492,7 +488,7 @@ impl Station {
             };
             Ok(json!({ "so_pin": used }))
         })?;
-        let token = m.by_serial(&key_serial)?;
+        // Re-initialising keeps the token's serial and slot.
         let key = m.open(&token)?;
 
         run.step("set-pins", json!({}), |_| {
@@ -517,7 +513,7 @@ impl Station {
             Ok(json!({}))
         })?;
         let user_key = TokenSigner::new(&key, &id)?;
-        let subject = subject_for(&order, &self_profile(run.station, &order)?)?;
+        let subject = subject_for(&order, &profile);
         let mut request = Vec::new();
         run.step("request", json!({}), |_| {
             request = csr(&user_key, &subject)?;
@@ -544,7 +540,7 @@ impl Station {
                     now,
                     end_of_day(not_after),
                     &serial_bytes,
-                    Some(&self_profile(st, &order)?.crl_url),
+                    Some(&profile.crl_url),
                 )?;
                 let info = certificate_info(&cert)?;
                 let record = CertRecord {
@@ -612,7 +608,7 @@ impl Station {
 
         run.step("complete", json!({}), |st| {
             let now = st.now();
-            let mut done = st.order(&order.id)?.order;
+            let mut done = st.find_order(&order.id)?;
             let from = (done.state, done.revision);
             done.apply(&Command::Complete, now)?;
             let today = st.today().to_string();
@@ -624,6 +620,7 @@ impl Station {
             Ok(json!({}))
         })?;
 
+        run.finish()?;
         run.station
             .personalized(&order, &key_serial, &cert, attempt)
     }
@@ -821,13 +818,16 @@ impl Station {
     }
 }
 
-/// One personalization attempt: journals each step around its action.
+/// One personalization attempt: journals each step before it runs. A step's
+/// "done" line is written in the same commit as the next step's "started"
+/// (and the last one on its own), so each step costs one durable commit.
 struct Run<'a> {
     station: &'a mut Station,
     cfg: &'a KeyConfig,
     order_id: String,
     key_serial: String,
     attempt: i64,
+    done: Option<(String, serde_json::Value)>,
 }
 
 impl Run<'_> {
@@ -837,16 +837,12 @@ impl Run<'_> {
         detail: serde_json::Value,
         action: impl FnOnce(&mut Station) -> Result<serde_json::Value, AppError>,
     ) -> Result<(), AppError> {
-        let now = self.station.now();
-        self.station.store().journal(
-            &self.order_id,
-            &self.key_serial,
-            self.attempt,
-            name,
-            "started",
-            detail,
-            now,
-        )?;
+        let mut lines = Vec::with_capacity(2);
+        if let Some((step, out)) = self.done.take() {
+            lines.push((step, "done", out));
+        }
+        lines.push((name.to_string(), "started", detail));
+        self.journal(lines)?;
         match action(self.station) {
             Ok(out) => {
                 if self.cfg.kill_at_step.as_deref() == Some(name) {
@@ -856,32 +852,37 @@ impl Run<'_> {
                         rustix::process::Signal::KILL,
                     );
                 }
-                let now = self.station.now();
-                self.station.store().journal(
-                    &self.order_id,
-                    &self.key_serial,
-                    self.attempt,
-                    name,
-                    "done",
-                    out,
-                    now,
-                )?;
+                self.done = Some((name.to_string(), out));
                 Ok(())
             }
             Err(e) => {
-                let now = self.station.now();
-                let _ = self.station.store().journal(
-                    &self.order_id,
-                    &self.key_serial,
-                    self.attempt,
-                    name,
+                let _ = self.journal(vec![(
+                    name.to_string(),
                     "failed",
                     json!({ "code": e.code() }),
-                    now,
-                );
+                )]);
                 Err(e)
             }
         }
+    }
+
+    /// Writes the last step's "done".
+    fn finish(&mut self) -> Result<(), AppError> {
+        if let Some((step, out)) = self.done.take() {
+            self.journal(vec![(step, "done", out)])?;
+        }
+        Ok(())
+    }
+
+    fn journal(&mut self, lines: Vec<(String, &str, serde_json::Value)>) -> Result<(), AppError> {
+        let now = self.station.now();
+        Ok(self.station.store().journal(
+            &self.order_id,
+            &self.key_serial,
+            self.attempt,
+            &lines,
+            now,
+        )?)
     }
 }
 
@@ -940,21 +941,18 @@ fn self_profile(
 }
 
 /// CN = O = OU = 单位名称, C = CN, and the USCC where the profile says.
-fn subject_for(
-    order: &Order,
-    profile: &kiosk_domain::catalog::IssuanceProfile,
-) -> Result<SubjectSpec, AppError> {
+fn subject_for(order: &Order, profile: &kiosk_domain::catalog::IssuanceProfile) -> SubjectSpec {
     let org = &order.application.organization;
     let oid = match profile.uscc_attribute {
         UsccAttribute::SerialNumber => vec![2, 5, 4, 5],
         UsccAttribute::State => vec![2, 5, 4, 8],
     };
-    Ok(SubjectSpec {
+    SubjectSpec {
         common_name: org.name.clone(),
         organization: Some(org.name.clone()),
         organizational_unit: Some(org.name.clone()),
         extra: vec![(oid, org.uscc.clone())],
-    })
+    }
 }
 
 /// SO PIN of a key: HMAC-SHA256(master, serial) computed in the station

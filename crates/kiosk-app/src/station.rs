@@ -200,6 +200,11 @@ impl Station {
         Ok(self.store.list_orders(state, limit)?)
     }
 
+    /// The order alone, without its history.
+    pub(crate) fn find_order(&self, key: &str) -> Result<Order, AppError> {
+        self.find(key)
+    }
+
     fn find(&self, key: &str) -> Result<Order, AppError> {
         self.store.order(key)?.ok_or_else(|| AppError::NotFound {
             what: "订单",

@@ -59,35 +59,16 @@ impl Module {
 
     /// Every token present.
     pub fn tokens(&self) -> Result<Vec<TokenInfo>, KeyError> {
-        let mut out = Vec::new();
-        for slot in self
-            .ctx
+        self.ctx
             .get_slots_with_token()
             .map_err(KeyError::at("C_GetSlotList"))?
-        {
-            let t = self
-                .ctx
-                .get_token_info(slot)
-                .map_err(KeyError::at("C_GetTokenInfo"))?;
-            out.push(TokenInfo {
-                label: t.label().trim().to_string(),
-                serial: t.serial_number().trim().to_string(),
-                model: t.model().trim().to_string(),
-                manufacturer: t.manufacturer_id().trim().to_string(),
-                initialized: t.token_initialized(),
-                user_pin_initialized: t.user_pin_initialized(),
-                pin_locked: t.user_pin_locked(),
-                pin_count_low: t.user_pin_count_low(),
-                slot,
-            });
-        }
-        Ok(out)
+            .into_iter()
+            .map(|slot| self.info(slot))
+            .collect()
     }
 
     pub fn by_serial(&self, serial: &str) -> Result<TokenInfo, KeyError> {
-        self.tokens()?
-            .into_iter()
-            .find(|t| t.initialized && t.serial.eq_ignore_ascii_case(serial.trim()))
+        self.find(|t| t.serial.eq_ignore_ascii_case(serial.trim()))?
             .ok_or_else(|| KeyError::NoToken {
                 what: "serial",
                 value: serial.to_string(),
@@ -95,13 +76,44 @@ impl Module {
     }
 
     pub fn by_label(&self, label: &str) -> Result<TokenInfo, KeyError> {
-        self.tokens()?
-            .into_iter()
-            .find(|t| t.initialized && t.label == label)
+        self.find(|t| t.label == label)?
             .ok_or_else(|| KeyError::NoToken {
                 what: "label",
                 value: label.to_string(),
             })
+    }
+
+    /// The first initialised token that matches, asking slot by slot.
+    fn find(&self, wanted: impl Fn(&TokenInfo) -> bool) -> Result<Option<TokenInfo>, KeyError> {
+        for slot in self
+            .ctx
+            .get_slots_with_token()
+            .map_err(KeyError::at("C_GetSlotList"))?
+        {
+            let t = self.info(slot)?;
+            if t.initialized && wanted(&t) {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
+    }
+
+    fn info(&self, slot: Slot) -> Result<TokenInfo, KeyError> {
+        let t = self
+            .ctx
+            .get_token_info(slot)
+            .map_err(KeyError::at("C_GetTokenInfo"))?;
+        Ok(TokenInfo {
+            label: t.label().trim().to_string(),
+            serial: t.serial_number().trim().to_string(),
+            model: t.model().trim().to_string(),
+            manufacturer: t.manufacturer_id().trim().to_string(),
+            initialized: t.token_initialized(),
+            user_pin_initialized: t.user_pin_initialized(),
+            pin_locked: t.user_pin_locked(),
+            pin_count_low: t.user_pin_count_low(),
+            slot,
+        })
     }
 
     /// The first slot whose token has never been initialised (SoftHSM2

@@ -177,28 +177,38 @@ impl Store {
             .optional()?)
     }
 
-    /// Writes one journal line, durably, before or after a step. The journal
-    /// is how a half-written key is found after a crash; it is technical
-    /// state, so it goes to neither the outbox nor the audit trail.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes journal lines `(step, phase, detail)` in one commit. The
+    /// journal is technical state (it goes to neither the outbox nor the
+    /// audit trail) and survives a killed process at once; it is only
+    /// fsynced with the next business commit, because recovery rests on the
+    /// business facts committed with `synchronous = FULL` (the key assigned
+    /// to the order, every certificate recorded before it reaches a key),
+    /// not on the journal's step-by-step detail.
     pub fn journal(
         &self,
         order_id: &str,
         key_serial: &str,
         attempt: i64,
-        step: &str,
-        phase: &str,
-        detail: Value,
+        lines: &[(String, &str, Value)],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO personalization_journal (order_id, key_serial, attempt, step, phase, at, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                (order_id, key_serial, attempt, step, phase, ts(now), detail.to_string()),
-            )
-            .map(|_| ())
-            .map_err(|e| StoreError::from(e).at(&self.path))
+        let write = || -> Result<(), StoreError> {
+            self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+            let tx = self.conn.unchecked_transaction()?;
+            for (step, phase, detail) in lines {
+                tx.execute(
+                    "INSERT INTO personalization_journal (order_id, key_serial, attempt, step, phase, at, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    (order_id, key_serial, attempt, step, phase, ts(now), detail.to_string()),
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        };
+        let out = write();
+        let restored = self.conn.execute_batch("PRAGMA synchronous = FULL");
+        out.and(restored.map_err(StoreError::from))
+            .map_err(|e| e.at(&self.path))
     }
 
     pub fn journal_entries(&self, order_id: &str) -> Result<Vec<JournalEntry>, StoreError> {

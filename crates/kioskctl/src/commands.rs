@@ -297,7 +297,12 @@ fn order(
                 .join("\n");
             Output::ok(json!({ "orders": list }), human)
         }
-        OrderCmd::Run { order, key, seal, pin_stdin } => crate::keys_cmd::run(open()?, &order, &key, &seal, pin_stdin, clerk),
+        OrderCmd::Run {
+            order,
+            key,
+            seal,
+            pin_stdin,
+        } => crate::keys_cmd::run(open()?, &order, &key, &seal, pin_stdin, clerk),
         OrderCmd::Show { order } => {
             let view = open()?.order(&order)?;
             let human = serde_json::to_string_pretty(&view).unwrap_or_default();
