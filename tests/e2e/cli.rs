@@ -282,12 +282,14 @@ fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
         ],
     )
     .refused("unknown_item");
+    let base = kiosk_app::domain::Catalog::from_toml(kiosk_app::EMBEDDED_CATALOG)
+        .unwrap()
+        .version;
     let show = ctl(d.path(), &["catalog", "show"]).ok();
-    assert_eq!(show["active_version"], 1);
+    assert_eq!(show["active_version"], base);
     assert_eq!(show["overrides"].as_array().unwrap().len(), 1);
 
-    let v2 = kiosk_app::EMBEDDED_CATALOG
-        .replace("version = 1\n", "version = 2\n")
+    let v2 = with_version(kiosk_app::EMBEDDED_CATALOG, base + 1)
         .replace("amount_fen = 48000", "amount_fen = 50000");
     let f = file(d.path(), "v2.toml", &v2);
     ctl(d.path(), &["catalog", "import", f.to_str().unwrap()]).ok();
@@ -307,8 +309,7 @@ fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
     let v1 = file(d.path(), "v1.toml", kiosk_app::EMBEDDED_CATALOG);
     ctl(d.path(), &["catalog", "import", v1.to_str().unwrap()]).refused("version_not_newer");
     // A catalog that takes effect later does not apply yet.
-    let v3 = v2
-        .replace("version = 2\n", "version = 3\n")
+    let v3 = with_version(&v2, base + 2)
         .replace(
             "effective_date = \"2026-01-01\"",
             "effective_date = \"2099-01-01\"",
@@ -344,8 +345,7 @@ fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
     let bad = file(
         d.path(),
         "bad.toml",
-        &v2.replace("version = 2\n", "version = 9\n")
-            .replace("offers = [\"upgrade\"]", "offers = []"),
+        &with_version(&v2, base + 9).replace("offers = [\"upgrade\"]", "offers = []"),
     );
     ctl(d.path(), &["catalog", "import", bad.to_str().unwrap()]).refused("inconsistent");
     assert_eq!(
@@ -355,4 +355,18 @@ fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
             .len(),
         3
     );
+}
+
+/// A catalog text with its version line changed.
+fn with_version(text: &str, version: u64) -> String {
+    text.lines()
+        .map(|l| {
+            if l.starts_with("version = ") {
+                format!("version = {version}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -5,5 +5,6 @@ mod cli;
 mod crash;
 mod keys;
 mod orders;
+mod readers;
 mod support;
 mod tamper;

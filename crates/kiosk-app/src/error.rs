@@ -56,6 +56,7 @@ impl AppError {
                 kiosk_keys::KeyError::PinLocked => "pin_locked",
                 kiosk_keys::KeyError::NoToken { .. } => "no_token",
                 kiosk_keys::KeyError::Module { .. } => "pkcs11_module",
+                kiosk_keys::KeyError::Pcsc { .. } => "pcsc",
                 _ => "key_operation",
             },
             AppError::Io { source, .. } => match source.kind() {
@@ -87,6 +88,9 @@ impl AppError {
                 }
                 kiosk_keys::KeyError::Module { path, .. } => {
                     format!("无法加载 PKCS#11 模块 {path}。请检查介质驱动是否安装（KIOSK_PKCS11_MODULE）")
+                }
+                kiosk_keys::KeyError::Pcsc { message, .. } => {
+                    format!("无法访问读卡服务（{message}）。请确认 pcscd 已启动、读卡器已连接")
                 }
                 other => format!("介质或证书操作失败：{other}。本步骤已记录，可重新执行以继续或重做"),
             },

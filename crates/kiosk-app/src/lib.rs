@@ -18,7 +18,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::AppError;
 pub use keys::{check_new_pin, KeyConfig, KeyView, Personalized, STEPS};
 pub use paths::data_dir;
-pub use rules::{ChecklistView, Rules};
+pub use rules::{ChecklistView, KeyEvent, ReaderView, Rules};
 pub use station::{CatalogView, OrderView, Station, DB_FILE};
 
 pub use kiosk_domain as domain;

@@ -125,3 +125,71 @@ impl Rules {
         )?)
     }
 }
+
+/// A reader as the counter sees it: the key in it and its model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReaderView {
+    pub reader: String,
+    pub card_present: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub atr: Option<String>,
+    /// The key model recognised from the ATR (介质型号).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+/// A key inserted or removed, for the app and `key watch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum KeyEvent {
+    Inserted {
+        reader: String,
+        atr: String,
+        model: Option<String>,
+    },
+    Removed {
+        reader: String,
+    },
+}
+
+impl Rules {
+    /// Readers present at the station and the keys in them.
+    pub fn readers(&self) -> Result<Vec<ReaderView>, AppError> {
+        let readers = kiosk_keys::Readers::connect()?;
+        Ok(readers
+            .list()?
+            .into_iter()
+            .map(|r| ReaderView {
+                model: r
+                    .atr
+                    .as_deref()
+                    .and_then(|a| self.catalog.key_model_for_atr(a))
+                    .map(|m| m.name.clone()),
+                reader: r.name,
+                card_present: r.card_present,
+                atr: r.atr,
+            })
+            .collect())
+    }
+
+    /// Waits for `count` insert/remove events, at most `timeout`.
+    pub fn watch_keys(
+        &self,
+        count: usize,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<KeyEvent>, AppError> {
+        let readers = kiosk_keys::Readers::connect()?;
+        Ok(readers
+            .watch(count, timeout)?
+            .into_iter()
+            .map(|e| match e {
+                kiosk_keys::CardEvent::Inserted { reader, atr } => KeyEvent::Inserted {
+                    model: self.catalog.key_model_for_atr(&atr).map(|m| m.name.clone()),
+                    reader,
+                    atr,
+                },
+                kiosk_keys::CardEvent::Removed { reader } => KeyEvent::Removed { reader },
+            })
+            .collect())
+    }
+}

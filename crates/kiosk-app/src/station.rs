@@ -59,7 +59,8 @@ pub struct TariffRow {
 
 impl Station {
     /// Opens the station in `data_dir`, creating the directory, the database
-    /// and the initial catalog on first use.
+    /// and the initial catalog on first use, and bringing in the embedded
+    /// catalog when it is newer than any the station has.
     pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Station, AppError> {
         fs::create_dir_all(data_dir).map_err(|e| AppError::io(data_dir.display(), e))?;
         let store = Store::open(&data_dir.join(DB_FILE), clock.now())?;
@@ -69,12 +70,15 @@ impl Station {
             today: None,
             data_dir: data_dir.to_path_buf(),
         };
-        if station.store.catalogs()?.is_empty() {
-            let catalog = Catalog::from_toml(EMBEDDED_CATALOG)?;
+        // A new binary brings its catalog to stations that only have older
+        // ones; a newer catalog from the central CA or an operator stays.
+        let embedded = Catalog::from_toml(EMBEDDED_CATALOG)?;
+        let newest = station.store.catalogs()?.iter().map(|c| c.version).max();
+        if newest.is_none_or(|v| v < embedded.version) {
             let now = station.clock.now();
             station
                 .store
-                .import_catalog(&Actor::system(), now, &catalog, "embedded")?;
+                .import_catalog(&Actor::system(), now, &embedded, "embedded")?;
         }
         Ok(station)
     }

@@ -165,6 +165,27 @@ pub struct Catalog {
     /// gets [`IssuanceProfile::default_for`].
     #[serde(default)]
     pub profiles: Vec<IssuanceProfile>,
+    /// USB key models the station recognises by their ATR.
+    #[serde(default)]
+    pub key_models: Vec<KeyModel>,
+}
+
+/// A model of USB key (介质型号).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyModel {
+    pub id: String,
+    pub name: String,
+    /// Leading bytes of the card's ATR, lower-case hex; empty for tokens
+    /// that have no reader (software tokens).
+    #[serde(default)]
+    pub atr_prefix: String,
+    /// The model string its PKCS#11 token reports.
+    #[serde(default)]
+    pub pkcs11_model: String,
+    /// Whether an algorithm upgrade can be done on the key itself.
+    #[serde(default)]
+    pub upgrade_in_place: bool,
 }
 
 /// Where the company's USCC goes in the certificate subject.
@@ -459,6 +480,15 @@ impl Catalog {
             format!("{} does not offer {} at this counter", p.id, operation),
             format!("offered: {}", offered_en.join(", ")),
         ))
+    }
+
+    /// The key model whose ATR prefix is the longest match for `atr`.
+    pub fn key_model_for_atr(&self, atr: &str) -> Option<&KeyModel> {
+        let atr = atr.to_ascii_lowercase();
+        self.key_models
+            .iter()
+            .filter(|m| !m.atr_prefix.is_empty() && atr.starts_with(&m.atr_prefix.to_ascii_lowercase()))
+            .max_by_key(|m| m.atr_prefix.len())
     }
 
     /// The issuance profile of a provider.

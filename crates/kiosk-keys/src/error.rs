@@ -21,6 +21,8 @@ pub enum KeyError {
     PinLocked,
     #[error("object {0} not found on the token")]
     NoObject(String),
+    #[error("{function} failed: {message}")]
+    Pcsc { function: &'static str, message: String },
     #[error("certificate: {0}")]
     X509(String),
 }

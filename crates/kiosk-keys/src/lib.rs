@@ -8,6 +8,7 @@
 
 mod error;
 mod pki;
+mod readers;
 mod signer;
 mod token;
 
@@ -16,6 +17,7 @@ pub use pki::{
     certificate_info, csr, issue, revocation_list, self_signed_ca, sub_ca, subject_der,
     verify_signature, CertInfo, Revoked, SubjectSpec,
 };
+pub use readers::{CardEvent, Reader, Readers};
 pub use signer::TokenSigner;
 pub use token::{Module, ObjectSummary, TokenInfo, TokenSession};
 

@@ -240,6 +240,15 @@ pub enum KeyCmd {
     List,
     /// What a key holds: certificate serial, subject, validity, issuer.
     Show { serial: String },
+    /// Wait for keys to be inserted or removed (PC/SC).
+    Watch {
+        /// Stop after this many events.
+        #[arg(long, default_value_t = 1)]
+        events: usize,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -75,8 +75,24 @@ pub fn stock(
 
 pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
     let cfg = KeyConfig::from_env();
+    if let KeyCmd::Watch {
+        events,
+        timeout_secs,
+    } = cmd
+    {
+        let got = st
+            .rules()?
+            .watch_keys(events, std::time::Duration::from_secs(timeout_secs))?;
+        let human = got
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Output::ok(json!({ "events": got }), human);
+    }
     let m = module(&cfg)?;
     match cmd {
+        KeyCmd::Watch { .. } => unreachable!("handled above"),
         KeyCmd::List => {
             let mut keys = Vec::new();
             for t in m.tokens()? {
@@ -90,12 +106,20 @@ pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
                     "pin_locked": t.pin_locked, "stock_state": stock.map(|s| s.state),
                 }));
             }
+            // Readers are optional: a station without pcscd still lists tokens.
+            let (readers, readers_error) = match st.rules()?.readers() {
+                Ok(r) => (Some(r), None),
+                Err(e) => (None, Some(e.message_zh())),
+            };
             let human = keys
                 .iter()
                 .map(|k| k.to_string())
                 .collect::<Vec<_>>()
                 .join("\n");
-            Output::ok(json!({ "tokens": keys }), human)
+            Output::ok(
+                json!({ "tokens": keys, "readers": readers, "readers_error": readers_error }),
+                human,
+            )
         }
         KeyCmd::Show { serial } => {
             let v = st.key_show(&m, &serial)?;
