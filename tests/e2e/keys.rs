@@ -455,18 +455,22 @@ fn bad_paths_are_refused_in_chinese() {
         .as_str()
         .unwrap()
         .contains("请插入介质"));
-    // Operations not built yet say so.
-    let renew = h.dir.path().join("renew.json");
-    let mut v: Value = serde_json::from_str(kiosk_app::demo::APPLICATION_JSON).unwrap();
-    v["operation"] = "renew".into();
-    v["certificate"] = serde_json::json!({ "not_after": "2026-12-31" });
-    std::fs::write(&renew, v.to_string()).unwrap();
-    let r = h.ctl(&["order", "create", renew.to_str().unwrap()]).ok()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (_, j, _) = h.personalize(&r, &key, (PIN, PIN), None);
-    assert_eq!(j["error"]["code"], "not_built");
+    // A renewal of a certificate this station does not know, then of one
+    // that lives on another key.
+    let mut v = application("renew", Some("0abc"));
+    v["certificate"]["not_after"] = "2026-12-31".into();
+    let r = h.paid(&v, None);
+    let (_, j, _) = h.run_op(&r, Some(&key), &[PIN], false);
+    assert_eq!(j["error"]["code"], "unknown_certificate", "{j}");
+    let done = h.stocked_key();
+    let (code, issued, out) = h.personalize(&h.paid_order(), &done, (PIN, PIN), None);
+    assert_eq!(code, Some(0), "{out}");
+    let mut v = application("renew", issued["certificate_serial"].as_str());
+    v["certificate"]["not_after"] = "2026-12-31".into();
+    let r = h.paid(&v, None);
+    let (_, j, _) = h.run_op(&r, Some(&key), &[PIN], false);
+    assert_eq!(j["error"]["code"], "wrong_key", "{j}");
+    assert!(j["error"]["message"].as_str().unwrap().contains("原介质"));
 }
 
 #[test]
@@ -552,4 +556,308 @@ fn key_pulled_mid_write_is_found_and_redone() {
     let (code, _, out) = h.personalize(&order, &key, (PIN, PIN), None);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(object_kinds(&h.objects(&key)), EXPECTED);
+}
+
+impl Hsm {
+    /// Opens and pays an order for `app` (a JSON value), at `today` when given.
+    fn paid(&self, app: &Value, today: Option<&str>) -> String {
+        let f = self.dir.path().join(format!("app-{}.json", rand_suffix()));
+        std::fs::write(&f, app.to_string()).unwrap();
+        let mut args = vec!["order", "create", f.to_str().unwrap()];
+        if let Some(t) = today {
+            args.extend(["--today", t]);
+        }
+        let o = self.ctl(&args).ok();
+        let id = o["id"].as_str().unwrap().to_string();
+        let fee = o["fee"]["total_fen"].as_i64().unwrap().to_string();
+        self.ctl(&["order", "check", &id, "--all", "--status", "ok"])
+            .ok();
+        self.ctl(&["order", "advance", &id, "approve"]).ok();
+        if fee == "0" {
+            self.ctl(&["order", "pay", &id, "--method", "free", "--amount-fen", "0"])
+                .ok();
+        } else {
+            self.ctl(&[
+                "order",
+                "pay",
+                &id,
+                "--method",
+                "cash",
+                "--amount-fen",
+                &fee,
+                "--receipt",
+                "R",
+            ])
+            .ok();
+        }
+        id
+    }
+
+    /// `order run` for an operation, with the PIN lines it needs.
+    fn run_op(
+        &self,
+        order: &str,
+        key: Option<&str>,
+        pins: &[&str],
+        seal: bool,
+    ) -> (Option<i32>, Value, String) {
+        let mut c = self.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        c.arg("--json").arg("--data-dir").arg(self.data()).args([
+            "order",
+            "run",
+            order,
+            "--pin-stdin",
+        ]);
+        if let Some(k) = key {
+            c.args(["--key", k]);
+        }
+        if seal {
+            c.arg("--seal").arg(self.seal());
+        }
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            for p in pins {
+                writeln!(stdin, "{p}").unwrap();
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code(),
+            serde_json::from_str(stdout.trim()).unwrap_or(Value::Null),
+            stdout + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
+    fn cert_state(&self, serial: &str) -> String {
+        let all = self.ctl(&["cert", "list"]).ok();
+        all["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["serial"] == serial)
+            .unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn not_after(&self, serial: &str) -> String {
+        let all = self.ctl(&["cert", "list"]).ok();
+        all["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["serial"] == serial)
+            .unwrap()["not_after"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn application(op: &str, cert: Option<&str>) -> Value {
+    let mut v: Value = serde_json::from_str(kiosk_app::demo::APPLICATION_JSON).unwrap();
+    v["operation"] = op.into();
+    if let Some(c) = cert {
+        v["certificate"] = serde_json::json!({ "serial": c });
+    }
+    v
+}
+
+#[test]
+fn all_eight_operations_on_softhsm() {
+    let h = Hsm::new();
+    let key1 = h.stocked_key();
+    let (code, j, out) = h.personalize(&h.paid_order(), &key1, (PIN, PIN), None);
+    assert_eq!(code, Some(0), "{out}");
+    let cert1 = j["certificate_serial"].as_str().unwrap().to_string();
+    let end1: chrono::NaiveDate = h.not_after(&cert1).parse().unwrap();
+
+    // Renew: same key pair, current PIN, validity from the old expiry.
+    let mut renew = application("renew", Some(&cert1));
+    renew["certificate"]["not_after"] = end1.to_string().into();
+    let today = (end1 - chrono::Duration::days(30)).to_string();
+    let order = h.paid(&renew, Some(&today));
+    let (_, j, _) = h.run_op(&order, Some(&key1), &["000000"], false);
+    assert_eq!(j["error"]["code"], "wrong_pin", "{j}");
+    let (code, j, out) = h.run_op(&order, Some(&key1), &[PIN], false);
+    assert_eq!(code, Some(0), "renew: {out}");
+    let cert2 = j["certificate_serial"].as_str().unwrap().to_string();
+    // One calendar year after the old expiry (2028 has a 29 February).
+    use chrono::Datelike;
+    assert_eq!(
+        h.not_after(&cert2),
+        end1.with_year(end1.year() + 1).unwrap().to_string()
+    );
+    assert_eq!(h.cert_state(&cert1), "superseded");
+    assert_eq!(object_kinds(&h.objects(&key1)), EXPECTED);
+    let (ok, out) = h.openssl(&[
+        "verify",
+        "-x509_strict",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "station-ca.pem",
+        &format!("{cert2}.pem"),
+    ]);
+    assert!(ok, "{out}");
+
+    // Change: the new company name is in the subject; the old one revoked.
+    let mut change = application("change", Some(&cert2));
+    change["organization"]["name"] = "重庆示例建材集团有限公司".into();
+    change["change_details"] = "单位名称变更".into();
+    let order = h.paid(&change, None);
+    let (code, j, out) = h.run_op(&order, Some(&key1), &[PIN], true);
+    assert_eq!(code, Some(0), "change: {out}");
+    let cert3 = j["certificate_serial"].as_str().unwrap().to_string();
+    let (_, text) = h.openssl(&[
+        "x509",
+        "-in",
+        &format!("{cert3}.pem"),
+        "-noout",
+        "-subject",
+        "-nameopt",
+        "utf8",
+    ]);
+    assert!(text.contains("CN=重庆示例建材集团有限公司"), "{text}");
+    assert_eq!(h.cert_state(&cert2), "revoked");
+    assert_eq!(
+        h.not_after(&cert3),
+        h.not_after(&cert2),
+        "validity unchanged"
+    );
+
+    // Upgrade (cqc): a new key pair on the same key, validity unchanged.
+    let mut upgrade = application("upgrade", Some(&cert3));
+    upgrade["provider"] = "cqc".into();
+    upgrade["project"] = "energy-saving-procurement".into();
+    let order = h.paid(&upgrade, None);
+    let before: Vec<String> = h.objects(&key1);
+    let (code, j, out) = h.run_op(&order, Some(&key1), &[PIN], false);
+    assert_eq!(code, Some(0), "upgrade: {out}");
+    let cert4 = j["certificate_serial"].as_str().unwrap().to_string();
+    assert_eq!(
+        object_kinds(&h.objects(&key1)),
+        EXPECTED,
+        "old key pair removed: {before:?}"
+    );
+    assert_eq!(h.cert_state(&cert3), "revoked");
+
+    // Unlock: a new PIN set by the SO; the old one no longer opens the key.
+    let order = h.paid(&application("unlock", Some(&cert4)), None);
+    let (code, _, out) = h.run_op(&order, Some(&key1), &["864209", "864209"], false);
+    assert_eq!(code, Some(0), "unlock: {out}");
+    let renew_again = h.paid(&change_of(&cert4), None);
+    let (_, j, _) = h.run_op(&renew_again, Some(&key1), &[PIN], false);
+    assert_eq!(
+        j["error"]["code"], "wrong_pin",
+        "old PIN refused after unlock"
+    );
+    // A refused PIN starts nothing: the order can still be closed.
+    assert_eq!(
+        h.ctl(&[
+            "order",
+            "advance",
+            &renew_again,
+            "cancel",
+            "--reason",
+            "测试"
+        ])
+        .ok()["state"],
+        "cancelled"
+    );
+
+    // Replace a damaged key: new key, same validity, old certificate revoked.
+    let key2 = h.stocked_key();
+    let order = h.paid(&application("replace-damaged", Some(&cert4)), None);
+    let (code, j, out) = h.run_op(&order, Some(&key2), &[PIN, PIN], true);
+    assert_eq!(code, Some(0), "replace-damaged: {out}");
+    let cert5 = j["certificate_serial"].as_str().unwrap().to_string();
+    assert_eq!(h.not_after(&cert5), h.not_after(&cert4));
+    assert_eq!(h.cert_state(&cert4), "revoked");
+    let stock = h.ctl(&["stock", "list"]).ok();
+    let state_of = |k: &str| {
+        stock["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["serial"] == k)
+            .unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(state_of(&key1), "defective");
+
+    // Replace a lost key: the old certificate is revoked automatically.
+    let key3 = h.stocked_key();
+    let order = h.paid(&application("replace-lost", Some(&cert5)), None);
+    let (code, j, out) = h.run_op(&order, Some(&key3), &[PIN, PIN], true);
+    assert_eq!(code, Some(0), "replace-lost: {out}");
+    let cert6 = j["certificate_serial"].as_str().unwrap().to_string();
+    assert_eq!(h.cert_state(&cert5), "revoked");
+
+    // Revoke: certificate revoked, CRL signed, key wiped. The seeds name no
+    // price for it, so the operator sets one first.
+    h.ctl(&[
+        "catalog",
+        "set-tariff",
+        "--provider",
+        "ezca",
+        "--operation",
+        "revoke",
+        "--item",
+        "service",
+        "--amount-fen",
+        "0",
+        "--reason",
+        "网点免费吊销",
+    ])
+    .ok();
+    let order = h.paid(&application("revoke", Some(&cert6)), Some("2026-11-21"));
+    let (code, _, out) = h.run_op(&order, Some(&key3), &[], false);
+    assert_eq!(code, Some(0), "revoke: {out}");
+    assert_eq!(h.cert_state(&cert6), "revoked");
+    assert_eq!(h.token_label(&key3), "REVOKED");
+    let (ok, out) = h.openssl(&[
+        "crl",
+        "-in",
+        "station.crl",
+        "-CAfile",
+        "station-ca.pem",
+        "-verify",
+        "-noout",
+        "-text",
+    ]);
+    assert!(ok && out.contains("verify OK"), "{out}");
+    for c in [&cert2, &cert3, &cert4, &cert5, &cert6] {
+        assert!(
+            out.to_uppercase().contains(&c.to_uppercase()),
+            "{c} not on the CRL: {out}"
+        );
+    }
+    assert!(
+        !out.to_uppercase().contains(&cert1.to_uppercase()),
+        "a renewal supersedes, it does not revoke"
+    );
+    assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
+}
+
+fn change_of(cert: &str) -> Value {
+    let mut v = application("change", Some(cert));
+    v["change_details"] = "联系人变更".into();
+    v
 }

@@ -3,6 +3,8 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod cupsd;
+mod documents;
 mod keys;
 mod orders;
 mod readers;

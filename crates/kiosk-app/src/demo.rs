@@ -38,6 +38,8 @@ pub struct DemoSummary {
     pub certificate_pem: String,
     pub chain_pem: String,
     pub seal_png: String,
+    /// The PDFs the demo saved (application form, seal sample sheet, receipt).
+    pub documents: Vec<String>,
 }
 
 /// The applicant PIN the demo sets on its key. Demo only: at a counter the
@@ -68,9 +70,10 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
     for cmd in intake_steps(&order) {
         station.order_command(&order.id, cmd, DEMO_CLERK)?;
     }
-    let seal = placeholder_seal();
-    let seal_path = data_dir.join("seal-demo.png");
-    std::fs::write(&seal_path, &seal).map_err(|e| AppError::io(seal_path.display(), e))?;
+    // The PDFs, a scanned stamped seal sample sheet, and the seal cut from it.
+    let paperwork = crate::documents::demo_paperwork(&mut station, &order.id, DEMO_CLERK)?;
+    let seal = paperwork.seal_png_bytes.clone();
+    let seal_path = paperwork.seal_png.clone();
     let pin = SecretString::from(DEMO_USER_PIN.to_string());
     let made = station.personalize(&m, &cfg, &order.id, &key_serial, &pin, &seal, DEMO_CLERK)?;
     let done = station.order(&order.id)?.order;
@@ -95,6 +98,7 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
         certificate_pem: made.certificate_pem,
         chain_pem: made.chain_pem,
         seal_png: seal_path.display().to_string(),
+        documents: paperwork.pdfs.iter().map(|p| p.display().to_string()).collect(),
     })
 }
 
@@ -136,24 +140,6 @@ fn demo_blank_key(station: &mut Station, m: &Module, cfg: &KeyConfig) -> Result<
     let today = station.today();
     station.stock_add(&serial, "SoftHSM v2", "DEMO", today, DEMO_CLERK)?;
     Ok(serial.to_ascii_lowercase())
-}
-
-/// A red ring on transparency, standing in for an extracted seal.
-fn placeholder_seal() -> Vec<u8> {
-    let size = 128u32;
-    let img = image::RgbaImage::from_fn(size, size, |x, y| {
-        let (dx, dy) = (x as f32 - 63.5, y as f32 - 63.5);
-        let r = (dx * dx + dy * dy).sqrt();
-        if (52.0..60.0).contains(&r) || (r < 12.0) {
-            image::Rgba([200, 16, 16, 255])
-        } else {
-            image::Rgba([0, 0, 0, 0])
-        }
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)
-        .expect("PNG encodes in memory");
-    out.into_inner()
 }
 
 /// Checks, approval and payment: what comes before production.

@@ -41,9 +41,9 @@ pub const STEPS: [&str; 10] = [
 ];
 
 const ROOT_KEY: &str = "demo-root";
-const CA_KEY: &str = "station-ca";
-const MASTER: &str = "so-pin-master";
-const SEAL_APP: &str = "kiosk-station";
+pub(crate) const CA_KEY: &str = "station-ca";
+pub(crate) const MASTER: &str = "so-pin-master";
+pub(crate) const SEAL_APP: &str = "kiosk-station";
 
 /// Where keys live and how to reach them. PINs are secrets: never logged,
 /// printed or stored.
@@ -128,7 +128,11 @@ impl Station {
         Ok(dir)
     }
 
-    fn station_session(&self, m: &Module, cfg: &KeyConfig) -> Result<TokenSession, AppError> {
+    pub(crate) fn station_session(
+        &self,
+        m: &Module,
+        cfg: &KeyConfig,
+    ) -> Result<TokenSession, AppError> {
         let token = m.by_label(&cfg.station_token)?;
         let s = m.open(&token)?;
         s.login_user(cfg.station_pin()?)?;
@@ -419,7 +423,15 @@ impl Station {
                 return self.personalized(&order, &key_serial, &cert.der, attempt);
             }
         }
-        check_operation(&order)?;
+        check_operation(
+            &order,
+            &[
+                Operation::New,
+                Operation::ReplaceLost,
+                Operation::ReplaceDamaged,
+            ],
+        )?;
+        let replaced = self.replaced_certificate(&order)?;
         let profile = self_profile(self, &order)?;
         let ca = self.usable_ca()?;
         let stock = self.check_stock(&order, &key_serial)?;
@@ -523,7 +535,12 @@ impl Station {
         let ca_cert = ca.cert_der.clone().unwrap_or_default();
         let ca_key = TokenSigner::new(&station, CA_KEY.as_bytes())?;
         let today = run.station.today();
-        let not_after = add_years(today, order.application.years.unwrap_or(1));
+        // A replacement keeps the original validity [004]; a new issue runs
+        // N years from today.
+        let not_after = match &replaced {
+            Some(old) => old.not_after.parse().unwrap_or(today),
+            None => add_years(today, order.application.years.unwrap_or(1)),
+        };
         let serial_bytes = serial(&station)?;
         let mut cert = Vec::new();
         run.step(
@@ -615,6 +632,17 @@ impl Station {
             st.store_mut().write(&actor, now, |w| {
                 w.stock_set(&key_serial, "issued", Some(&order.id), Some(&today))?;
                 w.certificate_state(&info.serial, "active", None)?;
+                if let Some(old) = &replaced {
+                    // Lost: the old certificate is revoked automatically [004].
+                    let (reason, key_state) = match done.application.operation {
+                        Operation::ReplaceLost => (1, "retired"),
+                        _ => (4, "defective"),
+                    };
+                    w.certificate_state(&old.serial, "revoked", Some(reason))?;
+                    if let Some(k) = &old.key_serial {
+                        w.stock_set(k, key_state, old.order_id.as_deref(), None)?;
+                    }
+                }
                 w.save_transition(from.0, from.1, &done, &Command::Complete)
             })?;
             Ok(json!({}))
@@ -627,7 +655,7 @@ impl Station {
 
     /// The result of a finished personalization, with the certificate
     /// written next to the chain as PEM.
-    fn personalized(
+    pub(crate) fn personalized(
         &self,
         order: &Order,
         key_serial: &str,
@@ -655,8 +683,60 @@ impl Station {
         })
     }
 
+    /// The active certificate a replacement or an operation on an existing
+    /// key acts on, named by the application.
+    pub(crate) fn replaced_certificate(
+        &self,
+        order: &Order,
+    ) -> Result<Option<CertRecord>, AppError> {
+        if order.application.operation == Operation::New {
+            return Ok(None);
+        }
+        let serial = order
+            .application
+            .certificate
+            .as_ref()
+            .and_then(|c| c.serial.clone())
+            .map(|s| s.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                AppError::from(Rejection::new(
+                    "certificate.serial",
+                    "required",
+                    "原证书序列号",
+                    "未填写原证书序列号",
+                    "请读取原介质（kioskctl key show）或查询原订单，填写原证书序列号",
+                    "the original certificate's serial is missing",
+                    "read it from the old key or its order",
+                ))
+            })?;
+        let cert = self.store().certificate(&serial)?.ok_or_else(|| {
+            AppError::from(Rejection::new(
+                "certificate.serial",
+                "unknown_certificate",
+                "原证书序列号",
+                format!("本站没有序列号为 {serial} 的证书记录"),
+                "请核对序列号；其他受理点签发的证书，请同步后再办理",
+                format!("this station has no certificate {serial}"),
+                "check the serial, or sync first",
+            ))
+        })?;
+        if cert.state != "active" {
+            return Err(Rejection::new(
+                "certificate.serial",
+                "certificate_not_active",
+                "原证书序列号",
+                format!("证书 {serial} 当前状态为“{}”，不是有效证书", cert.state),
+                "已吊销或已被替换的证书不能再办理此业务",
+                format!("certificate {serial} is {}", cert.state),
+                "use the current certificate",
+            )
+            .into());
+        }
+        Ok(Some(cert))
+    }
+
     /// Revokes what an interrupted attempt signed but never finished.
-    fn void_unfinished(
+    pub(crate) fn void_unfinished(
         &mut self,
         order: &Order,
         key_serial: &str,
@@ -683,7 +763,7 @@ impl Station {
         Ok(())
     }
 
-    fn usable_ca(&self) -> Result<StationCa, AppError> {
+    pub(crate) fn usable_ca(&self) -> Result<StationCa, AppError> {
         let ca = self.store().station_ca()?.filter(|c| c.cert_der.is_some()).ok_or_else(|| {
             Rejection::new(
                 "station_ca",
@@ -821,17 +901,17 @@ impl Station {
 /// One personalization attempt: journals each step before it runs. A step's
 /// "done" line is written in the same commit as the next step's "started"
 /// (and the last one on its own), so each step costs one durable commit.
-struct Run<'a> {
-    station: &'a mut Station,
-    cfg: &'a KeyConfig,
-    order_id: String,
-    key_serial: String,
-    attempt: i64,
-    done: Option<(String, serde_json::Value)>,
+pub(crate) struct Run<'a> {
+    pub(crate) station: &'a mut Station,
+    pub(crate) cfg: &'a KeyConfig,
+    pub(crate) order_id: String,
+    pub(crate) key_serial: String,
+    pub(crate) attempt: i64,
+    pub(crate) done: Option<(String, serde_json::Value)>,
 }
 
 impl Run<'_> {
-    fn step(
+    pub(crate) fn step(
         &mut self,
         name: &str,
         detail: serde_json::Value,
@@ -867,7 +947,7 @@ impl Run<'_> {
     }
 
     /// Writes the last step's "done".
-    fn finish(&mut self) -> Result<(), AppError> {
+    pub(crate) fn finish(&mut self) -> Result<(), AppError> {
         if let Some((step, out)) = self.done.take() {
             self.journal(vec![(step, "done", out)])?;
         }
@@ -886,17 +966,17 @@ impl Run<'_> {
     }
 }
 
-fn check_operation(order: &Order) -> Result<(), AppError> {
-    if order.application.operation != Operation::New {
+pub(crate) fn check_operation(order: &Order, allowed: &[Operation]) -> Result<(), AppError> {
+    if !allowed.contains(&order.application.operation) {
         return Err(Rejection::new(
             "operation",
             "not_built",
             "业务类型",
             format!(
-                "{}的制证流程尚未在本工作站实现",
+                "{}不能用此流程办理",
                 order.application.operation.label_zh()
             ),
-            "请到中心CA办理",
+            "请按订单的业务类型办理（新办与补办写入新介质，更新、变更、升级、解锁、吊销在原介质上办理）",
             format!(
                 "personalization for {} is not available yet",
                 order.application.operation
@@ -920,7 +1000,7 @@ fn check_operation(order: &Order) -> Result<(), AppError> {
     }
 }
 
-fn self_profile(
+pub(crate) fn self_profile(
     st: &Station,
     order: &Order,
 ) -> Result<kiosk_domain::catalog::IssuanceProfile, AppError> {
@@ -941,7 +1021,10 @@ fn self_profile(
 }
 
 /// CN = O = OU = 单位名称, C = CN, and the USCC where the profile says.
-fn subject_for(order: &Order, profile: &kiosk_domain::catalog::IssuanceProfile) -> SubjectSpec {
+pub(crate) fn subject_for(
+    order: &Order,
+    profile: &kiosk_domain::catalog::IssuanceProfile,
+) -> SubjectSpec {
     let org = &order.application.organization;
     let oid = match profile.uscc_attribute {
         UsccAttribute::SerialNumber => vec![2, 5, 4, 5],
@@ -957,7 +1040,7 @@ fn subject_for(order: &Order, profile: &kiosk_domain::catalog::IssuanceProfile) 
 
 /// SO PIN of a key: HMAC-SHA256(master, serial) computed in the station
 /// token, as 16 hex digits. Any station holding the master derives it.
-fn derive_so_pin(
+pub(crate) fn derive_so_pin(
     station: &TokenSession,
     master: ObjectHandle,
     key_serial: &str,
@@ -967,14 +1050,14 @@ fn derive_so_pin(
 }
 
 /// A positive serial of 128 random bits from the station token's RNG.
-fn serial(s: &TokenSession) -> Result<Vec<u8>, AppError> {
+pub(crate) fn serial(s: &TokenSession) -> Result<Vec<u8>, AppError> {
     let mut b = s.random(16)?;
     b[0] = (b[0] & 0x7f) | 0x40;
     Ok(b)
 }
 
 /// The last second of a station day (UTC+8).
-fn end_of_day(d: NaiveDate) -> OffsetDateTime {
+pub(crate) fn end_of_day(d: NaiveDate) -> OffsetDateTime {
     let t = d
         .and_hms_opt(23, 59, 59)
         .unwrap_or_default()
@@ -1008,7 +1091,7 @@ pub(crate) fn pem(der: &[u8], label: &str) -> String {
     s + &format!("-----END {label}-----\n")
 }
 
-fn write_file(path: &std::path::Path, text: &str) -> Result<(), AppError> {
+pub(crate) fn write_file(path: &std::path::Path, text: &str) -> Result<(), AppError> {
     fs::write(path, text).map_err(|e| AppError::io(path.display(), e))
 }
 

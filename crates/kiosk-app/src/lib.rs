@@ -6,8 +6,10 @@
 //! [`AppError`] with a stable code and a Chinese message.
 
 mod clock;
+pub mod documents;
 mod error;
 pub mod keys;
+mod operations;
 mod paths;
 mod rules;
 mod station;
@@ -15,7 +17,9 @@ mod station;
 pub mod demo;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use documents::{AttachmentView, Document, PrintOutcome, RenderedDocument, SealView};
 pub use error::AppError;
+pub use operations::{pin_need, PinNeed};
 pub use keys::{check_new_pin, KeyConfig, KeyView, Personalized, STEPS};
 pub use paths::data_dir;
 pub use rules::{ChecklistView, KeyEvent, ReaderView, Rules};

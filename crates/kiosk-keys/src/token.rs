@@ -362,6 +362,81 @@ impl TokenSession {
         Ok(out)
     }
 
+    /// Certificates on the token: (CKA_ID, DER, handle).
+    pub fn certificates(&self) -> Result<Vec<(Vec<u8>, Vec<u8>, ObjectHandle)>, KeyError> {
+        let mut out = Vec::new();
+        for h in self
+            .session
+            .find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE)])
+            .map_err(KeyError::at("C_FindObjects"))?
+        {
+            let (mut id, mut der) = (Vec::new(), Vec::new());
+            for a in self
+                .session
+                .get_attributes(h, &[AttributeType::Id, AttributeType::Value])
+                .map_err(KeyError::at("C_GetAttributeValue"))?
+            {
+                match a {
+                    Attribute::Id(v) => id = v,
+                    Attribute::Value(v) => der = v,
+                    _ => {}
+                }
+            }
+            out.push((id, der, h));
+        }
+        Ok(out)
+    }
+
+    /// Handles of objects of a class with a label.
+    pub fn find(&self, class: ObjectClass, label: &str) -> Result<Vec<ObjectHandle>, KeyError> {
+        self.session
+            .find_objects(&[
+                Attribute::Class(class),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .map_err(KeyError::at("C_FindObjects"))
+    }
+
+    /// Handles of the key objects (private and public) with this CKA_ID.
+    pub fn keys_with_id(&self, id: &[u8]) -> Result<Vec<ObjectHandle>, KeyError> {
+        let mut out = Vec::new();
+        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+            out.extend(
+                self.session
+                    .find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())])
+                    .map_err(KeyError::at("C_FindObjects"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// CKA_IDs of every private key on the token.
+    pub fn private_key_ids(&self) -> Result<Vec<Vec<u8>>, KeyError> {
+        let mut out = Vec::new();
+        for h in self
+            .session
+            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+            .map_err(KeyError::at("C_FindObjects"))?
+        {
+            for a in self
+                .session
+                .get_attributes(h, &[AttributeType::Id])
+                .map_err(KeyError::at("C_GetAttributeValue"))?
+            {
+                if let Attribute::Id(v) = a {
+                    out.push(v);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn destroy(&self, object: ObjectHandle) -> Result<(), KeyError> {
+        self.session
+            .destroy_object(object)
+            .map_err(KeyError::at("C_DestroyObject"))
+    }
+
     /// Every object visible in this session.
     pub fn objects(&self) -> Result<Vec<ObjectSummary>, KeyError> {
         let mut out = Vec::new();

@@ -65,6 +65,16 @@ pub enum Cmd {
     /// Certificates this station issued.
     #[command(subcommand)]
     Cert(CertCmd),
+    /// Draw an order's document as a PDF (application, seal-sheet, authorization, receipt).
+    Form(crate::documents_cmd::FormArgs),
+    /// Print an order's document through CUPS and follow the job; `--list` shows the printers.
+    Print(crate::documents_cmd::PrintArgs),
+    /// Scans: attach to a checklist item, list, or open an order from its QR code.
+    #[command(subcommand)]
+    Scan(crate::documents_cmd::ScanCmd),
+    /// The electronic seal cut from the stamped seal sample sheet.
+    #[command(subcommand)]
+    Seal(crate::documents_cmd::SealCmd),
 }
 
 #[derive(Debug, Args)]
@@ -163,17 +173,18 @@ pub enum OrderCmd {
     },
     /// One order with its history.
     Show { order: String },
-    /// Personalize a blank key for a paid order. The applicant's new PIN is
-    /// asked twice on the terminal, or read as two lines from stdin.
+    /// Carry out a paid order on a key: write a blank key (new, replacement),
+    /// or renew, change, upgrade, unlock or revoke the applicant's key. A new
+    /// PIN is asked twice, the current PIN once (terminal, or lines on stdin).
     Run {
         order: String,
-        /// Serial of the blank key from stock.
+        /// Serial of the key: a blank key from stock, or the applicant's key.
         #[arg(long)]
-        key: String,
-        /// The approved electronic seal (PNG).
+        key: Option<String>,
+        /// The approved electronic seal (PNG): new keys, and a seal change.
         #[arg(long)]
-        seal: PathBuf,
-        /// Read the PIN (twice, one per line) from stdin.
+        seal: Option<PathBuf>,
+        /// Read the PIN lines from stdin.
         #[arg(long)]
         pin_stdin: bool,
     },

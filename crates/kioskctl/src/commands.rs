@@ -129,6 +129,10 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Key(c) => crate::keys_cmd::key(c, open()?),
         Cmd::Crl => crate::keys_cmd::crl(open()?, &clerk),
         Cmd::Cert(c) => crate::keys_cmd::cert(c, open()?, &clerk),
+        Cmd::Form(a) => crate::documents_cmd::form(a, open()?),
+        Cmd::Print(a) => crate::documents_cmd::print(a, open()?, &clerk),
+        Cmd::Scan(c) => crate::documents_cmd::scan(c, open()?, &clerk),
+        Cmd::Seal(c) => crate::documents_cmd::seal(c, open()?, &clerk),
         Cmd::Demo => {
             let summary = demo::run(&data_dir, clock.clone())?;
             let human = format!(
@@ -302,7 +306,14 @@ fn order(
             key,
             seal,
             pin_stdin,
-        } => crate::keys_cmd::run(open()?, &order, &key, &seal, pin_stdin, clerk),
+        } => crate::keys_cmd::run(
+            open()?,
+            &order,
+            key.as_deref(),
+            seal.as_deref(),
+            pin_stdin,
+            clerk,
+        ),
         OrderCmd::Show { order } => {
             let view = open()?.order(&order)?;
             let human = serde_json::to_string_pretty(&view).unwrap_or_default();

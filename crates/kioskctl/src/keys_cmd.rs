@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use kiosk_app::keys::{Module, SecretString};
-use kiosk_app::{check_new_pin, AppError, KeyConfig, Station};
+use kiosk_app::{check_new_pin, pin_need, AppError, KeyConfig, PinNeed, Station};
 use serde_json::json;
 
 use crate::cli::{CaCmd, CertCmd, KeyCmd, RevokeReason, StockCmd};
@@ -153,48 +153,75 @@ pub fn crl(mut st: Station, operator: &str) -> Result<Output, AppError> {
 pub fn run(
     mut st: Station,
     order: &str,
-    key: &str,
-    seal: &Path,
+    key: Option<&str>,
+    seal: Option<&Path>,
     pin_stdin: bool,
     clerk: &str,
 ) -> Result<Output, AppError> {
     let cfg = KeyConfig::from_env();
-    let seal_png = std::fs::read(seal).map_err(|e| AppError::io(seal.display(), e))?;
-    let (first, second) = read_pin_twice(pin_stdin)?;
-    check_new_pin(&first, &second)?;
+    let seal_png = seal
+        .map(|p| std::fs::read(p).map_err(|e| AppError::io(p.display(), e)))
+        .transpose()?;
+    let op = st.order(order)?.order.application.operation;
+    let pin = match pin_need(op) {
+        PinNeed::New => {
+            let (first, second) =
+                read_pins(pin_stdin, &["请设置新的PIN码：", "请再次输入PIN码："])?;
+            check_new_pin(&first, &second)?;
+            Some(first)
+        }
+        PinNeed::Current => Some(read_pins(pin_stdin, &["请输入介质当前的PIN码："])?.0),
+        PinNeed::None => None,
+    };
     let m = module(&cfg)?;
-    let done = st.personalize(&m, &cfg, order, key, &first, &seal_png, clerk)?;
+    let done = st.run_order(
+        &m,
+        &cfg,
+        order,
+        key,
+        pin.as_ref(),
+        seal_png.as_deref(),
+        clerk,
+    )?;
     let human = format!(
-        "制证完成：介质 {}，证书序列号 {}，有效期至 {}",
-        done.key_serial, done.certificate_serial, done.not_after
+        "{}完成：介质 {}，证书序列号 {}，有效期至 {}",
+        op.label_zh(),
+        done.key_serial,
+        done.certificate_serial,
+        done.not_after
     );
     Output::ok(done, human)
 }
 
-/// The applicant's new PIN, twice: two lines on stdin, or typed without
-/// echo on the terminal. Never an argument, never printed.
-fn read_pin_twice(from_stdin: bool) -> Result<(SecretString, SecretString), AppError> {
+/// PINs: lines on stdin, or typed without echo on the terminal. Never an
+/// argument, never printed. Returns the first and (if asked) the second.
+fn read_pins(from_stdin: bool, prompts: &[&str]) -> Result<(SecretString, SecretString), AppError> {
+    let mut got = Vec::new();
     if from_stdin {
         let stdin = std::io::stdin();
         let mut lines = stdin.lock().lines();
-        let mut next = || -> Result<SecretString, AppError> {
+        for _ in prompts {
             let line = lines
                 .next()
                 .transpose()
                 .map_err(|e| AppError::io("stdin", e))?
                 .unwrap_or_default();
-            Ok(SecretString::from(
+            got.push(SecretString::from(
                 line.trim_end_matches(['\r', '\n']).to_string(),
-            ))
-        };
-        return Ok((next()?, next()?));
+            ));
+        }
+    } else {
+        for p in prompts {
+            got.push(
+                rpassword::prompt_password(p)
+                    .map(SecretString::from)
+                    .map_err(|e| AppError::io("/dev/tty", e))?,
+            );
+        }
     }
-    let ask = |prompt: &str| -> Result<SecretString, AppError> {
-        rpassword::prompt_password(prompt)
-            .map(SecretString::from)
-            .map_err(|e| AppError::io("/dev/tty", e))
-    };
-    Ok((ask("请设置新的PIN码：")?, ask("请再次输入PIN码：")?))
+    let first = got.remove(0);
+    let second = got.pop().unwrap_or_else(|| first.clone());
+    Ok((first, second))
 }
 
 pub fn cert(cmd: CertCmd, mut st: Station, clerk: &str) -> Result<Output, AppError> {

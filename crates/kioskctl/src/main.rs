@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod documents_cmd;
 mod keys_cmd;
 
 use std::io::Write;

@@ -1,0 +1,578 @@
+//! Counter operations on a key the station issued before: unlock, revoke,
+//! and the re-certifications (renew, change, upgrade). Like a new issue,
+//! every step is journaled, and a rerun after a crash first voids what the
+//! interrupted attempt signed and tidies the key back to its last good
+//! state, then redoes the steps.
+
+use kiosk_domain::order::{Command, Order, OrderState};
+use kiosk_domain::renewal::RenewalMode;
+use kiosk_domain::{Operation, Rejection};
+use kiosk_keys::{
+    certificate_info, csr, issue, verify_signature, KeyError, Module, ObjectClass, SecretString,
+    TokenSession, TokenSigner,
+};
+use kiosk_store::{Actor, CertRecord};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::keys::{
+    check_operation, derive_so_pin, end_of_day, self_profile, serial, subject_for, Run, CA_KEY,
+    MASTER, SEAL_APP,
+};
+use crate::{AppError, KeyConfig, Personalized, Station};
+
+/// Which PIN an operation asks of the applicant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinNeed {
+    /// A new PIN, typed twice (new key, replacement, unlock).
+    New,
+    /// The key's current PIN (renew, change, upgrade; the PIN does not change).
+    Current,
+    None,
+}
+
+pub fn pin_need(op: Operation) -> PinNeed {
+    match op {
+        Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged | Operation::Unlock => {
+            PinNeed::New
+        }
+        Operation::Renew | Operation::Change | Operation::Upgrade => PinNeed::Current,
+        Operation::Revoke => PinNeed::None,
+    }
+}
+
+impl Station {
+    /// Carries out a paid order on a key: the one flow per operation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_order(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        order_key: &str,
+        key_serial: Option<&str>,
+        pin: Option<&SecretString>,
+        seal_png: Option<&[u8]>,
+        clerk: &str,
+    ) -> Result<Personalized, AppError> {
+        let op = self.find_order(order_key)?.application.operation;
+        let key = key_serial.map(|k| k.trim().to_ascii_lowercase());
+        let need_key = || -> Result<String, AppError> {
+            key.clone()
+                .ok_or_else(|| missing("key", "介质序列号", "请插入介质并用 --key 指明其序列号"))
+        };
+        let need_pin = || pin.ok_or_else(|| missing("pin", "PIN码", "请输入PIN码"));
+        match op {
+            Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged => {
+                let seal = seal_png.ok_or_else(|| {
+                    missing(
+                        "seal",
+                        "电子印章图片",
+                        "请先提取并确认电子印章，再用 --seal 指明图片",
+                    )
+                })?;
+                self.personalize(m, cfg, order_key, &need_key()?, need_pin()?, seal, clerk)
+            }
+            Operation::Unlock => self.unlock(m, cfg, order_key, &need_key()?, need_pin()?, clerk),
+            Operation::Revoke => self.revoke_order(m, cfg, order_key, key.as_deref(), clerk),
+            Operation::Renew | Operation::Change | Operation::Upgrade => self.recertify(
+                m,
+                cfg,
+                order_key,
+                &need_key()?,
+                need_pin()?,
+                seal_png,
+                clerk,
+            ),
+        }
+    }
+
+    /// 解锁: the SO resets the user PIN; the applicant sets a new one.
+    fn unlock(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        order_key: &str,
+        key_serial: &str,
+        pin: &SecretString,
+        clerk: &str,
+    ) -> Result<Personalized, AppError> {
+        let order = self.find_order(order_key)?;
+        check_operation(&order, &[Operation::Unlock])?;
+        let old = self.replaced_certificate(&order)?.expect("not a new issue");
+        same_key(&old, key_serial)?;
+        let token = m.by_serial(key_serial)?;
+        let (station, so_pin, attempt) = self.begin(m, cfg, &order, key_serial, clerk)?;
+        drop(station);
+        let key = m.open(&token)?;
+        let actor = Actor::clerk(clerk);
+        let mut run = Run {
+            station: self,
+            cfg,
+            order_id: order.id.clone(),
+            key_serial: key_serial.into(),
+            attempt,
+            done: None,
+        };
+        run.step("prepare", json!({}), |st| {
+            start_production(st, &actor, &order)
+        })?;
+        run.step("reset-pin", json!({}), |_| {
+            key.login_so(&so_pin)?;
+            key.init_user_pin(pin)?;
+            key.logout()?;
+            Ok(json!({}))
+        })?;
+        run.step("verify", json!({}), |_| {
+            key.login_user(pin)?;
+            prove_key(&key, &old.der)?;
+            Ok(json!({}))
+        })?;
+        run.step("complete", json!({}), |st| {
+            complete(st, &actor, &order.id, |_| Ok(()))
+        })?;
+        run.finish()?;
+        run.station
+            .personalized(&order, key_serial, &old.der, attempt)
+    }
+
+    /// 吊销: the certificate is revoked, a CRL signed, and the key wiped
+    /// when it is here.
+    fn revoke_order(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        order_key: &str,
+        key_serial: Option<&str>,
+        clerk: &str,
+    ) -> Result<Personalized, AppError> {
+        let order = self.find_order(order_key)?;
+        check_operation(&order, &[Operation::Revoke])?;
+        let old = self.replaced_certificate(&order)?.expect("not a new issue");
+        if let Some(k) = key_serial {
+            same_key(&old, k)?;
+        }
+        let serial_of_key = key_serial
+            .or(old.key_serial.as_deref())
+            .unwrap_or("")
+            .to_string();
+        let (station, so_pin, attempt) = self.begin(m, cfg, &order, &serial_of_key, clerk)?;
+        drop(station);
+        let actor = Actor::clerk(clerk);
+        let mut run = Run {
+            station: self,
+            cfg,
+            order_id: order.id.clone(),
+            key_serial: serial_of_key.clone(),
+            attempt,
+            done: None,
+        };
+        run.step("prepare", json!({}), |st| {
+            start_production(st, &actor, &order)
+        })?;
+        run.step("revoke", json!({ "serial": old.serial }), |st| {
+            let now = st.now();
+            st.store_mut().write(&actor, now, |w| {
+                w.certificate_state(&old.serial, "revoked", Some(5))
+            })?;
+            Ok(json!({}))
+        })?;
+        run.step("crl", json!({}), |st| {
+            let (_, number, _) = st.crl(m, cfg, clerk)?;
+            Ok(json!({ "number": number }))
+        })?;
+        let present = key_serial.and_then(|k| m.by_serial(k).ok());
+        run.step("wipe", json!({ "key_present": present.is_some() }), |_| {
+            if let Some(t) = &present {
+                m.init_token(t.slot, &so_pin, "REVOKED")?;
+            }
+            Ok(json!({}))
+        })?;
+        run.step("complete", json!({}), |st| {
+            complete(st, &actor, &order.id, |w| match &old.key_serial {
+                Some(k) => w.stock_set(k, "retired", old.order_id.as_deref(), None),
+                None => Ok(()),
+            })
+        })?;
+        run.finish()?;
+        run.station
+            .personalized(&order, &serial_of_key, &old.der, attempt)
+    }
+
+    /// 更新 / 变更 / 算法升级: a new certificate on the applicant's key.
+    /// Renewal keeps the key pair and takes its validity from the renewal
+    /// window; change takes the new subject; upgrade makes a new key pair
+    /// on the key. The PIN does not change.
+    #[allow(clippy::too_many_arguments)]
+    fn recertify(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        order_key: &str,
+        key_serial: &str,
+        pin: &SecretString,
+        new_seal: Option<&[u8]>,
+        clerk: &str,
+    ) -> Result<Personalized, AppError> {
+        let order = self.find_order(order_key)?;
+        check_operation(
+            &order,
+            &[Operation::Renew, Operation::Change, Operation::Upgrade],
+        )?;
+        let op = order.application.operation;
+        let old = self.replaced_certificate(&order)?.expect("not a new issue");
+        same_key(&old, key_serial)?;
+        if let Some(seal) = new_seal {
+            if op != Operation::Change {
+                return Err(
+                    missing("seal", "电子印章图片", "只有证书信息变更可以在柜台更换印章").into(),
+                );
+            }
+            kiosk_domain::validate::upload("seal.png", seal)
+                .map_err(|e| e.at("seal", "电子印章图片"))?;
+        }
+        let not_after = match op {
+            Operation::Renew => renewal_end(&order)?,
+            _ => old.not_after.parse().unwrap_or_else(|_| self.today()),
+        };
+        let profile = self_profile(self, &order)?;
+        let ca = self.usable_ca()?;
+        let token = m.by_serial(key_serial)?;
+        let key = m.open(&token)?;
+        key.login_user(pin)?;
+        let (station, _so_pin, attempt) = self.begin(m, cfg, &order, key_serial, clerk)?;
+        let old_id = key
+            .certificates()?
+            .into_iter()
+            .find(|(_, der, _)| *der == old.der)
+            .map(|(id, _, _)| id)
+            .ok_or_else(|| KeyError::NoObject(format!("certificate {}", old.serial)))?;
+        tidy(&key, &old.der, &old_id)?;
+
+        let actor = Actor::clerk(clerk);
+        let subject = subject_for(&order, &profile);
+        let ca_cert = ca.cert_der.clone().unwrap_or_default();
+        let ca_key = TokenSigner::new(&station, CA_KEY.as_bytes())?;
+        let rekey = op == Operation::Upgrade;
+        let mut run = Run {
+            station: self,
+            cfg,
+            order_id: order.id.clone(),
+            key_serial: key_serial.into(),
+            attempt,
+            done: None,
+        };
+        run.step("prepare", json!({}), |st| {
+            start_production(st, &actor, &order)
+        })?;
+        let id = if rekey {
+            key.random(8)?
+        } else {
+            old_id.clone()
+        };
+        if rekey {
+            run.step("generate-key", json!({ "id": hex::encode(&id) }), |_| {
+                key.generate_p256(&id, "company")?;
+                Ok(json!({}))
+            })?;
+        }
+        let user_key = TokenSigner::new(&key, &id)?;
+        let mut request = Vec::new();
+        run.step("request", json!({}), |_| {
+            request = csr(&user_key, &subject)?;
+            Ok(json!({}))
+        })?;
+        let serial_bytes = serial(&station)?;
+        let mut cert = Vec::new();
+        run.step(
+            "issue",
+            json!({ "serial": hex::encode(&serial_bytes) }),
+            |st| {
+                let now = OffsetDateTime::now_utc();
+                cert = issue(
+                    &request,
+                    user_key.public_point(),
+                    &subject,
+                    &ca_cert,
+                    &ca_key,
+                    now,
+                    end_of_day(not_after),
+                    &serial_bytes,
+                    Some(&profile.crl_url),
+                )?;
+                record_issued(st, &actor, &cert, &ca_cert, not_after, key_serial, &order)?;
+                Ok(json!({}))
+            },
+        )?;
+        let info = certificate_info(&cert)?;
+        run.step("write-certificate", json!({}), |_| {
+            key.put_certificate(&id, "company", &cert, &kiosk_keys::subject_der(&cert)?)?;
+            Ok(json!({}))
+        })?;
+        let seal = match new_seal {
+            Some(s) => s.to_vec(),
+            None => key
+                .values(ObjectClass::DATA, Some("seal.png"))?
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
+        };
+        let record = json!({
+            "company": order.application.organization.name,
+            "uscc": order.application.organization.uscc,
+            "certificate_serial": info.serial,
+            "image_sha256": hex::encode(kiosk_keys::sha256(&seal)),
+        })
+        .to_string();
+        let signature = ca_key.sign_der(record.as_bytes())?;
+        run.step(
+            "write-seal",
+            json!({ "new_image": new_seal.is_some() }),
+            |_| {
+                for h in key.find(ObjectClass::DATA, "seal-record.json")? {
+                    key.destroy(h)?;
+                }
+                if new_seal.is_some() {
+                    for h in key.find(ObjectClass::DATA, "seal.png")? {
+                        key.destroy(h)?;
+                    }
+                    key.put_data(SEAL_APP, "seal.png", &seal)?;
+                }
+                let signed = json!({ "record": record, "signature_hex": hex::encode(&signature) })
+                    .to_string();
+                key.put_data(SEAL_APP, "seal-record.json", signed.as_bytes())?;
+                Ok(json!({}))
+            },
+        )?;
+        run.step("remove-old", json!({}), |_| {
+            for (cid, der, h) in key.certificates()? {
+                if der != cert {
+                    key.destroy(h)?;
+                    if rekey && cid == old_id {
+                        for k in key.keys_with_id(&old_id)? {
+                            key.destroy(k)?;
+                        }
+                    }
+                }
+            }
+            Ok(json!({}))
+        })?;
+        run.step("verify", json!({}), |_| {
+            prove_key(&key, &cert)?;
+            Ok(json!({}))
+        })?;
+        run.step("complete", json!({}), |st| {
+            complete(st, &actor, &order.id, |w| {
+                w.certificate_state(&info.serial, "active", None)?;
+                // A renewal supersedes the old certificate; a change or an
+                // upgrade replaces it, so it is revoked (superseded).
+                match op {
+                    Operation::Renew => w.certificate_state(&old.serial, "superseded", None),
+                    _ => w.certificate_state(&old.serial, "revoked", Some(4)),
+                }
+            })
+        })?;
+        run.finish()?;
+        drop(user_key);
+        run.station.personalized(&order, key_serial, &cert, attempt)
+    }
+
+    /// What every operation on a key does first: the station token session,
+    /// the key's SO PIN, the attempt number, and voiding what an
+    /// interrupted attempt signed.
+    fn begin(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        order: &Order,
+        key_serial: &str,
+        clerk: &str,
+    ) -> Result<(TokenSession, SecretString, i64), AppError> {
+        let station = self.station_session(m, cfg)?;
+        let master = station
+            .secret(MASTER)?
+            .ok_or_else(|| KeyError::NoObject(MASTER.into()))?;
+        let so_pin = derive_so_pin(&station, master, key_serial)?;
+        let attempt = self
+            .store()
+            .journal_entries(&order.id)?
+            .iter()
+            .map(|e| e.attempt)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        self.void_unfinished(order, key_serial, clerk)?;
+        Ok((station, so_pin, attempt))
+    }
+}
+
+/// The renewal's new end, from the order's renewal decision.
+fn renewal_end(order: &Order) -> Result<chrono::NaiveDate, AppError> {
+    match &order.renewal {
+        Some(r) if r.mode != RenewalMode::TooEarly => r.new_not_after.ok_or_else(|| {
+            missing(
+                "certificate.not_after",
+                "原证书到期日",
+                "更新订单缺少续期判定，请重新受理",
+            )
+        }),
+        _ => Err(missing(
+            "certificate.not_after",
+            "原证书到期日",
+            "更新订单缺少续期判定，请重新受理",
+        )),
+    }
+}
+
+/// Removes what an interrupted attempt left on a key: certificates other
+/// than the last good one, key pairs it does not use, stray seal records.
+fn tidy(key: &TokenSession, keep_cert: &[u8], keep_id: &[u8]) -> Result<(), AppError> {
+    for (_, der, h) in key.certificates()? {
+        if der != keep_cert {
+            key.destroy(h)?;
+        }
+    }
+    for id in key.private_key_ids()? {
+        if id != keep_id {
+            for h in key.keys_with_id(&id)? {
+                key.destroy(h)?;
+            }
+        }
+    }
+    let keep_serial = certificate_info(keep_cert)?.serial;
+    let records = key.values(ObjectClass::DATA, Some("seal-record.json"))?;
+    let stale = records
+        .iter()
+        .filter(|r| !String::from_utf8_lossy(r).contains(&keep_serial))
+        .count();
+    if stale > 0 {
+        // Seal records are rewritten in full by the next write-seal step.
+        for h in key.find(ObjectClass::DATA, "seal-record.json")? {
+            key.destroy(h)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the certificate back and has the key sign a fresh challenge that
+/// its certificate verifies.
+fn prove_key(key: &TokenSession, cert: &[u8]) -> Result<(), AppError> {
+    let (id, _, _) = key
+        .certificates()?
+        .into_iter()
+        .find(|(_, der, _)| der == cert)
+        .ok_or_else(|| KeyError::X509("the certificate is not on the key".into()))?;
+    let signer = TokenSigner::new(key, &id)?;
+    let challenge = key.random(32)?;
+    let sig = signer.sign_der(&challenge)?;
+    if !verify_signature(&certificate_info(cert)?.public_point, &challenge, &sig) {
+        return Err(KeyError::X509(
+            "the key's signature does not verify with its certificate".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn record_issued(
+    st: &mut Station,
+    actor: &Actor,
+    cert: &[u8],
+    ca_cert: &[u8],
+    not_after: chrono::NaiveDate,
+    key_serial: &str,
+    order: &Order,
+) -> Result<(), AppError> {
+    let info = certificate_info(cert)?;
+    let record = CertRecord {
+        serial: info.serial.clone(),
+        issuer: certificate_info(ca_cert)?.serial,
+        subject: info.subject,
+        not_before: info.not_before.to_string(),
+        not_after: not_after.to_string(),
+        key_serial: Some(key_serial.to_string()),
+        order_id: Some(order.id.clone()),
+        state: "issued".into(),
+        der: cert.to_vec(),
+        issued_at: String::new(),
+        revoked_at: None,
+        revocation_reason: None,
+    };
+    let now = st.now();
+    st.store_mut()
+        .write(actor, now, |w| w.certificate_issued(&record))?;
+    Ok(())
+}
+
+fn start_production(
+    st: &mut Station,
+    actor: &Actor,
+    order: &Order,
+) -> Result<serde_json::Value, AppError> {
+    let current = st.find_order(&order.id)?;
+    if current.state == OrderState::AwaitingProduction {
+        st.order_command(&order.id, Command::StartProduction, actor_id(actor))?;
+    }
+    Ok(json!({}))
+}
+
+/// Completes the order together with `more` in one commit.
+fn complete(
+    st: &mut Station,
+    actor: &Actor,
+    order_id: &str,
+    more: impl FnOnce(&mut kiosk_store::Writer<'_>) -> Result<(), kiosk_store::StoreError>,
+) -> Result<serde_json::Value, AppError> {
+    let now = st.now();
+    let mut done = st.find_order(order_id)?;
+    let from = (done.state, done.revision);
+    done.apply(&Command::Complete, now)?;
+    st.store_mut().write(actor, now, |w| {
+        more(w)?;
+        w.save_transition(from.0, from.1, &done, &Command::Complete)
+    })?;
+    Ok(json!({}))
+}
+
+fn actor_id(actor: &Actor) -> &str {
+    actor
+        .as_str()
+        .split_once(':')
+        .map(|(_, id)| id)
+        .unwrap_or(actor.as_str())
+}
+
+fn same_key(cert: &CertRecord, key_serial: &str) -> Result<(), AppError> {
+    if cert
+        .key_serial
+        .as_deref()
+        .is_some_and(|k| !k.eq_ignore_ascii_case(key_serial))
+    {
+        return Err(Rejection::new(
+            "key",
+            "wrong_key",
+            "介质",
+            format!(
+                "插入的介质 {key_serial} 不是证书 {} 所在的介质",
+                cert.serial
+            ),
+            "请插入该证书所在的原介质",
+            format!("key {key_serial} does not hold certificate {}", cert.serial),
+            "insert the key that holds the certificate",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn missing(field: &str, label: &str, action: &str) -> AppError {
+    Rejection::new(
+        field,
+        "required",
+        label,
+        "未提供",
+        action,
+        "missing",
+        "provide it",
+    )
+    .into()
+}

@@ -1,0 +1,198 @@
+//! `form`, `print`, `scan` and `seal`: printed documents, scans and the
+//! electronic seal. Each subcommand is one call into `kiosk-app`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use kiosk_app::{AppError, Document, Station};
+use serde_json::json;
+
+use crate::commands::Output;
+
+#[derive(Debug, Args)]
+pub struct FormArgs {
+    /// Order id or number.
+    pub order: String,
+    /// application | seal-sheet | authorization | receipt
+    pub document: String,
+    /// Also copy the PDF here.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrintArgs {
+    /// Order id or number.
+    #[arg(required_unless_present = "list")]
+    pub order: Option<String>,
+    /// application | seal-sheet | authorization | receipt
+    #[arg(required_unless_present = "list")]
+    pub document: Option<String>,
+    /// The CUPS queue; else the default one, else the only one.
+    #[arg(long)]
+    pub printer: Option<String>,
+    /// Only save the PDF (no printer at hand).
+    #[arg(long)]
+    pub save: bool,
+    /// List the printers and their state instead.
+    #[arg(long, conflicts_with_all = ["order", "document", "save"])]
+    pub list: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScanCmd {
+    /// Attach a scan or photo (jpg, jpeg, bmp, gif, png; ≤ 3 MB) to a checklist item.
+    Attach {
+        order: String,
+        /// Checklist item id (see `order show`).
+        item: String,
+        file: PathBuf,
+    },
+    /// The scans attached to an order.
+    List { order: String },
+    /// Open the order a keyboard-wedge scanner read off a form's QR code.
+    Code { text: String },
+    /// Open the order whose QR code is in a picture.
+    Qr { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SealCmd {
+    /// Cut the red seal out of the scanned seal sample sheet (a transparent PNG).
+    Extract {
+        order: String,
+        /// A particular scan; else the latest scan of the seal sample sheet.
+        #[arg(long)]
+        attachment: Option<String>,
+    },
+    /// The clerk looked at the PNG and accepts it for the key.
+    Approve { seal: String },
+    /// The clerk looked at the PNG and refuses it.
+    Reject { seal: String },
+    /// The seals extracted for an order.
+    List { order: String },
+}
+
+pub fn form(a: FormArgs, st: Station) -> Result<Output, AppError> {
+    let doc: Document = a.document.parse()?;
+    let r = st.render_document(&a.order, doc)?;
+    if let Some(out) = &a.out {
+        std::fs::write(out, &r.pdf).map_err(|e| AppError::io(out.display(), e))?;
+    }
+    let mut human = format!(
+        "已生成{}（订单 {}）：{}",
+        r.title,
+        r.order_number,
+        a.out.as_ref().unwrap_or(&r.path).display()
+    );
+    if !r.truncated.is_empty() {
+        human.push_str(&format!(
+            "\n注意：以下内容过长，已截断，请在纸面上核对：{}",
+            r.truncated.join("、")
+        ));
+    }
+    Output::ok(&r, human)
+}
+
+pub fn print(a: PrintArgs, mut st: Station, clerk: &str) -> Result<Output, AppError> {
+    if a.list {
+        let printers = st.printers()?;
+        let human = printers
+            .iter()
+            .map(|p| {
+                let problems = p.problems();
+                format!(
+                    "{}  {}{}",
+                    p.name,
+                    p.state,
+                    if problems.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  {:?}", problems)
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Output::ok(json!({ "printers": printers }), human);
+    }
+    let (order, document) = (a.order.unwrap_or_default(), a.document.unwrap_or_default());
+    let doc: Document = document.parse()?;
+    let out = st.print_document(&order, doc, a.printer.as_deref(), a.save, clerk)?;
+    let human = out.job.message.clone();
+    Output::ok(&out, human)
+}
+
+pub fn scan(cmd: ScanCmd, mut st: Station, clerk: &str) -> Result<Output, AppError> {
+    match cmd {
+        ScanCmd::Attach { order, item, file } => {
+            let a = st.attach_scan(&order, &item, &file, clerk)?;
+            let mut human = format!(
+                "已接收扫描件“{}”（{}×{}），存于 {}",
+                a.attachment.file_name,
+                a.attachment.width,
+                a.attachment.height,
+                a.path.display()
+            );
+            for w in &a.attachment.warnings {
+                human.push_str(&format!("\n！{w}"));
+            }
+            Output::ok(&a, human)
+        }
+        ScanCmd::List { order } => {
+            let list = st.attachments(&order)?;
+            let human = list
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}  {}  {}  {}",
+                        a.attachment.id,
+                        a.attachment.item,
+                        a.attachment.file_name,
+                        a.path.display()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Output::ok(json!({ "attachments": list }), human)
+        }
+        ScanCmd::Code { text } => {
+            let v = st.order_from_code(&text)?;
+            let human = format!("订单 {}：{}", v.order.number, v.state_zh);
+            Output::ok(&v, human)
+        }
+        ScanCmd::Qr { file } => {
+            let v = st.order_from_picture(&file)?;
+            let human = format!("订单 {}：{}", v.order.number, v.state_zh);
+            Output::ok(&v, human)
+        }
+    }
+}
+
+pub fn seal(cmd: SealCmd, mut st: Station, clerk: &str) -> Result<Output, AppError> {
+    let (view, verb) = match cmd {
+        SealCmd::Extract { order, attachment } => (
+            st.extract_seal(&order, attachment.as_deref(), clerk)?,
+            "已提取电子印章，请查看后确认（kioskctl seal approve 编号）",
+        ),
+        SealCmd::Approve { seal } => (st.decide_seal(&seal, true, clerk)?, "已确认电子印章"),
+        SealCmd::Reject { seal } => (st.decide_seal(&seal, false, clerk)?, "已退回电子印章"),
+        SealCmd::List { order } => {
+            let list = st.seals(&order)?;
+            let human = list
+                .iter()
+                .map(|s| format!("{}  {}  {}", s.seal.id, s.seal.status, s.path.display()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Output::ok(json!({ "seals": list }), human);
+        }
+    };
+    let human = format!(
+        "{verb}：{}（{}×{}）\n编号：{}",
+        view.path.display(),
+        view.seal.width,
+        view.seal.height,
+        view.seal.id
+    );
+    Output::ok(&view, human)
+}
