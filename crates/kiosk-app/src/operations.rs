@@ -223,9 +223,11 @@ impl Station {
         same_key(&old, key_serial)?;
         if let Some(seal) = new_seal {
             if op != Operation::Change {
-                return Err(
-                    missing("seal", "电子印章图片", "只有证书信息变更可以在柜台更换印章").into(),
-                );
+                return Err(missing(
+                    "seal",
+                    "电子印章图片",
+                    "只有证书信息变更可以在柜台更换印章",
+                ));
             }
             kiosk_domain::validate::upload("seal.png", seal)
                 .map_err(|e| e.at("seal", "电子印章图片"))?;
@@ -243,8 +245,8 @@ impl Station {
         let old_id = key
             .certificates()?
             .into_iter()
-            .find(|(_, der, _)| *der == old.der)
-            .map(|(id, _, _)| id)
+            .find(|c| c.der == old.der)
+            .map(|c| c.id)
             .ok_or_else(|| KeyError::NoObject(format!("certificate {}", old.serial)))?;
         tidy(&key, &old.der, &old_id)?;
 
@@ -344,10 +346,10 @@ impl Station {
             },
         )?;
         run.step("remove-old", json!({}), |_| {
-            for (cid, der, h) in key.certificates()? {
-                if der != cert {
-                    key.destroy(h)?;
-                    if rekey && cid == old_id {
+            for c in key.certificates()? {
+                if c.der != cert {
+                    key.destroy(c.handle)?;
+                    if rekey && c.id == old_id {
                         for k in key.keys_with_id(&old_id)? {
                             key.destroy(k)?;
                         }
@@ -426,9 +428,9 @@ fn renewal_end(order: &Order) -> Result<chrono::NaiveDate, AppError> {
 /// Removes what an interrupted attempt left on a key: certificates other
 /// than the last good one, key pairs it does not use, stray seal records.
 fn tidy(key: &TokenSession, keep_cert: &[u8], keep_id: &[u8]) -> Result<(), AppError> {
-    for (_, der, h) in key.certificates()? {
-        if der != keep_cert {
-            key.destroy(h)?;
+    for c in key.certificates()? {
+        if c.der != keep_cert {
+            key.destroy(c.handle)?;
         }
     }
     for id in key.private_key_ids()? {
@@ -456,10 +458,11 @@ fn tidy(key: &TokenSession, keep_cert: &[u8], keep_id: &[u8]) -> Result<(), AppE
 /// Reads the certificate back and has the key sign a fresh challenge that
 /// its certificate verifies.
 fn prove_key(key: &TokenSession, cert: &[u8]) -> Result<(), AppError> {
-    let (id, _, _) = key
+    let id = key
         .certificates()?
         .into_iter()
-        .find(|(_, der, _)| der == cert)
+        .find(|c| c.der == cert)
+        .map(|c| c.id)
         .ok_or_else(|| KeyError::X509("the certificate is not on the key".into()))?;
     let signer = TokenSigner::new(key, &id)?;
     let challenge = key.random(32)?;

@@ -19,7 +19,7 @@ pub use pki::{
 };
 pub use readers::{CardEvent, Reader, Readers};
 pub use signer::TokenSigner;
-pub use token::{Module, ObjectSummary, TokenInfo, TokenSession};
+pub use token::{CertObject, Module, ObjectSummary, TokenInfo, TokenSession};
 
 pub use cryptoki::object::{ObjectClass, ObjectHandle};
 pub use secrecy::{ExposeSecret, SecretString};

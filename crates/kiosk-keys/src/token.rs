@@ -34,6 +34,14 @@ pub struct TokenInfo {
     pub slot: Slot,
 }
 
+/// A certificate object on a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertObject {
+    pub id: Vec<u8>,
+    pub der: Vec<u8>,
+    pub handle: ObjectHandle,
+}
+
 /// One object on a token, as `pkcs11-tool --list-objects` would show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectSummary {
@@ -362,8 +370,8 @@ impl TokenSession {
         Ok(out)
     }
 
-    /// Certificates on the token: (CKA_ID, DER, handle).
-    pub fn certificates(&self) -> Result<Vec<(Vec<u8>, Vec<u8>, ObjectHandle)>, KeyError> {
+    /// Certificates on the token.
+    pub fn certificates(&self) -> Result<Vec<CertObject>, KeyError> {
         let mut out = Vec::new();
         for h in self
             .session
@@ -382,7 +390,7 @@ impl TokenSession {
                     _ => {}
                 }
             }
-            out.push((id, der, h));
+            out.push(CertObject { id, der, handle: h });
         }
         Ok(out)
     }
