@@ -861,3 +861,70 @@ fn change_of(cert: &str) -> Value {
     v["change_details"] = "联系人变更".into();
     v
 }
+
+#[test]
+fn wrong_pins_lock_the_key_until_unlocked_and_pin_change() {
+    let h = Hsm::new();
+    let key = h.stocked_key();
+    let (code, j, out) = h.personalize(&h.paid_order(), &key, (PIN, PIN), None);
+    assert_eq!(code, Some(0), "{out}");
+    let cert = j["certificate_serial"].as_str().unwrap().to_string();
+    let change = |old: &str, new: &str| h.run_key_pin_change(&key, &[old, new, new]);
+    // SoftHSM2 never locks; the station counts the wrong PINs itself.
+    for _ in 0..10 {
+        let (_, j, _) = change("000000", "246813");
+        assert_eq!(j["error"]["code"], "wrong_pin", "{j}");
+    }
+    let shown = h.ctl(&["key", "show", &key]).ok();
+    assert_eq!(shown["lock"]["locked"], true, "{shown}");
+    assert!(shown["lock"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("PIN码解锁"));
+    let (_, j, _) = change(PIN, "246813");
+    assert_eq!(j["error"]["code"], "pin_locked");
+    // Unlock sets a new PIN and clears the count.
+    let order = h.paid(&application("unlock", Some(&cert)), None);
+    let (code, _, out) = h.run_op(&order, Some(&key), &["864209", "864209"], false);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(h.ctl(&["key", "show", &key]).ok()["lock"]["locked"], false);
+    let (code, _, out) = change("864209", "975310");
+    assert_eq!(code, Some(0), "{out}");
+    let (_, j, _) = change("864209", "975310");
+    assert_eq!(
+        j["error"]["code"], "wrong_pin",
+        "the old PIN no longer works"
+    );
+}
+
+impl Hsm {
+    fn run_key_pin_change(&self, key: &str, lines: &[&str]) -> (Option<i32>, Value, String) {
+        let mut c = self.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        c.arg("--json").arg("--data-dir").arg(self.data()).args([
+            "key",
+            "pin-change",
+            key,
+            "--pin-stdin",
+        ]);
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            for l in lines {
+                writeln!(stdin, "{l}").unwrap();
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code(),
+            serde_json::from_str(stdout.trim()).unwrap_or(Value::Null),
+            stdout,
+        )
+    }
+}

@@ -98,7 +98,11 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
         certificate_pem: made.certificate_pem,
         chain_pem: made.chain_pem,
         seal_png: seal_path.display().to_string(),
-        documents: paperwork.pdfs.iter().map(|p| p.display().to_string()).collect(),
+        documents: paperwork
+            .pdfs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
     })
 }
 

@@ -81,8 +81,12 @@ impl AppError {
             AppError::NotFound { what, key } => format!("找不到{what}“{key}”。请核对编号后重试"),
             AppError::Store(e) => e.message_zh(),
             AppError::Key(e) => match e {
-                kiosk_keys::KeyError::WrongPin => "PIN码错误。请重新输入；连续输错10次介质将被锁死".to_string(),
-                kiosk_keys::KeyError::PinLocked => "介质PIN码已锁死。请携带材料办理PIN码解锁".to_string(),
+                kiosk_keys::KeyError::WrongPin => {
+                    "PIN码错误。请重新输入；连续输错10次介质将被锁死".to_string()
+                }
+                kiosk_keys::KeyError::PinLocked => {
+                    "介质PIN码已锁死。请携带材料办理PIN码解锁".to_string()
+                }
                 kiosk_keys::KeyError::NoToken { value, .. } => {
                     format!("未检测到介质（{value}）。请插入介质后重试；如已插入，请拔下重新插入")
                 }
@@ -92,7 +96,9 @@ impl AppError {
                 kiosk_keys::KeyError::Pcsc { message, .. } => {
                     format!("无法访问读卡服务（{message}）。请确认 pcscd 已启动、读卡器已连接")
                 }
-                other => format!("介质或证书操作失败：{other}。本步骤已记录，可重新执行以继续或重做"),
+                other => {
+                    format!("介质或证书操作失败：{other}。本步骤已记录，可重新执行以继续或重做")
+                }
             },
             AppError::Io { path, source } => match source.kind() {
                 std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {

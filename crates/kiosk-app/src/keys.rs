@@ -16,7 +16,7 @@ use kiosk_domain::order::{Command, Order, OrderState};
 use kiosk_domain::{validate, Operation, Rejection};
 use kiosk_keys::{
     certificate_info, csr, issue, revocation_list, self_signed_ca, sub_ca, verify_signature,
-    ObjectClass, ObjectHandle, Revoked, SubjectSpec, TokenSession, TokenSigner,
+    ObjectClass, ObjectHandle, Revoked, SubjectSpec, TokenInfo, TokenSession, TokenSigner,
 };
 pub use kiosk_keys::{Module, SecretString};
 use kiosk_store::{Actor, CertRecord, StationCa, StockKey};
@@ -98,7 +98,8 @@ pub struct KeyView {
     pub key_serial: String,
     pub token_label: String,
     pub model: String,
-    pub pin_locked: bool,
+    /// Whether the user PIN is locked, and what to do about it.
+    pub lock: LockStatus,
     pub certificate_serial: Option<String>,
     pub subject: Option<String>,
     pub issuer: Option<String>,
@@ -106,6 +107,42 @@ pub struct KeyView {
     pub not_after: Option<String>,
     pub objects: Vec<String>,
     pub stock: Option<StockKey>,
+}
+
+/// A key's PIN state as the counter shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockStatus {
+    pub locked: bool,
+    /// Wrong PINs this station has seen since the key was last set up or
+    /// unlocked.
+    pub wrong_pins: u32,
+    /// What the clerk tells the applicant, when there is something to tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// Keys lock after this many wrong PINs [004].
+pub const PIN_TRIES: u32 = 10;
+
+/// Whether a key is locked: the token says so (a real key counts its own
+/// tries), or this station has counted [`PIN_TRIES`] wrong PINs for it (a
+/// token that never locks, such as SoftHSM2, still shows as locked).
+pub fn lock_status(token: &TokenInfo, wrong_pins: u32) -> LockStatus {
+    let locked = token.pin_locked || wrong_pins >= PIN_TRIES;
+    let hint = if locked {
+        Some("介质PIN码已锁死：请携带单位数字证书申请表、统一社会信用代码证复印件和经办人身份证件办理PIN码解锁（免费）".to_string())
+    } else if token.pin_count_low || wrong_pins > 0 {
+        Some(format!(
+            "PIN码已输错 {wrong_pins} 次，连续输错 {PIN_TRIES} 次介质将被锁死；忘记PIN码请办理PIN码解锁"
+        ))
+    } else {
+        None
+    };
+    LockStatus {
+        locked,
+        wrong_pins,
+        hint,
+    }
 }
 
 /// The outcome of a personalization.
@@ -367,7 +404,7 @@ impl Station {
             key_serial: t.serial.clone(),
             token_label: t.label.clone(),
             model: t.model.clone(),
-            pin_locked: t.pin_locked,
+            lock: lock_status(&t, self.store().wrong_pins(&t.serial.to_ascii_lowercase())?),
             certificate_serial: info.as_ref().map(|i| i.serial.clone()),
             subject: info.as_ref().map(|i| i.subject.clone()),
             issuer: info.as_ref().map(|i| i.issuer.clone()),
@@ -1145,6 +1182,64 @@ pub fn check_new_pin(first: &SecretString, second: &SecretString) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A token double: SoftHSM2 never locks a PIN, real keys do.
+    fn token(locked: bool, low: bool) -> TokenInfo {
+        TokenInfo {
+            label: "KIOSK 1".into(),
+            serial: "0123456789abcdef".into(),
+            model: "ePass".into(),
+            manufacturer: "FT".into(),
+            initialized: true,
+            user_pin_initialized: true,
+            pin_locked: locked,
+            pin_count_low: low,
+            slot: kiosk_keys::slot_for_tests(),
+        }
+    }
+
+    #[test]
+    fn an_expired_station_ca_issues_nothing() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = Station::open(dir.path(), Arc::new(crate::SystemClock)).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap().der().to_vec();
+        let ca = StationCa {
+            token_label: "kiosk-station".into(),
+            key_label: CA_KEY.into(),
+            cert_der: Some(cert),
+            chain_pem: None,
+            crl_number: 0,
+            crl_url: String::new(),
+        };
+        let now = st.now();
+        st.store_mut()
+            .write(&Actor::system(), now, |w| w.station_ca_set(&ca))
+            .unwrap();
+        let err = st.usable_ca().unwrap_err();
+        assert_eq!(err.code(), "station_ca_expired");
+        assert!(
+            err.message_zh().contains("已于 2021-01-01 过期"),
+            "{}",
+            err.message_zh()
+        );
+    }
+
+    #[test]
+    fn locked_keys_show_the_unlock_path() {
+        let s = lock_status(&token(true, false), 0);
+        assert!(s.locked && s.hint.as_deref().unwrap().contains("PIN码解锁"));
+        let s = lock_status(&token(false, false), PIN_TRIES);
+        assert!(s.locked, "counted by the station");
+        let s = lock_status(&token(false, true), 3);
+        assert!(!s.locked && s.hint.as_deref().unwrap().contains("输错 3 次"));
+        assert_eq!(lock_status(&token(false, false), 0).hint, None);
+    }
 
     #[test]
     fn pins() {

@@ -22,7 +22,10 @@ pub enum KeyError {
     #[error("object {0} not found on the token")]
     NoObject(String),
     #[error("{function} failed: {message}")]
-    Pcsc { function: &'static str, message: String },
+    Pcsc {
+        function: &'static str,
+        message: String,
+    },
     #[error("certificate: {0}")]
     X509(String),
 }

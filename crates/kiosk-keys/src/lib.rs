@@ -24,6 +24,11 @@ pub use token::{CertObject, Module, ObjectSummary, TokenInfo, TokenSession};
 pub use cryptoki::object::{ObjectClass, ObjectHandle};
 pub use secrecy::{ExposeSecret, SecretString};
 
+/// A slot id for test doubles of [`TokenInfo`].
+pub fn slot_for_tests() -> cryptoki::slot::Slot {
+    cryptoki::slot::Slot::try_from(0u64).expect("slot 0")
+}
+
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> Vec<u8> {
     use sha2::Digest;

@@ -211,6 +211,18 @@ impl Store {
             .map_err(|e| e.at(&self.path))
     }
 
+    /// Wrong PINs recorded for a key since its last completed step.
+    pub fn wrong_pins(&self, key_serial: &str) -> Result<u32, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM personalization_journal
+             WHERE key_serial = ?1 AND phase = 'failed' AND json_extract(detail, '$.code') = 'wrong_pin'
+               AND id > coalesce((SELECT max(id) FROM personalization_journal
+                                  WHERE key_serial = ?1 AND step = 'complete' AND phase = 'done'), 0)",
+            [key_serial],
+            |r| r.get(0),
+        )?)
+    }
+
     pub fn journal_entries(&self, order_id: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT attempt, key_serial, step, phase, at, detail FROM personalization_journal

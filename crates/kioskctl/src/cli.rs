@@ -251,6 +251,13 @@ pub enum KeyCmd {
     List,
     /// What a key holds: certificate serial, subject, validity, issuer.
     Show { serial: String },
+    /// Change a key's PIN: the current one, then the new one twice
+    /// (terminal, or lines on stdin).
+    PinChange {
+        serial: String,
+        #[arg(long)]
+        pin_stdin: bool,
+    },
     /// Wait for keys to be inserted or removed (PC/SC).
     Watch {
         /// Stop after this many events.

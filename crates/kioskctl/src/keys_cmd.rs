@@ -93,6 +93,17 @@ pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
     let m = module(&cfg)?;
     match cmd {
         KeyCmd::Watch { .. } => unreachable!("handled above"),
+        KeyCmd::PinChange { serial, pin_stdin } => {
+            let (old, _) = read_pins(pin_stdin, &["请输入当前PIN码："])?;
+            let (first, second) =
+                read_pins(pin_stdin, &["请设置新的PIN码：", "请再次输入新PIN码："])?;
+            check_new_pin(&first, &second)?;
+            st.change_pin(&m, &serial, &old, &first)?;
+            Output::ok(
+                json!({ "serial": serial, "changed": true }),
+                "PIN码已修改".into(),
+            )
+        }
         KeyCmd::List => {
             let mut keys = Vec::new();
             for t in m.tokens()? {
@@ -124,13 +135,14 @@ pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
         KeyCmd::Show { serial } => {
             let v = st.key_show(&m, &serial)?;
             let human = format!(
-                "介质序列号：{}\n证书序列号：{}\n证书使用者：{}\n证书有效期：{} 至 {}\n证书颁发机构：{}",
+                "介质序列号：{}\n证书序列号：{}\n证书使用者：{}\n证书有效期：{} 至 {}\n证书颁发机构：{}{}",
                 v.key_serial,
                 v.certificate_serial.as_deref().unwrap_or("（无证书）"),
                 v.subject.as_deref().unwrap_or("-"),
                 v.not_before.as_deref().unwrap_or("-"),
                 v.not_after.as_deref().unwrap_or("-"),
                 v.issuer.as_deref().unwrap_or("-"),
+                v.lock.hint.as_deref().map(|h| format!("\n注意：{h}")).unwrap_or_default(),
             );
             Output::ok(v, human)
         }
