@@ -8,6 +8,7 @@
 mod audit;
 mod catalogs;
 mod db;
+mod documents;
 mod error;
 mod journal;
 mod keys;
@@ -16,6 +17,7 @@ mod orders;
 pub use audit::{AuditFinding, AuditReport};
 pub use catalogs::{CatalogSummary, ImportOutcome, TariffOverride};
 pub use db::{Store, SCHEMA_VERSION};
+pub use documents::{Attachment, PrintJob, Seal};
 pub use error::StoreError;
 pub use journal::{new_id, Actor, OutboxRecord, Writer};
 pub use keys::{CertRecord, JournalEntry, StationCa, StockKey};
