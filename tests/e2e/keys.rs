@@ -928,3 +928,66 @@ impl Hsm {
         )
     }
 }
+
+#[test]
+fn kill_a_renewal_at_every_step_then_resume() {
+    let h = Hsm::new();
+    let key = h.stocked_key();
+    let (code, j, out) = h.personalize(&h.paid_order(), &key, (PIN, PIN), None);
+    assert_eq!(code, Some(0), "{out}");
+    let mut current = j["certificate_serial"].as_str().unwrap().to_string();
+    for step in [
+        "prepare",
+        "request",
+        "issue",
+        "write-certificate",
+        "write-seal",
+        "remove-old",
+        "verify",
+        "complete",
+    ] {
+        let end: chrono::NaiveDate = h.not_after(&current).parse().unwrap();
+        let mut renew = application("renew", Some(&current));
+        renew["certificate"]["not_after"] = end.to_string().into();
+        let order = h.paid(
+            &renew,
+            Some(&(end - chrono::Duration::days(10)).to_string()),
+        );
+        let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        c.arg("--json").arg("--data-dir").arg(h.data()).args([
+            "order",
+            "run",
+            &order,
+            "--key",
+            &key,
+            "--pin-stdin",
+        ]);
+        c.env("KIOSK_KILL_AT_STEP", step)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = c.spawn().unwrap();
+        {
+            use std::io::Write;
+            writeln!(child.stdin.take().unwrap(), "{PIN}").unwrap();
+        }
+        assert_eq!(
+            child.wait().unwrap().code(),
+            None,
+            "{step}: expected SIGKILL"
+        );
+        let (code, j, out) = h.run_op(&order, Some(&key), &[PIN], false);
+        assert_eq!(code, Some(0), "{step}: resume failed: {out}");
+        let renewed = j["certificate_serial"].as_str().unwrap().to_string();
+        assert_eq!(object_kinds(&h.objects(&key)), EXPECTED, "{step}");
+        let on_key = h.ctl(&["key", "show", &key]).ok()["certificate_serial"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(on_key, renewed, "{step}");
+        assert_eq!(h.cert_state(&renewed), "active", "{step}");
+        assert_eq!(h.cert_state(&current), "superseded", "{step}");
+        current = renewed;
+    }
+    assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
+}

@@ -488,7 +488,7 @@ impl Station {
             .max()
             .unwrap_or(0)
             + 1;
-        self.void_unfinished(&order, &key_serial, clerk)?;
+        self.void_unfinished(&order, &key_serial, None, clerk)?;
         let mut run = Run {
             station: self,
             cfg,
@@ -773,17 +773,20 @@ impl Station {
     }
 
     /// Revokes what an interrupted attempt signed but never finished.
+    /// `keep` names a certificate an interrupted attempt already put on the
+    /// key, which the rerun carries forward instead.
     pub(crate) fn void_unfinished(
         &mut self,
         order: &Order,
         key_serial: &str,
+        keep: Option<&str>,
         clerk: &str,
     ) -> Result<(), AppError> {
         let stale: Vec<String> = self
             .store()
             .certificates(Some(key_serial), Some(&order.id))?
             .into_iter()
-            .filter(|c| c.state == "issued")
+            .filter(|c| c.state == "issued" && Some(c.serial.as_str()) != keep)
             .map(|c| c.serial)
             .collect();
         if stale.is_empty() {

@@ -54,8 +54,41 @@ impl Station {
         seal_png: Option<&[u8]>,
         clerk: &str,
     ) -> Result<Personalized, AppError> {
-        let op = self.find_order(order_key)?.application.operation;
+        let order = self.find_order(order_key)?;
+        let op = order.application.operation;
         let key = key_serial.map(|k| k.trim().to_ascii_lowercase());
+        // Killed after the last step committed but before it was journaled:
+        // the order is done; say so again.
+        if order.state == OrderState::Completed
+            && !matches!(
+                op,
+                Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged
+            )
+        {
+            let cert = match self
+                .store()
+                .certificates(None, Some(&order.id))?
+                .into_iter()
+                .find(|c| c.state == "active")
+            {
+                Some(c) => Some(c),
+                None => match order
+                    .application
+                    .certificate
+                    .as_ref()
+                    .and_then(|c| c.serial.as_deref())
+                {
+                    Some(serial) => self
+                        .store()
+                        .certificate(&serial.trim().to_ascii_lowercase())?,
+                    None => None,
+                },
+            };
+            if let Some(c) = cert {
+                let serial = key.clone().or(c.key_serial.clone()).unwrap_or_default();
+                return self.personalized(&order, &serial, &c.der, 0);
+            }
+        }
         let need_key = || -> Result<String, AppError> {
             key.clone()
                 .ok_or_else(|| missing("key", "介质序列号", "请插入介质并用 --key 指明其序列号"))
@@ -63,11 +96,16 @@ impl Station {
         let need_pin = || pin.ok_or_else(|| missing("pin", "PIN码", "请输入PIN码"));
         match op {
             Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged => {
-                let seal = seal_png.ok_or_else(|| {
+                // The seal the clerk approved for this order, unless one is given.
+                let approved = match seal_png {
+                    Some(_) => None,
+                    None => self.approved_seal(order_key)?.map(|(_, png)| png),
+                };
+                let seal = seal_png.or(approved.as_deref()).ok_or_else(|| {
                     missing(
                         "seal",
                         "电子印章图片",
-                        "请先提取并确认电子印章，再用 --seal 指明图片",
+                        "请先提取并确认电子印章（kioskctl seal extract / approve），或用 --seal 指明图片",
                     )
                 })?;
                 self.personalize(m, cfg, order_key, &need_key()?, need_pin()?, seal, clerk)
@@ -101,7 +139,7 @@ impl Station {
         let old = self.replaced_certificate(&order)?.expect("not a new issue");
         same_key(&old, key_serial)?;
         let token = m.by_serial(key_serial)?;
-        let (station, so_pin, attempt) = self.begin(m, cfg, &order, key_serial, clerk)?;
+        let (station, so_pin, attempt) = self.begin(m, cfg, &order, key_serial, None, clerk)?;
         drop(station);
         let key = m.open(&token)?;
         let actor = Actor::clerk(clerk);
@@ -155,7 +193,7 @@ impl Station {
             .or(old.key_serial.as_deref())
             .unwrap_or("")
             .to_string();
-        let (station, so_pin, attempt) = self.begin(m, cfg, &order, &serial_of_key, clerk)?;
+        let (station, so_pin, attempt) = self.begin(m, cfg, &order, &serial_of_key, None, clerk)?;
         drop(station);
         let actor = Actor::clerk(clerk);
         let mut run = Run {
@@ -241,14 +279,35 @@ impl Station {
         let token = m.by_serial(key_serial)?;
         let key = m.open(&token)?;
         self.login_counted(&key, key_serial, pin, &order.id)?;
-        let (station, _so_pin, attempt) = self.begin(m, cfg, &order, key_serial, clerk)?;
-        let old_id = key
-            .certificates()?
+        // A certificate an interrupted attempt already wrote to the key is
+        // carried forward (the old one may be gone from the key by then);
+        // otherwise the key goes back to its old certificate and the steps
+        // are redone.
+        let on_key = key.certificates()?;
+        let carried = self
+            .store()
+            .certificates(Some(key_serial), Some(&order.id))?
             .into_iter()
-            .find(|c| c.der == old.der)
-            .map(|c| c.id)
-            .ok_or_else(|| KeyError::NoObject(format!("certificate {}", old.serial)))?;
-        tidy(&key, &old.der, &old_id)?;
+            .find(|c| c.state == "issued" && on_key.iter().any(|k| k.der == c.der));
+        let (station, _so_pin, attempt) = self.begin(
+            m,
+            cfg,
+            &order,
+            key_serial,
+            carried.as_ref().map(|c| c.serial.as_str()),
+            clerk,
+        )?;
+        let id_of = |der: &[u8]| on_key.iter().find(|k| k.der == der).map(|k| k.id.clone());
+        let old_id = id_of(&old.der);
+        let (keep_der, keep_id) = match (&carried, &old_id) {
+            (Some(c), _) => (c.der.clone(), id_of(&c.der).unwrap_or_default()),
+            (None, Some(id)) => (old.der.clone(), id.clone()),
+            (None, None) => {
+                return Err(KeyError::NoObject(format!("certificate {}", old.serial)).into())
+            }
+        };
+        tidy(&key, &keep_der, &keep_id)?;
+        let old_id = old_id.unwrap_or_else(|| keep_id.clone());
 
         let actor = Actor::clerk(clerk);
         let subject = subject_for(&order, &profile);
@@ -266,50 +325,54 @@ impl Station {
         run.step("prepare", json!({}), |st| {
             start_production(st, &actor, &order)
         })?;
-        let id = if rekey {
-            key.random(8)?
-        } else {
-            old_id.clone()
+        let id = match &carried {
+            Some(_) => keep_id.clone(),
+            None if rekey => key.random(8)?,
+            None => old_id.clone(),
         };
-        if rekey {
+        if rekey && carried.is_none() {
             run.step("generate-key", json!({ "id": hex::encode(&id) }), |_| {
                 key.generate_p256(&id, "company")?;
                 Ok(json!({}))
             })?;
         }
         let user_key = TokenSigner::new(&key, &id)?;
-        let mut request = Vec::new();
-        run.step("request", json!({}), |_| {
-            request = csr(&user_key, &subject)?;
-            Ok(json!({}))
-        })?;
-        let serial_bytes = serial(&station)?;
-        let mut cert = Vec::new();
-        run.step(
-            "issue",
-            json!({ "serial": hex::encode(&serial_bytes) }),
-            |st| {
-                let now = OffsetDateTime::now_utc();
-                cert = issue(
-                    &request,
-                    user_key.public_point(),
-                    &subject,
-                    &ca_cert,
-                    &ca_key,
-                    now,
-                    end_of_day(not_after),
-                    &serial_bytes,
-                    Some(&profile.crl_url),
-                )?;
-                record_issued(st, &actor, &cert, &ca_cert, not_after, key_serial, &order)?;
+        let mut cert = carried.as_ref().map(|c| c.der.clone()).unwrap_or_default();
+        if carried.is_none() {
+            let mut request = Vec::new();
+            run.step("request", json!({}), |_| {
+                request = csr(&user_key, &subject)?;
                 Ok(json!({}))
-            },
-        )?;
+            })?;
+            let serial_bytes = serial(&station)?;
+            run.step(
+                "issue",
+                json!({ "serial": hex::encode(&serial_bytes) }),
+                |st| {
+                    let now = OffsetDateTime::now_utc();
+                    cert = issue(
+                        &request,
+                        user_key.public_point(),
+                        &subject,
+                        &ca_cert,
+                        &ca_key,
+                        now,
+                        end_of_day(not_after),
+                        &serial_bytes,
+                        Some(&profile.crl_url),
+                    )?;
+                    record_issued(st, &actor, &cert, &ca_cert, not_after, key_serial, &order)?;
+                    Ok(json!({}))
+                },
+            )?;
+        }
         let info = certificate_info(&cert)?;
-        run.step("write-certificate", json!({}), |_| {
-            key.put_certificate(&id, "company", &cert, &kiosk_keys::subject_der(&cert)?)?;
-            Ok(json!({}))
-        })?;
+        if carried.is_none() {
+            run.step("write-certificate", json!({}), |_| {
+                key.put_certificate(&id, "company", &cert, &kiosk_keys::subject_der(&cert)?)?;
+                Ok(json!({}))
+            })?;
+        }
         let seal = match new_seal {
             Some(s) => s.to_vec(),
             None => key
@@ -430,6 +493,7 @@ impl Station {
         cfg: &KeyConfig,
         order: &Order,
         key_serial: &str,
+        keep: Option<&str>,
         clerk: &str,
     ) -> Result<(TokenSession, SecretString, i64), AppError> {
         let station = self.station_session(m, cfg)?;
@@ -445,7 +509,7 @@ impl Station {
             .max()
             .unwrap_or(0)
             + 1;
-        self.void_unfinished(order, key_serial, clerk)?;
+        self.void_unfinished(order, key_serial, keep, clerk)?;
         Ok((station, so_pin, attempt))
     }
 }
