@@ -991,3 +991,132 @@ fn kill_a_renewal_at_every_step_then_resume() {
     }
     assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
 }
+
+#[test]
+fn production_path_csr_to_the_central_ca_then_import() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tokens")).unwrap();
+    std::fs::write(
+        dir.path().join("softhsm2.conf"),
+        format!(
+            "directories.tokendir = {}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let h = Hsm { dir };
+    // The operator prepares the station token (an HSM in production).
+    let ok = |c: &mut Command| assert!(c.status().unwrap().success());
+    ok(h.command("softhsm2-util").args([
+        "--init-token",
+        "--free",
+        "--label",
+        "kiosk-station",
+        "--so-pin",
+        "station-so-1",
+        "--pin",
+        "station-pin-1",
+    ]));
+    let csr = h.ctl(&["ca", "csr"]).ok();
+    let csr_path = csr["csr_pem"].as_str().unwrap().to_string();
+    // The central CA (played by openssl) signs the request as a sub-CA.
+    let central = h.dir.path().join("central");
+    std::fs::create_dir(&central).unwrap();
+    let sh = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(&central)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.pem",
+        "-days",
+        "3650",
+        "-subj",
+        "/C=CN/O=Central CA/CN=Central Root",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+    ]);
+    std::fs::write(central.join("ext.cnf"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n").unwrap();
+    sh(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr_path,
+        "-CA",
+        "root.pem",
+        "-CAkey",
+        "root.key",
+        "-CAcreateserial",
+        "-days",
+        "1825",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "sub.pem",
+    ]);
+    let bundle = central.join("bundle.pem");
+    let text = std::fs::read_to_string(central.join("sub.pem")).unwrap()
+        + &std::fs::read_to_string(central.join("root.pem")).unwrap();
+    std::fs::write(&bundle, text).unwrap();
+    // A certificate for another key is refused; the right one is installed.
+    sh(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "other.key",
+        "-out",
+        "other.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=Other",
+    ]);
+    let r = h.ctl(&["ca", "import", central.join("other.pem").to_str().unwrap()]);
+    assert_eq!(
+        r.json["error"]["code"], "bad_ca_certificate",
+        "{}",
+        r.stdout
+    );
+    h.ctl(&["ca", "import", bundle.to_str().unwrap()]).ok();
+
+    let key = h.stocked_key();
+    let (code, j, out) = h.personalize(&h.paid_order(), &key, (PIN, PIN), None);
+    assert_eq!(code, Some(0), "{out}");
+    let cert = format!("{}.pem", j["certificate_serial"].as_str().unwrap());
+    let (ok, out) = h.openssl(&[
+        "verify",
+        "-x509_strict",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "station-ca.pem",
+        &cert,
+    ]);
+    assert!(ok, "chain to the central root: {out}");
+    let crl = h.ctl(&["crl"]).ok();
+    assert_eq!(crl["number"], 1);
+}
