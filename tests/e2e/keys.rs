@@ -80,24 +80,7 @@ impl Hsm {
         if let Some(step) = kill_at {
             c.env("KIOSK_KILL_AT_STEP", step);
         }
-        let mut child = c
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            writeln!(stdin, "{}\n{}", pin.0, pin.1).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        (
-            out.status.code(),
-            serde_json::from_str(stdout.trim()).unwrap_or(Value::Null),
-            stdout + &String::from_utf8_lossy(&out.stderr),
-        )
+        with_stdin(c, &[pin.0, pin.1])
     }
 
     fn serials(&self) -> Vec<String> {
@@ -614,26 +597,7 @@ impl Hsm {
         if seal {
             c.arg("--seal").arg(self.seal());
         }
-        let mut child = c
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            for p in pins {
-                writeln!(stdin, "{p}").unwrap();
-            }
-        }
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        (
-            out.status.code(),
-            serde_json::from_str(stdout.trim()).unwrap_or(Value::Null),
-            stdout + &String::from_utf8_lossy(&out.stderr),
-        )
+        with_stdin(c, pins)
     }
 
     fn cert_state(&self, serial: &str) -> String {
@@ -906,26 +870,7 @@ impl Hsm {
             key,
             "--pin-stdin",
         ]);
-        let mut child = c
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            for l in lines {
-                writeln!(stdin, "{l}").unwrap();
-            }
-        }
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        (
-            out.status.code(),
-            serde_json::from_str(stdout.trim()).unwrap_or(Value::Null),
-            stdout,
-        )
+        with_stdin(c, lines)
     }
 }
 
@@ -1119,4 +1064,30 @@ fn production_path_csr_to_the_central_ca_then_import() {
     assert!(ok, "chain to the central root: {out}");
     let crl = h.ctl(&["crl"]).ok();
     assert_eq!(crl["number"], 1);
+}
+
+/// Runs a command with `lines` on its stdin: (exit code, JSON stdout,
+/// stdout and stderr as text).
+fn with_stdin(mut c: Command, lines: &[&str]) -> (Option<i32>, Value, String) {
+    use std::io::Write;
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (
+        out.status.code(),
+        json,
+        stdout + &String::from_utf8_lossy(&out.stderr),
+    )
 }

@@ -474,21 +474,7 @@ impl Station {
         let stock = self.check_stock(&order, &key_serial)?;
         validate::upload("seal.png", seal_png).map_err(|e| e.at("seal", "电子印章图片"))?;
         let token = m.by_serial(&key_serial)?;
-        let station = self.station_session(m, cfg)?;
-        let master = station
-            .secret(MASTER)?
-            .ok_or_else(|| kiosk_keys::KeyError::NoObject(MASTER.into()))?;
-        let so_pin = derive_so_pin(&station, master, &key_serial)?;
-
-        let attempt = self
-            .store()
-            .journal_entries(&order.id)?
-            .iter()
-            .map(|e| e.attempt)
-            .max()
-            .unwrap_or(0)
-            + 1;
-        self.void_unfinished(&order, &key_serial, None, clerk)?;
+        let (station, so_pin, attempt) = self.begin(m, cfg, &order, &key_serial, None, clerk)?;
         let mut run = Run {
             station: self,
             cfg,

@@ -487,7 +487,7 @@ impl Station {
     /// What every operation on a key does first: the station token session,
     /// the key's SO PIN, the attempt number, and voiding what an
     /// interrupted attempt signed.
-    fn begin(
+    pub(crate) fn begin(
         &mut self,
         m: &Module,
         cfg: &KeyConfig,
