@@ -338,6 +338,16 @@ fn new_key_is_issued_verified_and_revocable() {
         text.contains("CN=重庆示例建材有限公司") && text.contains("91500000MA5U8K2T0A"),
         "{text}"
     );
+    // The ezca profile: ST carries the USCC; key usages, EKU, CRL and AIA.
+    let (_, text) = h.openssl(&["x509", "-in", &cert, "-noout", "-text"]);
+    for want in [
+        "Digital Signature, Non Repudiation, Key Agreement",
+        "TLS Web Client Authentication, E-mail Protection",
+        "URI:http://crl.kiosk-station.invalid/ezca.crl",
+        "CA Issuers - URI:http://ca.kiosk-station.invalid/station-ca.cer",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
     let objs = h.objects(&key);
     assert_eq!(object_kinds(&objs), EXPECTED, "{objs:?}");
     assert!(

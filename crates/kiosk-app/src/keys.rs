@@ -580,7 +580,7 @@ impl Station {
                     now,
                     end_of_day(not_after),
                     &serial_bytes,
-                    Some(&profile.crl_url),
+                    &extensions(&profile),
                 )?;
                 let info = certificate_info(&cert)?;
                 let record = CertRecord {
@@ -1044,6 +1044,40 @@ pub(crate) fn self_profile(
         .into());
     }
     Ok(p)
+}
+
+/// The profile's key usages, extended key usages, CRL and AIA addresses.
+pub(crate) fn extensions(
+    profile: &kiosk_domain::catalog::IssuanceProfile,
+) -> kiosk_keys::Extensions {
+    use kiosk_domain::catalog::{ExtendedKeyUsage as E, KeyUsage as K};
+    use kiosk_keys::{ExtendedKeyUsagePurpose as XP, KeyUsagePurpose as KP};
+    let key_usages = profile
+        .key_usage
+        .iter()
+        .map(|k| match k {
+            K::DigitalSignature => KP::DigitalSignature,
+            K::NonRepudiation => KP::ContentCommitment,
+            K::KeyEncipherment => KP::KeyEncipherment,
+            K::DataEncipherment => KP::DataEncipherment,
+            K::KeyAgreement => KP::KeyAgreement,
+        })
+        .collect();
+    let extended_key_usages = profile
+        .extended_key_usage
+        .iter()
+        .map(|e| match e {
+            E::ClientAuth => XP::ClientAuth,
+            E::EmailProtection => XP::EmailProtection,
+            E::CodeSigning => XP::CodeSigning,
+        })
+        .collect();
+    kiosk_keys::Extensions {
+        key_usages,
+        extended_key_usages,
+        crl_url: Some(profile.crl_url.clone()).filter(|u| !u.is_empty()),
+        ca_issuers_url: profile.ca_issuers_url.clone(),
+    }
 }
 
 /// CN = O = OU = 单位名称, C = CN, and the USCC where the profile says.

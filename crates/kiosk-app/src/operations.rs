@@ -359,7 +359,7 @@ impl Station {
                         now,
                         end_of_day(not_after),
                         &serial_bytes,
-                        Some(&profile.crl_url),
+                        &crate::keys::extensions(&profile),
                     )?;
                     record_issued(st, &actor, &cert, &ca_cert, not_after, key_serial, &order)?;
                     Ok(json!({}))

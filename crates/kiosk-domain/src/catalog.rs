@@ -214,6 +214,46 @@ pub struct IssuanceProfile {
     pub uscc_attribute: UsccAttribute,
     /// CRL distribution point written into every certificate.
     pub crl_url: String,
+    /// Authority Information Access (caIssuers) written into every certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_issuers_url: Option<String>,
+    #[serde(default = "default_key_usage")]
+    pub key_usage: Vec<KeyUsage>,
+    #[serde(default = "default_extended_key_usage")]
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyUsage {
+    DigitalSignature,
+    NonRepudiation,
+    KeyEncipherment,
+    DataEncipherment,
+    KeyAgreement,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExtendedKeyUsage {
+    ClientAuth,
+    EmailProtection,
+    CodeSigning,
+}
+
+fn default_key_usage() -> Vec<KeyUsage> {
+    vec![
+        KeyUsage::DigitalSignature,
+        KeyUsage::NonRepudiation,
+        KeyUsage::KeyAgreement,
+    ]
+}
+
+fn default_extended_key_usage() -> Vec<ExtendedKeyUsage> {
+    vec![
+        ExtendedKeyUsage::ClientAuth,
+        ExtendedKeyUsage::EmailProtection,
+    ]
 }
 
 impl IssuanceProfile {
@@ -223,6 +263,9 @@ impl IssuanceProfile {
             key_algorithm: KeyAlgorithm::EcP256,
             uscc_attribute: UsccAttribute::SerialNumber,
             crl_url: "http://crl.kiosk-station.invalid/station.crl".to_string(),
+            ca_issuers_url: None,
+            key_usage: default_key_usage(),
+            extended_key_usage: default_extended_key_usage(),
         }
     }
 }
@@ -487,7 +530,9 @@ impl Catalog {
         let atr = atr.to_ascii_lowercase();
         self.key_models
             .iter()
-            .filter(|m| !m.atr_prefix.is_empty() && atr.starts_with(&m.atr_prefix.to_ascii_lowercase()))
+            .filter(|m| {
+                !m.atr_prefix.is_empty() && atr.starts_with(&m.atr_prefix.to_ascii_lowercase())
+            })
             .max_by_key(|m| m.atr_prefix.len())
     }
 

@@ -15,13 +15,14 @@ mod token;
 pub use error::KeyError;
 pub use pki::{
     certificate_info, csr, issue, revocation_list, self_signed_ca, sub_ca, subject_der,
-    verify_signature, CertInfo, Revoked, SubjectSpec,
+    verify_signature, CertInfo, Extensions, Revoked, SubjectSpec,
 };
 pub use readers::{CardEvent, Reader, Readers};
 pub use signer::TokenSigner;
 pub use token::{CertObject, Module, ObjectSummary, TokenInfo, TokenSession};
 
 pub use cryptoki::object::{ObjectClass, ObjectHandle};
+pub use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
 pub use secrecy::{ExposeSecret, SecretString};
 
 /// A slot id for test doubles of [`TokenInfo`].

@@ -119,6 +119,16 @@ pub fn csr(key: &impl SigningKey, subject: &SubjectSpec) -> Result<Vec<u8>, KeyE
     Ok(p.serialize_request(key)?.der().to_vec())
 }
 
+/// What an end-entity certificate carries besides its subject and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extensions {
+    pub key_usages: Vec<KeyUsagePurpose>,
+    pub extended_key_usages: Vec<ExtendedKeyUsagePurpose>,
+    pub crl_url: Option<String>,
+    /// Authority Information Access: where the issuer's certificate is.
+    pub ca_issuers_url: Option<String>,
+}
+
 /// Issues an end-entity certificate for a request. The request's signature
 /// must verify and its public key must be `expected_point` (the key the
 /// station generated), so nobody else's key gets certified.
@@ -132,7 +142,7 @@ pub fn issue(
     from: OffsetDateTime,
     to: OffsetDateTime,
     serial: &[u8],
-    crl_url: Option<&str>,
+    ext: &Extensions,
 ) -> Result<Vec<u8>, KeyError> {
     let req = CertificateSigningRequestParams::from_der(&csr_der.into())
         .map_err(|e| KeyError::X509(format!("proof of possession failed: {e}")))?;
@@ -148,21 +158,21 @@ pub fn issue(
     p.not_after = to;
     p.serial_number = Some(SerialNumber::from_slice(serial));
     p.is_ca = IsCa::ExplicitNoCa;
-    p.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::ContentCommitment,
-        KeyUsagePurpose::KeyAgreement,
-    ];
-    p.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ClientAuth,
-        ExtendedKeyUsagePurpose::EmailProtection,
-    ];
+    p.key_usages = ext.key_usages.clone();
+    p.extended_key_usages = ext.extended_key_usages.clone();
     p.use_authority_key_identifier_extension = true;
     p.key_identifier_method = KeyIdMethod::Sha256;
-    if let Some(url) = crl_url {
+    if let Some(url) = &ext.crl_url {
         p.crl_distribution_points = vec![CrlDistributionPoint {
-            uris: vec![url.to_string()],
+            uris: vec![url.clone()],
         }];
+    }
+    if let Some(url) = &ext.ca_issuers_url {
+        p.custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+                aia(url),
+            ));
     }
     Ok(p.signed_by(&req.public_key, &issuer)?.der().to_vec())
 }
@@ -229,4 +239,29 @@ pub fn subject_der(der: &[u8]) -> Result<Vec<u8>, KeyError> {
     let (_, cert) = X509Certificate::from_der(der)
         .map_err(|e| KeyError::X509(format!("unreadable certificate: {e}")))?;
     Ok(cert.subject().as_raw().to_vec())
+}
+
+/// AuthorityInfoAccessSyntax with one caIssuers URI.
+fn aia(url: &str) -> Vec<u8> {
+    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let n = body.len();
+        if n < 0x80 {
+            out.push(n as u8);
+        } else {
+            let bytes: Vec<u8> = n
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|b| *b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(body);
+        out
+    }
+    // id-ad-caIssuers 1.3.6.1.5.5.7.48.2, then [6] IA5String (URI).
+    let method = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+    let description = tlv(0x30, &[&method[..], &tlv(0x86, url.as_bytes())].concat());
+    tlv(0x30, &description)
 }

@@ -112,7 +112,12 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
         now,
         now + Duration::days(365),
         &serial,
-        Some("http://crl.example.cn/station.crl"),
+        &kiosk_keys::Extensions {
+            key_usages: vec![kiosk_keys::KeyUsagePurpose::DigitalSignature],
+            extended_key_usages: vec![],
+            crl_url: Some("http://crl.example.cn/station.crl".into()),
+            ca_issuers_url: Some("http://ca.example.cn/station.cer".into()),
+        },
     )
     .unwrap();
     // Someone else's request is refused.
@@ -125,7 +130,12 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
         now,
         now + Duration::days(365),
         &serial,
-        None
+        &kiosk_keys::Extensions {
+            key_usages: vec![],
+            extended_key_usages: vec![],
+            crl_url: None,
+            ca_issuers_url: None
+        },
     )
     .is_err());
     u.put_certificate(&[1, 2, 3, 4], "company", &cert, b"")
@@ -216,6 +226,9 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
     ]);
     assert!(!ok && out.contains("revoked"), "{out}");
 
+    let (_, text) = openssl(&["x509", "-in", "user.pem", "-noout", "-text"]);
+    assert!(text.contains("CA Issuers - URI:http://ca.example.cn/station.cer"), "{text}");
+    assert!(text.contains("URI:http://crl.example.cn/station.crl"), "{text}");
     let objects = u.objects().unwrap();
     let classes: Vec<&str> = objects.iter().map(|o| o.class.as_str()).collect();
     assert_eq!(objects.len(), 4, "{classes:?}");
