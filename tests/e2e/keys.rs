@@ -1101,3 +1101,47 @@ fn with_stdin(mut c: Command, lines: &[&str]) -> (Option<i32>, Value, String) {
         stdout + &String::from_utf8_lossy(&out.stderr),
     )
 }
+
+#[test]
+fn rsa_2048_where_the_profile_says() {
+    let h = Hsm::new();
+    // The operator's catalog switches ezca to RSA-2048.
+    let base = kiosk_app::domain::Catalog::from_toml(kiosk_app::EMBEDDED_CATALOG)
+        .unwrap()
+        .version;
+    let text = kiosk_app::EMBEDDED_CATALOG
+        .replace(
+            &format!("version = {base}\n"),
+            &format!("version = {}\n", base + 1),
+        )
+        .replacen(
+            "key_algorithm = \"ec-p256\"\nuscc_attribute = \"state\"",
+            "key_algorithm = \"rsa-2048\"\nuscc_attribute = \"state\"",
+            1,
+        );
+    assert!(text.contains("rsa-2048"));
+    let f = h.dir.path().join("rsa.toml");
+    std::fs::write(&f, text).unwrap();
+    h.ctl(&["catalog", "import", f.to_str().unwrap()]).ok();
+
+    let key = h.stocked_key();
+    let (code, j, out) = h.personalize(&h.paid_order(), &key, (PIN, PIN), None);
+    assert_eq!(code, Some(0), "{out}");
+    let cert = format!("{}.pem", j["certificate_serial"].as_str().unwrap());
+    let (ok, out) = h.openssl(&[
+        "verify",
+        "-x509_strict",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "station-ca.pem",
+        &cert,
+    ]);
+    assert!(ok, "{out}");
+    let (_, text) = h.openssl(&["x509", "-in", &cert, "-noout", "-text"]);
+    assert!(
+        text.contains("rsaEncryption") && text.contains("Public-Key: (2048 bit)"),
+        "{text}"
+    );
+    assert_eq!(object_kinds(&h.objects(&key)), EXPECTED);
+}

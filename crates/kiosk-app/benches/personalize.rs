@@ -86,7 +86,7 @@ fn main() {
         st.login_user(&secret("station-pin-1")).unwrap();
         let master = st.secret("so-pin-master").unwrap().unwrap();
         st.hmac(master, raw.serial.as_bytes()).unwrap();
-        let (ca_key, _) = st.key_pair(b"station-ca").unwrap();
+        let (ca_key, _, _) = st.key_pair(b"station-ca").unwrap();
         let label = format!("RAW {i}");
         m.init_token(raw.slot, &secret("vendor-so-1"), &label)
             .unwrap();

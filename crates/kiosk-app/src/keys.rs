@@ -543,10 +543,14 @@ impl Station {
         key.login_user(pin)?;
         let id = key.random(8)?;
         let mut point = Vec::new();
-        run.step("generate-key", json!({ "id": hex::encode(&id) }), |_| {
-            point = key.generate_p256(&id, "company")?.1;
-            Ok(json!({}))
-        })?;
+        run.step(
+            "generate-key",
+            json!({ "id": hex::encode(&id), "algorithm": profile.key_algorithm }),
+            |_| {
+                point = key.generate(key_kind(&profile), &id, "company")?.1;
+                Ok(json!({}))
+            },
+        )?;
         let user_key = TokenSigner::new(&key, &id)?;
         let subject = subject_for(&order, &profile);
         let mut request = Vec::new();
@@ -637,7 +641,7 @@ impl Station {
             }
             let challenge = key.random(32)?;
             let sig = user_key.sign_der(&challenge)?;
-            if !verify_signature(&info.public_point, &challenge, &sig) {
+            if !verify_signature(&info, &challenge, &sig) {
                 return Err(kiosk_keys::KeyError::X509(
                     "the key's signature does not verify with its certificate".into(),
                 )
@@ -1026,24 +1030,20 @@ pub(crate) fn check_operation(order: &Order, allowed: &[Operation]) -> Result<()
     }
 }
 
+/// The issuance profile of the order's provider.
 pub(crate) fn self_profile(
     st: &Station,
     order: &Order,
 ) -> Result<kiosk_domain::catalog::IssuanceProfile, AppError> {
-    let p = st.rules()?.catalog().profile(&order.application.provider);
-    if p.key_algorithm != KeyAlgorithm::EcP256 {
-        return Err(Rejection::new(
-            "profile",
-            "algorithm_not_supported",
-            "签发配置",
-            "该机构配置的密钥算法（RSA-2048）本工作站尚不支持",
-            "请联系运维人员调整签发配置",
-            "RSA-2048 issuance is not available",
-            "change the profile",
-        )
-        .into());
+    Ok(st.rules()?.catalog().profile(&order.application.provider))
+}
+
+/// The key kind a profile asks for.
+pub(crate) fn key_kind(profile: &kiosk_domain::catalog::IssuanceProfile) -> kiosk_keys::KeyKind {
+    match profile.key_algorithm {
+        KeyAlgorithm::EcP256 => kiosk_keys::KeyKind::P256,
+        KeyAlgorithm::Rsa2048 => kiosk_keys::KeyKind::Rsa2048,
     }
-    Ok(p)
 }
 
 /// The profile's key usages, extended key usages, CRL and AIA addresses.

@@ -332,7 +332,7 @@ impl Station {
         };
         if rekey && carried.is_none() {
             run.step("generate-key", json!({ "id": hex::encode(&id) }), |_| {
-                key.generate_p256(&id, "company")?;
+                key.generate(crate::keys::key_kind(&profile), &id, "company")?;
                 Ok(json!({}))
             })?;
         }
@@ -574,7 +574,7 @@ fn prove_key(key: &TokenSession, cert: &[u8]) -> Result<(), AppError> {
     let signer = TokenSigner::new(key, &id)?;
     let challenge = key.random(32)?;
     let sig = signer.sign_der(&challenge)?;
-    if !verify_signature(&certificate_info(cert)?.public_point, &challenge, &sig) {
+    if !verify_signature(&certificate_info(cert)?, &challenge, &sig) {
         return Err(KeyError::X509(
             "the key's signature does not verify with its certificate".into(),
         )

@@ -202,6 +202,7 @@ pub enum UsccAttribute {
 #[serde(rename_all = "kebab-case")]
 pub enum KeyAlgorithm {
     EcP256,
+    #[serde(rename = "rsa-2048")]
     Rsa2048,
 }
 

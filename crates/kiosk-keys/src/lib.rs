@@ -6,6 +6,7 @@
 //! and the store. A PKCS#11 `Session` is not `Sync`; every type here that
 //! holds one is used from one thread.
 
+mod der;
 mod error;
 mod pki;
 mod readers;
@@ -19,7 +20,7 @@ pub use pki::{
 };
 pub use readers::{CardEvent, Reader, Readers};
 pub use signer::TokenSigner;
-pub use token::{CertObject, Module, ObjectSummary, TokenInfo, TokenSession};
+pub use token::{CertObject, KeyKind, Module, ObjectSummary, TokenInfo, TokenSession};
 
 pub use cryptoki::object::{ObjectClass, ObjectHandle};
 pub use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};

@@ -57,7 +57,9 @@ pub struct CertInfo {
     pub issuer: String,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    /// The public key as in SubjectPublicKeyInfo (point or RSAPublicKey DER).
     pub public_point: Vec<u8>,
+    pub key_kind: crate::KeyKind,
 }
 
 fn ca_params(
@@ -224,12 +226,23 @@ pub fn certificate_info(der: &[u8]) -> Result<CertInfo, KeyError> {
         not_before: cert.validity().not_before.to_datetime(),
         not_after: cert.validity().not_after.to_datetime(),
         public_point: cert.public_key().subject_public_key.data.to_vec(),
+        key_kind: if cert.public_key().algorithm.algorithm.to_id_string() == "1.2.840.113549.1.1.1"
+        {
+            crate::KeyKind::Rsa2048
+        } else {
+            crate::KeyKind::P256
+        },
     })
 }
 
-/// Verifies an ECDSA P-256/SHA-256 signature (DER) by a public point.
-pub fn verify_signature(public_point: &[u8], msg: &[u8], sig: &[u8]) -> bool {
-    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, public_point)
+/// Verifies a signature made by the key a certificate names (ECDSA
+/// P-256/SHA-256 in DER, or RSASSA-PKCS1-v1_5 SHA-256).
+pub fn verify_signature(cert: &CertInfo, msg: &[u8], sig: &[u8]) -> bool {
+    let alg: &dyn ring::signature::VerificationAlgorithm = match cert.key_kind {
+        crate::KeyKind::P256 => &ring::signature::ECDSA_P256_SHA256_ASN1,
+        crate::KeyKind::Rsa2048 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+    };
+    ring::signature::UnparsedPublicKey::new(alg, &cert.public_point)
         .verify(msg, sig)
         .is_ok()
 }
@@ -241,27 +254,10 @@ pub fn subject_der(der: &[u8]) -> Result<Vec<u8>, KeyError> {
     Ok(cert.subject().as_raw().to_vec())
 }
 
-/// AuthorityInfoAccessSyntax with one caIssuers URI.
+/// AuthorityInfoAccessSyntax with one caIssuers URI: the access method
+/// id-ad-caIssuers (1.3.6.1.5.5.7.48.2), then [6] IA5String.
 fn aia(url: &str) -> Vec<u8> {
-    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let n = body.len();
-        if n < 0x80 {
-            out.push(n as u8);
-        } else {
-            let bytes: Vec<u8> = n
-                .to_be_bytes()
-                .into_iter()
-                .skip_while(|b| *b == 0)
-                .collect();
-            out.push(0x80 | bytes.len() as u8);
-            out.extend(bytes);
-        }
-        out.extend_from_slice(body);
-        out
-    }
-    // id-ad-caIssuers 1.3.6.1.5.5.7.48.2, then [6] IA5String (URI).
-    let method = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
-    let description = tlv(0x30, &[&method[..], &tlv(0x86, url.as_bytes())].concat());
-    tlv(0x30, &description)
+    use crate::der::{sequence, tlv};
+    let method = vec![0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+    sequence(&[sequence(&[method, tlv(0x86, url.as_bytes())])])
 }

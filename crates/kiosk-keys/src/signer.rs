@@ -1,37 +1,51 @@
 //! An rcgen signing key whose private half stays in a PKCS#11 token.
 
 use cryptoki::object::ObjectHandle;
-use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey, PKCS_ECDSA_P256_SHA256};
+use rcgen::{
+    PublicKeyData, SignatureAlgorithm, SigningKey, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256,
+};
 use sha2::{Digest, Sha256};
 
+use crate::token::KeyKind;
 use crate::{KeyError, TokenSession};
 
-/// Signs with ECDSA P-256/SHA-256 on the token: the message is hashed here,
-/// the digest signed by CKM_ECDSA, and r || s encoded as DER.
+/// Signs on the token. ECDSA P-256/SHA-256: the message is hashed here,
+/// the digest signed by CKM_ECDSA, and r || s encoded as DER (SoftHSM2 has
+/// no CKM_ECDSA_SHA256). RSA-2048: CKM_SHA256_RSA_PKCS.
 pub struct TokenSigner<'a> {
     session: &'a TokenSession,
     key: ObjectHandle,
     public: Vec<u8>,
+    kind: KeyKind,
 }
 
 impl<'a> TokenSigner<'a> {
     /// The signer for the key pair with this CKA_ID.
     pub fn new(session: &'a TokenSession, id: &[u8]) -> Result<Self, KeyError> {
-        let (key, public) = session.key_pair(id)?;
+        let (key, public, kind) = session.key_pair(id)?;
         Ok(TokenSigner {
             session,
             key,
             public,
+            kind,
         })
     }
 
-    /// The uncompressed public point.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The public key as it goes into SubjectPublicKeyInfo: the uncompressed
+    /// point, or the RSAPublicKey DER.
     pub fn public_point(&self) -> &[u8] {
         &self.public
     }
 
-    /// DER ECDSA signature of `msg`.
+    /// Signature of `msg`: DER ECDSA, or PKCS#1 v1.5 for RSA.
     pub fn sign_der(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
+        if self.kind == KeyKind::Rsa2048 {
+            return self.session.sign_rsa_sha256(self.key, msg);
+        }
         let digest = Sha256::digest(msg);
         let raw = self.session.sign_digest(self.key, &digest)?;
         if raw.len() != 64 {
@@ -50,7 +64,10 @@ impl PublicKeyData for TokenSigner<'_> {
     }
 
     fn algorithm(&self) -> &'static SignatureAlgorithm {
-        &PKCS_ECDSA_P256_SHA256
+        match self.kind {
+            KeyKind::P256 => &PKCS_ECDSA_P256_SHA256,
+            KeyKind::Rsa2048 => &PKCS_RSA_SHA256,
+        }
     }
 }
 
@@ -62,25 +79,7 @@ impl SigningKey for TokenSigner<'_> {
 
 /// ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }.
 fn der_signature(r: &[u8], s: &[u8]) -> Vec<u8> {
-    fn integer(v: &[u8]) -> Vec<u8> {
-        let v = match v.iter().position(|&b| b != 0) {
-            Some(i) => &v[i..],
-            None => &[0u8][..],
-        };
-        let mut out = vec![0x02];
-        if v[0] & 0x80 != 0 {
-            out.push(v.len() as u8 + 1);
-            out.push(0);
-        } else {
-            out.push(v.len() as u8);
-        }
-        out.extend_from_slice(v);
-        out
-    }
-    let body = [integer(r), integer(s)].concat();
-    let mut out = vec![0x30, body.len() as u8];
-    out.extend(body);
-    out
+    crate::der::sequence(&[crate::der::integer(r), crate::der::integer(s)])
 }
 
 #[cfg(test)]

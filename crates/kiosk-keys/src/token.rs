@@ -34,6 +34,13 @@ pub struct TokenInfo {
     pub slot: Slot,
 }
 
+/// The key algorithms the station makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    P256,
+    Rsa2048,
+}
+
 /// A certificate object on a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertObject {
@@ -241,8 +248,54 @@ impl TokenSession {
         Ok((priv_h, self.ec_point(pub_h)?))
     }
 
-    /// The private key and public point of the key pair with this id.
-    pub fn key_pair(&self, id: &[u8]) -> Result<(ObjectHandle, Vec<u8>), KeyError> {
+    /// Generates an RSA-2048 key pair on the token (private half sensitive,
+    /// never extractable). Returns the private key and the RSAPublicKey DER.
+    pub fn generate_rsa2048(
+        &self,
+        id: &[u8],
+        label: &str,
+    ) -> Result<(ObjectHandle, Vec<u8>), KeyError> {
+        let public = [
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::ModulusBits(2048.into()),
+            Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        let private = [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        let (pub_h, priv_h) = self
+            .session
+            .generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
+            .map_err(KeyError::at("C_GenerateKeyPair(RSA)"))?;
+        Ok((priv_h, self.rsa_public(pub_h)?))
+    }
+
+    /// Generates a key pair of the given kind on the token.
+    pub fn generate(
+        &self,
+        kind: KeyKind,
+        id: &[u8],
+        label: &str,
+    ) -> Result<(ObjectHandle, Vec<u8>), KeyError> {
+        match kind {
+            KeyKind::P256 => self.generate_p256(id, label),
+            KeyKind::Rsa2048 => self.generate_rsa2048(id, label),
+        }
+    }
+
+    /// The private key and public key (P-256 point, or RSAPublicKey DER) of
+    /// the key pair with this id.
+    pub fn key_pair(&self, id: &[u8]) -> Result<(ObjectHandle, Vec<u8>, KeyKind), KeyError> {
         let find = |class| {
             self.session
                 .find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())])
@@ -253,7 +306,52 @@ impl TokenSession {
         };
         let private = find(ObjectClass::PRIVATE_KEY)?;
         let public = find(ObjectClass::PUBLIC_KEY)?;
-        Ok((private, self.ec_point(public)?))
+        let kind = self
+            .session
+            .get_attributes(public, &[AttributeType::KeyType])
+            .map_err(KeyError::at("C_GetAttributeValue"))?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::KeyType(t) if t == KeyType::RSA => Some(KeyKind::Rsa2048),
+                Attribute::KeyType(_) => Some(KeyKind::P256),
+                _ => None,
+            })
+            .unwrap_or(KeyKind::P256);
+        let bytes = match kind {
+            KeyKind::P256 => self.ec_point(public)?,
+            KeyKind::Rsa2048 => self.rsa_public(public)?,
+        };
+        Ok((private, bytes, kind))
+    }
+
+    /// RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }.
+    fn rsa_public(&self, public: ObjectHandle) -> Result<Vec<u8>, KeyError> {
+        let (mut n, mut e) = (Vec::new(), Vec::new());
+        for a in self
+            .session
+            .get_attributes(
+                public,
+                &[AttributeType::Modulus, AttributeType::PublicExponent],
+            )
+            .map_err(KeyError::at("C_GetAttributeValue"))?
+        {
+            match a {
+                Attribute::Modulus(v) => n = v,
+                Attribute::PublicExponent(v) => e = v,
+                _ => {}
+            }
+        }
+        Ok(crate::der::sequence(&[
+            crate::der::integer(&n),
+            crate::der::integer(&e),
+        ]))
+    }
+
+    /// RSASSA-PKCS1-v1_5 with SHA-256, hashed in the token.
+    pub fn sign_rsa_sha256(&self, key: ObjectHandle, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.session
+            .sign(&Mechanism::Sha256RsaPkcs, key, msg)
+            .map_err(KeyError::at("C_Sign(RSA)"))
     }
 
     /// Finds a key pair by label (the station's own keys).

@@ -151,8 +151,8 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
     );
     assert_eq!(info.public_point, point);
     let sig = user_key.sign_der(b"challenge").unwrap();
-    assert!(verify_signature(&info.public_point, b"challenge", &sig));
-    assert!(!verify_signature(&info.public_point, b"other", &sig));
+    assert!(verify_signature(&info, b"challenge", &sig));
+    assert!(!verify_signature(&info, b"other", &sig));
 
     let crl = revocation_list(
         &sub,
@@ -227,8 +227,14 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
     assert!(!ok && out.contains("revoked"), "{out}");
 
     let (_, text) = openssl(&["x509", "-in", "user.pem", "-noout", "-text"]);
-    assert!(text.contains("CA Issuers - URI:http://ca.example.cn/station.cer"), "{text}");
-    assert!(text.contains("URI:http://crl.example.cn/station.crl"), "{text}");
+    assert!(
+        text.contains("CA Issuers - URI:http://ca.example.cn/station.cer"),
+        "{text}"
+    );
+    assert!(
+        text.contains("URI:http://crl.example.cn/station.crl"),
+        "{text}"
+    );
     let objects = u.objects().unwrap();
     let classes: Vec<&str> = objects.iter().map(|o| o.class.as_str()).collect();
     assert_eq!(objects.len(), 4, "{classes:?}");
