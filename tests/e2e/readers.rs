@@ -11,7 +11,12 @@ struct Pcscd(Option<Child>);
 
 impl Pcscd {
     fn start() -> Pcscd {
-        let running = Command::new("pgrep").arg("-x").arg("pcscd").output().map(|o| o.status.success()).unwrap_or(false);
+        let running = Command::new("pgrep")
+            .arg("-x")
+            .arg("pcscd")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         if running {
             return Pcscd(None);
         }
@@ -29,7 +34,9 @@ impl Pcscd {
 impl Drop for Pcscd {
     fn drop(&mut self) {
         if let Some(c) = &mut self.0 {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
             let _ = c.wait();
         }
     }
@@ -46,8 +53,21 @@ fn vicc(shim: &std::path::Path) -> Child {
     )
     .unwrap();
     Command::new("/usr/bin/vicc")
-        .args(["-t", "iso7816", "--hostname", "localhost", "--port", "35963"])
-        .env("PYTHONPATH", format!("/usr/lib/python3/site-packages/virtualsmartcard:{}", shim.display()))
+        .args([
+            "-t",
+            "iso7816",
+            "--hostname",
+            "localhost",
+            "--port",
+            "35963",
+        ])
+        .env(
+            "PYTHONPATH",
+            format!(
+                "/usr/lib/python3/site-packages/virtualsmartcard:{}",
+                shim.display()
+            ),
+        )
         .current_dir(shim)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -60,16 +80,32 @@ fn insert_and_remove_events_with_the_key_model() {
     let _pcscd = Pcscd::start();
     let d = tempfile::tempdir().unwrap();
     let mut watch = Command::new(kiosk_e2e::kioskctl());
-    watch.args(["--json", "--data-dir"]).arg(d.path()).args(["key", "watch", "--events", "2", "--timeout-secs", "30"]);
+    watch.args(["--json", "--data-dir"]).arg(d.path()).args([
+        "key",
+        "watch",
+        "--events",
+        "2",
+        "--timeout-secs",
+        "30",
+    ]);
     let watcher = std::thread::spawn(move || run(watch));
     std::thread::sleep(Duration::from_millis(1500));
 
     let mut card = vicc(d.path());
     std::thread::sleep(Duration::from_millis(2500));
     let listed = ctl(d.path(), &["key", "list"]).ok();
-    let readers = listed["readers"].as_array().unwrap_or_else(|| panic!("{listed}"));
-    assert!(readers.iter().any(|r| r["card_present"] == true && r["atr"].as_str().unwrap().starts_with("3b95")), "{listed}");
-    let _ = Command::new("kill").args(["-TERM", &card.id().to_string()]).status();
+    let readers = listed["readers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        readers
+            .iter()
+            .any(|r| r["card_present"] == true && r["atr"].as_str().unwrap().starts_with("3b95")),
+        "{listed}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &card.id().to_string()])
+        .status();
     let _ = card.wait();
 
     let events = watcher.join().unwrap().ok();

@@ -34,10 +34,15 @@ fn findings(d: &tempfile::TempDir) -> Vec<(i64, String)> {
 #[test]
 fn untouched_trail_verifies() {
     let (d, c) = station();
-    let rows: i64 = c.query_row("SELECT count(*) FROM audit", [], |r| r.get(0)).unwrap();
+    let rows: i64 = c
+        .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+        .unwrap();
     assert!(rows > 20, "two demo transactions leave a trail");
     let v = ctl(d.path(), &["audit", "verify"]).ok();
-    assert_eq!((v["ok"].as_bool(), v["rows"].as_i64()), (Some(true), Some(rows)));
+    assert_eq!(
+        (v["ok"].as_bool(), v["rows"].as_i64()),
+        (Some(true), Some(rows))
+    );
 }
 
 #[test]
@@ -109,8 +114,11 @@ fn deleted_rows_are_named() {
 #[test]
 fn deleted_tail_is_seen() {
     let (d, c) = station();
-    let last: i64 = c.query_row("SELECT max(seq) FROM audit", [], |r| r.get(0)).unwrap();
-    c.execute("DELETE FROM audit WHERE seq = ?1", [last]).unwrap();
+    let last: i64 = c
+        .query_row("SELECT max(seq) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    c.execute("DELETE FROM audit WHERE seq = ?1", [last])
+        .unwrap();
     assert_eq!(findings(&d), [(last, "truncated".to_string())]);
 }
 

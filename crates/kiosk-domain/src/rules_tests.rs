@@ -356,6 +356,10 @@ fn projects_are_checked() {
 #[test]
 fn key_models_by_atr() {
     let c = catalog();
-    assert_eq!(c.key_model_for_atr("3B951381018073FF01000B").map(|m| m.id.as_str()), Some("vsmartcard-iso7816"));
+    assert_eq!(
+        c.key_model_for_atr("3B951381018073FF01000B")
+            .map(|m| m.id.as_str()),
+        Some("vsmartcard-iso7816")
+    );
     assert_eq!(c.key_model_for_atr("3b00"), None);
 }

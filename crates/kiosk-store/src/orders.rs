@@ -88,7 +88,9 @@ impl Store {
         order: &Order,
         cmd: &Command,
     ) -> Result<(), StoreError> {
-        self.write(actor, now, |w| w.save_transition(from_state, from_revision, order, cmd))
+        self.write(actor, now, |w| {
+            w.save_transition(from_state, from_revision, order, cmd)
+        })
     }
 
     /// Finds an order by id or by number.
@@ -210,7 +212,14 @@ impl Writer<'_> {
         let changed = self.tx().execute(
             "UPDATE orders SET state = ?1, updated_at = ?2, revision = ?3, body = ?4
              WHERE id = ?5 AND revision = ?6",
-            (order.state.as_str(), ts(self.now()), order.revision, &body, &order.id, from_revision),
+            (
+                order.state.as_str(),
+                ts(self.now()),
+                order.revision,
+                &body,
+                &order.id,
+                from_revision,
+            ),
         )?;
         if changed != 1 {
             return Err(StoreError::Conflict(order.number.clone()));
