@@ -177,40 +177,9 @@ impl Hsm {
         p
     }
 
-    /// (class, label) of every object on a key, via pkcs11-tool.
+    /// The kind of every object on a key, via pkcs11-tool.
     fn objects(&self, key_serial: &str) -> Vec<String> {
-        let out = self
-            .command("pkcs11-tool")
-            .args(["--module", MODULE, "--token-label"])
-            .arg(self.token_label(key_serial))
-            .args(["--login", "--pin", PIN, "--list-objects"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text.lines()
-            .filter(|l| l.contains("Object") || l.starts_with("Data object"))
-            .map(|l| {
-                l.split(';')
-                    .next()
-                    .unwrap()
-                    .split_whitespace()
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .map(|l| {
-                if l.starts_with("Data object") {
-                    "Data object".to_string()
-                } else {
-                    l
-                }
-            })
-            .collect()
+        self.objects_with_pin(key_serial, PIN)
     }
 
     fn token_label(&self, key_serial: &str) -> String {
@@ -1144,4 +1113,69 @@ fn rsa_2048_where_the_profile_says() {
         "{text}"
     );
     assert_eq!(object_kinds(&h.objects(&key)), EXPECTED);
+}
+
+#[test]
+fn upgrade_onto_a_new_key_when_the_model_cannot_upgrade_in_place() {
+    let h = Hsm::new();
+    // The operator's catalog says this key model cannot be upgraded in place
+    // (like the 01/03-series keys of [000]).
+    let base = kiosk_app::domain::Catalog::from_toml(kiosk_app::EMBEDDED_CATALOG)
+        .unwrap()
+        .version;
+    let text = kiosk_app::EMBEDDED_CATALOG
+        .replace(
+            &format!("version = {base}\n"),
+            &format!("version = {}\n", base + 1),
+        )
+        .replace("upgrade_in_place = true", "upgrade_in_place = false");
+    let f = h.dir.path().join("no-in-place.toml");
+    std::fs::write(&f, text).unwrap();
+    h.ctl(&["catalog", "import", f.to_str().unwrap()]).ok();
+
+    let old_key = h.stocked_key();
+    let (code, j, out) = h.personalize(&h.paid_order(), &old_key, (PIN, PIN), None);
+    assert_eq!(code, Some(0), "{out}");
+    let old = j["certificate_serial"].as_str().unwrap().to_string();
+    let mut upgrade = application("upgrade", Some(&old));
+    upgrade["provider"] = "cqc".into();
+    upgrade["project"] = "energy-saving-procurement".into();
+    let order = h.paid(&upgrade, None);
+    let (_, j, _) = h.run_op(&order, Some(&old_key), &[PIN], false);
+    assert_eq!(j["error"]["code"], "upgrade_needs_new_key", "{j}");
+    assert!(j["error"]["message"].as_str().unwrap().contains("新介质"));
+    // A new key from stock: new PIN twice, validity unchanged, old replaced.
+    let new_key = h.stocked_key();
+    let (code, j, out) = h.run_op(&order, Some(&new_key), &["246813", "246813"], true);
+    assert_eq!(code, Some(0), "{out}");
+    let new = j["certificate_serial"].as_str().unwrap().to_string();
+    assert_eq!(h.not_after(&new), h.not_after(&old));
+    assert_eq!(h.cert_state(&old), "revoked");
+    assert_eq!(
+        object_kinds(&h.objects_with_pin(&new_key, "246813")),
+        EXPECTED
+    );
+}
+
+impl Hsm {
+    fn objects_with_pin(&self, key_serial: &str, pin: &str) -> Vec<String> {
+        let out = self
+            .command("pkcs11-tool")
+            .args(["--module", MODULE, "--token-label"])
+            .arg(self.token_label(key_serial))
+            .args(["--login", "--pin", pin, "--list-objects"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("Object") || l.starts_with("Data object"))
+            .map(|l| {
+                if l.starts_with("Data object") {
+                    "Data object".to_string()
+                } else {
+                    l.split(';').next().unwrap().trim().to_string()
+                }
+            })
+            .collect()
+    }
 }

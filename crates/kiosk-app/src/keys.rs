@@ -466,6 +466,7 @@ impl Station {
                 Operation::New,
                 Operation::ReplaceLost,
                 Operation::ReplaceDamaged,
+                Operation::Upgrade,
             ],
         )?;
         let replaced = self.replaced_certificate(&order)?;
@@ -663,6 +664,7 @@ impl Station {
                     // Lost: the old certificate is revoked automatically [004].
                     let (reason, key_state) = match done.application.operation {
                         Operation::ReplaceLost => (1, "retired"),
+                        Operation::Upgrade => (4, "retired"),
                         _ => (4, "defective"),
                     };
                     w.certificate_state(&old.serial, "revoked", Some(reason))?;

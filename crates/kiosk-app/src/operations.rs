@@ -31,6 +31,44 @@ pub enum PinNeed {
     None,
 }
 
+impl Station {
+    /// Which PIN an order asks for with this key: an upgrade onto a blank
+    /// key (keys that cannot be upgraded in place) sets a new one.
+    pub fn pin_need_for(
+        &self,
+        order_key: &str,
+        key_serial: Option<&str>,
+    ) -> Result<PinNeed, AppError> {
+        let order = self.find_order(order_key)?;
+        Ok(match (order.application.operation, key_serial) {
+            (Operation::Upgrade, Some(k))
+                if self.is_blank(&order, &k.trim().to_ascii_lowercase())? =>
+            {
+                PinNeed::New
+            }
+            (op, _) => pin_need(op),
+        })
+    }
+
+    /// A key from stock that this order may write: blank, or already
+    /// assigned to it.
+    fn is_blank(&self, order: &Order, key_serial: &str) -> Result<bool, AppError> {
+        Ok(self.store().stock_key(key_serial)?.is_some_and(|k| {
+            k.state == "in-stock"
+                || (k.state == "assigned" && k.order_id.as_deref() == Some(order.id.as_str()))
+        }))
+    }
+
+    /// The seal written with the certificate an order replaces.
+    fn previous_seal(&self, order: &Order) -> Result<Option<Vec<u8>>, AppError> {
+        let old = self.replaced_certificate(order)?;
+        match old.and_then(|c| c.order_id) {
+            Some(o) => Ok(self.approved_seal(&o)?.map(|(_, png)| png)),
+            None => Ok(None),
+        }
+    }
+}
+
 pub fn pin_need(op: Operation) -> PinNeed {
     match op {
         Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged | Operation::Unlock => {
@@ -94,12 +132,21 @@ impl Station {
                 .ok_or_else(|| missing("key", "介质序列号", "请插入介质并用 --key 指明其序列号"))
         };
         let need_pin = || pin.ok_or_else(|| missing("pin", "PIN码", "请输入PIN码"));
+        let onto_new_key = match (op, &key) {
+            (Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged, _) => true,
+            (Operation::Upgrade, Some(k)) => self.is_blank(&order, k)?,
+            _ => false,
+        };
         match op {
-            Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged => {
-                // The seal the clerk approved for this order, unless one is given.
+            _ if onto_new_key => {
+                // The seal the clerk approved for this order, unless one is
+                // given; an upgrade onto a new key keeps the old order's seal.
                 let approved = match seal_png {
                     Some(_) => None,
-                    None => self.approved_seal(order_key)?.map(|(_, png)| png),
+                    None => match self.approved_seal(order_key)? {
+                        Some((_, png)) => Some(png),
+                        None => self.previous_seal(&order)?,
+                    },
                 };
                 let seal = seal_png.or(approved.as_deref()).ok_or_else(|| {
                     missing(
@@ -109,6 +156,9 @@ impl Station {
                     )
                 })?;
                 self.personalize(m, cfg, order_key, &need_key()?, need_pin()?, seal, clerk)
+            }
+            Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged => {
+                unreachable!("new keys above")
             }
             Operation::Unlock => self.unlock(m, cfg, order_key, &need_key()?, need_pin()?, clerk),
             Operation::Revoke => self.revoke_order(m, cfg, order_key, key.as_deref(), clerk),
@@ -277,6 +327,26 @@ impl Station {
         let profile = self_profile(self, &order)?;
         let ca = self.usable_ca()?;
         let token = m.by_serial(key_serial)?;
+        if op == Operation::Upgrade {
+            let rules = self.rules()?;
+            let in_place = rules
+                .catalog()
+                .key_models
+                .iter()
+                .any(|k| k.pkcs11_model == token.model && k.upgrade_in_place);
+            if !in_place {
+                return Err(Rejection::new(
+                    "key",
+                    "upgrade_needs_new_key",
+                    "介质",
+                    format!("该型号介质（{}）不支持在原介质上升级算法", token.model),
+                    "请改用一支新介质办理：kioskctl order run 订单 --key 新介质序列号（有效期不变，原证书将被替换）",
+                    format!("key model {} cannot be upgraded in place", token.model),
+                    "use a new key from stock",
+                )
+                .into());
+            }
+        }
         let key = m.open(&token)?;
         self.login_counted(&key, key_serial, pin, &order.id)?;
         // A certificate an interrupted attempt already wrote to the key is

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use kiosk_app::keys::{Module, SecretString};
-use kiosk_app::{check_new_pin, pin_need, AppError, KeyConfig, PinNeed, Station};
+use kiosk_app::{check_new_pin, AppError, KeyConfig, PinNeed, Station};
 use serde_json::json;
 
 use crate::cli::{CaCmd, CertCmd, KeyCmd, RevokeReason, StockCmd};
@@ -175,7 +175,7 @@ pub fn run(
         .map(|p| std::fs::read(p).map_err(|e| AppError::io(p.display(), e)))
         .transpose()?;
     let op = st.order(order)?.order.application.operation;
-    let pin = match pin_need(op) {
+    let pin = match st.pin_need_for(order, key)? {
         PinNeed::New => {
             let (first, second) =
                 read_pins(pin_stdin, &["请设置新的PIN码：", "请再次输入PIN码："])?;
