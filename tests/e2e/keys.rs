@@ -443,8 +443,8 @@ fn no_station_ca_is_refused() {
         .arg(dir.path())
         .args(["crl"])
         .env("KIOSK_CLERK", "t01");
-    let r = run(c);
-    assert_eq!(r.code, 1, "{}", r.stdout);
+    let r = run(c).refused("no_station_ca");
+    assert!(r["error"]["message"].as_str().unwrap().contains("ca csr"), "{r}");
 }
 
 #[test]
