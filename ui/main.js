@@ -67,6 +67,31 @@ async function lookUp(event) {
   }
 }
 
+function option(value, text) {
+  const o = document.createElement('option');
+  o.value = value;
+  o.textContent = text;
+  return o;
+}
+
+// Providers, their operations and how many years a renewal may buy come
+// from the station's catalog, never from this page.
+function fillOperations(form, provider) {
+  form.operation.replaceChildren(...provider.operations.map((op) => option(op.operation, op.label)));
+  const years = [];
+  for (let y = 1; y <= provider.max_years; y += 1) years.push(option(String(y), y + ' 年'));
+  form.years.replaceChildren(...years);
+  form.operation.dispatchEvent(new Event('change'));
+}
+
+async function loadProviders(form) {
+  const providers = await window.__TAURI__.core.invoke('providers');
+  form.provider.replaceChildren(...providers.map((p) => option(p.id, p.name)));
+  const byId = new Map(providers.map((p) => [p.id, p]));
+  form.provider.addEventListener('change', () => fillOperations(form, byId.get(form.provider.value)));
+  if (providers.length > 0) fillOperations(form, providers[0]);
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   const form = document.getElementById('fee-form');
   const damage = document.getElementById('damage');
@@ -74,5 +99,7 @@ document.addEventListener('DOMContentLoaded', () => {
   form.operation.addEventListener('change', () => show(damage, form.operation.value === 'replace-damaged'));
   if (!window.__TAURI__) {
     renderError('本页面需在工作站应用中打开。');
+    return;
   }
+  loadProviders(form).catch(renderError);
 });

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use kiosk_app::domain::fee::FeeQuote;
 use kiosk_app::domain::renewal::RenewalDecision;
 use kiosk_app::domain::Rejection;
-use kiosk_app::{AppError, ChecklistView, Clock, Rules};
+use kiosk_app::{AppError, ChecklistView, Clock, ProviderView, Rules};
 use serde::Serialize;
 use tauri::State;
 
@@ -93,6 +93,12 @@ pub fn fee(
         fault,
         first_issued,
     )?)
+}
+
+/// The providers and the operations each offers, for the first screen.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn providers(desk: State<'_, Desk>) -> Result<Vec<ProviderView>, IpcError> {
+    Ok(desk.rules()?.providers())
 }
 
 #[tauri::command(async, rename_all = "snake_case")]

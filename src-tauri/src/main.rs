@@ -20,6 +20,7 @@ fn main() {
         })
         .invoke_handler(tauri::generate_handler![
             commands::fee,
+            commands::providers,
             commands::checklist,
             commands::renewal
         ])

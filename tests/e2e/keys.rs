@@ -444,7 +444,10 @@ fn no_station_ca_is_refused() {
         .args(["crl"])
         .env("KIOSK_CLERK", "t01");
     let r = run(c).refused("no_station_ca");
-    assert!(r["error"]["message"].as_str().unwrap().contains("ca csr"), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("ca csr"),
+        "{r}"
+    );
 }
 
 #[test]

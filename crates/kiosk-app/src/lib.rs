@@ -22,7 +22,7 @@ pub use error::AppError;
 pub use keys::{check_new_pin, KeyConfig, KeyView, Personalized, STEPS};
 pub use operations::{pin_need, PinNeed};
 pub use paths::data_dir;
-pub use rules::{ChecklistView, KeyEvent, ReaderView, Rules};
+pub use rules::{ChecklistView, KeyEvent, OperationView, ProviderView, ReaderView, Rules};
 pub use station::{CatalogView, OrderView, Station, DB_FILE};
 
 pub use kiosk_domain as domain;

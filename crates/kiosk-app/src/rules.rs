@@ -193,3 +193,71 @@ impl Rules {
             .collect())
     }
 }
+
+/// A provider as the touchscreen offers it: what it does at this counter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderView {
+    pub id: String,
+    pub name: String,
+    pub operations: Vec<OperationView>,
+    /// The most years one renewal may buy.
+    pub max_years: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperationView {
+    pub operation: Operation,
+    pub label: &'static str,
+}
+
+impl Rules {
+    /// Every provider with the operations it offers at the counter.
+    pub fn providers(&self) -> Vec<ProviderView> {
+        self.catalog
+            .providers
+            .iter()
+            .map(|p| ProviderView {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                operations: p
+                    .offers
+                    .iter()
+                    .map(|&op| OperationView {
+                        operation: op,
+                        label: op.label_zh(),
+                    })
+                    .collect(),
+                max_years: self.catalog.renewal_window(p).max_years,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_list_what_they_offer() {
+        let rules = Rules::embedded("2026-11-21".parse().unwrap()).unwrap();
+        let providers = rules.providers();
+        let crc = providers.iter().find(|p| p.id == "crc").unwrap();
+        assert_eq!(
+            crc.operations,
+            [OperationView {
+                operation: Operation::Renew,
+                label: "证书更新"
+            }]
+        );
+        assert_eq!(crc.max_years, 1);
+        assert_eq!(
+            providers
+                .iter()
+                .find(|p| p.id == "bjca")
+                .unwrap()
+                .operations
+                .len(),
+            7
+        );
+    }
+}
