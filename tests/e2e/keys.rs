@@ -290,15 +290,7 @@ fn new_key_is_issued_verified_and_revocable() {
         .unwrap()
         .to_string();
 
-    let (ok, out) = h.openssl(&[
-        "verify",
-        "-x509_strict",
-        "-CAfile",
-        "root.pem",
-        "-untrusted",
-        "station-ca.pem",
-        &cert,
-    ]);
+    let (ok, out) = h.verify_chain(&cert);
     assert!(ok, "{out}");
     let (_, text) = h.openssl(&[
         "x509", "-in", &cert, "-noout", "-subject", "-nameopt", "utf8",
@@ -524,6 +516,29 @@ fn key_pulled_mid_write_is_found_and_redone() {
 }
 
 impl Hsm {
+    /// `openssl verify -x509_strict` of a certificate file in `ca/` up to
+    /// the root, through the station CA.
+    fn verify_chain(&self, cert: &str) -> (bool, String) {
+        self.openssl(&[
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "station-ca.pem",
+            cert,
+        ])
+    }
+
+    /// A stocked key personalized for a paid new-issue order: the key's
+    /// serial and `order run`'s JSON.
+    fn issued_key(&self) -> (String, Value) {
+        let key = self.stocked_key();
+        let (code, j, out) = self.personalize(&self.paid_order(), &key, (PIN, PIN), None);
+        assert_eq!(code, Some(0), "{out}");
+        (key, j)
+    }
+
     /// Opens and pays an order for `app` (a JSON value), at `today` when given.
     fn paid(&self, app: &Value, today: Option<&str>) -> String {
         let f = self.dir.path().join(format!("app-{}.json", rand_suffix()));
@@ -652,15 +667,7 @@ fn all_eight_operations_on_softhsm() {
     );
     assert_eq!(h.cert_state(&cert1), "superseded");
     assert_eq!(object_kinds(&h.objects(&key1)), EXPECTED);
-    let (ok, out) = h.openssl(&[
-        "verify",
-        "-x509_strict",
-        "-CAfile",
-        "root.pem",
-        "-untrusted",
-        "station-ca.pem",
-        &format!("{cert2}.pem"),
-    ]);
+    let (ok, out) = h.verify_chain(&format!("{cert2}.pem"));
     assert!(ok, "{out}");
 
     // Change: the new company name is in the subject; the old one revoked.
@@ -811,9 +818,7 @@ fn change_of(cert: &str) -> Value {
 #[test]
 fn wrong_pins_lock_the_key_until_unlocked_and_pin_change() {
     let h = Hsm::new();
-    let key = h.stocked_key();
-    let (code, j, out) = h.personalize(&h.paid_order(), &key, (PIN, PIN), None);
-    assert_eq!(code, Some(0), "{out}");
+    let (key, j) = h.issued_key();
     let cert = j["certificate_serial"].as_str().unwrap().to_string();
     let change = |old: &str, new: &str| h.run_key_pin_change(&key, &[old, new, new]);
     // SoftHSM2 never locks; the station counts the wrong PINs itself.
@@ -859,9 +864,7 @@ impl Hsm {
 #[test]
 fn kill_a_renewal_at_every_step_then_resume() {
     let h = Hsm::new();
-    let key = h.stocked_key();
-    let (code, j, out) = h.personalize(&h.paid_order(), &key, (PIN, PIN), None);
-    assert_eq!(code, Some(0), "{out}");
+    let (key, j) = h.issued_key();
     let mut current = j["certificate_serial"].as_str().unwrap().to_string();
     for step in [
         "prepare",
@@ -1030,19 +1033,9 @@ fn production_path_csr_to_the_central_ca_then_import() {
     );
     h.ctl(&["ca", "import", bundle.to_str().unwrap()]).ok();
 
-    let key = h.stocked_key();
-    let (code, j, out) = h.personalize(&h.paid_order(), &key, (PIN, PIN), None);
-    assert_eq!(code, Some(0), "{out}");
+    let (_, j) = h.issued_key();
     let cert = format!("{}.pem", j["certificate_serial"].as_str().unwrap());
-    let (ok, out) = h.openssl(&[
-        "verify",
-        "-x509_strict",
-        "-CAfile",
-        "root.pem",
-        "-untrusted",
-        "station-ca.pem",
-        &cert,
-    ]);
+    let (ok, out) = h.verify_chain(&cert);
     assert!(ok, "chain to the central root: {out}");
     let crl = h.ctl(&["crl"]).ok();
     assert_eq!(crl["number"], 1);
@@ -1096,19 +1089,9 @@ fn rsa_2048_where_the_profile_says() {
     std::fs::write(&f, text).unwrap();
     h.ctl(&["catalog", "import", f.to_str().unwrap()]).ok();
 
-    let key = h.stocked_key();
-    let (code, j, out) = h.personalize(&h.paid_order(), &key, (PIN, PIN), None);
-    assert_eq!(code, Some(0), "{out}");
+    let (key, j) = h.issued_key();
     let cert = format!("{}.pem", j["certificate_serial"].as_str().unwrap());
-    let (ok, out) = h.openssl(&[
-        "verify",
-        "-x509_strict",
-        "-CAfile",
-        "root.pem",
-        "-untrusted",
-        "station-ca.pem",
-        &cert,
-    ]);
+    let (ok, out) = h.verify_chain(&cert);
     assert!(ok, "{out}");
     let (_, text) = h.openssl(&["x509", "-in", &cert, "-noout", "-text"]);
     assert!(

@@ -476,14 +476,7 @@ impl Station {
         validate::upload("seal.png", seal_png).map_err(|e| e.at("seal", "电子印章图片"))?;
         let token = m.by_serial(&key_serial)?;
         let (station, so_pin, attempt) = self.begin(m, cfg, &order, &key_serial, None, clerk)?;
-        let mut run = Run {
-            station: self,
-            cfg,
-            order_id: order.id.clone(),
-            key_serial: key_serial.clone(),
-            attempt,
-            done: None,
-        };
+        let mut run = Run::new(self, cfg, &order.id, &key_serial, attempt);
         let actor = Actor::clerk(clerk);
 
         run.step("prepare", json!({ "stock_state": stock.state }), |st| {
@@ -587,24 +580,7 @@ impl Station {
                     &serial_bytes,
                     &extensions(&profile),
                 )?;
-                let info = certificate_info(&cert)?;
-                let record = CertRecord {
-                    serial: info.serial.clone(),
-                    issuer: certificate_info(&ca_cert)?.serial,
-                    subject: info.subject.clone(),
-                    not_before: info.not_before.to_string(),
-                    not_after: not_after.to_string(),
-                    key_serial: Some(key_serial.clone()),
-                    order_id: Some(order.id.clone()),
-                    state: "issued".into(),
-                    der: cert.clone(),
-                    issued_at: String::new(),
-                    revoked_at: None,
-                    revocation_reason: None,
-                };
-                let at = st.now();
-                st.store_mut()
-                    .write(&actor, at, |w| w.certificate_issued(&record))?;
+                record_issued(st, &actor, &cert, &ca_cert, not_after, &key_serial, &order)?;
                 Ok(json!({}))
             },
         )?;
@@ -615,19 +591,10 @@ impl Station {
             Ok(json!({}))
         })?;
 
-        let seal_record = json!({
-            "company": order.application.organization.name,
-            "uscc": order.application.organization.uscc,
-            "certificate_serial": info.serial,
-            "image_sha256": hex::encode(kiosk_keys::sha256(seal_png)),
-        })
-        .to_string();
-        let seal_sig = ca_key.sign_der(seal_record.as_bytes())?;
+        let seal_record = signed_seal_record(&ca_key, &order, &info.serial, seal_png)?;
         run.step("write-seal", json!({}), |_| {
             key.put_data(SEAL_APP, "seal.png", seal_png)?;
-            let signed = json!({ "record": seal_record, "signature_hex": hex::encode(&seal_sig) })
-                .to_string();
-            key.put_data(SEAL_APP, "seal-record.json", signed.as_bytes())?;
+            key.put_data(SEAL_APP, "seal-record.json", &seal_record)?;
             Ok(json!({}))
         })?;
 
@@ -942,7 +909,24 @@ pub(crate) struct Run<'a> {
     pub(crate) done: Option<(String, serde_json::Value)>,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    pub(crate) fn new(
+        station: &'a mut Station,
+        cfg: &'a KeyConfig,
+        order_id: &str,
+        key_serial: &str,
+        attempt: i64,
+    ) -> Run<'a> {
+        Run {
+            station,
+            cfg,
+            order_id: order_id.to_string(),
+            key_serial: key_serial.to_string(),
+            attempt,
+            done: None,
+        }
+    }
+
     pub(crate) fn step(
         &mut self,
         name: &str,
@@ -1202,6 +1186,60 @@ pub fn check_new_pin(first: &SecretString, second: &SecretString) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+/// Records a certificate the moment it is signed, before it goes on a key.
+pub(crate) fn record_issued(
+    st: &mut Station,
+    actor: &Actor,
+    cert: &[u8],
+    ca_cert: &[u8],
+    not_after: chrono::NaiveDate,
+    key_serial: &str,
+    order: &Order,
+) -> Result<(), AppError> {
+    let info = certificate_info(cert)?;
+    let record = CertRecord {
+        serial: info.serial.clone(),
+        issuer: certificate_info(ca_cert)?.serial,
+        subject: info.subject,
+        not_before: info.not_before.to_string(),
+        not_after: not_after.to_string(),
+        key_serial: Some(key_serial.to_string()),
+        order_id: Some(order.id.clone()),
+        state: "issued".into(),
+        der: cert.to_vec(),
+        issued_at: String::new(),
+        revoked_at: None,
+        revocation_reason: None,
+    };
+    let now = st.now();
+    st.store_mut()
+        .write(actor, now, |w| w.certificate_issued(&record))?;
+    Ok(())
+}
+
+/// The seal record that binds the seal image to the company, its USCC and
+/// the certificate, signed by the station's sub-CA.
+pub(crate) fn signed_seal_record(
+    ca_key: &TokenSigner<'_>,
+    order: &Order,
+    cert_serial: &str,
+    seal_png: &[u8],
+) -> Result<Vec<u8>, AppError> {
+    let record = json!({
+        "company": order.application.organization.name,
+        "uscc": order.application.organization.uscc,
+        "certificate_serial": cert_serial,
+        "image_sha256": hex::encode(kiosk_keys::sha256(seal_png)),
+    })
+    .to_string();
+    let signature = ca_key.sign_der(record.as_bytes())?;
+    Ok(
+        json!({ "record": record, "signature_hex": hex::encode(&signature) })
+            .to_string()
+            .into_bytes(),
+    )
 }
 
 #[cfg(test)]

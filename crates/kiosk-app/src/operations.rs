@@ -16,8 +16,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::keys::{
-    check_operation, derive_so_pin, end_of_day, self_profile, serial, subject_for, Run, CA_KEY,
-    MASTER, SEAL_APP,
+    check_operation, derive_so_pin, end_of_day, record_issued, self_profile, serial,
+    signed_seal_record, subject_for, Run, CA_KEY, MASTER, SEAL_APP,
 };
 use crate::{AppError, KeyConfig, Personalized, Station};
 
@@ -193,14 +193,7 @@ impl Station {
         drop(station);
         let key = m.open(&token)?;
         let actor = Actor::clerk(clerk);
-        let mut run = Run {
-            station: self,
-            cfg,
-            order_id: order.id.clone(),
-            key_serial: key_serial.into(),
-            attempt,
-            done: None,
-        };
+        let mut run = Run::new(self, cfg, &order.id, key_serial, attempt);
         run.step("prepare", json!({}), |st| {
             start_production(st, &actor, &order)
         })?;
@@ -246,14 +239,7 @@ impl Station {
         let (station, so_pin, attempt) = self.begin(m, cfg, &order, &serial_of_key, None, clerk)?;
         drop(station);
         let actor = Actor::clerk(clerk);
-        let mut run = Run {
-            station: self,
-            cfg,
-            order_id: order.id.clone(),
-            key_serial: serial_of_key.clone(),
-            attempt,
-            done: None,
-        };
+        let mut run = Run::new(self, cfg, &order.id, &serial_of_key, attempt);
         run.step("prepare", json!({}), |st| {
             start_production(st, &actor, &order)
         })?;
@@ -384,14 +370,7 @@ impl Station {
         let ca_cert = ca.cert_der.clone().unwrap_or_default();
         let ca_key = TokenSigner::new(&station, CA_KEY.as_bytes())?;
         let rekey = op == Operation::Upgrade;
-        let mut run = Run {
-            station: self,
-            cfg,
-            order_id: order.id.clone(),
-            key_serial: key_serial.into(),
-            attempt,
-            done: None,
-        };
+        let mut run = Run::new(self, cfg, &order.id, key_serial, attempt);
         run.step("prepare", json!({}), |st| {
             start_production(st, &actor, &order)
         })?;
@@ -451,14 +430,7 @@ impl Station {
                 .next()
                 .unwrap_or_default(),
         };
-        let record = json!({
-            "company": order.application.organization.name,
-            "uscc": order.application.organization.uscc,
-            "certificate_serial": info.serial,
-            "image_sha256": hex::encode(kiosk_keys::sha256(&seal)),
-        })
-        .to_string();
-        let signature = ca_key.sign_der(record.as_bytes())?;
+        let record = signed_seal_record(&ca_key, &order, &info.serial, &seal)?;
         run.step(
             "write-seal",
             json!({ "new_image": new_seal.is_some() }),
@@ -472,9 +444,7 @@ impl Station {
                     }
                     key.put_data(SEAL_APP, "seal.png", &seal)?;
                 }
-                let signed = json!({ "record": record, "signature_hex": hex::encode(&signature) })
-                    .to_string();
-                key.put_data(SEAL_APP, "seal-record.json", signed.as_bytes())?;
+                key.put_data(SEAL_APP, "seal-record.json", &record)?;
                 Ok(json!({}))
             },
         )?;
@@ -650,36 +620,6 @@ fn prove_key(key: &TokenSession, cert: &[u8]) -> Result<(), AppError> {
         )
         .into());
     }
-    Ok(())
-}
-
-fn record_issued(
-    st: &mut Station,
-    actor: &Actor,
-    cert: &[u8],
-    ca_cert: &[u8],
-    not_after: chrono::NaiveDate,
-    key_serial: &str,
-    order: &Order,
-) -> Result<(), AppError> {
-    let info = certificate_info(cert)?;
-    let record = CertRecord {
-        serial: info.serial.clone(),
-        issuer: certificate_info(ca_cert)?.serial,
-        subject: info.subject,
-        not_before: info.not_before.to_string(),
-        not_after: not_after.to_string(),
-        key_serial: Some(key_serial.to_string()),
-        order_id: Some(order.id.clone()),
-        state: "issued".into(),
-        der: cert.to_vec(),
-        issued_at: String::new(),
-        revoked_at: None,
-        revocation_reason: None,
-    };
-    let now = st.now();
-    st.store_mut()
-        .write(actor, now, |w| w.certificate_issued(&record))?;
     Ok(())
 }
 

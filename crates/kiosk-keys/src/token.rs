@@ -216,68 +216,71 @@ impl TokenSession {
             .map_err(KeyError::at("C_GenerateRandom"))
     }
 
-    /// Generates an EC P-256 key pair on the token; the private key is
-    /// sensitive and never extractable. Returns the private key handle and
-    /// the uncompressed public point.
+    /// Generates an EC P-256 key pair on the token. Returns the private
+    /// key handle and the uncompressed public point.
     pub fn generate_p256(
         &self,
         id: &[u8],
         label: &str,
     ) -> Result<(ObjectHandle, Vec<u8>), KeyError> {
-        let public = [
-            Attribute::Token(true),
-            Attribute::Private(false),
-            Attribute::Verify(true),
-            Attribute::EcParams(P256_PARAMS.to_vec()),
-            Attribute::Id(id.to_vec()),
-            Attribute::Label(label.as_bytes().to_vec()),
-        ];
-        let private = [
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-            Attribute::Id(id.to_vec()),
-            Attribute::Label(label.as_bytes().to_vec()),
-        ];
-        let (pub_h, priv_h) = self
-            .session
-            .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
-            .map_err(KeyError::at("C_GenerateKeyPair"))?;
-        Ok((priv_h, self.ec_point(pub_h)?))
+        let (private, public) = self.pair(
+            Mechanism::EccKeyPairGen,
+            vec![Attribute::EcParams(P256_PARAMS.to_vec())],
+            id,
+            label,
+        )?;
+        Ok((private, self.ec_point(public)?))
     }
 
-    /// Generates an RSA-2048 key pair on the token (private half sensitive,
-    /// never extractable). Returns the private key and the RSAPublicKey DER.
+    /// Generates an RSA-2048 key pair on the token. Returns the private key
+    /// and the RSAPublicKey DER.
     pub fn generate_rsa2048(
         &self,
         id: &[u8],
         label: &str,
     ) -> Result<(ObjectHandle, Vec<u8>), KeyError> {
-        let public = [
-            Attribute::Token(true),
-            Attribute::Private(false),
-            Attribute::Verify(true),
+        let algorithm = vec![
             Attribute::ModulusBits(2048.into()),
             Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+        ];
+        let (private, public) = self.pair(Mechanism::RsaPkcsKeyPairGen, algorithm, id, label)?;
+        Ok((private, self.rsa_public(public)?))
+    }
+
+    /// A key pair with the station's templates: the private half is
+    /// sensitive and never extractable; both halves carry the id and label.
+    /// Returns (private, public) handles.
+    fn pair(
+        &self,
+        mechanism: Mechanism<'_>,
+        algorithm: Vec<Attribute>,
+        id: &[u8],
+        label: &str,
+    ) -> Result<(ObjectHandle, ObjectHandle), KeyError> {
+        let named = [
             Attribute::Id(id.to_vec()),
             Attribute::Label(label.as_bytes().to_vec()),
         ];
-        let private = [
+        let mut public = vec![
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+        ];
+        public.extend(algorithm);
+        public.extend(named.iter().cloned());
+        let mut private = vec![
             Attribute::Token(true),
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
-            Attribute::Id(id.to_vec()),
-            Attribute::Label(label.as_bytes().to_vec()),
         ];
+        private.extend(named);
         let (pub_h, priv_h) = self
             .session
-            .generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
-            .map_err(KeyError::at("C_GenerateKeyPair(RSA)"))?;
-        Ok((priv_h, self.rsa_public(pub_h)?))
+            .generate_key_pair(&mechanism, &public, &private)
+            .map_err(KeyError::at("C_GenerateKeyPair"))?;
+        Ok((priv_h, pub_h))
     }
 
     /// Generates a key pair of the given kind on the token.
