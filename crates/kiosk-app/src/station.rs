@@ -222,6 +222,14 @@ impl Station {
         Ok(self.store.verify_audit()?)
     }
 
+    // ------------------------------------------------------------ sync
+
+    /// The last sync with the central CA and what is still queued.
+    /// Offline is the normal state: an old `last_success_at` is not an error.
+    pub fn sync_status(&self) -> Result<kiosk_store::SyncState, AppError> {
+        Ok(self.store.sync_state()?)
+    }
+
     // ------------------------------------------------------------ catalog
 
     pub fn catalog_view(&self) -> Result<CatalogView, AppError> {

@@ -13,6 +13,7 @@ mod error;
 mod journal;
 mod keys;
 mod orders;
+mod sync;
 
 pub use audit::{AuditFinding, AuditReport};
 pub use catalogs::{CatalogSummary, ImportOutcome, TariffOverride};
@@ -22,6 +23,7 @@ pub use error::StoreError;
 pub use journal::{new_id, Actor, OutboxRecord, Writer};
 pub use keys::{CertRecord, JournalEntry, StationCa, StockKey};
 pub use orders::{HistoryEntry, OrderSummary};
+pub use sync::{CentralRevocation, RawRecord, SyncState};
 
 mod migrations {
     include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
