@@ -1,32 +1,62 @@
-//! Helpers shared by the end-to-end tests: finding the built `kioskctl`.
+//! Helpers shared by the end-to-end tests and the sync benchmark: the
+//! built binaries, a throwaway PostgreSQL, the central server and a
+//! fault-injecting proxy.
 
-use std::path::PathBuf;
+pub mod central;
+pub mod pg;
+pub mod proxy;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-/// Path of the `kioskctl` binary of this build profile, building it first
-/// when the test run did not (it lives in another package).
+/// Path of the `kioskctl` binary of this build profile.
 pub fn kioskctl() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test binary path");
-        // target/<profile>/deps/<test> → target/<profile>/kioskctl
-        let profile_dir = exe
-            .parent()
-            .and_then(|d| d.parent())
-            .expect("target profile dir")
-            .to_path_buf();
-        let bin = profile_dir.join("kioskctl");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "-p", "kioskctl"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build -p kioskctl");
-        assert!(status.success(), "cargo build -p kioskctl failed");
-        assert!(bin.exists(), "kioskctl not found at {}", bin.display());
-        bin
-    })
-    .clone()
+    workspace_bin("kioskctl", "kioskctl")
+}
+
+/// Path of the binary `name` of package `package` in this build profile,
+/// built first (once per process) since it lives in another package.
+pub fn workspace_bin(name: &str, package: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    if let Some(p) = built.get(name) {
+        return p.clone();
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> or target/<profile>/<bin>
+    let mut profile_dir = exe.parent().expect("target dir").to_path_buf();
+    if profile_dir.file_name().is_some_and(|n| n == "deps") {
+        profile_dir.pop();
+    }
+    let bin = profile_dir.join(name);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "-p", package, "--bin", name]);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "cargo build -p {package} failed");
+    assert!(bin.exists(), "{name} not found at {}", bin.display());
+    built.insert(name.to_string(), bin.clone());
+    bin
+}
+
+/// Writes a SoftHSM2 configuration with its token directory under `dir`
+/// and returns its path (for `SOFTHSM2_CONF`).
+pub fn softhsm_conf(dir: &Path) -> PathBuf {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    conf
 }

@@ -17,6 +17,9 @@ pub enum AppError {
     /// A token, key or certificate operation failed.
     #[error(transparent)]
     Key(#[from] kiosk_keys::KeyError),
+    /// A sync run with the central CA stopped.
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
     /// A file or directory could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -50,6 +53,7 @@ impl AppError {
             AppError::Rejected(r) if r.len() == 1 => r[0].code,
             AppError::Rejected(_) => "invalid_input",
             AppError::NotFound { .. } => "not_found",
+            AppError::Sync(e) => e.code(),
             AppError::Store(e) => e.code(),
             AppError::Key(e) => match e {
                 kiosk_keys::KeyError::WrongPin => "wrong_pin",
@@ -80,6 +84,7 @@ impl AppError {
                 .join("\n"),
             AppError::NotFound { what, key } => format!("找不到{what}“{key}”。请核对编号后重试"),
             AppError::Store(e) => e.message_zh(),
+            AppError::Sync(e) => e.message_zh(),
             AppError::Key(e) => match e {
                 kiosk_keys::KeyError::WrongPin => {
                     "PIN码错误。请重新输入；连续输错10次介质将被锁死".to_string()

@@ -13,6 +13,7 @@ mod operations;
 mod paths;
 mod rules;
 mod station;
+pub mod sync;
 
 pub mod demo;
 
@@ -24,6 +25,7 @@ pub use operations::{pin_need, PinNeed};
 pub use paths::data_dir;
 pub use rules::{ChecklistView, KeyEvent, OperationView, ProviderView, ReaderView, Rules};
 pub use station::{CatalogView, OrderView, Station, DB_FILE};
+pub use sync::{SyncConfig, SyncError, SyncProgress, SyncSummary};
 
 pub use kiosk_domain as domain;
 pub use kiosk_store as store;

@@ -105,6 +105,10 @@ impl Station {
         &mut self.store
     }
 
+    pub(crate) fn clock_handle(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     /// The station clock's instant.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
@@ -177,12 +181,22 @@ impl Station {
         clerk: &str,
     ) -> Result<Order, AppError> {
         let actor = clerk_actor(clerk)?;
+        self.order_command_as(key, cmd, &actor)
+    }
+
+    /// [`Station::order_command`] for any actor (the central CA's decisions).
+    pub(crate) fn order_command_as(
+        &mut self,
+        key: &str,
+        cmd: Command,
+        actor: &Actor,
+    ) -> Result<Order, AppError> {
         let mut order = self.find(key)?;
         let (from_state, from_revision) = (order.state, order.revision);
         let now = self.clock.now();
         order.apply(&cmd, now)?;
         self.store
-            .save_transition(&actor, now, from_state, from_revision, &order, &cmd)?;
+            .save_transition(actor, now, from_state, from_revision, &order, &cmd)?;
         Ok(order)
     }
 

@@ -30,6 +30,10 @@ impl Actor {
     pub fn system() -> Actor {
         Actor("system".into())
     }
+    /// The central CA, acting through sync.
+    pub fn central() -> Actor {
+        Actor("central".into())
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }

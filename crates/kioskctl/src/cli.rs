@@ -62,6 +62,13 @@ pub enum Cmd {
     Key(KeyCmd),
     /// Sign a fresh CRL of every certificate this station revoked.
     Crl,
+    /// Sync with the central CA: send the queue, then fetch the catalog,
+    /// revocations, review decisions and a renewed station certificate.
+    /// Set up by KIOSK_CENTRAL_URL and KIOSK_CENTRAL_CA.
+    Sync {
+        #[command(subcommand)]
+        action: Option<SyncCmd>,
+    },
     /// Certificates this station issued.
     #[command(subcommand)]
     Cert(CertCmd),
@@ -324,4 +331,10 @@ pub enum CatalogCmd {
         #[arg(long, default_value = "")]
         reason: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCmd {
+    /// The last sync and what is still queued, without connecting.
+    Status,
 }

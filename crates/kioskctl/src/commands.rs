@@ -128,6 +128,10 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Stock(c) => crate::keys_cmd::stock(c, open()?, &clerk, today),
         Cmd::Key(c) => crate::keys_cmd::key(c, open()?),
         Cmd::Crl => crate::keys_cmd::crl(open()?, &clerk),
+        Cmd::Sync { action: None } => crate::sync_cmd::sync(open()?, cli.json),
+        Cmd::Sync {
+            action: Some(crate::cli::SyncCmd::Status),
+        } => crate::sync_cmd::status(open()?),
         Cmd::Cert(c) => crate::keys_cmd::cert(c, open()?, &clerk),
         Cmd::Form(a) => crate::documents_cmd::form(a, open()?),
         Cmd::Print(a) => crate::documents_cmd::print(a, open()?, &clerk),

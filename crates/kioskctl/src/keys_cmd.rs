@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::cli::{CaCmd, CertCmd, KeyCmd, RevokeReason, StockCmd};
 use crate::commands::Output;
 
-fn module(cfg: &KeyConfig) -> Result<Module, AppError> {
+pub(crate) fn module(cfg: &KeyConfig) -> Result<Module, AppError> {
     Ok(Module::load(&cfg.module)?)
 }
 

@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod documents_cmd;
 mod keys_cmd;
+mod sync_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,0 +1,176 @@
+//! The operator's commands at the central.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use serde_json::{json, Value};
+
+/// Certificates of a PEM file, in order.
+fn pem_certificates(path: &Path) -> Result<(Vec<Vec<u8>>, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let certs: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(text.as_bytes())
+        .filter_map(|p| p.ok())
+        .filter(|p| p.label == "CERTIFICATE")
+        .map(|p| p.contents)
+        .collect();
+    if certs.is_empty() {
+        bail!("{} holds no certificate", path.display());
+    }
+    Ok((certs, text))
+}
+
+fn not_after(der: &[u8]) -> Result<DateTime<Utc>> {
+    let (_, c) = x509_parser::parse_x509_certificate(der).context("unreadable certificate")?;
+    DateTime::from_timestamp(c.validity().not_after.timestamp(), 0).context("bad notAfter")
+}
+
+async fn add_certificate(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: &str,
+    path: &Path,
+) -> Result<String> {
+    let (certs, text) = pem_certificates(path)?;
+    let der = &certs[0];
+    let sha = kiosk_sync::fingerprint(der);
+    tx.execute(
+        "INSERT INTO station_certs (sha256, station_id, der, chain_pem, not_after)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING",
+        &[&sha, &id, der, &text, &not_after(der)?],
+    )
+    .await?;
+    Ok(sha)
+}
+
+pub async fn station_add(pool: &Pool, id: &str, cert: &PathBuf, name: &str) -> Result<Value> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute(
+        "INSERT INTO stations (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        &[&id, &name],
+    )
+    .await?;
+    let sha = add_certificate(&tx, id, cert).await?;
+    tx.commit().await?;
+    Ok(json!({ "ok": true, "station": id, "certificate_sha256": sha }))
+}
+
+pub async fn station_certificate(pool: &Pool, id: &str, chain: &PathBuf) -> Result<Value> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    if tx
+        .query_opt("SELECT 1 FROM stations WHERE id = $1", &[&id])
+        .await?
+        .is_none()
+    {
+        bail!("station {id} is not registered");
+    }
+    let sha = add_certificate(&tx, id, chain).await?;
+    tx.commit().await?;
+    Ok(json!({ "ok": true, "station": id, "certificate_sha256": sha }))
+}
+
+pub async fn station_revoke(pool: &Pool, id: &str) -> Result<Value> {
+    let client = pool.get().await?;
+    let n = client
+        .execute(
+            "UPDATE stations SET status = 'revoked', revoked_at = now() WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    if n == 0 {
+        bail!("station {id} is not registered");
+    }
+    Ok(json!({ "ok": true, "station": id, "status": "revoked" }))
+}
+
+pub async fn catalog_publish(pool: &Pool, file: &Path, by: &str) -> Result<Value> {
+    let body =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let catalog = kiosk_domain::Catalog::from_toml(&body)
+        .map_err(|r| anyhow::anyhow!("the catalog is refused: {}", r.message_en()))?;
+    let version = catalog.version as i64;
+    let client = pool.get().await?;
+    let newest: Option<i64> = client
+        .query_one("SELECT max(version) FROM catalogs", &[])
+        .await?
+        .get(0);
+    if newest.is_some_and(|n| n >= version) {
+        bail!(
+            "catalog version {version} is not newer than the published {}",
+            newest.unwrap_or(0)
+        );
+    }
+    client
+        .execute(
+            "INSERT INTO catalogs (version, body, published_by) VALUES ($1, $2, $3)",
+            &[&version, &body, &by],
+        )
+        .await?;
+    Ok(json!({ "ok": true, "version": version }))
+}
+
+pub async fn decide(pool: &Pool, order: &str, returned: Option<&str>, by: &str) -> Result<Value> {
+    let client = pool.get().await?;
+    // The order's newest step, found by id or number.
+    let row = client
+        .query_opt(
+            "SELECT station_id, payload->>'subject', coalesce(payload->'data'->>'to', '')
+             FROM records
+             WHERE kind LIKE 'order.%'
+               AND (payload->>'subject' = $1 OR payload->'data'->>'number' = $1
+                    OR payload->'data'->'order'->>'number' = $1)
+             ORDER BY received_at DESC, seq DESC LIMIT 1",
+            &[&order],
+        )
+        .await?;
+    let Some(row) = row else {
+        bail!("order {order} is not known at the central (not synced yet?)");
+    };
+    let (station, order_id, state): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+    if state != "central-review" {
+        bail!("order {order} is not awaiting central review (its state is '{state}')");
+    }
+    let decision = if returned.is_some() {
+        "returned"
+    } else {
+        "approved"
+    };
+    let cursor: i64 = client
+        .query_one(
+            "INSERT INTO decisions (station_id, order_id, decision, reason, decided_by)
+             VALUES ($1, $2, $3, $4, $5) RETURNING cursor",
+            &[&station, &order_id, &decision, &returned, &by],
+        )
+        .await?
+        .get(0);
+    Ok(
+        json!({ "ok": true, "order_id": order_id, "station": station, "decision": decision, "cursor": cursor }),
+    )
+}
+
+/// Writes `central-tls.pem` and `central-tls.key` into `out`.
+pub fn tls_init(hosts: &[String], out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    let key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(hosts.to_vec())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "central sync server");
+    let cert = params.self_signed(&key)?;
+    std::fs::write(out.join("central-tls.pem"), cert.pem())?;
+    let key_path = out.join("central-tls.key");
+    std::fs::write(&key_path, key.serialize_pem())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    println!(
+        "{}",
+        json!({ "ok": true, "cert": out.join("central-tls.pem"), "key": key_path })
+    );
+    Ok(())
+}

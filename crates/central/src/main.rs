@@ -1,0 +1,181 @@
+//! `central`: the reference central CA sync server and its admin commands.
+//!
+//! The database comes from `CENTRAL_DATABASE_URL` (a libpq URL or
+//! key=value string). `central serve` applies the migrations, then serves
+//! protocol v1 over TLS.
+
+mod admin;
+mod db;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "central", version, about = "Reference central CA sync server")]
+struct Cli {
+    /// PostgreSQL connection string.
+    #[arg(long, env = "CENTRAL_DATABASE_URL", global = true, default_value = "")]
+    database_url: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Applies the migrations and serves protocol v1 over TLS.
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// TLS certificate chain (PEM).
+        #[arg(long, env = "CENTRAL_TLS_CERT")]
+        tls_cert: PathBuf,
+        /// TLS private key (PEM).
+        #[arg(long, env = "CENTRAL_TLS_KEY")]
+        tls_key: PathBuf,
+        /// Seconds a signed request's time may differ from the central's.
+        #[arg(long, env = "CENTRAL_MAX_SKEW_SECS", default_value_t = 300)]
+        max_skew_secs: u64,
+    },
+    /// Applies the migrations only.
+    Migrate,
+    /// Makes a self-signed TLS certificate and key for the central's host
+    /// names (for tests and a first set-up; use the CA's own in production).
+    TlsInit {
+        #[arg(long, required = true)]
+        host: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Stations allowed to sync.
+    #[command(subcommand)]
+    Station(StationCmd),
+    /// Publishes a catalog (TOML) to every station.
+    CatalogPublish {
+        file: PathBuf,
+        #[arg(long, default_value = "operator")]
+        by: String,
+    },
+    /// Decides an order a station sent for central review.
+    Decide {
+        /// Order id or number.
+        #[arg(long)]
+        order: String,
+        #[arg(long, conflicts_with = "return_reason")]
+        approve: bool,
+        /// Returns the order for correction, with the reason shown to the clerk.
+        #[arg(long = "return")]
+        return_reason: Option<String>,
+        #[arg(long, default_value = "central")]
+        by: String,
+    },
+    /// Stations, last sync and backlog, as JSON.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum StationCmd {
+    /// Registers a station by its sub-CA certificate (PEM, first block).
+    Add {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Adds a renewed sub-CA certificate (PEM chain) for a station; the
+    /// station fetches it at its next sync.
+    Certificate {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        chain: PathBuf,
+    },
+    /// Revokes a station: every request it makes is refused from now on.
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("central: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn run() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    if let Cmd::TlsInit { host, out } = &cli.command {
+        return admin::tls_init(host, out);
+    }
+    anyhow::ensure!(
+        !cli.database_url.is_empty(),
+        "set CENTRAL_DATABASE_URL (or --database-url) to the PostgreSQL database"
+    );
+    let pool = db::pool(&cli.database_url, 8)?;
+    db::migrate(&pool).await?;
+    let out = match cli.command {
+        Cmd::Serve {
+            listen,
+            tls_cert,
+            tls_key,
+            max_skew_secs,
+        } => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls_cert, &tls_key)
+                .await
+                .context("cannot load the TLS certificate and key")?;
+            let listener = std::net::TcpListener::bind(listen)
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            listener.set_nonblocking(true)?;
+            let addr = listener.local_addr()?;
+            let central = Arc::new(server::Central {
+                pool,
+                max_skew: Duration::from_secs(max_skew_secs),
+            });
+            // The one line tests and service managers wait for.
+            println!("central listening on https://{addr}");
+            axum_server::from_tcp_rustls(listener, tls)?
+                .serve(server::router(central).into_make_service())
+                .await?;
+            return Ok(());
+        }
+        Cmd::Migrate => serde_json::json!({ "ok": true }),
+        Cmd::TlsInit { .. } => unreachable!(),
+        Cmd::Station(StationCmd::Add { id, cert, name }) => {
+            admin::station_add(&pool, &id, &cert, &name).await?
+        }
+        Cmd::Station(StationCmd::Certificate { id, chain }) => {
+            admin::station_certificate(&pool, &id, &chain).await?
+        }
+        Cmd::Station(StationCmd::Revoke { id }) => admin::station_revoke(&pool, &id).await?,
+        Cmd::CatalogPublish { file, by } => admin::catalog_publish(&pool, &file, &by).await?,
+        Cmd::Decide {
+            order,
+            approve,
+            return_reason,
+            by,
+        } => {
+            anyhow::ensure!(
+                approve || return_reason.is_some(),
+                "say --approve or --return <reason>"
+            );
+            admin::decide(&pool, &order, return_reason.as_deref(), &by).await?
+        }
+        Cmd::Status => server::station_status(&pool)
+            .await
+            .map_err(|_| anyhow::anyhow!("cannot read the status"))?,
+    };
+    println!("{out}");
+    Ok(())
+}
