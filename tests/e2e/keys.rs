@@ -14,28 +14,20 @@ const TRANSPORT: &str = "vendor-so-1";
 const PIN: &str = "527913";
 
 /// A station with its own SoftHSM2 token directory and a demo CA.
-struct Hsm {
-    dir: tempfile::TempDir,
+pub(crate) struct Hsm {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Hsm {
-    fn new() -> Hsm {
+    pub(crate) fn new() -> Hsm {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("tokens")).unwrap();
-        std::fs::write(
-            dir.path().join("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.path().display()
-            ),
-        )
-        .unwrap();
+        kiosk_e2e::softhsm_conf(dir.path());
         let h = Hsm { dir };
         h.ctl(&["ca", "init", "--demo"]).ok();
         h
     }
 
-    fn data(&self) -> PathBuf {
+    pub(crate) fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
@@ -43,7 +35,7 @@ impl Hsm {
         self.dir.path().join("softhsm2.conf")
     }
 
-    fn command(&self, program: &str) -> Command {
+    pub(crate) fn command(&self, program: &str) -> Command {
         let mut c = Command::new(program);
         c.env("SOFTHSM2_CONF", self.conf())
             .env("KIOSK_STATION_PIN", "station-pin-1")
@@ -54,7 +46,7 @@ impl Hsm {
         c
     }
 
-    fn ctl(&self, args: &[&str]) -> Run {
+    pub(crate) fn ctl(&self, args: &[&str]) -> Run {
         let mut c = self.command(kiosk_e2e::kioskctl().to_str().unwrap());
         c.arg("--json")
             .arg("--data-dir")
@@ -128,7 +120,7 @@ impl Hsm {
         new[0].clone()
     }
 
-    fn stocked_key(&self) -> String {
+    pub(crate) fn stocked_key(&self) -> String {
         let serial = self.blank_key();
         self.ctl(&[
             "stock",
@@ -144,7 +136,7 @@ impl Hsm {
         serial
     }
 
-    fn paid_order(&self) -> String {
+    pub(crate) fn paid_order(&self) -> String {
         let app = self.dir.path().join("app.json");
         std::fs::write(&app, kiosk_app::demo::APPLICATION_JSON).unwrap();
         let id = self.ctl(&["order", "create", app.to_str().unwrap()]).ok()["id"]
@@ -532,7 +524,7 @@ impl Hsm {
 
     /// A stocked key personalized for a paid new-issue order: the key's
     /// serial and `order run`'s JSON.
-    fn issued_key(&self) -> (String, Value) {
+    pub(crate) fn issued_key(&self) -> (String, Value) {
         let key = self.stocked_key();
         let (code, j, out) = self.personalize(&self.paid_order(), &key, (PIN, PIN), None);
         assert_eq!(code, Some(0), "{out}");
@@ -922,18 +914,12 @@ fn kill_a_renewal_at_every_step_then_resume() {
     assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
 }
 
-#[test]
-fn production_path_csr_to_the_central_ca_then_import() {
+/// A station on the production path: its token prepared by the operator,
+/// a CSR made, and a central root (openssl) in `central/` that signs it.
+/// Returns the station, the central directory and the CSR path.
+pub(crate) fn production_station() -> (Hsm, PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("tokens")).unwrap();
-    std::fs::write(
-        dir.path().join("softhsm2.conf"),
-        format!(
-            "directories.tokendir = {}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
+    kiosk_e2e::softhsm_conf(dir.path());
     let h = Hsm { dir };
     // The operator prepares the station token (an HSM in production).
     let ok = |c: &mut Command| assert!(c.status().unwrap().success());
@@ -949,82 +935,105 @@ fn production_path_csr_to_the_central_ca_then_import() {
     ]));
     let csr = h.ctl(&["ca", "csr"]).ok();
     let csr_path = csr["csr_pem"].as_str().unwrap().to_string();
-    // The central CA (played by openssl) signs the request as a sub-CA.
     let central = h.dir.path().join("central");
     std::fs::create_dir(&central).unwrap();
-    let sh = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .current_dir(&central)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    sh(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "root.key",
-        "-out",
-        "root.pem",
-        "-days",
-        "3650",
-        "-subj",
-        "/C=CN/O=Central CA/CN=Central Root",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-    ]);
+    openssl_in(
+        &central,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.pem",
+            "-days",
+            "3650",
+            "-subj",
+            "/C=CN/O=Central CA/CN=Central Root",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ],
+    );
     std::fs::write(central.join("ext.cnf"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n").unwrap();
-    sh(&[
-        "x509",
-        "-req",
-        "-in",
-        &csr_path,
-        "-CA",
-        "root.pem",
-        "-CAkey",
-        "root.key",
-        "-CAcreateserial",
-        "-days",
-        "1825",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "sub.pem",
-    ]);
-    let bundle = central.join("bundle.pem");
-    let text = std::fs::read_to_string(central.join("sub.pem")).unwrap()
+    (h, central, csr_path)
+}
+
+fn openssl_in(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The central root signs the station's CSR as a sub-CA valid for `days`;
+/// returns the PEM bundle (sub-CA, then root) named `name`.
+pub(crate) fn central_signs(central: &Path, csr: &str, days: &str, name: &str) -> PathBuf {
+    let sub = format!("{name}.sub.pem");
+    openssl_in(
+        central,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            days,
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            &sub,
+        ],
+    );
+    let bundle = central.join(name);
+    let text = std::fs::read_to_string(central.join(&sub)).unwrap()
         + &std::fs::read_to_string(central.join("root.pem")).unwrap();
     std::fs::write(&bundle, text).unwrap();
+    bundle
+}
+
+#[test]
+fn production_path_csr_to_the_central_ca_then_import() {
+    let (h, central, csr_path) = production_station();
+    let bundle = central_signs(&central, &csr_path, "1825", "bundle.pem");
     // A certificate for another key is refused; the right one is installed.
-    sh(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "other.key",
-        "-out",
-        "other.pem",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=Other",
-    ]);
+    openssl_in(
+        &central,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Other",
+        ],
+    );
     let r = h.ctl(&["ca", "import", central.join("other.pem").to_str().unwrap()]);
     assert_eq!(
         r.json["error"]["code"], "bad_ca_certificate",

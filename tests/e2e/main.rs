@@ -9,4 +9,5 @@ mod keys;
 mod orders;
 mod readers;
 mod support;
+mod sync;
 mod tamper;

@@ -41,11 +41,16 @@ pub struct SyncConfig {
     pub timeout: Duration,
     /// Tries per request when the network or the central fails.
     pub attempts: u32,
+    /// Diagnostics: a copy of every signed request is written here. The
+    /// copies are harmless: each request is good once, within the
+    /// central's time window.
+    pub trace_dir: Option<PathBuf>,
 }
 
 impl SyncConfig {
     /// From `KIOSK_CENTRAL_URL` (none: sync is not set up),
-    /// `KIOSK_CENTRAL_CA`, `KIOSK_SYNC_BATCH`, `KIOSK_SYNC_TIMEOUT_SECS`.
+    /// `KIOSK_CENTRAL_CA`, `KIOSK_SYNC_BATCH`, `KIOSK_SYNC_TIMEOUT_SECS`,
+    /// `KIOSK_SYNC_TRACE_DIR`.
     pub fn from_env() -> Option<SyncConfig> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let url = var("KIOSK_CENTRAL_URL")?;
@@ -62,6 +67,7 @@ impl SyncConfig {
                     .unwrap_or(30),
             ),
             attempts: 3,
+            trace_dir: var("KIOSK_SYNC_TRACE_DIR").map(PathBuf::from),
         })
     }
 }
@@ -185,6 +191,7 @@ struct Client<'a> {
     station: String,
     certificate_sha256: String,
     signer: TokenSigner<'a>,
+    trace_dir: Option<PathBuf>,
     clock: std::sync::Arc<dyn crate::Clock>,
 }
 
@@ -213,6 +220,21 @@ impl Client<'_> {
             .map_err(|e| SyncError::Protocol(format!("the station token cannot sign: {e}")))?;
         let signature = base64::engine::general_purpose::STANDARD.encode(signature);
         let url = format!("{}{path}", self.base);
+        if let Some(dir) = &self.trace_dir {
+            let head = format!(
+                "{method} {path}\n{}: {}\n{}: {}\n{}: {time}\n{}: {nonce}\n{}: {signature}\n",
+                header::STATION,
+                self.station,
+                header::CERTIFICATE,
+                self.certificate_sha256,
+                header::TIME,
+                header::NONCE,
+                header::SIGNATURE
+            );
+            let _ = fs::create_dir_all(dir);
+            let _ = fs::write(dir.join(format!("{nonce}.head")), head);
+            let _ = fs::write(dir.join(format!("{nonce}.body")), body);
+        }
         let response = if method == "POST" {
             self.agent
                 .post(&url)
@@ -421,6 +443,7 @@ impl Station {
             station: self.store().station_id().to_string(),
             certificate_sha256: kiosk_sync::fingerprint(&ca),
             signer,
+            trace_dir: cfg.trace_dir.clone(),
             clock: self.clock_handle(),
         };
         let mut summary = SyncSummary {
@@ -429,7 +452,14 @@ impl Station {
         };
         self.upload(&client, cfg, &mut summary, progress)?;
         progress(SyncProgress::Downloading);
-        self.download(&client, m, keys, cfg, &ca, &mut summary)?;
+        let renewed = self.download(&client, cfg, &ca, &mut summary)?;
+        // The import logs in to the station token itself.
+        drop(client);
+        drop(session);
+        if let Some(file) = renewed {
+            self.ca_import(m, keys, &file, "central")?;
+            summary.station_certificate_renewed = true;
+        }
         summary.pending = self.store().sync_state()?.pending;
         Ok(summary)
     }
@@ -528,13 +558,12 @@ impl Station {
     fn download(
         &mut self,
         client: &Client<'_>,
-        m: &Module,
-        keys: &KeyConfig,
         cfg: &SyncConfig,
         current_ca: &[u8],
         summary: &mut SyncSummary,
-    ) -> Result<(), AppError> {
+    ) -> Result<Option<PathBuf>, AppError> {
         let mut retries = summary.retries;
+        let mut renewed = None;
         // Catalog: imported through the same path as an operator's import,
         // versioned and atomic.
         let newest = self
@@ -634,12 +663,11 @@ impl Station {
                 fs::create_dir_all(&dir).map_err(|e| AppError::io(dir.display(), e))?;
                 let file = dir.join("renewed-from-central.pem");
                 fs::write(&file, &c.chain_pem).map_err(|e| AppError::io(file.display(), e))?;
-                self.ca_import(m, keys, &file, "central")?;
-                summary.station_certificate_renewed = true;
+                renewed = Some(file);
             }
         }
         summary.retries = retries;
-        Ok(())
+        Ok(renewed)
     }
 }
 

@@ -68,5 +68,8 @@ pub fn status(st: Station) -> Result<Output, AppError> {
             .map(|m| format!("\n最近一次失败：{m}"))
             .unwrap_or_default()
     );
-    Output::ok(json!({ "ok": true, "status": s }), human)
+    Output::ok(
+        json!({ "ok": true, "station_id": st.store().station_id(), "status": s }),
+        human,
+    )
 }

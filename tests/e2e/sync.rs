@@ -1,0 +1,444 @@
+//! Sync with the reference central server on a throwaway PostgreSQL,
+//! through the real `kioskctl sync`: the round trip of real orders, keys,
+//! catalog, review decisions and a renewed station certificate; 100
+//! randomized fault runs through a fault-injecting proxy with kills of
+//! both sides; and the requests the central must refuse.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use kiosk_e2e::central::{self, Central};
+use kiosk_e2e::pg::Postgres;
+use kiosk_e2e::proxy::{Fault, Proxy};
+use serde_json::Value;
+
+use crate::keys::{central_signs, production_station, Hsm};
+use crate::support::{run, Run};
+
+struct Rig {
+    central: Central,
+    tls: (PathBuf, PathBuf),
+    // Dropped last: the server goes before its database.
+    pg: Postgres,
+    max_skew: u64,
+}
+
+impl Rig {
+    fn new(max_skew: u64) -> Rig {
+        let pg = Postgres::start();
+        let tls = central::tls_init(&pg.dir().join("tls"));
+        let central = Central::start(&pg.url(), &tls, "127.0.0.1:0", max_skew);
+        Rig {
+            central,
+            tls,
+            pg,
+            max_skew,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.central.addr)
+    }
+
+    fn admin(&self, args: &[&str]) -> Value {
+        central::admin(&self.pg.url(), args)
+    }
+
+    /// Registers the station by its current sub-CA certificate.
+    fn register(&self, h: &Hsm) -> String {
+        let id = station_id(h);
+        let cert = h.data().join("ca").join("station-ca.pem");
+        self.admin(&["station", "add", "--id", &id, "--cert", cert.to_str().unwrap()]);
+        id
+    }
+
+    fn sync_command(&self, h: &Hsm, url: &str) -> Command {
+        let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        c.arg("--json")
+            .arg("--data-dir")
+            .arg(h.data())
+            .arg("sync")
+            .env("KIOSK_CENTRAL_URL", url)
+            .env("KIOSK_CENTRAL_CA", &self.tls.0);
+        c
+    }
+
+    fn sync(&self, h: &Hsm) -> Run {
+        run(self.sync_command(h, &self.url()))
+    }
+
+    /// Every record the central holds for `station`, oldest first.
+    fn records(&self, station: &str) -> Vec<Value> {
+        let out = self.pg.psql(&format!(
+            "SELECT coalesce(json_agg(json_build_object('seq', seq, 'id', id, 'kind', kind,
+                 'payload_version', payload_version, 'payload', payload) ORDER BY seq), '[]')
+             FROM records WHERE station_id = '{station}'"
+        ));
+        serde_json::from_str::<Value>(&out).unwrap().as_array().unwrap().clone()
+    }
+}
+
+fn station_id(h: &Hsm) -> String {
+    h.ctl(&["sync", "status"]).ok()["station_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The station's outbox, read straight from its file, in the central's
+/// shape.
+fn outbox(h: &Hsm) -> Vec<Value> {
+    let c = rusqlite::Connection::open(h.data().join("station.db")).unwrap();
+    let mut s = c
+        .prepare("SELECT seq, id, kind, payload_version, payload FROM outbox ORDER BY seq")
+        .unwrap();
+    s.query_map([], |r| {
+        let payload: String = r.get(4)?;
+        Ok(serde_json::json!({
+            "seq": r.get::<_, i64>(0)?,
+            "id": r.get::<_, String>(1)?,
+            "kind": r.get::<_, String>(2)?,
+            "payload_version": r.get::<_, i64>(3)?,
+            "payload": serde_json::from_str::<Value>(&payload).unwrap(),
+        }))
+    })
+    .unwrap()
+    .map(|r| r.unwrap())
+    .collect()
+}
+
+/// Completed counter orders, written by the crash-test writer.
+fn burst(h: &Hsm, orders: u32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_order-burst"))
+        .arg(h.data())
+        .arg(orders.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn round_trip_of_orders_keys_catalog_decisions_and_station_certificate() {
+    let (h, central_dir, csr) = production_station();
+    let bundle = central_signs(&central_dir, &csr, "1825", "bundle.pem");
+    h.ctl(&["ca", "import", bundle.to_str().unwrap()]).ok();
+    let rig = Rig::new(300);
+    let station = rig.register(&h);
+
+    // Real records: a personalized key, a revocation, an order that needs
+    // the central's review (a renewal expired for more than a year).
+    let (_, issued) = h.issued_key();
+    let serial = issued["certificate_serial"].as_str().unwrap().to_string();
+    h.ctl(&["cert", "revoke", &serial, "--reason", "key-compromise"])
+        .ok();
+    let mut late: Value = serde_json::from_str(kiosk_app::demo::APPLICATION_JSON).unwrap();
+    late["operation"] = "renew".into();
+    late["certificate"] = serde_json::json!({ "not_after": "2025-01-01",
+        "serial": "2255bf7e67174d3a9c163896b01cefd97659179b" });
+    let late_file = h.dir.path().join("late.json");
+    std::fs::write(&late_file, late.to_string()).unwrap();
+    let review = h.ctl(&["order", "create", late_file.to_str().unwrap()]).ok();
+    let review_id = review["id"].as_str().unwrap().to_string();
+    h.ctl(&["order", "check", &review_id, "--all", "--status", "ok"])
+        .ok();
+    assert_eq!(
+        h.ctl(&["order", "advance", &review_id, "approve"]).ok()["state"],
+        "central-review"
+    );
+
+    let first = rig.sync(&h).ok();
+    let sent = first["sync"]["sent"].as_u64().unwrap();
+    let local = outbox(&h);
+    assert_eq!(sent as usize, local.len(), "{first}");
+    assert_eq!(first["sync"]["pending"], 0);
+    // Everything is at the central, byte for byte in meaning, and can be
+    // queried there.
+    assert_eq!(rig.records(&station), local);
+    let kinds = rig.pg.psql(&format!(
+        "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) FROM records WHERE station_id = '{station}'"
+    ));
+    for k in ["order.created", "order.completed", "certificate.issued", "certificate.revoked", "order.checked"] {
+        assert!(kinds.split(',').any(|x| x == k), "{k} missing in {kinds}");
+    }
+    let at_central = rig.pg.psql(&format!(
+        "SELECT count(*) FROM records WHERE kind = 'certificate.issued' AND payload->'data'->>'serial' = '{serial}'"
+    ));
+    assert_eq!(at_central, "1");
+    // The revocation comes back as part of the network's revocation list.
+    assert!(first["sync"]["revocations"].as_u64().unwrap() >= 1, "{first}");
+    let issuer = rig.pg.psql(&format!("SELECT issuer FROM revocations WHERE serial = '{serial}'"));
+    assert!(!issuer.is_empty(), "revocation carries its issuer");
+
+    // The central decides the review; the station's order moves on.
+    let number = review["number"].as_str().unwrap();
+    rig.admin(&["decide", "--order", number, "--approve", "--by", "reviewer-7"]);
+    // A catalog published at the central changes the station's fee.
+    let before = h.ctl(&["fee", "--provider", "ezca", "--operation", "new"]).ok();
+    assert_eq!(before["total_fen"], 48000, "{before}");
+    let catalog = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../catalog/catalog.toml"))
+        .unwrap()
+        .replacen("version = 4", "version = 5", 1)
+        .replacen("amount_fen = 48000", "amount_fen = 52000", 1);
+    let cat_file = h.dir.path().join("catalog-v5.toml");
+    std::fs::write(&cat_file, catalog).unwrap();
+    rig.admin(&["catalog-publish", cat_file.to_str().unwrap()]);
+    // A renewed station sub-CA certificate, for the same key.
+    let renewed = central_signs(&central_dir, &csr, "3000", "renewed.pem");
+    rig.admin(&["station", "certificate", "--id", &station, "--chain", renewed.to_str().unwrap()]);
+
+    let second = rig.sync(&h).ok();
+    assert_eq!(second["sync"]["catalog_version"], 5, "{second}");
+    assert_eq!(second["sync"]["decisions_applied"], 1, "{second}");
+    assert_eq!(second["sync"]["station_certificate_renewed"], true, "{second}");
+    let after = h.ctl(&["fee", "--provider", "ezca", "--operation", "new"]).ok();
+    assert_eq!(after["total_fen"], 52000, "{after}");
+    let order = h.ctl(&["order", "show", &review_id]).ok();
+    assert_eq!(order["state"], "awaiting-payment", "{order}");
+    let installed = std::fs::read_to_string(h.data().join("ca").join("station-ca.pem")).unwrap();
+    let offered = std::fs::read_to_string(central_dir.join("renewed.pem.sub.pem")).unwrap();
+    assert_eq!(installed.trim(), offered.trim());
+
+    // The station now signs with the renewed certificate, which the central
+    // knows; what the second run queued (decision, catalog, CA) arrives.
+    let third = rig.sync(&h).ok();
+    assert_eq!(third["sync"]["pending"], 0, "{third}");
+    assert_eq!(rig.records(&station), outbox(&h));
+    let status = h.ctl(&["sync", "status"]).ok();
+    assert!(status["status"]["last_success_at"].is_string(), "{status}");
+    assert_eq!(status["status"]["pending"], 0);
+}
+
+#[test]
+fn offline_is_recorded_and_nothing_is_lost() {
+    let h = Hsm::new();
+    burst(&h, 2);
+    let queued = outbox(&h).len() as i64;
+    let port = kiosk_e2e::pg::free_port();
+    let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
+    c.args(["--json", "--data-dir"])
+        .arg(h.data())
+        .arg("sync")
+        .env("KIOSK_CENTRAL_URL", format!("https://127.0.0.1:{port}"))
+        .env("KIOSK_SYNC_TIMEOUT_SECS", "2");
+    let r = run(c).refused("central_unreachable");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("离线"),
+        "{r}"
+    );
+    let status = h.ctl(&["sync", "status"]).ok();
+    assert_eq!(status["status"]["pending"], queued);
+    assert_eq!(status["status"]["last_error_code"], "central_unreachable");
+    assert!(status["status"]["last_success_at"].is_null());
+    // Not set up at all: said so, with what to set.
+    let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
+    c.args(["--json", "--data-dir"]).arg(h.data()).arg("sync").env_remove("KIOSK_CENTRAL_URL");
+    run(c).refused("sync_not_configured");
+}
+
+/// A small deterministic generator, seeded per run and printed, so a
+/// failing fault sequence can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// Log-uniform between `lo` and `hi`.
+    fn log_between(&mut self, lo: u64, hi: u64) -> u64 {
+        let (l, h) = ((lo as f64).ln(), (hi as f64).ln());
+        (l + (h - l) * (self.below(1_000_000) as f64 / 1e6)).exp() as u64
+    }
+}
+
+#[test]
+fn hundred_fault_runs_lose_nothing_and_duplicate_nothing() {
+    let h = Hsm::new();
+    let mut rig = Rig::new(300);
+    let station = rig.register(&h);
+    // 10,000 records queued by real orders (9 records per order).
+    burst(&h, 1112);
+    assert!(outbox(&h).len() >= 10_000);
+    let proxy = Proxy::start(rig.central.addr);
+    let via = format!("https://{}", proxy.addr);
+    let seed = std::env::var("KIOSK_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("fault seed {seed} (KIOSK_FAULT_SEED to replay)");
+    let mut rng = Rng(seed);
+    let mut interrupted = 0;
+    let mut tally = [0u32; 6];
+    for _ in 0..100 {
+        // The counter keeps working between runs.
+        burst(&h, 3);
+        let kind = rng.below(6) as usize;
+        tally[kind] += 1;
+        let batch = (20 + rng.below(2000)).to_string();
+        match kind {
+            0 => proxy.plan(&[Fault::CloseAfter(rng.log_between(200, 4_000_000))]),
+            1 => proxy.plan(&[Fault::ResetAfter(rng.log_between(200, 4_000_000))]),
+            2 => proxy.plan(&[Fault::Delay(Duration::from_millis(1 + rng.below(40)))]),
+            5 => proxy.plan(&[
+                Fault::ResetAfter(rng.log_between(200, 400_000)),
+                Fault::CloseAfter(rng.log_between(200, 400_000)),
+            ]),
+            _ => proxy.plan(&[]),
+        }
+        let mut c = rig.sync_command(&h, &via);
+        c.env("KIOSK_SYNC_BATCH", &batch)
+            .env("KIOSK_SYNC_TIMEOUT_SECS", "5")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let pause = Duration::from_millis(5 + rng.below(600));
+        match kind {
+            3 | 5 => {
+                // kill -9 the station mid-sync.
+                std::thread::sleep(pause);
+                let _ = child.kill();
+            }
+            4 => {
+                // kill -9 the central mid-batch, then restart it.
+                std::thread::sleep(pause);
+                rig.central.kill9();
+                rig.central = Central::start(&rig.pg.url(), &rig.tls, "127.0.0.1:0", rig.max_skew);
+                proxy.set_upstream(rig.central.addr);
+            }
+            _ => {}
+        }
+        let out = child.wait_with_output().unwrap();
+        match out.status.code() {
+            Some(0) => {}
+            Some(1) => {
+                interrupted += 1;
+                let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+                let code = v["error"]["code"].as_str().unwrap_or("");
+                assert!(
+                    ["central_unreachable", "central_unavailable"].contains(&code),
+                    "a fault must read as the network or the central being away, not as a refusal: {v} (seed {seed})"
+                );
+            }
+            None => interrupted += 1,
+            Some(other) => panic!("exit {other}: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+    proxy.plan(&[]);
+    eprintln!("fault kinds {tally:?}, interrupted runs {interrupted}");
+    assert!(interrupted >= 25, "the faults must actually interrupt runs: {interrupted}");
+    let last = run(rig.sync_command(&h, &via)).ok();
+    assert_eq!(last["sync"]["pending"], 0, "{last}");
+
+    // Exactly the station's records: none lost, none duplicated, no gap.
+    let local = outbox(&h);
+    let remote = rig.records(&station);
+    assert_eq!(remote.len(), local.len(), "seed {seed}");
+    for (i, r) in remote.iter().enumerate() {
+        assert_eq!(r["seq"], i as i64 + 1, "gap at {i} (seed {seed})");
+    }
+    assert!(remote == local, "records differ (seed {seed})");
+    let committed = rig.pg.psql(&format!("SELECT committed_seq FROM stations WHERE id = '{station}'"));
+    assert_eq!(committed, local.len().to_string());
+}
+
+/// Requests the station copied to its trace directory: (head lines, body).
+fn traced(dir: &std::path::Path) -> Vec<(Vec<String>, Vec<u8>)> {
+    let mut heads: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "head"))
+        .collect();
+    heads.sort();
+    heads
+        .into_iter()
+        .map(|p| {
+            let head = std::fs::read_to_string(&p).unwrap();
+            let body = std::fs::read(p.with_extension("body")).unwrap();
+            (head.lines().map(str::to_string).collect(), body)
+        })
+        .collect()
+}
+
+/// Sends a traced request again with curl: (HTTP status, refusal code).
+fn resend(rig: &Rig, head: &[String], body: &[u8], dir: &std::path::Path) -> (u16, String) {
+    let (method, path) = head[0].split_once(' ').unwrap();
+    let body_file = dir.join("resend.body");
+    std::fs::write(&body_file, body).unwrap();
+    let mut c = Command::new("curl");
+    c.args(["-s", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+        .arg(&rig.tls.0)
+        .args(["-X", method]);
+    for h in &head[1..] {
+        c.args(["-H", h]);
+    }
+    if method == "POST" {
+        c.args(["-H", "content-type: application/json", "--data-binary"])
+            .arg(format!("@{}", body_file.display()));
+    }
+    let out = c.arg(format!("{}{path}", rig.url())).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (json, status) = text.rsplit_once('\n').unwrap();
+    let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+    (status.trim().parse().unwrap(), v["code"].as_str().unwrap_or("").to_string())
+}
+
+#[test]
+fn forged_revoked_modified_and_replayed_requests_are_refused() {
+    // A short window so that "old" is reached quickly.
+    let rig = Rig::new(3);
+    let a = Hsm::new();
+    let station = rig.register(&a);
+    burst(&a, 2);
+    let trace = a.dir.path().join("trace");
+    let mut c = rig.sync_command(&a, &rig.url());
+    c.env("KIOSK_SYNC_TRACE_DIR", &trace);
+    run(c).ok();
+    let stored = rig.records(&station).len();
+    let requests = traced(&trace);
+    let (head, body) = requests
+        .iter()
+        .find(|(h, _)| h[0].starts_with("POST "))
+        .expect("a batch was traced")
+        .clone();
+
+    // Replayed at once: the nonce was used.
+    assert_eq!(resend(&rig, &head, &body, a.dir.path()), (409, "replayed".into()));
+    // Modified on the way (one byte of the batch): the signature fails.
+    let mut changed = body.clone();
+    let at = changed.windows(13).position(|w| w == b"order.created").unwrap();
+    changed[at + 6] = b'C';
+    assert_eq!(resend(&rig, &head, &changed, a.dir.path()), (401, "bad_signature".into()));
+    // Replayed after the window: refused for its age, before its nonce.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(resend(&rig, &head, &body, a.dir.path()), (401, "clock_skew".into()));
+    assert_eq!(rig.records(&station).len(), stored, "nothing stored by refused requests");
+
+    // A station the central does not know.
+    let b = Hsm::new();
+    let r = rig.sync(&b).refused("central_unknown_station");
+    assert!(r["error"]["message"].as_str().unwrap().contains("unknown_station"), "{r}");
+    // A station registered with another certificate than the one it signs with.
+    let b_id = station_id(&b);
+    let a_cert = a.data().join("ca").join("station-ca.pem");
+    rig.admin(&["station", "add", "--id", &b_id, "--cert", a_cert.to_str().unwrap()]);
+    let r = rig.sync(&b).refused("central_unknown_station");
+    assert!(r["error"]["message"].as_str().unwrap().contains("unknown_certificate"), "{r}");
+    // A revoked station.
+    rig.admin(&["station", "revoke", "--id", &station]);
+    burst(&a, 1);
+    let r = rig.sync(&a).refused("central_station_revoked");
+    assert!(r["error"]["message"].as_str().unwrap().contains("吊销"), "{r}");
+    assert_eq!(rig.records(&station).len(), stored);
+}
