@@ -27,6 +27,7 @@ pub struct Proxy {
     upstream: Arc<Mutex<SocketAddr>>,
     plan: Arc<Mutex<VecDeque<Fault>>>,
     stop: Arc<AtomicBool>,
+    fired: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -38,8 +39,10 @@ impl Proxy {
             upstream: Arc::new(Mutex::new(upstream)),
             plan: Arc::new(Mutex::new(VecDeque::new())),
             stop: Arc::new(AtomicBool::new(false)),
+            fired: Arc::new(AtomicU64::new(0)),
         };
         let (upstream, plan, stop) = (p.upstream.clone(), p.plan.clone(), p.stop.clone());
+        let fired = p.fired.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if stop.load(Ordering::Relaxed) {
@@ -48,10 +51,16 @@ impl Proxy {
                 let Ok(client) = client else { continue };
                 let fault = plan.lock().unwrap().pop_front().unwrap_or(Fault::Pass);
                 let to = *upstream.lock().unwrap();
-                std::thread::spawn(move || serve(client, to, fault));
+                let fired = fired.clone();
+                std::thread::spawn(move || serve(client, to, fault, fired));
             }
         });
         p
+    }
+
+    /// How many faults have struck so far (a delayed connection counts once).
+    pub fn fired(&self) -> u64 {
+        self.fired.load(Ordering::SeqCst)
     }
 
     pub fn set_upstream(&self, to: SocketAddr) {
@@ -73,7 +82,7 @@ impl Drop for Proxy {
     }
 }
 
-fn serve(client: TcpStream, to: SocketAddr, fault: Fault) {
+fn serve(client: TcpStream, to: SocketAddr, fault: Fault, fired: Arc<AtomicU64>) {
     let Ok(server) = TcpStream::connect(to) else {
         kill(&client, true);
         return;
@@ -81,13 +90,23 @@ fn serve(client: TcpStream, to: SocketAddr, fault: Fault) {
     let moved = Arc::new(AtomicU64::new(0));
     let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let m2 = moved.clone();
-    let up = std::thread::spawn(move || pump(c2, s2, fault, m2));
-    pump(server, client, fault, moved);
+    let f2 = fired.clone();
+    if matches!(fault, Fault::Delay(_)) {
+        fired.fetch_add(1, Ordering::SeqCst);
+    }
+    let up = std::thread::spawn(move || pump(c2, s2, fault, m2, f2));
+    pump(server, client, fault, moved, fired);
     let _ = up.join();
 }
 
 /// Copies `from` to `to` until either side ends or the fault fires.
-fn pump(mut from: TcpStream, mut to: TcpStream, fault: Fault, moved: Arc<AtomicU64>) {
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    fault: Fault,
+    moved: Arc<AtomicU64>,
+    fired: Arc<AtomicU64>,
+) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf) {
@@ -102,6 +121,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream, fault: Fault, moved: Arc<AtomicU
             Fault::Delay(d) => std::thread::sleep(d),
             Fault::CloseAfter(limit) | Fault::ResetAfter(limit) if total >= limit => {
                 let reset = matches!(fault, Fault::ResetAfter(_));
+                if moved.fetch_add(1 << 40, Ordering::SeqCst) < (1 << 40) {
+                    fired.fetch_add(1, Ordering::SeqCst);
+                }
                 // Part of the chunk goes through, as on a real cut.
                 let keep = n.saturating_sub((total - limit) as usize);
                 let _ = to.write_all(&buf[..keep]);
