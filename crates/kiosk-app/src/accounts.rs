@@ -518,3 +518,18 @@ mod tests {
         assert_eq!(e.code(), "self_approval");
     }
 }
+
+/// Refuses a password typed twice that differs.
+pub fn check_same(first: &SecretString, second: &SecretString) -> Result<(), AppError> {
+    if first.expose_secret() != second.expose_secret() {
+        return Err(rejection(
+            "secret",
+            "mismatch",
+            "密码",
+            "两次输入的密码不一致",
+            "请重新输入两次相同的密码",
+            "the two passwords differ",
+        ));
+    }
+    Ok(())
+}

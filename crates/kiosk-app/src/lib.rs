@@ -19,7 +19,7 @@ mod station;
 
 pub mod demo;
 
-pub use accounts::{ClerkView, Role, Session, Sessions};
+pub use accounts::{check_same, ClerkView, Role, Session, Sessions};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use counter::{KeyRenewal, PresentKey};
 pub use documents::{AttachmentView, Document, PrintOutcome, RenderedDocument, SealView};
