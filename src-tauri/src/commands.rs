@@ -1,62 +1,115 @@
-//! The IPC commands. Each parses its strings with the domain types'
-//! `FromStr` and makes one call into `kiosk-app`.
+//! The IPC commands. Each parses its arguments, checks the session where
+//! the command belongs to the clerk console, and makes one call into
+//! `kiosk-app`. Applicant commands take no token; console commands refuse
+//! without a live session of the right role.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::NaiveDate;
-use kiosk_app::domain::fee::FeeQuote;
-use kiosk_app::domain::renewal::RenewalDecision;
-use kiosk_app::domain::Rejection;
-use kiosk_app::{AppError, ChecklistView, Clock, ProviderView, Rules};
-use serde::Serialize;
-use tauri::State;
+use kiosk_app::accounts::needs_approval;
+use kiosk_app::domain::order::{CheckStatus, Command, Order, Payment, PaymentMethod};
+use kiosk_app::domain::{validate, Rejection};
+use kiosk_app::keys::{Module, SecretString};
+use kiosk_app::{
+    check_new_pin, pin_need, AppError, Clock, Document, KeyConfig, PinNeed, Role, Rules, Sessions,
+    Station, STEPS,
+};
+use serde::de::DeserializeOwned;
+use tauri::{AppHandle, State};
 
-/// What every command needs: where the station's data lives and the clock.
+use crate::ipc::*;
+use crate::views;
+
+/// The account the touchscreen's own orders are attributed to.
+pub const KIOSK_ACTOR: &str = "kiosk";
+
+/// What every command needs: the station, its keys, the console sessions.
 pub struct Desk {
-    data_dir: PathBuf,
-    clock: Box<dyn Clock>,
+    pub data_dir: PathBuf,
+    pub clock: Arc<dyn Clock>,
+    /// A pinned "today" (`KIOSK_TODAY`), as kioskctl's `--today`.
+    pub today: Option<NaiveDate>,
+    pub station: Mutex<Station>,
+    pub keys: KeyConfig,
+    module: Mutex<Option<Arc<Module>>>,
+    pub sessions: Sessions,
+    pub printer: Option<String>,
+    pub idle_seconds: u32,
 }
 
 impl Desk {
-    pub fn new(data_dir: PathBuf, clock: Box<dyn Clock>) -> Self {
-        Desk { data_dir, clock }
+    pub fn new(
+        data_dir: PathBuf,
+        clock: Arc<dyn Clock>,
+        today: Option<NaiveDate>,
+        keys: KeyConfig,
+        printer: Option<String>,
+        idle_seconds: u32,
+    ) -> Result<Desk, AppError> {
+        let station = Station::open(&data_dir, clock.clone())?.with_today(today);
+        Ok(Desk {
+            data_dir,
+            clock,
+            today,
+            station: Mutex::new(station),
+            keys,
+            module: Mutex::new(None),
+            // Console sessions end after 15 minutes without a command.
+            sessions: Sessions::new(chrono::Duration::minutes(15)),
+            printer,
+            idle_seconds,
+        })
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.today.unwrap_or_else(|| self.clock.today())
     }
 
     /// Loaded per call, so a catalog imported by kioskctl applies at once.
-    /// Returns the small `IpcError` because `AppError` is large to move.
-    fn rules(&self) -> Result<Rules, IpcError> {
-        Ok(Rules::load(&self.data_dir, self.clock.today())?)
+    fn rules(&self) -> IpcResult<Rules> {
+        Ok(Rules::load(&self.data_dir, self.today())?)
     }
-}
 
-/// An error as the front end sees it. The page switches on `code` and
-/// shows `message`.
-#[derive(Debug, Serialize)]
-pub struct IpcError {
-    pub code: &'static str,
-    pub message: String,
-    pub message_en: String,
-}
+    fn station(&self) -> MutexGuard<'_, Station> {
+        // A panic in one command must not stop the counter.
+        self.station.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
-impl From<AppError> for IpcError {
-    fn from(e: AppError) -> Self {
-        IpcError {
-            code: e.code(),
-            message: e.message_zh(),
-            message_en: e.message_en(),
+    /// The PKCS#11 module, loaded on first use.
+    fn module(&self) -> IpcResult<Arc<Module>> {
+        let mut m = self.module.lock().unwrap_or_else(|e| e.into_inner());
+        if m.is_none() {
+            *m = Some(Arc::new(
+                Module::load(&self.keys.module).map_err(AppError::from)?,
+            ));
         }
+        Ok(m.clone().expect("loaded above"))
+    }
+
+    /// The clerk behind a console token, if they may act as `role`.
+    fn clerk(&self, token: &str, role: Role) -> IpcResult<String> {
+        let now = self.clock.now();
+        Ok(self.sessions.require(Some(token), role, now)?.clerk.id)
     }
 }
 
-impl From<Rejection> for IpcError {
-    fn from(r: Rejection) -> Self {
-        AppError::from(r).into()
-    }
+fn parse<T: DeserializeOwned>(value: &str, field: &'static str, field_zh: &str) -> IpcResult<T> {
+    serde_json::from_value(serde_json::Value::String(value.trim().to_string())).map_err(|_| {
+        Rejection::new(
+            field,
+            "unknown_value",
+            field_zh,
+            format!("“{value}”不是可选的值"),
+            "请从列表中选择",
+            format!("'{value}' is not one of the choices"),
+            "pick one from the list",
+        )
+        .into()
+    })
 }
 
-/// Dates cross IPC as `YYYY-MM-DD` strings, so that a bad one comes back
-/// as an `IpcError` like any other refused field.
-fn date(value: &str, field: &str, field_zh: &str) -> Result<NaiveDate, IpcError> {
+fn date(value: &str, field: &'static str, field_zh: &str) -> IpcResult<NaiveDate> {
     NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
         Rejection::new(
             field,
@@ -71,34 +124,24 @@ fn date(value: &str, field: &str, field_zh: &str) -> Result<NaiveDate, IpcError>
     })
 }
 
-#[tauri::command(async, rename_all = "snake_case")]
-pub fn fee(
-    desk: State<'_, Desk>,
-    provider: String,
-    operation: String,
-    years: Option<u32>,
-    fault: Option<String>,
-    first_issued: Option<String>,
-) -> Result<FeeQuote, IpcError> {
-    let fault = fault.as_deref().map(str::parse).transpose()?;
-    let first_issued = first_issued
-        .as_deref()
-        .map(|d| date(d, "first_issued", "介质初次发放日期"))
-        .transpose()?;
-    Ok(desk.rules()?.fee(
-        &provider,
-        None,
-        operation.parse()?,
-        years,
-        fault,
-        first_issued,
-    )?)
+fn secret(value: String) -> SecretString {
+    SecretString::from(value)
 }
 
-/// The providers and the operations each offers, for the first screen.
+// ------------------------------------------------------------ applicant
+
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn providers(desk: State<'_, Desk>) -> Result<Vec<ProviderView>, IpcError> {
-    Ok(desk.rules()?.providers())
+pub fn kiosk_config(desk: State<'_, Desk>) -> KioskConfigDto {
+    KioskConfigDto {
+        idle_seconds: desk.idle_seconds,
+        station_today: desk.today().to_string(),
+    }
+}
+
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn providers(desk: State<'_, Desk>) -> IpcResult<Vec<ProviderDto>> {
+    let rules = desk.rules()?;
+    Ok(views::providers(&rules))
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
@@ -106,16 +149,37 @@ pub fn checklist(
     desk: State<'_, Desk>,
     provider: String,
     operation: String,
-    channel: Option<String>,
-) -> Result<ChecklistView, IpcError> {
-    let channel = channel
-        .as_deref()
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or_default();
-    Ok(desk
+) -> IpcResult<ChecklistDto> {
+    let view = desk
         .rules()?
-        .checklist(&provider, operation.parse()?, channel)?)
+        .checklist(&provider, operation.parse()?, Default::default())?;
+    Ok(views::checklist(&view))
+}
+
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn fee(
+    desk: State<'_, Desk>,
+    provider: String,
+    project: Option<String>,
+    operation: String,
+    years: Option<u32>,
+    fault: Option<String>,
+    first_issued: Option<String>,
+) -> IpcResult<FeeDto> {
+    let fault = fault.as_deref().map(str::parse).transpose()?;
+    let first_issued = first_issued
+        .as_deref()
+        .map(|d| date(d, "first_issued", "介质初次发放日期"))
+        .transpose()?;
+    let q = desk.rules()?.fee(
+        &provider,
+        project.as_deref(),
+        operation.parse()?,
+        years,
+        fault,
+        first_issued,
+    )?;
+    Ok(views::fee(&q))
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
@@ -124,41 +188,424 @@ pub fn renewal(
     provider: String,
     not_after: String,
     years: Option<u32>,
-) -> Result<RenewalDecision, IpcError> {
+) -> IpcResult<RenewalDto> {
     let not_after = date(&not_after, "not_after", "证书有效期截止日")?;
-    Ok(desk.rules()?.renewal(&provider, not_after, years)?)
+    Ok(views::renewal(
+        &desk.rules()?.renewal(&provider, not_after, years)?,
+    ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use kiosk_app::FixedClock;
-    use tauri::Manager;
+/// Reads the certificate on the key the applicant plugged in and works
+/// out its renewal window.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn read_key_renewal(
+    desk: State<'_, Desk>,
+    provider: String,
+    years: Option<u32>,
+) -> IpcResult<KeyRenewalDto> {
+    let m = desk.module()?;
+    let r = desk
+        .station()
+        .key_renewal(&m, &desk.keys, &provider, years)?;
+    Ok(KeyRenewalDto {
+        key: views::key(&r.key),
+        renewal: views::renewal(&r.renewal),
+    })
+}
 
-    /// A mock app whose desk reads an empty data directory, so the
-    /// embedded catalog is in force.
-    fn app(dir: &tempfile::TempDir) -> tauri::App<tauri::test::MockRuntime> {
-        let app = tauri::test::mock_app();
-        let noon = "2025-06-01T04:00:00Z".parse().expect("instant");
-        app.manage(Desk::new(
-            dir.path().to_path_buf(),
-            Box::new(FixedClock(noon)),
-        ));
-        app
+/// Live validation of one field as the applicant types.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn check_field(desk: State<'_, Desk>, kind: String, value: String) -> FieldCheck {
+    let today = desk.today();
+    let result = match kind.as_str() {
+        "uscc" => validate::uscc(&value).map(|u| u.as_str().to_string()),
+        "id" => validate::resident_id(&value, today).map(|i| i.as_str().to_string()),
+        "phone" => validate::phone(&value),
+        "mobile" => validate::mobile(&value),
+        "email" => validate::email(&value),
+        _ => Ok(value.trim().to_string()),
+    };
+    match result {
+        Ok(v) => FieldCheck {
+            valid: true,
+            value: v,
+            message: String::new(),
+        },
+        Err(r) => FieldCheck {
+            valid: false,
+            value,
+            message: r.message_zh(),
+        },
     }
+}
 
-    #[test]
-    fn unknown_provider_is_an_ipc_error_in_chinese() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let app = app(&dir);
-        let err = fee(app.state(), "nope".into(), "new".into(), None, None, None).unwrap_err();
-        assert_eq!(err.code, "unknown_provider");
-        assert!(
-            err.message
-                .chars()
-                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
-            "{}",
-            err.message
-        );
+/// Takes in the applicant's form; returns the order number and ticket.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn submit_application(
+    desk: State<'_, Desk>,
+    application: serde_json::Value,
+) -> IpcResult<TicketDto> {
+    let order = desk
+        .station()
+        .create_order(&application.to_string(), KIOSK_ACTOR)?;
+    Ok(views::ticket(&order))
+}
+
+/// Prints the application form or the seal sample sheet of an order the
+/// touchscreen just took in; nothing else is printable without a clerk.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn print_for_applicant(
+    desk: State<'_, Desk>,
+    order_id: String,
+    document: String,
+) -> IpcResult<PrintDto> {
+    let doc: Document = document.parse()?;
+    if !matches!(doc, Document::Application | Document::SealSheet) {
+        return Err(AppError::from(Rejection::new(
+            "document",
+            "forbidden",
+            "打印文件",
+            "自助屏只能打印申请表和印章采样表",
+            "其他文件请到柜台由受理员打印",
+            "the touchscreen prints only the application and the seal sheet",
+            "ask the clerk",
+        ))
+        .into());
+    }
+    let mut st = desk.station();
+    let order = st.order(&order_id)?.order;
+    if order.state != kiosk_app::domain::order::OrderState::PendingReview {
+        return Err(AppError::from(Rejection::new(
+            "order",
+            "forbidden",
+            "订单",
+            "该订单已在柜台办理",
+            "请到柜台由受理员补打",
+            "the order is already at the counter",
+            "ask the clerk",
+        ))
+        .into());
+    }
+    let out = st.print_document(&order.id, doc, desk.printer.as_deref(), false, KIOSK_ACTOR)?;
+    Ok(views::print(&out))
+}
+
+// ------------------------------------------------------------ console
+
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn login(desk: State<'_, Desk>, clerk_id: String, secret: String) -> IpcResult<LoginDto> {
+    let secret = self::secret(secret);
+    let st = desk.station();
+    let (token, s) = desk.sessions.login(&st, &clerk_id, &secret)?;
+    Ok(LoginDto {
+        token,
+        clerk: views::clerk(&s.clerk),
+    })
+}
+
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn logout(desk: State<'_, Desk>, token: String) {
+    desk.sessions.logout(&token);
+}
+
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn queue(desk: State<'_, Desk>, token: String) -> IpcResult<Vec<OrderRowDto>> {
+    desk.clerk(&token, Role::Clerk)?;
+    let rows = desk.station().list_orders(None, 50)?;
+    Ok(rows.iter().map(views::order_row).collect())
+}
+
+/// Opens an order by its number, id, or what the QR scanner typed.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn open_order(desk: State<'_, Desk>, token: String, code: String) -> IpcResult<OrderDto> {
+    desk.clerk(&token, Role::Clerk)?;
+    let st = desk.station();
+    let view = st.order_from_code(&code)?;
+    views::order(&st, &view.order)
+}
+
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn check_item(
+    desk: State<'_, Desk>,
+    token: String,
+    order: String,
+    item: String,
+    status: String,
+    note: Option<String>,
+) -> IpcResult<OrderDto> {
+    let clerk = desk.clerk(&token, Role::Clerk)?;
+    let status: CheckStatus = parse(&status, "status", "核验结果")?;
+    let note = note.filter(|n| !n.trim().is_empty());
+    let mut st = desk.station();
+    let o = st.order_command(&order, Command::Check { item, status, note }, &clerk)?;
+    views::order(&st, &o)
+}
+
+/// Attaches a scan (the page sends the file's bytes, base64).
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn attach_scan(
+    desk: State<'_, Desk>,
+    token: String,
+    order: String,
+    item: String,
+    file_name: String,
+    base64: String,
+) -> IpcResult<OrderDto> {
+    let clerk = desk.clerk(&token, Role::Clerk)?;
+    let mut st = desk.station();
+    let (_dir, file) = views::upload(&st, &file_name, &base64)?;
+    st.attach_scan(&order, &item, &file, &clerk)?;
+    let o = st.order(&order)?.order;
+    views::order(&st, &o)
+}
+
+/// approve | return | cancel, with a reason where the rules want one.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn advance(
+    desk: State<'_, Desk>,
+    token: String,
+    order: String,
+    step: String,
+    reason: Option<String>,
+) -> IpcResult<OrderDto> {
+    let clerk = desk.clerk(&token, Role::Clerk)?;
+    let reason = reason.unwrap_or_default();
+    let cmd = match step.as_str() {
+        "approve" => Command::ApproveMaterials,
+        "return" => Command::Return { reason },
+        "cancel" => Command::Cancel { reason },
+        other => {
+            return Err(Rejection::new(
+                "step",
+                "unknown_value",
+                "操作",
+                format!("没有“{other}”这一步"),
+                "请用页面上的按钮操作",
+                format!("no step '{other}'"),
+                "use the buttons",
+            )
+            .into())
+        }
+    };
+    let mut st = desk.station();
+    let o = st.order_command(&order, cmd, &clerk)?;
+    views::order(&st, &o)
+}
+
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn pay(
+    desk: State<'_, Desk>,
+    token: String,
+    order: String,
+    method: String,
+    amount_fen: i64,
+    receipt_no: Option<String>,
+) -> IpcResult<OrderDto> {
+    let clerk = desk.clerk(&token, Role::Clerk)?;
+    let method: PaymentMethod = parse(&method, "method", "付款方式")?;
+    let receipt_no = receipt_no.filter(|r| !r.trim().is_empty());
+    let mut st = desk.station();
+    let o = st.order_command(
+        &order,
+        Command::Pay(Payment {
+            method,
+            amount_fen,
+            receipt_no,
+        }),
+        &clerk,
+    )?;
+    views::order(&st, &o)
+}
+
+/// Keys plugged in, for the clerk to pick the one to write.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn present_keys(desk: State<'_, Desk>, token: String) -> IpcResult<Vec<KeyDto>> {
+    desk.clerk(&token, Role::Clerk)?;
+    let m = desk.module()?;
+    let keys = desk.station().present_keys(&m, &desk.keys)?;
+    Ok(keys.iter().map(views::key).collect())
+}
+
+/// A supervisor approves an unlock or revocation with their own account.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn supervisor_approve(
+    desk: State<'_, Desk>,
+    token: String,
+    order: String,
+    supervisor_id: String,
+    supervisor_secret: String,
+) -> IpcResult<OrderDto> {
+    let clerk = desk.clerk(&token, Role::Clerk)?;
+    let secret = self::secret(supervisor_secret);
+    let mut st = desk.station();
+    st.approve_operation(&order, &supervisor_id, &secret, &clerk)?;
+    let o = st.order(&order)?.order;
+    views::order(&st, &o)
+}
+
+/// Carries out the order on a key, sending `key-progress` events for each
+/// step as the journal records it.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn run_key(
+    app: AppHandle,
+    desk: State<'_, Desk>,
+    token: String,
+    order: String,
+    key_serial: Option<String>,
+    pin: Option<String>,
+    pin_again: Option<String>,
+) -> IpcResult<KeyWorkDto> {
+    let clerk = desk.clerk(&token, Role::Clerk)?;
+    let m = desk.module()?;
+    let mut st = desk.station();
+    let o = st.order(&order)?.order;
+    let key_serial = key_serial.filter(|k| !k.trim().is_empty());
+    let need = st.pin_need_for(&o.id, key_serial.as_deref())?;
+    let pin = pin.map(secret);
+    if need == PinNeed::New {
+        let first = pin.clone().unwrap_or_else(|| secret(String::new()));
+        check_new_pin(&first, &secret(pin_again.unwrap_or_default()))?;
+    }
+    let watcher = crate::progress::watch(app, st.store().path().to_path_buf(), o.id.clone());
+    let res = st.run_at_counter(
+        &m,
+        &desk.keys,
+        &o.id,
+        key_serial.as_deref(),
+        pin.as_ref(),
+        None,
+        &clerk,
+    );
+    watcher.finish();
+    let done = res?;
+    Ok(KeyWorkDto {
+        key_serial: done.key_serial,
+        certificate_serial: done.certificate_serial,
+        not_after: done.not_after,
+    })
+}
+
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn print_document(
+    desk: State<'_, Desk>,
+    token: String,
+    order: String,
+    document: String,
+) -> IpcResult<PrintDto> {
+    let clerk = desk.clerk(&token, Role::Clerk)?;
+    let doc: Document = document.parse()?;
+    let out = desk
+        .station()
+        .print_document(&order, doc, desk.printer.as_deref(), false, &clerk)?;
+    Ok(views::print(&out))
+}
+
+/// Hands the key over: prints the receipt (回执) of a completed order.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn hand_over(desk: State<'_, Desk>, token: String, order: String) -> IpcResult<PrintDto> {
+    let clerk = desk.clerk(&token, Role::Clerk)?;
+    let mut st = desk.station();
+    let o = st.order(&order)?.order;
+    if o.state != kiosk_app::domain::order::OrderState::Completed {
+        return Err(AppError::from(Rejection::new(
+            "order",
+            "not_completed",
+            "订单状态",
+            format!("订单尚未完成（{}）", o.state.label_zh()),
+            "请先完成制证再交付介质",
+            "the order is not completed yet",
+            "finish the key work first",
+        ))
+        .into());
+    }
+    let out = st.print_document(
+        &o.id,
+        Document::Receipt,
+        desk.printer.as_deref(),
+        false,
+        &clerk,
+    )?;
+    Ok(views::print(&out))
+}
+
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn day_report(
+    desk: State<'_, Desk>,
+    token: String,
+    date: Option<String>,
+) -> IpcResult<DayReportDto> {
+    desk.clerk(&token, Role::Clerk)?;
+    let day = match date {
+        Some(d) => self::date(&d, "date", "日期")?,
+        None => desk.today(),
+    };
+    Ok(views::report(&desk.station().day_report(day)?))
+}
+
+/// Writes the day report as CSV under `DATA_DIR/reports/` and returns the
+/// path. Supervisors only: it carries the takings.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn export_day_report(
+    desk: State<'_, Desk>,
+    token: String,
+    date: Option<String>,
+) -> IpcResult<String> {
+    desk.clerk(&token, Role::Supervisor)?;
+    let day = match date {
+        Some(d) => self::date(&d, "date", "日期")?,
+        None => desk.today(),
+    };
+    let report = desk.station().day_report(day)?;
+    let dir = desk.data_dir.join("reports");
+    std::fs::create_dir_all(&dir).map_err(|e| AppError::io(dir.display(), e))?;
+    let path = dir.join(format!("day-{day}.csv"));
+    std::fs::write(&path, report.to_csv()).map_err(|e| AppError::io(path.display(), e))?;
+    Ok(path.display().to_string())
+}
+
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn sync_status(desk: State<'_, Desk>, token: String) -> IpcResult<SyncDto> {
+    desk.clerk(&token, Role::Clerk)?;
+    let s = desk.station().sync_status()?;
+    Ok(SyncDto {
+        pending: s.pending,
+        last_success_at: s.last_success_at,
+        last_attempt_at: s.last_attempt_at,
+        last_error_message: s.last_error_message,
+    })
+}
+
+pub(crate) fn step_zh(step: &str) -> &'static str {
+    match step {
+        "prepare" => "准备介质",
+        "init-token" => "初始化介质",
+        "set-pins" => "设置PIN码",
+        "generate-key" => "在介质内生成密钥对",
+        "request" => "介质签署证书请求",
+        "issue" => "签发证书",
+        "write-certificate" => "写入证书",
+        "write-seal" => "写入电子印章",
+        "verify" => "回读校验",
+        "complete" => "完成",
+        _ => "处理中",
+    }
+}
+
+pub(crate) fn step_index(step: &str) -> u32 {
+    STEPS
+        .iter()
+        .position(|s| *s == step)
+        .map_or(0, |i| i as u32 + 1)
+}
+
+pub(crate) fn needs_supervisor(o: &Order) -> bool {
+    needs_approval(o.application.operation)
+}
+
+pub(crate) fn pin_need_str(o: &Order) -> &'static str {
+    match pin_need(o.application.operation) {
+        PinNeed::New => "new",
+        PinNeed::Current => "current",
+        PinNeed::None => "none",
     }
 }

@@ -184,3 +184,66 @@ pub fn counter_steps(order: &Order) -> Vec<Command> {
     steps.push(Command::Complete);
     steps
 }
+
+/// The console accounts a demo station gets: (id, name, role, password).
+/// Demo only: a real station's accounts come from `kioskctl clerk add`.
+pub const DEMO_ACCOUNTS: [(&str, &str, crate::Role, &str); 2] = [
+    ("clerk", "演示受理员", crate::Role::Clerk, "clerk-2468"),
+    ("super", "演示主管", crate::Role::Supervisor, "super-1357"),
+];
+
+/// A station made ready for the kiosk app's demo.
+pub struct DemoStation {
+    pub key_config: KeyConfig,
+    pub softhsm2_conf: PathBuf,
+    /// Blank keys in stock, ready to be written.
+    pub blank_keys: Vec<String>,
+}
+
+/// Makes a station ready to serve on demo data: SoftHSM2 tokens under the
+/// data directory, a demo station CA, at least `blank_keys` blank keys in
+/// stock, and the demo console accounts. Safe to run again.
+pub fn prepare(
+    data_dir: &Path,
+    clock: Arc<dyn Clock>,
+    blank_keys: usize,
+) -> Result<DemoStation, AppError> {
+    let mut station = Station::open(data_dir, clock)?;
+    let conf = softhsm_conf(data_dir)?;
+    let mut cfg = KeyConfig::from_env();
+    let demo_secret = format!("demo-{}", &station.store().station_id()[..8]);
+    cfg.station_pin
+        .get_or_insert_with(|| SecretString::from(demo_secret.clone()));
+    cfg.transport_so_pin
+        .get_or_insert_with(|| SecretString::from(format!("{demo_secret}-so")));
+    let m = Module::load(&cfg.module)?;
+    if station.store().station_ca()?.is_none() {
+        station.ca_init_demo(&m, &cfg, DEMO_CLERK)?;
+    }
+    let present: Vec<String> = m
+        .tokens()?
+        .into_iter()
+        .map(|t| t.serial.to_ascii_lowercase())
+        .collect();
+    let mut blank: Vec<String> = station
+        .store()
+        .stock()?
+        .into_iter()
+        .filter(|k| k.state == "in-stock" && present.contains(&k.serial))
+        .map(|k| k.serial)
+        .collect();
+    while blank.len() < blank_keys {
+        blank.push(demo_blank_key(&mut station, &m, &cfg)?);
+    }
+    for (id, name, role, password) in DEMO_ACCOUNTS {
+        if station.store().clerk(id)?.is_none() {
+            let secret = SecretString::from(password.to_string());
+            station.put_clerk(id, name, role, &secret, DEMO_CLERK)?;
+        }
+    }
+    Ok(DemoStation {
+        key_config: cfg,
+        softhsm2_conf: conf,
+        blank_keys: blank,
+    })
+}

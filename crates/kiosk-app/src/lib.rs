@@ -5,24 +5,30 @@
 //! (`kiosk-store`), owns the clock, and turns every failure into an
 //! [`AppError`] with a stable code and a Chinese message.
 
+pub mod accounts;
 mod clock;
+pub mod counter;
 pub mod documents;
 mod error;
 pub mod keys;
 mod operations;
 mod paths;
+pub mod report;
 mod rules;
 mod station;
 pub mod sync;
 
 pub mod demo;
 
+pub use accounts::{check_same, ClerkView, Role, Session, Sessions};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use counter::{KeyRenewal, PresentKey};
 pub use documents::{AttachmentView, Document, PrintOutcome, RenderedDocument, SealView};
 pub use error::AppError;
 pub use keys::{check_new_pin, KeyConfig, KeyView, Personalized, STEPS};
 pub use operations::{pin_need, PinNeed};
 pub use paths::data_dir;
+pub use report::{DayReport, ReportRow};
 pub use rules::{ChecklistView, KeyEvent, OperationView, ProviderView, ReaderView, Rules};
 pub use station::{CatalogView, OrderView, Station, DB_FILE};
 pub use sync::{SyncConfig, SyncError, SyncProgress, SyncSummary};

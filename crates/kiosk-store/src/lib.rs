@@ -7,6 +7,7 @@
 
 mod audit;
 mod catalogs;
+mod clerks;
 mod db;
 mod documents;
 mod error;
@@ -17,6 +18,7 @@ mod sync;
 
 pub use audit::{AuditFinding, AuditReport};
 pub use catalogs::{CatalogSummary, ImportOutcome, TariffOverride};
+pub use clerks::{Approval, ClerkRow};
 pub use db::{Store, SCHEMA_VERSION};
 pub use documents::{Attachment, PrintJob, Seal};
 pub use error::StoreError;

@@ -82,6 +82,12 @@ pub enum Cmd {
     /// The electronic seal cut from the stamped seal sample sheet.
     #[command(subcommand)]
     Seal(crate::documents_cmd::SealCmd),
+    /// Clerk accounts of the kiosk app's console.
+    #[command(subcommand)]
+    Clerk(crate::clerks_cmd::ClerkCmd),
+    /// The day report: counts and takings by operation.
+    #[command(subcommand)]
+    Report(crate::clerks_cmd::ReportCmd),
 }
 
 #[derive(Debug, Args)]

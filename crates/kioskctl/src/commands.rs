@@ -137,6 +137,8 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Print(a) => crate::documents_cmd::print(a, open()?, &clerk),
         Cmd::Scan(c) => crate::documents_cmd::scan(c, open()?, &clerk),
         Cmd::Seal(c) => crate::documents_cmd::seal(c, open()?, &clerk),
+        Cmd::Clerk(c) => crate::clerks_cmd::clerk(c, open()?, &clerk),
+        Cmd::Report(c) => crate::clerks_cmd::report(c, open()?, today),
         Cmd::Demo => {
             let summary = demo::run(&data_dir, clock.clone())?;
             let human = format!(

@@ -207,7 +207,10 @@ pub fn run(
 
 /// PINs: lines on stdin, or typed without echo on the terminal. Never an
 /// argument, never printed. Returns the first and (if asked) the second.
-fn read_pins(from_stdin: bool, prompts: &[&str]) -> Result<(SecretString, SecretString), AppError> {
+pub(crate) fn read_pins(
+    from_stdin: bool,
+    prompts: &[&str],
+) -> Result<(SecretString, SecretString), AppError> {
     let mut got = Vec::new();
     if from_stdin {
         let stdin = std::io::stdin();

@@ -4,6 +4,7 @@
 //! when the rules refuse or the input is invalid (with a Chinese message),
 //! 2 on a usage error. `--json` prints exactly one JSON object on stdout.
 
+mod clerks_cmd;
 mod cli;
 mod commands;
 mod documents_cmd;

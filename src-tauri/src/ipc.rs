@@ -1,0 +1,385 @@
+//! The IPC contract: what crosses to the page, as TypeScript sees it.
+//! `cargo test -p kiosk-station` writes `ui/src/bindings/*.ts` from these
+//! types, and the UI build type-checks against them.
+
+use kiosk_app::domain::Rejection;
+use kiosk_app::AppError;
+use serde::Serialize;
+use ts_rs::TS;
+
+/// The closed set of error codes the page switches on. A code is added
+/// only when the page does something different for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum ErrorCode {
+    /// Input refused by the rules; `fields` says which and why.
+    Invalid,
+    /// No console session, or it timed out: show the login.
+    NotLoggedIn,
+    /// The session's role may not do this.
+    Forbidden,
+    BadCredentials,
+    /// Unlock or revoke without a supervisor's approval: ask for it.
+    ApprovalRequired,
+    NotFound,
+    /// Someone else changed the order: reload it.
+    Conflict,
+    /// No key plugged in: ask for one.
+    NoKey,
+    WrongPin,
+    PinLocked,
+    /// The disk is full or read-only: call the operator.
+    Storage,
+    /// Anything else: show the message.
+    Failed,
+}
+
+/// One refused field.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct FieldError {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+    pub message_en: String,
+}
+
+/// An error as the page sees it.
+#[derive(Debug, Serialize, TS)]
+#[ts(export)]
+pub struct IpcError {
+    pub code: ErrorCode,
+    /// The app's own code, for the log; the page never switches on it.
+    pub detail: String,
+    pub message: String,
+    pub message_en: String,
+    pub fields: Vec<FieldError>,
+}
+
+fn field(r: &Rejection) -> FieldError {
+    FieldError {
+        field: r.field.clone(),
+        code: r.code.to_string(),
+        message: r.message_zh(),
+        message_en: r.message_en(),
+    }
+}
+
+impl From<AppError> for IpcError {
+    fn from(e: AppError) -> Self {
+        let detail = e.code();
+        let code = match detail {
+            "not_logged_in" => ErrorCode::NotLoggedIn,
+            "forbidden" => ErrorCode::Forbidden,
+            "bad_credentials" => ErrorCode::BadCredentials,
+            "approval_required" => ErrorCode::ApprovalRequired,
+            "not_found" => ErrorCode::NotFound,
+            "conflict" => ErrorCode::Conflict,
+            "no_token" | "no_certificate_key" => ErrorCode::NoKey,
+            "wrong_pin" => ErrorCode::WrongPin,
+            "pin_locked" => ErrorCode::PinLocked,
+            "read_only" | "disk_full" | "newer_schema" => ErrorCode::Storage,
+            _ if matches!(e, AppError::Rejected(_)) => ErrorCode::Invalid,
+            _ => ErrorCode::Failed,
+        };
+        let fields = match &e {
+            AppError::Rejected(r) => r.iter().map(field).collect(),
+            _ => Vec::new(),
+        };
+        IpcError {
+            code,
+            detail: detail.to_string(),
+            message: e.message_zh(),
+            message_en: e.message_en(),
+            fields,
+        }
+    }
+}
+
+impl From<Rejection> for IpcError {
+    fn from(r: Rejection) -> Self {
+        AppError::from(r).into()
+    }
+}
+
+pub type IpcResult<T> = Result<T, IpcError>;
+
+// ---------------------------------------------------------------- views
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct OperationDto {
+    pub operation: String,
+    pub label: String,
+    /// Warn about sealed bids before this operation.
+    pub warns_sealed_bids: bool,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ProviderDto {
+    pub id: String,
+    pub name: String,
+    pub projects: Vec<ProjectDto>,
+    pub operations: Vec<OperationDto>,
+    pub max_years: u32,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ProjectDto {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct FeeLineDto {
+    pub label: String,
+    #[ts(type = "number")]
+    pub amount_fen: i64,
+    pub quantity: u32,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct FeeDto {
+    #[ts(type = "number")]
+    pub total_fen: i64,
+    pub years: u32,
+    pub lines: Vec<FeeLineDto>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ChecklistItemDto {
+    pub id: String,
+    pub name: String,
+    pub copies: u32,
+    pub original: bool,
+    pub copy: bool,
+    pub sealed: bool,
+    pub signed: bool,
+    pub hint: String,
+    /// ok | missing | rejected, once checked.
+    pub status: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ChecklistDto {
+    pub items: Vec<ChecklistItemDto>,
+    pub notices: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct RenewalDto {
+    /// self-service | review-required | too-early
+    pub mode: String,
+    pub new_not_before: Option<String>,
+    pub new_not_after: Option<String>,
+    #[ts(type = "number")]
+    pub days_left: i64,
+    pub opens_on: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct KeyDto {
+    pub key_serial: String,
+    pub model: String,
+    pub certificate_serial: Option<String>,
+    pub subject: Option<String>,
+    pub issuer: Option<String>,
+    pub not_after: Option<String>,
+    pub locked: bool,
+    pub lock_hint: Option<String>,
+    pub blank_in_stock: bool,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct KeyRenewalDto {
+    pub key: KeyDto,
+    pub renewal: RenewalDto,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct FieldCheck {
+    pub valid: bool,
+    /// The value as the station would store it.
+    pub value: String,
+    /// Why not, in Chinese, when not valid.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct TicketDto {
+    pub order_id: String,
+    pub order_number: String,
+    /// The queue ticket the applicant shows at the counter.
+    pub queue_no: String,
+    pub fee: FeeDto,
+    /// What to bring, from the order's checklist.
+    pub checklist: Vec<ChecklistItemDto>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct PrintDto {
+    /// completed | saved | waiting | failed | submitted
+    pub state: String,
+    pub printer: Option<String>,
+    pub message: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ClerkDto {
+    pub id: String,
+    pub display_name: String,
+    /// clerk | supervisor
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct LoginDto {
+    /// Opaque; the page hands it back with every console command.
+    pub token: String,
+    pub clerk: ClerkDto,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct OrderRowDto {
+    pub id: String,
+    pub number: String,
+    pub provider: String,
+    pub operation: String,
+    pub operation_zh: String,
+    pub state: String,
+    pub state_zh: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct PaymentDto {
+    pub method: String,
+    #[ts(type = "number")]
+    pub amount_fen: i64,
+    pub receipt_no: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct AttachmentDto {
+    pub item: String,
+    pub file_name: String,
+    pub seal_found: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct OrderDto {
+    pub id: String,
+    pub number: String,
+    pub provider: String,
+    pub operation: String,
+    pub operation_zh: String,
+    pub state: String,
+    pub state_zh: String,
+    pub company: String,
+    pub handler: String,
+    pub fee: FeeDto,
+    pub checklist: Vec<ChecklistItemDto>,
+    pub payment: Option<PaymentDto>,
+    pub attachments: Vec<AttachmentDto>,
+    /// new | current | none: which PIN the key work asks for.
+    pub pin_need: String,
+    pub needs_approval: bool,
+    pub approved_by: Option<String>,
+    pub certificate_serial: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct KeyWorkDto {
+    pub key_serial: String,
+    pub certificate_serial: String,
+    pub not_after: String,
+}
+
+/// A step of the key work, as it happens.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ProgressEvent {
+    pub order_id: String,
+    pub step: String,
+    pub step_zh: String,
+    /// started | done | failed
+    pub phase: String,
+    pub index: u32,
+    pub total: u32,
+}
+
+/// A key plugged in or pulled out of a reader.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct KeyEventDto {
+    /// inserted | removed
+    pub kind: String,
+    pub reader: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ReportRowDto {
+    pub operation: String,
+    pub operation_zh: String,
+    pub orders: u32,
+    pub completed: u32,
+    pub paid: u32,
+    #[ts(type = "number")]
+    pub takings_fen: i64,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct DayReportDto {
+    pub date: String,
+    pub rows: Vec<ReportRowDto>,
+    pub total_orders: u32,
+    #[ts(type = "number")]
+    pub total_takings_fen: i64,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct SyncDto {
+    #[ts(type = "number")]
+    pub pending: i64,
+    pub last_success_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+    pub last_error_message: Option<String>,
+}
+
+/// What the page needs to know about this station at start.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct KioskConfigDto {
+    /// Seconds without a touch before the applicant screens start over.
+    pub idle_seconds: u32,
+    pub station_today: String,
+}

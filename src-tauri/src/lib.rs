@@ -1,0 +1,150 @@
+//! The kiosk app's IPC layer and window, as a library so that tests and
+//! the measurement binaries reach the same commands the window calls.
+
+pub mod commands;
+pub mod ipc;
+mod progress;
+mod views;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kiosk_app::{Clock, KeyConfig, KeyEvent, Rules, SystemClock};
+use tauri::{Emitter, Manager};
+
+use crate::commands::Desk;
+use crate::ipc::KeyEventDto;
+
+/// Settings from the environment: the station's, as kioskctl reads them,
+/// and the kiosk's own.
+fn desk() -> Result<Desk, kiosk_app::AppError> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let data_dir = kiosk_app::data_dir(None);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let today = var("KIOSK_TODAY").and_then(|d| d.parse().ok());
+    // KIOSK_DEMO=1: SoftHSM2 keys, a demo station CA, blank keys in stock
+    // and the demo accounts, all under the data directory.
+    let keys = if var("KIOSK_DEMO").is_some_and(|v| v != "0") {
+        kiosk_app::demo::prepare(&data_dir, clock.clone(), 3)?.key_config
+    } else {
+        KeyConfig::from_env()
+    };
+    let idle = var("KIOSK_IDLE_SECONDS")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(90);
+    Desk::new(data_dir, clock, today, keys, var("KIOSK_PRINTER"), idle)
+}
+
+/// Sends key insert/remove events from the PC/SC readers to the page. A
+/// station without a reader service sends none and tries again later.
+fn watch_readers(app: tauri::AppHandle, desk_today: chrono::NaiveDate) {
+    std::thread::spawn(move || loop {
+        let Ok(rules) = Rules::embedded(desk_today) else {
+            return;
+        };
+        match rules.watch_keys(1, Duration::from_secs(5)) {
+            Ok(events) => {
+                for e in events {
+                    let (kind, reader) = match e {
+                        KeyEvent::Inserted { reader, .. } => ("inserted", reader),
+                        KeyEvent::Removed { reader } => ("removed", reader),
+                    };
+                    let _ = app.emit(
+                        "key-event",
+                        KeyEventDto {
+                            kind: kind.into(),
+                            reader,
+                            at: chrono::Utc::now().to_rfc3339(),
+                        },
+                    );
+                }
+            }
+            Err(_) => std::thread::sleep(Duration::from_secs(10)),
+        }
+    });
+}
+
+/// While the app is up and sync is set up (`KIOSK_CENTRAL_URL`), runs
+/// `kioskctl sync` every `KIOSK_SYNC_INTERVAL_SECS` (default 900). A child
+/// process keeps its own PKCS#11 session, so a sync never collides with a
+/// key being written at the counter. Each outcome, offline included, is
+/// recorded by the station and shown in the console as the last sync.
+fn sync_in_background() {
+    if std::env::var("KIOSK_CENTRAL_URL").map_or(true, |v| v.trim().is_empty()) {
+        return;
+    }
+    let every = std::env::var("KIOSK_SYNC_INTERVAL_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&s: &u64| s >= 30)
+        .unwrap_or(900);
+    let ctl = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("kioskctl")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "kioskctl".into());
+    std::thread::spawn(move || loop {
+        let _ = std::process::Command::new(&ctl)
+            .args(["--json", "sync"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        std::thread::sleep(Duration::from_secs(every));
+    });
+}
+
+/// Only the app's own pages: no remote URL, whatever a page tries.
+fn local(url: &tauri::Url) -> bool {
+    matches!(url.scheme(), "tauri" | "asset")
+        || (url.scheme() == "http" && url.host_str() == Some("tauri.localhost"))
+}
+
+/// Starts the window; `main` only calls this.
+pub fn run() {
+    tauri::Builder::default()
+        .plugin(
+            tauri::plugin::Builder::<tauri::Wry>::new("kiosk-navigation")
+                .on_navigation(|_, url| local(url))
+                .build(),
+        )
+        .setup(|app| {
+            let desk = desk()?;
+            watch_readers(app.handle().clone(), SystemClock.today());
+            sync_in_background();
+            app.manage(desk);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::kiosk_config,
+            commands::providers,
+            commands::checklist,
+            commands::fee,
+            commands::renewal,
+            commands::read_key_renewal,
+            commands::check_field,
+            commands::submit_application,
+            commands::print_for_applicant,
+            commands::login,
+            commands::logout,
+            commands::queue,
+            commands::open_order,
+            commands::check_item,
+            commands::attach_scan,
+            commands::advance,
+            commands::pay,
+            commands::present_keys,
+            commands::supervisor_approve,
+            commands::run_key,
+            commands::print_document,
+            commands::hand_over,
+            commands::day_report,
+            commands::export_day_report,
+            commands::sync_status,
+        ])
+        .run(tauri::generate_context!())
+        .expect("the Tauri runtime failed to start");
+}

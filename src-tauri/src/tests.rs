@@ -1,0 +1,137 @@
+//! Commands through the mock runtime: the contract and the role checks.
+
+use std::sync::Arc;
+
+use kiosk_app::keys::SecretString;
+use kiosk_app::{FixedClock, KeyConfig, Role, Station};
+use tauri::Manager;
+
+use crate::commands::*;
+use crate::ipc::ErrorCode;
+
+/// A mock app over a fresh data directory, with one clerk and one
+/// supervisor account.
+fn app(dir: &tempfile::TempDir) -> tauri::App<tauri::test::MockRuntime> {
+    let noon = "2026-11-21T04:00:00Z".parse().expect("instant");
+    let clock = Arc::new(FixedClock(noon));
+    let mut st = Station::open(dir.path(), clock.clone()).expect("station");
+    st.put_clerk(
+        "wang",
+        "王丽",
+        Role::Clerk,
+        &SecretString::from("111111".to_string()),
+        "t",
+    )
+    .expect("clerk");
+    st.put_clerk(
+        "zhao",
+        "赵强",
+        Role::Supervisor,
+        &SecretString::from("222222".to_string()),
+        "t",
+    )
+    .expect("supervisor");
+    drop(st);
+    let app = tauri::test::mock_app();
+    let desk = Desk::new(
+        dir.path().to_path_buf(),
+        clock,
+        None,
+        KeyConfig::from_env(),
+        None,
+        90,
+    )
+    .expect("desk");
+    app.manage(desk);
+    app
+}
+
+#[test]
+fn unknown_provider_is_an_invalid_field_in_chinese() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir);
+    let err = fee(
+        app.state(),
+        "nope".into(),
+        None,
+        "new".into(),
+        None,
+        None,
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Invalid);
+    assert_eq!(err.fields.len(), 1);
+    assert!(
+        err.message
+            .chars()
+            .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn applicant_mode_cannot_reach_console_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir);
+    // No token, a made-up token: refused by the backend.
+    for token in ["", "0123456789abcdef"] {
+        let err = queue(app.state(), token.into()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotLoggedIn);
+        let err = day_report(app.state(), token.into(), None).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotLoggedIn);
+    }
+    let err = login(app.state(), "wang".into(), "wrong-one".into()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::BadCredentials);
+    let clerk = login(app.state(), "wang".into(), "111111".into()).expect("login");
+    assert_eq!(clerk.clerk.role, "clerk");
+    assert!(queue(app.state(), clerk.token.clone())
+        .expect("queue")
+        .is_empty());
+    // The CSV with the takings is a supervisor's.
+    let err = export_day_report(app.state(), clerk.token.clone(), None).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Forbidden);
+    let sup = login(app.state(), "zhao".into(), "222222".into()).expect("login");
+    let path = export_day_report(app.state(), sup.token, None).expect("csv");
+    assert!(std::fs::read_to_string(path).expect("csv").contains("合计"));
+    logout(app.state(), clerk.token.clone());
+    assert_eq!(
+        queue(app.state(), clerk.token).unwrap_err().code,
+        ErrorCode::NotLoggedIn
+    );
+}
+
+#[test]
+fn a_bad_application_names_every_field_and_a_good_one_gets_a_ticket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir);
+    let mut form: serde_json::Value =
+        serde_json::from_str(kiosk_app::demo::APPLICATION_JSON).expect("fixture");
+    form["organization"]["uscc"] = "91500000MA5U8K2T0B".into();
+    form["handler"]["mobile"] = "2388308888".into();
+    let err = submit_application(app.state(), form.clone()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Invalid);
+    let fields: Vec<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
+    assert!(fields.iter().any(|f| f.contains("uscc")), "{fields:?}");
+    assert!(fields.iter().any(|f| f.contains("mobile")), "{fields:?}");
+    let t = submit_application(
+        app.state(),
+        serde_json::from_str(kiosk_app::demo::APPLICATION_JSON).expect("fixture"),
+    )
+    .expect("ticket");
+    assert_eq!(t.order_number, "20261121-0001");
+    assert_eq!(t.queue_no, "0001");
+    assert!(t.fee.total_fen > 0);
+}
+
+#[test]
+fn live_field_check_explains_in_chinese() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir);
+    let ok = check_field(app.state(), "uscc".into(), "91500000MA5U8K2T0A".into());
+    assert!(ok.valid);
+    let bad = check_field(app.state(), "id".into(), "500101198502030056".into());
+    assert!(!bad.valid);
+    assert!(bad.message.contains("【"), "{}", bad.message);
+}

@@ -1,0 +1,251 @@
+//! Xvfb + openbox + tauri-driver for one app session, and a small layer
+//! over fantoccini that waits for what the page shows.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// The app binary of this build profile, built when missing.
+fn app_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let profile = exe.parent().and_then(|d| d.parent()).expect("profile dir");
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build.args(["build", "-p", "kiosk-station"]);
+    if profile.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().expect("cargo").success(),
+        "cargo build -p kiosk-station"
+    );
+    profile.join("kiosk-station")
+}
+
+fn artifacts() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let target = exe.ancestors().nth(3).expect("target dir");
+    target.join("artifacts/screens")
+}
+
+fn spawn(cmd: &mut Command, what: &str) -> Child {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e} (scripts/deps installs it)"))
+}
+
+/// SIGTERM, so that tauri-driver stops WebKitWebDriver and the app too.
+fn term(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+pub struct Desktop {
+    xvfb: Child,
+    wm: Child,
+    driver: Child,
+    port: u16,
+    app: PathBuf,
+}
+
+impl Desktop {
+    /// A virtual screen of `w`×`h`, a window manager so the app's window
+    /// goes fullscreen, and tauri-driver with the app's environment.
+    pub fn start(w: u32, h: u32, data: &Path, cups: &str, today: Option<&str>) -> Desktop {
+        let app = app_binary();
+        let display_no = 90 + (w % 7);
+        let display = format!(":{display_no}");
+        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{display_no}"));
+        let _ = std::fs::remove_file(format!("/tmp/.X{display_no}-lock"));
+        let xvfb = spawn(
+            Command::new("Xvfb").arg(&display).args([
+                "-screen",
+                "0",
+                &format!("{w}x{h}x24"),
+                "-nolisten",
+                "tcp",
+            ]),
+            "Xvfb",
+        );
+        let sock = PathBuf::from(format!("/tmp/.X11-unix/X{display_no}"));
+        wait_until(|| sock.exists(), "Xvfb socket");
+        let wm = spawn(Command::new("openbox").env("DISPLAY", &display), "openbox");
+        std::thread::sleep(Duration::from_millis(300));
+        let port = 4400 + (w % 97) as u16;
+        let mut cmd = Command::new("tauri-driver");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &(port + 1).to_string(),
+        ])
+        .env("DISPLAY", &display)
+        .env("KIOSK_DATA_DIR", data)
+        .env("KIOSK_DEMO", "1")
+        .env("KIOSK_PRINTER", crate::cupsd::QUEUE)
+        .env("CUPS_SERVER", cups)
+        .env_remove("SOFTHSM2_CONF")
+        .env_remove("WAYLAND_DISPLAY");
+        match today {
+            Some(t) => cmd.env("KIOSK_TODAY", t),
+            None => cmd.env_remove("KIOSK_TODAY"),
+        };
+        let driver = spawn(&mut cmd, "tauri-driver (cargo install tauri-driver)");
+        wait_until(
+            || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "tauri-driver port",
+        );
+        Desktop {
+            xvfb,
+            wm,
+            driver,
+            port,
+            app,
+        }
+    }
+
+    pub async fn session(&self, size: &str) -> Ui {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": self.app }),
+        );
+        caps.insert("browserName".into(), "wry".into());
+        let client = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("WebDriver session (tauri-driver + WebKitWebDriver)");
+        let dir = artifacts().join(size);
+        std::fs::create_dir_all(&dir).expect("artifacts dir");
+        Ui { client, dir }
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        term(&mut self.driver);
+        term(&mut self.wm);
+        term(&mut self.xvfb);
+    }
+}
+
+fn wait_until(mut f: impl FnMut() -> bool, what: &str) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub struct Ui {
+    client: Client,
+    dir: PathBuf,
+}
+
+impl Ui {
+    async fn wait_for(&self, css: &str, secs: u64) -> fantoccini::elements::Element {
+        let start = Instant::now();
+        loop {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await {
+                return e;
+            }
+            if start.elapsed() > Duration::from_secs(secs) {
+                let body = self.client.find(Locator::Css("body")).await.ok();
+                let text = match body {
+                    Some(b) => b.text().await.unwrap_or_default(),
+                    None => String::new(),
+                };
+                self.shot("failure").await;
+                panic!("timed out waiting for {css}; page says:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait(&self, css: &str) {
+        self.wait_for(css, 30).await;
+    }
+
+    /// Key work and printing follow real devices: allow two minutes.
+    pub async fn wait_long(&self, css: &str) {
+        self.wait_for(css, 120).await;
+    }
+
+    pub async fn click(&self, css: &str) {
+        let e = self.wait_for(css, 30).await;
+        e.click()
+            .await
+            .unwrap_or_else(|err| panic!("click {css}: {err}"));
+    }
+
+    /// Types into the field named `name`, replacing what was there, then
+    /// closes the on-screen keypad if the field opened it.
+    pub async fn fill(&self, name: &str, value: &str) {
+        let e = self.wait_for(&format!("[name='{name}']"), 30).await;
+        e.clear().await.expect("clear");
+        e.send_keys(value).await.expect("type");
+        if let Ok(done) = self
+            .client
+            .find(Locator::Css(".keypad [data-key=done]"))
+            .await
+        {
+            done.click().await.expect("close keypad");
+        }
+    }
+
+    pub async fn value(&self, name: &str) -> String {
+        let e = self.wait_for(&format!("[name='{name}']"), 30).await;
+        e.prop("value").await.expect("value").unwrap_or_default()
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.wait_for(css, 30).await.text().await.expect("text")
+    }
+
+    pub async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .map_or(0, |v| v.len())
+    }
+
+    pub async fn wait_count(&self, css: &str, n: usize) {
+        let start = Instant::now();
+        while self.count(css).await < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{css} never reached {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn shot(&self, name: &str) {
+        // Let transitions and fonts settle.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Ok(png) = self.client.screenshot().await {
+            let _ = std::fs::write(self.dir.join(format!("{name}.png")), png);
+        }
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
