@@ -325,7 +325,9 @@ fn printing_through_cups_completes_and_printer_trouble_is_told() {
     let d = tempfile::tempdir().unwrap();
     let order = create(d.path(), &application_with("/agreed_to_terms", json!(true)));
     let number = order["number"].as_str().unwrap();
-    let before: Vec<PathBuf> = cups_pdf_outputs();
+    // cups-pdf names its files by job title and overwrites an older one, so
+    // what this test printed is what was written since it started.
+    let started = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
 
     let j = ctl_cups(d.path(), &cups.server(), &["print", "--list"]).ok();
     assert_eq!(j["printers"][0]["name"], QUEUE, "{j}");
@@ -343,7 +345,11 @@ fn printing_through_cups_completes_and_printer_trouble_is_told() {
     // count pages there and read text from our own PDF).
     let new: Vec<PathBuf> = cups_pdf_outputs()
         .into_iter()
-        .filter(|p| !before.contains(p))
+        .filter(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= started)
+        })
         .collect();
     assert_eq!(new.len(), 1, "{new:?}\n{}", cups.log());
     let info = tool("pdfinfo", &[new[0].to_str().unwrap()]);
