@@ -294,14 +294,10 @@ impl Client<'_> {
         retries: &mut u32,
         path: &str,
     ) -> Result<Option<T>, SyncError> {
-        let mut attempt = 0;
+        let mut failures = 0;
         loop {
             match self.json("GET", path, b"") {
-                Err(e) if e.transient() && attempt + 1 < attempts => {
-                    attempt += 1;
-                    *retries += 1;
-                    std::thread::sleep(backoff(attempt));
-                }
+                Err(e) if try_again(&e, &mut failures, attempts, retries) => {}
                 other => return other,
             }
         }
@@ -310,6 +306,18 @@ impl Client<'_> {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * 2u64.pow(attempt.min(5)))
+}
+
+/// Whether to try again after `e`: a transient failure with tries left.
+/// Counts the failure and waits before saying yes.
+fn try_again(e: &SyncError, failures: &mut u32, attempts: u32, retries: &mut u32) -> bool {
+    if !e.transient() || *failures + 1 >= attempts {
+        return false;
+    }
+    *failures += 1;
+    *retries += 1;
+    std::thread::sleep(backoff(*failures));
+    true
 }
 
 /// The request body of a batch. The payloads are the stored JSON text,
@@ -482,10 +490,7 @@ impl Station {
             let head: Head = match client.json("GET", &head_path, b"") {
                 Ok(Some(h)) => h,
                 Ok(None) => return Err(SyncError::Protocol("empty head".into()).into()),
-                Err(e) if e.transient() && failures + 1 < cfg.attempts => {
-                    failures += 1;
-                    summary.retries += 1;
-                    std::thread::sleep(backoff(failures));
+                Err(e) if try_again(&e, &mut failures, cfg.attempts, &mut summary.retries) => {
                     continue 'resume;
                 }
                 Err(e) => return Err(e.into()),
@@ -525,10 +530,7 @@ impl Station {
                         failures += 1;
                         continue 'resume;
                     }
-                    Err(e) if e.transient() && failures + 1 < cfg.attempts => {
-                        failures += 1;
-                        summary.retries += 1;
-                        std::thread::sleep(backoff(failures));
+                    Err(e) if try_again(&e, &mut failures, cfg.attempts, &mut summary.retries) => {
                         continue 'resume;
                     }
                     Err(e) => return Err(e.into()),

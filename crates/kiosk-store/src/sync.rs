@@ -5,12 +5,11 @@
 //! business change: it writes neither outbox nor audit rows.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use rusqlite::TransactionBehavior;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::db::ts;
-use crate::{OutboxRecord, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// What the station knows about its sync, for `kioskctl sync status` and
 /// the clerk console.
@@ -191,31 +190,6 @@ impl Store {
         };
         run().map_err(|e| e.at(&path))
     }
-
-    /// A revocation the central published for this certificate, if any.
-    pub fn central_revocation(
-        &self,
-        issuer: &str,
-        serial: &str,
-    ) -> Result<Option<CentralRevocation>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT issuer, serial, reason, revoked_at, station_id FROM central_revocations
-                 WHERE issuer = ?1 AND serial = ?2",
-                (issuer, serial),
-                |r| {
-                    Ok(CentralRevocation {
-                        issuer: r.get(0)?,
-                        serial: r.get(1)?,
-                        reason: r.get(2)?,
-                        revoked_at: r.get(3)?,
-                        station_id: r.get(4)?,
-                    })
-                },
-            )
-            .optional()?)
-    }
 }
 
 /// An outbox record as stored: the payload is the JSON text.
@@ -227,20 +201,4 @@ pub struct RawRecord {
     pub payload_version: i64,
     pub payload: String,
     pub created_at: String,
-}
-
-impl RawRecord {
-    /// The parsed form, as `outbox_pending` gives it.
-    pub fn parsed(&self) -> OutboxRecord {
-        OutboxRecord {
-            seq: self.seq,
-            id: self.id.clone(),
-            kind: self.kind.clone(),
-            payload_version: self.payload_version,
-            payload: serde_json::from_str(&self.payload)
-                .unwrap_or(Value::String(self.payload.clone())),
-            created_at: self.created_at.clone(),
-            acked_at: None,
-        }
-    }
 }
