@@ -17,6 +17,8 @@ const COMMANDS: &[&str] = &[
     "open_order",
     "check_item",
     "attach_scan",
+    "extract_seal",
+    "decide_seal",
     "advance",
     "pay",
     "present_keys",

@@ -13,7 +13,7 @@ use kiosk_app::domain::{validate, Rejection};
 use kiosk_app::keys::{Module, SecretString};
 use kiosk_app::{
     check_new_pin, pin_need, AppError, Clock, Document, KeyConfig, PinNeed, Role, Rules, Sessions,
-    Station, STEPS,
+    Station,
 };
 use serde::de::DeserializeOwned;
 use tauri::{AppHandle, State};
@@ -359,6 +359,44 @@ pub fn attach_scan(
     views::order(&st, &o)
 }
 
+/// Cuts the seal out of the chosen scan (the stamped sample sheet) and
+/// proposes it; the clerk then looks at it and approves or rejects it.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn extract_seal(
+    desk: State<'_, Desk>,
+    token: String,
+    order: String,
+    attachment: String,
+) -> IpcResult<OrderDto> {
+    let clerk = desk.clerk(&token, Role::Clerk)?;
+    let mut st = desk.station();
+    st.extract_seal(&order, Some(&attachment), &clerk)?;
+    let o = st.order(&order)?.order;
+    views::order(&st, &o)
+}
+
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn decide_seal(
+    desk: State<'_, Desk>,
+    token: String,
+    order: String,
+    seal: String,
+    approve: bool,
+) -> IpcResult<OrderDto> {
+    let clerk = desk.clerk(&token, Role::Clerk)?;
+    let mut st = desk.station();
+    if !st.seals(&order)?.iter().any(|v| v.seal.id == seal) {
+        return Err(AppError::NotFound {
+            what: "该订单的电子印章",
+            key: seal,
+        }
+        .into());
+    }
+    st.decide_seal(&seal, approve, &clerk)?;
+    let o = st.order(&order)?.order;
+    views::order(&st, &o)
+}
+
 /// approve | return | cancel, with a reason where the rules want one.
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn advance(
@@ -438,7 +476,10 @@ pub fn supervisor_approve(
     let clerk = desk.clerk(&token, Role::Clerk)?;
     let secret = self::secret(supervisor_secret);
     let mut st = desk.station();
-    st.approve_operation(&order, &supervisor_id, &secret, &clerk)?;
+    let now = st.now();
+    desk.sessions.throttled(&supervisor_id, now, || {
+        st.approve_operation(&order, &supervisor_id, &secret, &clerk)
+    })?;
     let o = st.order(&order)?.order;
     views::order(&st, &o)
 }
@@ -573,29 +614,6 @@ pub fn sync_status(desk: State<'_, Desk>, token: String) -> IpcResult<SyncDto> {
         last_attempt_at: s.last_attempt_at,
         last_error_message: s.last_error_message,
     })
-}
-
-pub(crate) fn step_zh(step: &str) -> &'static str {
-    match step {
-        "prepare" => "准备介质",
-        "init-token" => "初始化介质",
-        "set-pins" => "设置PIN码",
-        "generate-key" => "在介质内生成密钥对",
-        "request" => "介质签署证书请求",
-        "issue" => "签发证书",
-        "write-certificate" => "写入证书",
-        "write-seal" => "写入电子印章",
-        "verify" => "回读校验",
-        "complete" => "完成",
-        _ => "处理中",
-    }
-}
-
-pub(crate) fn step_index(step: &str) -> u32 {
-    STEPS
-        .iter()
-        .position(|s| *s == step)
-        .map_or(0, |i| i as u32 + 1)
 }
 
 pub(crate) fn needs_supervisor(o: &Order) -> bool {

@@ -283,6 +283,7 @@ pub struct PaymentDto {
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct AttachmentDto {
+    pub id: String,
     pub item: String,
     pub file_name: String,
     pub seal_found: Option<bool>,
@@ -310,6 +311,25 @@ pub struct OrderDto {
     pub approved_by: Option<String>,
     pub certificate_serial: Option<String>,
     pub reason: Option<String>,
+    /// required | optional | none: whether the key work writes a seal the
+    /// clerk approved (optional: else the replaced certificate's seal).
+    pub seal_need: String,
+    /// The latest seal cut out of a scan for this order.
+    pub seal: Option<SealDto>,
+}
+
+/// An electronic seal cut out of a scan of the stamped sample sheet.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct SealDto {
+    pub id: String,
+    /// proposed | approved | rejected
+    pub status: String,
+    pub width: u32,
+    pub height: u32,
+    /// The transparent PNG, base64, for an `<img src="data:…">`.
+    pub png_base64: String,
+    pub decided_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -329,8 +349,6 @@ pub struct ProgressEvent {
     pub step_zh: String,
     /// started | done | failed
     pub phase: String,
-    pub index: u32,
-    pub total: u32,
 }
 
 /// A key plugged in or pulled out of a reader.

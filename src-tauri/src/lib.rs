@@ -134,6 +134,8 @@ pub fn run() {
             commands::open_order,
             commands::check_item,
             commands::attach_scan,
+            commands::extract_seal,
+            commands::decide_seal,
             commands::advance,
             commands::pay,
             commands::present_keys,

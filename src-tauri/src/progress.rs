@@ -11,7 +11,6 @@ use std::time::Duration;
 use kiosk_app::store::Store;
 use tauri::{AppHandle, Emitter};
 
-use crate::commands::{step_index, step_zh};
 use crate::ipc::ProgressEvent;
 
 pub struct Watcher {
@@ -47,10 +46,8 @@ pub fn watch(app: AppHandle, db: PathBuf, order_id: String) -> Watcher {
                         ProgressEvent {
                             order_id: order_id.clone(),
                             step: e.step.clone(),
-                            step_zh: step_zh(&e.step).to_string(),
+                            step_zh: kiosk_app::step_label_zh(&e.step).to_string(),
                             phase: e.phase.clone(),
-                            index: step_index(&e.step),
-                            total: kiosk_app::STEPS.len() as u32,
                         },
                     );
                 }

@@ -178,6 +178,7 @@ pub fn order(st: &Station, o: &Order) -> IpcResult<OrderDto> {
         .attachments(&o.id)?
         .into_iter()
         .map(|a| AttachmentDto {
+            id: a.attachment.id.clone(),
             item: a.attachment.item.clone(),
             file_name: a.attachment.file_name.clone(),
             seal_found: a.attachment.seal_found,
@@ -197,6 +198,20 @@ pub fn order(st: &Station, o: &Order) -> IpcResult<OrderDto> {
         .into_iter()
         .find(|c| c.state == "active")
         .map(|c| c.serial);
+    let seal = match st.seals(&o.id)?.pop() {
+        Some(v) => {
+            let png = std::fs::read(&v.path).map_err(|e| AppError::io(v.path.display(), e))?;
+            Some(SealDto {
+                id: v.seal.id,
+                status: v.seal.status,
+                width: v.seal.width,
+                height: v.seal.height,
+                png_base64: base64::engine::general_purpose::STANDARD.encode(png),
+                decided_by: v.seal.decided_by,
+            })
+        }
+        None => None,
+    };
     Ok(OrderDto {
         id: o.id.clone(),
         number: o.number.clone(),
@@ -220,6 +235,10 @@ pub fn order(st: &Station, o: &Order) -> IpcResult<OrderDto> {
         approved_by,
         certificate_serial: cert,
         reason: o.reason.clone(),
+        seal_need: kiosk_app::seal_need(o.application.operation)
+            .as_str()
+            .to_string(),
+        seal,
     })
 }
 

@@ -210,6 +210,14 @@ impl Ui {
         }
     }
 
+    /// Chooses `file` in the file input `css` (hidden inputs included).
+    pub async fn upload(&self, css: &str, file: &Path) {
+        let e = self.wait_for(css, 30).await;
+        e.send_keys(&file.display().to_string())
+            .await
+            .unwrap_or_else(|err| panic!("choose {} in {css}: {err}", file.display()));
+    }
+
     pub async fn value(&self, name: &str) -> String {
         let e = self.wait_for(&format!("[name='{name}']"), 30).await;
         e.prop("value").await.expect("value").unwrap_or_default()

@@ -81,10 +81,17 @@ async fn clerk_login(ui: &Ui, who: (&str, &str)) {
     ui.wait("#queue").await;
 }
 
-async fn clerk_intake(ui: &Ui, number: &str, paid: bool) {
+/// Opens the order, ticks its checklist (first attaching `scan` to the
+/// first item that bears the company seal), approves it and takes payment.
+async fn clerk_intake(ui: &Ui, number: &str, paid: bool, scan: Option<&Path>) {
     ui.fill("code", number).await;
     ui.click("#open").await;
     ui.wait("#order[data-state=pending-review]").await;
+    if let Some(file) = scan {
+        let before = ui.count(".attachment").await;
+        ui.upload("li:first-child input[type=file]", file).await;
+        ui.wait_count(".attachment", before + 1).await;
+    }
     for _ in 0..ui.count("[data-check=ok]").await {
         let before = ui.count("li[data-status=ok]").await;
         ui.click("li[data-status='']:not([data-status=ok]) [data-check=ok]")
@@ -126,6 +133,13 @@ async fn walk_through() {
             })
             .count()
     };
+
+    // The stamped seal sample sheet, as the counter's scanner saves it.
+    let sheet = data.path().join("stamped-sheet.jpg");
+    kiosk_forms::synthetic::stamped_sheet(1240, 1754, 2026)
+        .0
+        .save(&sheet)
+        .expect("stamped sheet");
 
     // ---- 1920×1080: new issue, bad input, unlock with approval, report.
     let desk = Desktop::start(1920, 1080, data.path(), &cups.server(), None);
@@ -187,15 +201,18 @@ async fn walk_through() {
     ui.click("#open").await;
     ui.wait("#clerk-error").await;
     assert!(ui.text("#clerk-error").await.contains("找不到订单"));
-    clerk_intake(&ui, &number, true).await;
+    clerk_intake(&ui, &number, true, Some(&sheet)).await;
     ui.shot("clerk-3-order-paid").await;
-    // The seal comes from the stamped sample sheet: scanned, cut out and
-    // approved through kiosk-app (the console has no seal screen yet).
-    {
-        let mut st = station(data.path());
-        let id = st.order(&number).expect("order").order.id;
-        kiosk_app::documents::demo_paperwork(&mut st, &id, "clerk").expect("seal");
-    }
+    // No key work for a new company before its seal is approved.
+    ui.wait("#seal-needed").await;
+    // The seal is cut out of the stamped sheet's scan, looked at, approved.
+    ui.click("#extract-seal").await;
+    ui.wait("#seal-card[data-status=proposed] #seal-image")
+        .await;
+    ui.shot("clerk-3b-seal").await;
+    ui.click("#seal-approve").await;
+    ui.wait("#seal-card[data-status=approved]").await;
+    assert_eq!(ui.count("#seal-needed").await, 0);
     ui.fill("pin", FIRST_PIN).await;
     ui.fill("pin_again", FIRST_PIN).await;
     ui.click("#run-key").await;
@@ -223,7 +240,7 @@ async fn walk_through() {
     let unlock = applicant_fills(&ui, "unlock", false).await;
     // Leaving the console logged the clerk out.
     clerk_login(&ui, CLERK).await;
-    clerk_intake(&ui, &unlock, false).await;
+    clerk_intake(&ui, &unlock, false, None).await;
     ui.wait("#approval").await;
     assert_eq!(ui.count("#run-key").await, 0);
     ui.fill("supervisor_id", CLERK.0).await;
@@ -276,7 +293,7 @@ async fn walk_through() {
     let renewal = applicant_fills(&ui, "renew", true).await;
     clerk_login(&ui, CLERK).await;
     ui.shot("clerk-2-queue").await;
-    clerk_intake(&ui, &renewal, true).await;
+    clerk_intake(&ui, &renewal, true, None).await;
     ui.shot("clerk-3-order-paid").await;
     ui.fill("pin", UNLOCK_PIN).await;
     ui.click("#run-key").await;

@@ -314,11 +314,25 @@ pub struct Session {
     last_seen: DateTime<Utc>,
 }
 
+/// Wrong secrets in a row that pause an account's logins and approvals.
+pub const MAX_FAILURES: u32 = 5;
+/// How long an account stays paused after [`MAX_FAILURES`].
+pub const LOCKOUT_MINUTES: i64 = 5;
+
+#[derive(Debug, Default)]
+struct Failures {
+    count: u32,
+    until: Option<DateTime<Utc>>,
+}
+
 /// The console sessions of this process. Tokens are random, never stored,
-/// and expire after `idle` without use.
+/// and expire after `idle` without use. Wrong secrets are counted per
+/// account: after [`MAX_FAILURES`] in a row the account is paused for
+/// [`LOCKOUT_MINUTES`], at login and at supervisor approval alike.
 pub struct Sessions {
     idle: Duration,
     by_token: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<String, Failures>>,
 }
 
 impl Sessions {
@@ -326,7 +340,49 @@ impl Sessions {
         Sessions {
             idle,
             by_token: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Runs `check` (which verifies `id`'s secret) unless the account is
+    /// paused; counts a wrong secret, forgets the count on success.
+    pub fn throttled<T>(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        check: impl FnOnce() -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let key = id.trim().to_lowercase();
+        if let Some(until) = self.failures().get(&key).and_then(|f| f.until) {
+            if until > now {
+                let minutes = ((until - now).num_seconds() + 59) / 60;
+                return Err(rejection(
+                    "clerk_id",
+                    "locked_out",
+                    "账号",
+                    &format!("该账号连续 {MAX_FAILURES} 次密码错误，已暂停登录和审批"),
+                    &format!("请 {minutes} 分钟后再试；忘记密码请联系主管重置"),
+                    "too many wrong secrets in a row: the account is paused",
+                ));
+            }
+        }
+        let out = check();
+        let mut failures = self.failures();
+        match &out {
+            Ok(_) => {
+                failures.remove(&key);
+            }
+            Err(e) if e.code() == "bad_credentials" => {
+                let f = failures.entry(key).or_default();
+                f.count += 1;
+                if f.count >= MAX_FAILURES {
+                    f.count = 0;
+                    f.until = Some(now + Duration::minutes(LOCKOUT_MINUTES));
+                }
+            }
+            Err(_) => {}
+        }
+        out
     }
 
     /// Checks the account and opens a session; returns its token.
@@ -336,7 +392,7 @@ impl Sessions {
         id: &str,
         secret: &SecretString,
     ) -> Result<(String, Session), AppError> {
-        let clerk = station.verify_clerk(id, secret)?;
+        let clerk = self.throttled(id, station.now(), || station.verify_clerk(id, secret))?;
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw)
             .map_err(|e| AppError::io("getrandom", std::io::Error::other(e.to_string())))?;
@@ -391,6 +447,10 @@ impl Sessions {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         // A panic elsewhere must not lock every clerk out.
         self.by_token.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failures>> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -467,6 +527,51 @@ mod tests {
                 .code(),
             "bad_credentials"
         );
+    }
+
+    #[test]
+    fn five_wrong_secrets_pause_the_account_for_five_minutes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = station(&dir);
+        st.put_clerk("wang", "", Role::Clerk, &secret("111111"), "ops")
+            .unwrap();
+        st.put_clerk("li", "", Role::Clerk, &secret("333333"), "ops")
+            .unwrap();
+        let sessions = Sessions::new(Duration::minutes(15));
+        let now = st.now();
+        let attempt = |who: &str, s: &str, at: DateTime<Utc>| {
+            sessions
+                .throttled(who, at, || st.verify_clerk(who, &secret(s)))
+                .map(|c| c.id)
+                .map_err(|e| e.code())
+        };
+        // A success in between starts the count again.
+        for _ in 0..MAX_FAILURES - 1 {
+            assert_eq!(attempt("wang", "000000", now), Err("bad_credentials"));
+        }
+        assert_eq!(attempt("wang", "111111", now), Ok("wang".into()));
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(attempt("wang", "000000", now), Err("bad_credentials"));
+        }
+        // Paused: even the right secret is not tried, under any spelling.
+        assert_eq!(attempt("wang", "111111", now), Err("locked_out"));
+        assert_eq!(attempt(" WANG ", "111111", now), Err("locked_out"));
+        let paused = sessions
+            .throttled("wang", now, || st.verify_clerk("wang", &secret("111111")))
+            .unwrap_err();
+        assert!(
+            paused.message_zh().contains("5 分钟后再试"),
+            "{}",
+            paused.message_zh()
+        );
+        // Another account is not affected.
+        assert_eq!(attempt("li", "333333", now), Ok("li".into()));
+        let later = now + Duration::minutes(LOCKOUT_MINUTES);
+        assert_eq!(
+            attempt("wang", "111111", later - Duration::seconds(1)),
+            Err("locked_out")
+        );
+        assert_eq!(attempt("wang", "111111", later), Ok("wang".into()));
     }
 
     #[test]

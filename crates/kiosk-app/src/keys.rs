@@ -40,6 +40,30 @@ pub const STEPS: [&str; 10] = [
     "complete",
 ];
 
+/// What the counter shows for a step of the key work journal, for every
+/// operation (personalization and the steps of unlock, revoke, renewal,
+/// change and upgrade).
+pub fn step_label_zh(step: &str) -> &'static str {
+    match step {
+        "prepare" => "准备介质",
+        "init-token" => "初始化介质",
+        "set-pins" => "设置PIN码",
+        "generate-key" => "在介质内生成密钥对",
+        "request" => "介质签署证书请求",
+        "issue" => "签发证书",
+        "write-certificate" => "写入证书",
+        "write-seal" => "写入电子印章",
+        "reset-pin" => "重置用户PIN码",
+        "revoke" => "吊销证书",
+        "crl" => "更新证书吊销列表",
+        "wipe" => "清除介质上的密钥和证书",
+        "remove-old" => "删除旧密钥和旧证书",
+        "verify" => "回读校验",
+        "complete" => "完成",
+        _ => "其他步骤",
+    }
+}
+
 const ROOT_KEY: &str = "demo-root";
 pub(crate) const CA_KEY: &str = "station-ca";
 pub(crate) const MASTER: &str = "so-pin-master";

@@ -31,6 +31,35 @@ pub enum PinNeed {
     None,
 }
 
+/// Whether the key work needs an electronic seal the clerk approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealNeed {
+    /// A new key for a new company: no seal without one.
+    Required,
+    /// A replacement key: the seal of the certificate it replaces is
+    /// written unless a new one is approved.
+    Optional,
+    None,
+}
+
+impl SealNeed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SealNeed::Required => "required",
+            SealNeed::Optional => "optional",
+            SealNeed::None => "none",
+        }
+    }
+}
+
+pub fn seal_need(op: Operation) -> SealNeed {
+    match op {
+        Operation::New => SealNeed::Required,
+        Operation::ReplaceLost | Operation::ReplaceDamaged => SealNeed::Optional,
+        _ => SealNeed::None,
+    }
+}
+
 impl Station {
     /// Which PIN an order asks for with this key: an upgrade onto a blank
     /// key (keys that cannot be upgraded in place) sets a new one.

@@ -3,9 +3,19 @@ import type { AttachmentDto } from "./AttachmentDto";
 import type { ChecklistItemDto } from "./ChecklistItemDto";
 import type { FeeDto } from "./FeeDto";
 import type { PaymentDto } from "./PaymentDto";
+import type { SealDto } from "./SealDto";
 
 export type OrderDto = { id: string, number: string, provider: string, operation: string, operation_zh: string, state: string, state_zh: string, company: string, handler: string, fee: FeeDto, checklist: Array<ChecklistItemDto>, payment: PaymentDto | null, attachments: Array<AttachmentDto>, 
 /**
  * new | current | none: which PIN the key work asks for.
  */
-pin_need: string, needs_approval: boolean, approved_by: string | null, certificate_serial: string | null, reason: string | null, };
+pin_need: string, needs_approval: boolean, approved_by: string | null, certificate_serial: string | null, reason: string | null, 
+/**
+ * required | optional | none: whether the key work writes a seal the
+ * clerk approved (optional: else the replaced certificate's seal).
+ */
+seal_need: string, 
+/**
+ * The latest seal cut out of a scan for this order.
+ */
+seal: SealDto | null, };

@@ -7,4 +7,4 @@ export type ProgressEvent = { order_id: string, step: string, step_zh: string,
 /**
  * started | done | failed
  */
-phase: string, index: number, total: number, };
+phase: string, };

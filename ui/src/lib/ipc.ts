@@ -50,6 +50,8 @@ interface Commands {
   open_order: [Tok & { code: string }, OrderDto];
   check_item: [Ord & { item: string; status: string; note?: string | null }, OrderDto];
   attach_scan: [Ord & { item: string; file_name: string; base64: string }, OrderDto];
+  extract_seal: [Ord & { attachment: string }, OrderDto];
+  decide_seal: [Ord & { seal: string; approve: boolean }, OrderDto];
   advance: [Ord & { step: string; reason?: string | null }, OrderDto];
   pay: [Ord & { method: string; amount_fen: number; receipt_no?: string | null }, OrderDto];
   present_keys: [Tok, KeyDto[]];
