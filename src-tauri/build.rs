@@ -29,6 +29,7 @@ const COMMANDS: &[&str] = &[
     "day_report",
     "export_day_report",
     "sync_status",
+    "ui_ready",
 ];
 
 fn main() {

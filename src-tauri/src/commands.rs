@@ -130,6 +130,28 @@ fn secret(value: String) -> SecretString {
 
 // ------------------------------------------------------------ applicant
 
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Marks the process start, for the first-screen time [`ui_ready`] logs.
+pub fn started() {
+    STARTED.get_or_init(std::time::Instant::now);
+}
+
+/// The page has drawn its first screen: the first call logs how long the
+/// start took (the operator's start-up figure); later calls do nothing.
+#[tauri::command(rename_all = "snake_case")]
+pub fn ui_ready() {
+    static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !TOLD.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if let Some(t) = STARTED.get() {
+            eprintln!(
+                "kiosk-station: first screen shown {} ms after start",
+                t.elapsed().as_millis()
+            );
+        }
+    }
+}
+
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn kiosk_config(desk: State<'_, Desk>) -> KioskConfigDto {
     KioskConfigDto {

@@ -105,6 +105,7 @@ fn local(url: &tauri::Url) -> bool {
 
 /// Starts the window; `main` only calls this.
 pub fn run() {
+    commands::started();
     tauri::Builder::default()
         .plugin(
             tauri::plugin::Builder::<tauri::Wry>::new("kiosk-navigation")
@@ -146,6 +147,7 @@ pub fn run() {
             commands::day_report,
             commands::export_day_report,
             commands::sync_status,
+            commands::ui_ready,
         ])
         .run(tauri::generate_context!())
         .expect("the Tauri runtime failed to start");

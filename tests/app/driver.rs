@@ -9,19 +9,51 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 /// The app binary of this build profile, built when missing.
-fn app_binary() -> PathBuf {
+pub fn app_binary() -> PathBuf {
+    station_binary(None)
+}
+
+/// An example of the app's crate (`bare-window`), built when missing.
+#[allow(dead_code)] // the benchmark's
+pub fn example_binary(name: &str) -> PathBuf {
+    station_binary(Some(name))
+}
+
+/// Where this build profile puts the app (built by [`app_binary`]).
+#[allow(dead_code)] // the benchmark's
+pub fn app_binary_path() -> PathBuf {
+    profile_dir().join("kiosk-station")
+}
+
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary");
-    let profile = exe.parent().and_then(|d| d.parent()).expect("profile dir");
+    exe.parent()
+        .and_then(|d| d.parent())
+        .expect("profile dir")
+        .to_path_buf()
+}
+
+fn station_binary(example: Option<&str>) -> PathBuf {
+    let profile = profile_dir();
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.args(["build", "-p", "kiosk-station"]);
     if profile.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
+        build.args(["build", "--release", "-p", "kiosk-station"]);
+        if let Some(name) = example {
+            build.args(["--example", name]);
+        }
+    } else {
+        // The build `scripts/test` and `cargo test --workspace` make, with
+        // the same features: nothing to rebuild after them.
+        build.args(["build", "--workspace", "--all-targets"]);
     }
     assert!(
         build.status().expect("cargo").success(),
-        "cargo build -p kiosk-station"
+        "cargo build -p kiosk-station {example:?}"
     );
-    profile.join("kiosk-station")
+    match example {
+        Some(name) => profile.join("examples").join(name),
+        None => profile.join("kiosk-station"),
+    }
 }
 
 fn artifacts() -> PathBuf {
@@ -59,6 +91,7 @@ pub struct Desktop {
     driver: Child,
     port: u16,
     app: PathBuf,
+    display: String,
 }
 
 impl Desktop {
@@ -114,14 +147,32 @@ impl Desktop {
             driver,
             port,
             app,
+            display,
         }
     }
 
+    /// The X display, for a process started beside the driver.
+    #[allow(dead_code)] // the benchmark's
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// tauri-driver's pid: the app runs below it.
+    #[allow(dead_code)] // the benchmark's
+    pub fn driver_pid(&self) -> u32 {
+        self.driver.id()
+    }
+
     pub async fn session(&self, size: &str) -> Ui {
+        self.session_of(size, &self.app).await
+    }
+
+    /// A session on another application binary (the bare window).
+    pub async fn session_of(&self, size: &str, app: &Path) -> Ui {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": self.app }),
+            serde_json::json!({ "application": app }),
         );
         caps.insert("browserName".into(), "wry".into());
         let client = ClientBuilder::native()
@@ -152,6 +203,15 @@ fn wait_until(mut f: impl FnMut() -> bool, what: &str) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+static NO_SHOTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The memory benchmark measures the app as the counter uses it: without
+/// the screenshots' snapshot buffers in the web process.
+#[allow(dead_code)] // the benchmark's
+pub fn no_screenshots() {
+    NO_SHOTS.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 pub struct Ui {
@@ -245,12 +305,21 @@ impl Ui {
         }
     }
 
+    /// Saves a screenshot, unless [`no_screenshots`] was called.
     pub async fn shot(&self, name: &str) {
+        if NO_SHOTS.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         // Let transitions and fonts settle.
         tokio::time::sleep(Duration::from_millis(250)).await;
         if let Ok(png) = self.client.screenshot().await {
             let _ = std::fs::write(self.dir.join(format!("{name}.png")), png);
         }
+    }
+
+    #[allow(dead_code)] // the benchmark's
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     pub async fn close(self) {

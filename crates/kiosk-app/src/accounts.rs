@@ -454,6 +454,21 @@ impl Sessions {
     }
 }
 
+/// Refuses a password typed twice that differs.
+pub fn check_same(first: &SecretString, second: &SecretString) -> Result<(), AppError> {
+    if first.expose_secret() != second.expose_secret() {
+        return Err(rejection(
+            "secret",
+            "mismatch",
+            "密码",
+            "两次输入的密码不一致",
+            "请重新输入两次相同的密码",
+            "the two passwords differ",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -622,19 +637,4 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code(), "self_approval");
     }
-}
-
-/// Refuses a password typed twice that differs.
-pub fn check_same(first: &SecretString, second: &SecretString) -> Result<(), AppError> {
-    if first.expose_secret() != second.expose_secret() {
-        return Err(rejection(
-            "secret",
-            "mismatch",
-            "密码",
-            "两次输入的密码不一致",
-            "请重新输入两次相同的密码",
-            "the two passwords differ",
-        ));
-    }
-    Ok(())
 }

@@ -62,6 +62,7 @@ interface Commands {
   day_report: [Tok & { date?: string | null }, DayReportDto];
   export_day_report: [Tok & { date?: string | null }, string];
   sync_status: [Tok, SyncDto];
+  ui_ready: [Record<string, never>, null];
 }
 
 export function isIpcError(e: unknown): e is IpcError {
@@ -95,4 +96,12 @@ export function yuan(fen: number): string {
   const sign = fen < 0 ? '-' : '';
   const abs = Math.abs(fen);
   return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
+}
+
+let shown = false;
+/** Tells the backend, once, that the first screen is drawn. */
+export function firstScreenShown(): void {
+  if (shown) return;
+  shown = true;
+  void call('ui_ready', {}).catch(() => {});
 }

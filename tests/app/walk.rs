@@ -1,0 +1,299 @@
+//! The kiosk app walk-through: applicant and clerk through the real window,
+//! at 1920×1080 and on a 1280×800 touch panel. Shared by the end-to-end
+//! test and the app benchmark.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cupsd;
+use crate::driver::{Desktop, Ui};
+use kiosk_app::{Station, SystemClock};
+
+const CLERK: (&str, &str) = ("clerk", "clerk-2468");
+const SUPER: (&str, &str) = ("super", "super-1357");
+const FIRST_PIN: &str = "246810";
+const UNLOCK_PIN: &str = "135790";
+
+/// The demo application's values, typed into the touchscreen form.
+const FORM: [(&str, &str); 11] = [
+    ("organization.name", "重庆示例建材有限公司"),
+    ("organization.uscc", "91500000MA5U8K2T0A"),
+    ("organization.legal_representative", "张德前"),
+    ("organization.legal_rep_id", "500103197806114328"),
+    ("organization.phone", "023-63788888"),
+    ("organization.office_phone", "023-63788889"),
+    ("handler.name", "李小明"),
+    ("handler.id_number", "500101198502030055"),
+    ("handler.mobile", "13883088888"),
+    ("handler.email", "li.xiaoming@example.com.cn"),
+    ("handler.mailing_address", "重庆市渝北区金开大道160号"),
+];
+
+async fn applicant_fills(ui: &Ui, operation: &str, shots: bool) -> String {
+    ui.click("[data-provider=ezca]").await;
+    if shots {
+        ui.shot("applicant-2-operations").await;
+    }
+    ui.click(&format!("[data-operation={operation}]")).await;
+    ui.wait("#fee-total").await;
+    if operation == "renew" {
+        ui.wait("#bid-warning").await;
+        ui.click("#read-key").await;
+        ui.wait("#key-renewal[data-mode=self-service]").await;
+    } else if operation != "new" {
+        // The certificate on the applicant's key goes into the application.
+        ui.click("#read-key").await;
+        ui.wait("#key-renewal").await;
+    }
+    if shots {
+        ui.shot(&format!("applicant-3-info-{operation}")).await;
+    }
+    ui.click("#to-form").await;
+    for (name, value) in FORM {
+        ui.fill(name, value).await;
+    }
+    ui.click("input[name=agreed]").await;
+    if shots {
+        ui.shot("applicant-4-form").await;
+    }
+    ui.click("#submit").await;
+    ui.wait("#ticket").await;
+    if shots {
+        ui.shot("applicant-5-ticket").await;
+    }
+    ui.text("#order-number").await
+}
+
+/// Logs in at the console, switching to it from the touchscreen if need be.
+async fn clerk_login(ui: &Ui, who: (&str, &str)) {
+    if ui.count("#to-clerk").await > 0 {
+        ui.click("#to-clerk").await;
+    }
+    ui.fill("clerk_id", who.0).await;
+    ui.fill("secret", who.1).await;
+    ui.click("#login").await;
+    ui.wait("#queue").await;
+}
+
+/// Opens the order, ticks its checklist (first attaching `scan` to the
+/// first item that bears the company seal), approves it and takes payment.
+async fn clerk_intake(ui: &Ui, number: &str, paid: bool, scan: Option<&Path>) {
+    ui.fill("code", number).await;
+    ui.click("#open").await;
+    ui.wait("#order[data-state=pending-review]").await;
+    if let Some(file) = scan {
+        let before = ui.count(".attachment").await;
+        ui.upload("li:first-child input[type=file]", file).await;
+        ui.wait_count(".attachment", before + 1).await;
+    }
+    for _ in 0..ui.count("[data-check=ok]").await {
+        let before = ui.count("li[data-status=ok]").await;
+        ui.click("li[data-status='']:not([data-status=ok]) [data-check=ok]")
+            .await;
+        ui.wait_count("li[data-status=ok]", before + 1).await;
+    }
+    ui.click("#approve").await;
+    ui.wait("#order[data-state=awaiting-payment]").await;
+    if paid {
+        ui.fill("receipt", &format!("R-{number}")).await;
+    }
+    ui.click("#pay").await;
+    ui.wait("#order[data-state=awaiting-production]").await;
+}
+
+fn station(dir: &Path) -> Station {
+    Station::open(dir, Arc::new(SystemClock)).expect("station")
+}
+
+/// The whole walk-through; `probe` is called with the app still open at
+/// the end (the memory benchmark reads the app's processes there).
+pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
+    let cups = cupsd::Cupsd::start();
+    let data = tempfile::tempdir().expect("data dir");
+    let started = std::time::SystemTime::now();
+    // cups-pdf names files by job title, so count what it wrote since.
+    let fresh_pdfs = || {
+        cupsd::cups_pdf_outputs()
+            .iter()
+            .filter(|p| {
+                std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t >= started)
+            })
+            .count()
+    };
+
+    // The stamped seal sample sheet, as the counter's scanner saves it.
+    let sheet = data.path().join("stamped-sheet.jpg");
+    kiosk_forms::synthetic::stamped_sheet(1240, 1754, 2026)
+        .0
+        .save(&sheet)
+        .expect("stamped sheet");
+
+    // ---- 1920×1080: new issue, bad input, unlock with approval, report.
+    let desk = Desktop::start(1920, 1080, data.path(), &cups.server(), None);
+    let ui = desk.session("1920x1080").await;
+    ui.wait("[data-provider=ezca]").await;
+    ui.shot("applicant-1-providers").await;
+
+    // Bad input: a wrong check character and a short mobile stay on the
+    // form with the reason at the field, and nothing typed is lost.
+    ui.click("[data-provider=ezca]").await;
+    ui.click("[data-operation=new]").await;
+    ui.click("#to-form").await;
+    ui.fill("organization.uscc", "91500000MA5U8K2T0B").await;
+    ui.fill("handler.mobile", "1388308").await;
+    ui.wait("[data-error-for='organization.uscc']").await;
+    ui.wait("[data-error-for='handler.mobile']").await;
+    let uscc_error = ui.text("[data-error-for='organization.uscc']").await;
+    assert!(uscc_error.contains("统一社会信用代码"), "{uscc_error}");
+    ui.click("#submit").await;
+    ui.wait("#form-error").await;
+    assert_eq!(ui.value("organization.uscc").await, "91500000MA5U8K2T0B");
+    ui.shot("applicant-bad-input").await;
+    // The keypad types into the USCC field.
+    ui.click("input[name='organization.uscc']").await;
+    ui.wait(".keypad").await;
+    ui.click(".keypad [data-key=back]").await;
+    ui.click(".keypad [data-key=A]").await;
+    ui.shot("applicant-keypad").await;
+    assert_eq!(ui.value("organization.uscc").await, "91500000MA5U8K2T0A");
+    ui.click(".keypad [data-key=done]").await;
+    // Start over wipes the form.
+    ui.click(".restart").await;
+    ui.wait("[data-provider=ezca]").await;
+
+    let number = applicant_fills(&ui, "new", true).await;
+    ui.click("#print-application").await;
+    ui.wait("[data-printed=application][data-state=completed]")
+        .await;
+    ui.click("#print-seal-sheet").await;
+    ui.wait("[data-printed=seal-sheet][data-state=completed]")
+        .await;
+    assert!(
+        fresh_pdfs() >= 2,
+        "cups-pdf wrote the application and the seal sheet"
+    );
+
+    // Clerk: a wrong password first.
+    ui.click("#to-clerk").await;
+    ui.shot("clerk-1-login").await;
+    ui.fill("clerk_id", CLERK.0).await;
+    ui.fill("secret", "not-the-password").await;
+    ui.click("#login").await;
+    ui.wait(".login .error").await;
+    ui.click("#to-applicant").await;
+    clerk_login(&ui, CLERK).await;
+    ui.shot("clerk-2-queue").await;
+    // An unknown number is refused in Chinese.
+    ui.fill("code", "20000101-9999").await;
+    ui.click("#open").await;
+    ui.wait("#clerk-error").await;
+    assert!(ui.text("#clerk-error").await.contains("找不到订单"));
+    clerk_intake(&ui, &number, true, Some(&sheet)).await;
+    ui.shot("clerk-3-order-paid").await;
+    // No key work for a new company before its seal is approved.
+    ui.wait("#seal-needed").await;
+    // The seal is cut out of the stamped sheet's scan, looked at, approved.
+    ui.click("#extract-seal").await;
+    ui.wait("#seal-card[data-status=proposed] #seal-image")
+        .await;
+    ui.shot("clerk-3b-seal").await;
+    ui.click("#seal-approve").await;
+    ui.wait("#seal-card[data-status=approved]").await;
+    assert_eq!(ui.count("#seal-needed").await, 0);
+    ui.fill("pin", FIRST_PIN).await;
+    ui.fill("pin_again", FIRST_PIN).await;
+    ui.click("#run-key").await;
+    ui.wait_long("#order[data-state=completed]").await;
+    ui.wait("#steps li[data-step=complete]").await;
+    ui.shot("clerk-4-completed").await;
+    ui.click("#hand-over").await;
+    ui.wait("#printed[data-state=completed]").await;
+    {
+        let st = station(data.path());
+        let o = st.order(&number).expect("order").order;
+        assert_eq!(o.state.as_str(), "completed");
+        let sync = st.sync_status().expect("sync");
+        assert!(sync.pending > 0, "the order's records are queued for sync");
+        assert!(st
+            .store()
+            .outbox_after(0, 1000)
+            .expect("outbox")
+            .iter()
+            .any(|r| r.payload.contains(&o.id)));
+    }
+
+    // Unlock: the run waits for a supervisor; the clerk cannot approve.
+    ui.click("#to-applicant").await;
+    let unlock = applicant_fills(&ui, "unlock", false).await;
+    // Leaving the console logged the clerk out.
+    clerk_login(&ui, CLERK).await;
+    clerk_intake(&ui, &unlock, false, None).await;
+    ui.wait("#approval").await;
+    assert_eq!(ui.count("#run-key").await, 0);
+    ui.fill("supervisor_id", CLERK.0).await;
+    ui.fill("supervisor_secret", CLERK.1).await;
+    ui.click("#supervisor-approve").await;
+    ui.wait("#clerk-error").await;
+    assert!(ui.text("#clerk-error").await.contains("主管"));
+    ui.shot("clerk-5-approval").await;
+    ui.fill("supervisor_id", SUPER.0).await;
+    ui.fill("supervisor_secret", SUPER.1).await;
+    ui.click("#supervisor-approve").await;
+    ui.wait("#run-key").await;
+    ui.fill("pin", UNLOCK_PIN).await;
+    ui.fill("pin_again", UNLOCK_PIN).await;
+    ui.click("#run-key").await;
+    ui.wait_long("#order[data-state=completed]").await;
+
+    // Day report; the CSV is the supervisor's.
+    ui.click("#nav-report").await;
+    ui.wait("#report").await;
+    ui.shot("clerk-6-report").await;
+    ui.click("#export-csv").await;
+    ui.wait("#clerk-error").await;
+    ui.click("#logout").await;
+    clerk_login(&ui, SUPER).await;
+    ui.click("#nav-report").await;
+    ui.click("#export-csv").await;
+    ui.wait("#csv-path").await;
+    let csv = std::fs::read_to_string(
+        data.path()
+            .join("reports")
+            .read_dir()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap();
+    assert!(csv.contains("证书新办,new,1,1,0,1,480.00"), "{csv}");
+    ui.close().await;
+    drop(desk);
+
+    // ---- 1280×800 touch panel, eleven months on: a renewal read from the key.
+    let later = (chrono::Local::now().date_naive() + chrono::Duration::days(330)).to_string();
+    let desk = Desktop::start(1280, 800, data.path(), &cups.server(), Some(&later));
+    let ui = desk.session("1280x800").await;
+    ui.wait("[data-provider=ezca]").await;
+    ui.shot("applicant-1-providers").await;
+    let renewal = applicant_fills(&ui, "renew", true).await;
+    clerk_login(&ui, CLERK).await;
+    ui.shot("clerk-2-queue").await;
+    clerk_intake(&ui, &renewal, true, None).await;
+    ui.shot("clerk-3-order-paid").await;
+    ui.fill("pin", UNLOCK_PIN).await;
+    ui.click("#run-key").await;
+    ui.wait_long("#order[data-state=completed]").await;
+    ui.shot("clerk-4-completed").await;
+    ui.click("#nav-report").await;
+    ui.wait("#report").await;
+    ui.shot("clerk-6-report").await;
+    probe(&desk);
+    ui.close().await;
+    drop(desk);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
