@@ -377,8 +377,7 @@ pub fn attach_scan(
     let mut st = desk.station();
     let (_dir, file) = views::upload(&st, &file_name, &base64)?;
     st.attach_scan(&order, &item, &file, &clerk)?;
-    let o = st.order(&order)?.order;
-    views::order(&st, &o)
+    views::current_order(&st, &order)
 }
 
 /// Cuts the seal out of the chosen scan (the stamped sample sheet) and
@@ -393,8 +392,7 @@ pub fn extract_seal(
     let clerk = desk.clerk(&token, Role::Clerk)?;
     let mut st = desk.station();
     st.extract_seal(&order, Some(&attachment), &clerk)?;
-    let o = st.order(&order)?.order;
-    views::order(&st, &o)
+    views::current_order(&st, &order)
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
@@ -415,8 +413,7 @@ pub fn decide_seal(
         .into());
     }
     st.decide_seal(&seal, approve, &clerk)?;
-    let o = st.order(&order)?.order;
-    views::order(&st, &o)
+    views::current_order(&st, &order)
 }
 
 /// approve | return | cancel, with a reason where the rules want one.
@@ -502,8 +499,7 @@ pub fn supervisor_approve(
     desk.sessions.throttled(&supervisor_id, now, || {
         st.approve_operation(&order, &supervisor_id, &secret, &clerk)
     })?;
-    let o = st.order(&order)?.order;
-    views::order(&st, &o)
+    views::current_order(&st, &order)
 }
 
 /// Carries out the order on a key, sending `key-progress` events for each

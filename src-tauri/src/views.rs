@@ -173,6 +173,12 @@ pub fn order_row(o: &OrderSummary) -> OrderRowDto {
     }
 }
 
+/// The order `key` as it stands now, after a command changed it.
+pub fn current_order(st: &Station, key: &str) -> IpcResult<OrderDto> {
+    let o = st.order(key)?.order;
+    order(st, &o)
+}
+
 pub fn order(st: &Station, o: &Order) -> IpcResult<OrderDto> {
     let attachments = st
         .attachments(&o.id)?
