@@ -20,6 +20,8 @@ pub enum ErrorCode {
     /// The session's role may not do this.
     Forbidden,
     BadCredentials,
+    /// Too many wrong secrets in a row: the account is paused for a while.
+    LockedOut,
     /// Unlock or revoke without a supervisor's approval: ask for it.
     ApprovalRequired,
     NotFound,
@@ -73,6 +75,7 @@ impl From<AppError> for IpcError {
             "not_logged_in" => ErrorCode::NotLoggedIn,
             "forbidden" => ErrorCode::Forbidden,
             "bad_credentials" => ErrorCode::BadCredentials,
+            "locked_out" => ErrorCode::LockedOut,
             "approval_required" => ErrorCode::ApprovalRequired,
             "not_found" => ErrorCode::NotFound,
             "conflict" => ErrorCode::Conflict,

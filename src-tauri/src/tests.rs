@@ -135,3 +135,43 @@ fn live_field_check_explains_in_chinese() {
     assert!(!bad.valid);
     assert!(bad.message.contains("【"), "{}", bad.message);
 }
+
+#[test]
+fn wrong_secrets_pause_login_and_approval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir);
+    for _ in 0..kiosk_app::accounts::MAX_FAILURES {
+        let err = login(app.state(), "wang".into(), "000000".into()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadCredentials);
+    }
+    let err = login(app.state(), "wang".into(), "111111".into()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::LockedOut);
+    assert!(err.message.contains("分钟后再试"), "{}", err.message);
+
+    // The supervisor's secret, typed at the approval, counts the same.
+    let clerk = login(app.state(), "zhao".into(), "222222".into()).expect("login");
+    let unlock = kiosk_app::demo::APPLICATION_JSON
+        .replace("\"operation\": \"new\"", "\"operation\": \"unlock\"");
+    let ticket = submit_application(app.state(), serde_json::from_str(&unlock).expect("json"))
+        .expect("ticket");
+    for _ in 0..kiosk_app::accounts::MAX_FAILURES {
+        let err = supervisor_approve(
+            app.state(),
+            clerk.token.clone(),
+            ticket.order_id.clone(),
+            "li".into(),
+            "999999".into(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadCredentials);
+    }
+    let err = supervisor_approve(
+        app.state(),
+        clerk.token,
+        ticket.order_id,
+        "li".into(),
+        "999999".into(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, ErrorCode::LockedOut);
+}

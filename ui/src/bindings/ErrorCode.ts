@@ -4,4 +4,4 @@
  * The closed set of error codes the page switches on. A code is added
  * only when the page does something different for it.
  */
-export type ErrorCode = "invalid" | "not_logged_in" | "forbidden" | "bad_credentials" | "approval_required" | "not_found" | "conflict" | "no_key" | "wrong_pin" | "pin_locked" | "storage" | "failed";
+export type ErrorCode = "invalid" | "not_logged_in" | "forbidden" | "bad_credentials" | "locked_out" | "approval_required" | "not_found" | "conflict" | "no_key" | "wrong_pin" | "pin_locked" | "storage" | "failed";
