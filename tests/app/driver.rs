@@ -206,6 +206,14 @@ fn wait_until(mut f: impl FnMut() -> bool, what: &str) {
 }
 
 static NO_SHOTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static LOOKUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Element lookups sent so far: the benchmark sends as many to the bare
+/// window, so that both web processes carry the same automation load.
+#[allow(dead_code)] // the benchmark's
+pub fn lookups() -> usize {
+    LOOKUPS.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// The memory benchmark measures the app as the counter uses it: without
 /// the screenshots' snapshot buffers in the web process.
@@ -223,6 +231,7 @@ impl Ui {
     async fn wait_for(&self, css: &str, secs: u64) -> fantoccini::elements::Element {
         let start = Instant::now();
         loop {
+            LOOKUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Ok(e) = self.client.find(Locator::Css(css)).await {
                 return e;
             }
@@ -288,6 +297,7 @@ impl Ui {
     }
 
     pub async fn count(&self, css: &str) -> usize {
+        LOOKUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.client
             .find_all(Locator::Css(css))
             .await

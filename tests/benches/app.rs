@@ -30,6 +30,7 @@ use serde_json::{json, Value};
 
 const COLD_RUNS: usize = 7;
 const IPC_CALLS: usize = 300;
+const IDLE_SECS: u64 = 60;
 
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
@@ -61,12 +62,17 @@ fn main() {
         .fold((String::new(), 0.0), |a, b| if b.1 > a.1 { b } else { a });
     println!("  worst p99: {} {:.2} ms (goal ≤ 20 ms)", worst.0, worst.1);
     println!("PSS (app and its WebKit processes):");
-    let (app_kib, bare_kib) = rt.block_on(memory());
+    let (app_kib, app_idle_kib, bare_kib, bare_loaded_kib, lookups) = rt.block_on(memory());
+    let mib = |k: u64| k as f64 / 1024.0;
     println!(
-        "PSS after the walk-through: app {:.1} MiB; bare Tauri window {:.1} MiB; ratio {:.2} (goal ≤ 1.2)",
-        app_kib as f64 / 1024.0,
-        bare_kib as f64 / 1024.0,
-        app_kib as f64 / bare_kib as f64
+        "PSS after the walk-through: app {:.1} MiB ({IDLE_SECS} s later {:.1} MiB); bare Tauri window {:.1} MiB, ratio {:.2} (goal ≤ 1.2); \
+         bare window after the same {lookups} WebDriver lookups {:.1} MiB, ratio {:.2}",
+        mib(app_kib),
+        mib(app_idle_kib),
+        mib(bare_kib),
+        app_kib as f64 / bare_kib as f64,
+        mib(bare_loaded_kib),
+        app_kib as f64 / bare_loaded_kib as f64
     );
 }
 
@@ -253,24 +259,31 @@ fn pss_of_app_under(root: u32, exe: &Path) -> u64 {
         .sum()
 }
 
-async fn memory() -> (u64, u64) {
+async fn memory() -> (u64, u64, u64, u64, usize) {
     let bare = driver::example_binary("bare-window");
     let app = driver::app_binary_path();
     let mut app_kib = 0;
+    let mut app_idle_kib = 0;
     driver::no_screenshots();
     println!("  app after the walk-through (no screenshots taken):");
     walk::walk_through(|desk| {
         // Let the last screen settle, as a clerk would look at it.
         std::thread::sleep(Duration::from_secs(2));
         app_kib = pss_of_app_under(desk.driver_pid(), &app);
+        // And once more after the counter has stood idle for a while.
+        std::thread::sleep(Duration::from_secs(IDLE_SECS));
+        println!("  the same, {IDLE_SECS} s later:");
+        app_idle_kib = pss_of_app_under(desk.driver_pid(), &app);
     })
     .await;
-    let bare_kib = bare_pss(&bare).await;
-    (app_kib, bare_kib)
+    let lookups = driver::lookups();
+    let (bare_kib, bare_loaded_kib) = bare_pss(&bare, lookups).await;
+    (app_kib, app_idle_kib, bare_kib, bare_loaded_kib, lookups)
 }
 
-/// PSS of the bare window at 1280×800, as the app's is measured.
-async fn bare_pss(bare: &Path) -> u64 {
+/// PSS of the bare window at 1280×800, as the app's is measured: as it
+/// opens, and after as many element lookups as the walk-through sent.
+async fn bare_pss(bare: &Path, lookups: usize) -> (u64, u64) {
     let data = tempfile::tempdir().expect("data dir");
     let desk = Desktop::start(1280, 800, data.path(), "", None);
     let ui = desk.session_of("bare", bare).await;
@@ -278,7 +291,13 @@ async fn bare_pss(bare: &Path) -> u64 {
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!("  bare window:");
     let kib = pss_of_app_under(desk.driver_pid(), bare);
+    for _ in 0..lookups {
+        ui.count("h1").await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("  bare window after {lookups} element lookups:");
+    let loaded = pss_of_app_under(desk.driver_pid(), bare);
     ui.close().await;
     drop(desk);
-    kib
+    (kib, loaded)
 }
