@@ -175,11 +175,24 @@ impl Desktop {
             serde_json::json!({ "application": app }),
         );
         caps.insert("browserName".into(), "wry".into());
-        let client = ClientBuilder::native()
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .expect("WebDriver session (tauri-driver + WebKitWebDriver)");
+        // The first session after a build can miss WebKitWebDriver's start.
+        let url = format!("http://127.0.0.1:{}", self.port);
+        let mut tries = 0;
+        let client = loop {
+            match ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if tries < 2 => {
+                    tries += 1;
+                    eprintln!("WebDriver session refused ({e}); trying again");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => panic!("WebDriver session (tauri-driver + WebKitWebDriver): {e}"),
+            }
+        };
         let dir = artifacts().join(size);
         std::fs::create_dir_all(&dir).expect("artifacts dir");
         Ui { client, dir }

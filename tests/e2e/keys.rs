@@ -966,15 +966,9 @@ pub(crate) fn production_station() -> (Hsm, PathBuf, String) {
 }
 
 fn openssl_in(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    kiosk_e2e::output_ok(
+        Command::new("openssl").current_dir(dir).args(args),
+        &format!("openssl {args:?}"),
     );
 }
 

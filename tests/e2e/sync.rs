@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use kiosk_e2e::central::{self, Central};
+use kiosk_e2e::output_ok;
 use kiosk_e2e::pg::Postgres;
 use kiosk_e2e::proxy::{Fault, Proxy};
 use serde_json::Value;
@@ -121,15 +122,11 @@ fn outbox(h: &Hsm) -> Vec<Value> {
 
 /// Completed counter orders, written by the crash-test writer.
 fn burst(h: &Hsm, orders: u32) {
-    let out = Command::new(env!("CARGO_BIN_EXE_order-burst"))
-        .arg(h.data())
-        .arg(orders.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    output_ok(
+        Command::new(env!("CARGO_BIN_EXE_order-burst"))
+            .arg(h.data())
+            .arg(orders.to_string()),
+        "order-burst",
     );
 }
 

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use crate::workspace_bin;
+use crate::{output_ok, workspace_bin};
 
 pub struct Central {
     child: Child,
@@ -17,39 +17,31 @@ pub struct Central {
 
 /// A TLS certificate and key for 127.0.0.1 in `dir`: (cert, key).
 pub fn tls_init(dir: &Path) -> (PathBuf, PathBuf) {
-    let out = Command::new(workspace_bin("central", "central"))
-        .args([
-            "tls-init",
-            "--host",
-            "127.0.0.1",
-            "--host",
-            "localhost",
-            "--out",
-        ])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    output_ok(
+        Command::new(workspace_bin("central", "central"))
+            .args([
+                "tls-init",
+                "--host",
+                "127.0.0.1",
+                "--host",
+                "localhost",
+                "--out",
+            ])
+            .arg(dir),
+        "central tls-init",
     );
     (dir.join("central-tls.pem"), dir.join("central-tls.key"))
 }
 
 /// Runs `central <args>` against `db`; its JSON answer, or panics.
 pub fn admin(db: &str, args: &[&str]) -> Value {
-    let out = Command::new(workspace_bin("central", "central"))
-        .env("CENTRAL_DATABASE_URL", db)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "central {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        Command::new(workspace_bin("central", "central"))
+            .env("CENTRAL_DATABASE_URL", db)
+            .args(args),
+        &format!("central {args:?}"),
     );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    serde_json::from_slice(&out).unwrap_or(Value::Null)
 }
 
 impl Central {

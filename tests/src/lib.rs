@@ -44,6 +44,21 @@ pub fn workspace_bin(name: &str, package: &str) -> PathBuf {
     bin
 }
 
+/// Runs `cmd` to its end and returns its stdout; panics with `what` and
+/// the command's output when it fails.
+pub fn output_ok(cmd: &mut Command, what: &str) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Writes a SoftHSM2 configuration with its token directory under `dir`
 /// and returns its path (for `SOFTHSM2_CONF`).
 pub fn softhsm_conf(dir: &Path) -> PathBuf {

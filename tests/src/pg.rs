@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::output_ok;
+
 pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
@@ -108,17 +110,11 @@ impl Postgres {
     }
 
     fn run(&self, program: &str, args: &[&str]) {
-        let out = self
-            .command(program)
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{program} {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        output_ok(
+            self.command(program)
+                .args(args)
+                .current_dir(self.dir.path()),
+            &format!("{program} {args:?}"),
         );
     }
 
@@ -135,29 +131,24 @@ impl Postgres {
     }
 
     fn psql_db(&self, db: &str, sql: &str) -> String {
-        let out = self
-            .command("psql")
-            .args([
-                "-X",
-                "-q",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "kiosk",
-            ])
-            .args(["-p", &self.port.to_string(), "-d", db, "-c", sql])
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = output_ok(
+            self.command("psql")
+                .args([
+                    "-X",
+                    "-q",
+                    "-At",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "kiosk",
+                ])
+                .args(["-p", &self.port.to_string(), "-d", db, "-c", sql])
+                .current_dir(self.dir.path()),
+            &format!("psql {sql}"),
         );
-        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+        String::from_utf8_lossy(&out).trim_end().to_string()
     }
 
     /// Runs SQL on the `central` database; rows as `|`-separated lines.

@@ -52,18 +52,7 @@ pub const DEMO_USER_PIN: &str = "246810";
 /// `DATA_DIR/softhsm`; without `KIOSK_STATION_PIN` and
 /// `KIOSK_TRANSPORT_SO_PIN`, demo values derived from the station are used.
 pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppError> {
-    let mut station = Station::open(data_dir, clock)?;
-    let conf = softhsm_conf(data_dir)?;
-    let mut cfg = KeyConfig::from_env();
-    let demo_secret = format!("demo-{}", &station.store().station_id()[..8]);
-    cfg.station_pin
-        .get_or_insert_with(|| SecretString::from(demo_secret.clone()));
-    cfg.transport_so_pin
-        .get_or_insert_with(|| SecretString::from(format!("{demo_secret}-so")));
-    let m = Module::load(&cfg.module)?;
-    if station.store().station_ca()?.is_none() {
-        station.ca_init_demo(&m, &cfg, DEMO_CLERK)?;
-    }
+    let (mut station, conf, cfg, m) = open_demo(data_dir, clock)?;
     let key_serial = demo_blank_key(&mut station, &m, &cfg)?;
 
     let order = station.create_order(APPLICATION_JSON, DEMO_CLERK)?;
@@ -104,6 +93,28 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
             .map(|p| p.display().to_string())
             .collect(),
     })
+}
+
+/// The station with its demo key settings: SoftHSM2 tokens (see
+/// [`softhsm_conf`]), station and transport SO PINs derived from the
+/// station unless set, and a demo station CA made on first use.
+fn open_demo(
+    data_dir: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<(Station, PathBuf, KeyConfig, Module), AppError> {
+    let mut station = Station::open(data_dir, clock)?;
+    let conf = softhsm_conf(data_dir)?;
+    let mut cfg = KeyConfig::from_env();
+    let demo_secret = format!("demo-{}", &station.store().station_id()[..8]);
+    cfg.station_pin
+        .get_or_insert_with(|| SecretString::from(demo_secret.clone()));
+    cfg.transport_so_pin
+        .get_or_insert_with(|| SecretString::from(format!("{demo_secret}-so")));
+    let m = Module::load(&cfg.module)?;
+    if station.store().station_ca()?.is_none() {
+        station.ca_init_demo(&m, &cfg, DEMO_CLERK)?;
+    }
+    Ok((station, conf, cfg, m))
 }
 
 /// The SoftHSM2 configuration in force, made under the data directory when
@@ -208,18 +219,7 @@ pub fn prepare(
     clock: Arc<dyn Clock>,
     blank_keys: usize,
 ) -> Result<DemoStation, AppError> {
-    let mut station = Station::open(data_dir, clock)?;
-    let conf = softhsm_conf(data_dir)?;
-    let mut cfg = KeyConfig::from_env();
-    let demo_secret = format!("demo-{}", &station.store().station_id()[..8]);
-    cfg.station_pin
-        .get_or_insert_with(|| SecretString::from(demo_secret.clone()));
-    cfg.transport_so_pin
-        .get_or_insert_with(|| SecretString::from(format!("{demo_secret}-so")));
-    let m = Module::load(&cfg.module)?;
-    if station.store().station_ca()?.is_none() {
-        station.ca_init_demo(&m, &cfg, DEMO_CLERK)?;
-    }
+    let (mut station, conf, cfg, m) = open_demo(data_dir, clock)?;
     let present: Vec<String> = m
         .tokens()?
         .into_iter()

@@ -220,40 +220,36 @@ impl Client<'_> {
             .map_err(|e| SyncError::Protocol(format!("the station token cannot sign: {e}")))?;
         let signature = base64::engine::general_purpose::STANDARD.encode(signature);
         let url = format!("{}{path}", self.base);
+        let headers = [
+            (header::STATION, self.station.as_str()),
+            (header::CERTIFICATE, self.certificate_sha256.as_str()),
+            (header::TIME, time.as_str()),
+            (header::NONCE, nonce.as_str()),
+            (header::SIGNATURE, signature.as_str()),
+        ];
         if let Some(dir) = &self.trace_dir {
-            let head = format!(
-                "{method} {path}\n{}: {}\n{}: {}\n{}: {time}\n{}: {nonce}\n{}: {signature}\n",
-                header::STATION,
-                self.station,
-                header::CERTIFICATE,
-                self.certificate_sha256,
-                header::TIME,
-                header::NONCE,
-                header::SIGNATURE
-            );
+            let head: String = std::iter::once(format!("{method} {path}\n"))
+                .chain(headers.iter().map(|(k, v)| format!("{k}: {v}\n")))
+                .collect();
             let _ = fs::create_dir_all(dir);
             let _ = fs::write(dir.join(format!("{nonce}.head")), head);
             let _ = fs::write(dir.join(format!("{nonce}.body")), body);
         }
+        fn with<B>(
+            mut rb: ureq::RequestBuilder<B>,
+            headers: &[(&str, &str)],
+        ) -> ureq::RequestBuilder<B> {
+            for (k, v) in headers {
+                rb = rb.header(*k, *v);
+            }
+            rb
+        }
         let response = if method == "POST" {
-            self.agent
-                .post(&url)
-                .header(header::STATION, &self.station)
-                .header(header::CERTIFICATE, &self.certificate_sha256)
-                .header(header::TIME, &time)
-                .header(header::NONCE, &nonce)
-                .header(header::SIGNATURE, &signature)
+            with(self.agent.post(&url), &headers)
                 .content_type("application/json")
                 .send(body)
         } else {
-            self.agent
-                .get(&url)
-                .header(header::STATION, &self.station)
-                .header(header::CERTIFICATE, &self.certificate_sha256)
-                .header(header::TIME, &time)
-                .header(header::NONCE, &nonce)
-                .header(header::SIGNATURE, &signature)
-                .call()
+            with(self.agent.get(&url), &headers).call()
         };
         let mut response = response.map_err(|e| SyncError::Unreachable(e.to_string()))?;
         let status = response.status().as_u16();
