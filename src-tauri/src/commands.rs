@@ -252,11 +252,13 @@ pub fn check_field(desk: State<'_, Desk>, kind: String, value: String) -> FieldC
             valid: true,
             value: v,
             message: String::new(),
+            message_en: String::new(),
         },
         Err(r) => FieldCheck {
             valid: false,
             value,
             message: r.message_zh(),
+            message_en: r.message_en(),
         },
     }
 }

@@ -144,6 +144,7 @@ pub struct FeeLineDto {
     pub amount_fen: i64,
     pub quantity: u32,
     pub reason: String,
+    pub reason_en: String,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -176,6 +177,8 @@ pub struct ChecklistItemDto {
 pub struct ChecklistDto {
     pub items: Vec<ChecklistItemDto>,
     pub notices: Vec<String>,
+    /// The notices in English, where the catalog has them (else Chinese).
+    pub notices_en: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -189,6 +192,7 @@ pub struct RenewalDto {
     pub days_left: i64,
     pub opens_on: Option<String>,
     pub message: String,
+    pub message_en: String,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -220,6 +224,7 @@ pub struct FieldCheck {
     pub value: String,
     /// Why not, in Chinese, when not valid.
     pub message: String,
+    pub message_en: String,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]

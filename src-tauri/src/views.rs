@@ -73,6 +73,7 @@ pub fn fee(q: &FeeQuote) -> FeeDto {
                 amount_fen: l.amount_fen,
                 quantity: l.quantity,
                 reason: l.reason.clone(),
+                reason_en: l.reason_en.clone(),
             })
             .collect(),
     }
@@ -100,6 +101,11 @@ pub fn checklist(v: &ChecklistView) -> ChecklistDto {
     ChecklistDto {
         items: items(&v.items),
         notices: v.notices.iter().map(|n| n.zh.clone()).collect(),
+        notices_en: v
+            .notices
+            .iter()
+            .map(|n| if n.en.is_empty() { &n.zh } else { &n.en }.clone())
+            .collect(),
     }
 }
 
@@ -111,6 +117,7 @@ pub fn renewal(r: &RenewalDecision) -> RenewalDto {
         days_left: r.days_left,
         opens_on: r.opens_on.map(|d| d.to_string()),
         message: r.message.clone(),
+        message_en: r.message_en.clone(),
     }
 }
 

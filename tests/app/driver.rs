@@ -35,21 +35,15 @@ fn profile_dir() -> PathBuf {
 
 fn station_binary(example: Option<&str>) -> PathBuf {
     let profile = profile_dir();
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     if profile.file_name().is_some_and(|n| n == "release") {
-        build.args(["build", "--release", "-p", "kiosk-station"]);
+        let mut args = vec!["--release", "-p", "kiosk-station"];
         if let Some(name) = example {
-            build.args(["--example", name]);
+            args.extend(["--example", name]);
         }
+        kiosk_e2e::cargo_build(&args);
     } else {
-        // The build `scripts/test` and `cargo test --workspace` make, with
-        // the same features: nothing to rebuild after them.
-        build.args(["build", "--workspace", "--all-targets"]);
+        kiosk_e2e::cargo_build(kiosk_e2e::WORKSPACE_BUILD);
     }
-    assert!(
-        build.status().expect("cargo").success(),
-        "cargo build -p kiosk-station {example:?}"
-    );
     match example {
         Some(name) => profile.join("examples").join(name),
         None => profile.join("kiosk-station"),
@@ -96,8 +90,10 @@ pub struct Desktop {
 
 impl Desktop {
     /// A virtual screen of `w`×`h`, a window manager so the app's window
-    /// goes fullscreen, and tauri-driver with the app's environment.
-    pub fn start(w: u32, h: u32, data: &Path, cups: &str, today: Option<&str>) -> Desktop {
+    /// goes fullscreen, and tauri-driver with the app's environment: the
+    /// demo station on `data`, printing through `cups`, and `env` on top
+    /// (`KIOSK_TODAY`, `KIOSK_IDLE_SECONDS`; unset unless given there).
+    pub fn start(w: u32, h: u32, data: &Path, cups: &str, env: &[(&str, &str)]) -> Desktop {
         let app = app_binary();
         let display_no = 90 + (w % 7);
         let display = format!(":{display_no}");
@@ -131,11 +127,10 @@ impl Desktop {
         .env("KIOSK_PRINTER", crate::cupsd::QUEUE)
         .env("CUPS_SERVER", cups)
         .env_remove("SOFTHSM2_CONF")
-        .env_remove("WAYLAND_DISPLAY");
-        match today {
-            Some(t) => cmd.env("KIOSK_TODAY", t),
-            None => cmd.env_remove("KIOSK_TODAY"),
-        };
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("KIOSK_TODAY")
+        .env_remove("KIOSK_IDLE_SECONDS")
+        .envs(env.iter().copied());
         let driver = spawn(&mut cmd, "tauri-driver (cargo install tauri-driver)");
         wait_until(
             || TcpStream::connect(("127.0.0.1", port)).is_ok(),

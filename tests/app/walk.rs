@@ -14,6 +14,9 @@ const CLERK: (&str, &str) = ("clerk", "clerk-2468");
 const SUPER: (&str, &str) = ("super", "super-1357");
 const FIRST_PIN: &str = "246810";
 const UNLOCK_PIN: &str = "135790";
+/// The touch panel's idle timeout: long enough for every step of the
+/// walk-through, short enough to wait out once.
+const IDLE_SECONDS: u64 = 20;
 
 /// The demo application's values, typed into the touchscreen form.
 const FORM: [(&str, &str); 11] = [
@@ -76,10 +79,11 @@ async fn clerk_login(ui: &Ui, who: (&str, &str)) {
     ui.wait("#queue").await;
 }
 
-/// Opens the order, ticks its checklist (first attaching `scan` to the
-/// first item that bears the company seal), approves it and takes payment.
-async fn clerk_intake(ui: &Ui, number: &str, paid: bool, scan: Option<&Path>) {
-    ui.fill("code", number).await;
+/// Opens the order by what the clerk types or the QR scanner sends, ticks
+/// its checklist (first attaching `scan` to the first item), approves it
+/// and takes payment (with `receipt` when the operation is charged).
+async fn clerk_intake(ui: &Ui, code: &str, receipt: Option<&str>, scan: Option<&Path>) {
+    ui.fill("code", code).await;
     ui.click("#open").await;
     ui.wait("#order[data-state=pending-review]").await;
     if let Some(file) = scan {
@@ -95,8 +99,8 @@ async fn clerk_intake(ui: &Ui, number: &str, paid: bool, scan: Option<&Path>) {
     }
     ui.click("#approve").await;
     ui.wait("#order[data-state=awaiting-payment]").await;
-    if paid {
-        ui.fill("receipt", &format!("R-{number}")).await;
+    if let Some(r) = receipt {
+        ui.fill("receipt", r).await;
     }
     ui.click("#pay").await;
     ui.wait("#order[data-state=awaiting-production]").await;
@@ -132,10 +136,27 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
         .expect("stamped sheet");
 
     // ---- 1920×1080: new issue, bad input, unlock with approval, report.
-    let desk = Desktop::start(1920, 1080, data.path(), &cups.server(), None);
+    let desk = Desktop::start(1920, 1080, data.path(), &cups.server(), &[]);
     let ui = desk.session("1920x1080").await;
     ui.wait("[data-provider=ezca]").await;
     ui.shot("applicant-1-providers").await;
+
+    // English on request: the page's words and the backend's reasons.
+    ui.click("#lang").await;
+    ui.click("[data-provider=ezca]").await;
+    assert_eq!(ui.text("[data-operation=new]").await, "New certificate");
+    ui.click("[data-operation=new]").await;
+    ui.wait("#fee-total").await;
+    let reason = ui.text("table.fee tr.reason").await;
+    assert!(
+        !reason.is_empty() && reason.is_ascii(),
+        "fee reason in English: {reason}"
+    );
+    ui.shot("applicant-3-info-new-en").await;
+    ui.click("#lang").await;
+    ui.wait("#to-form").await;
+    assert!(ui.text("#to-form").await.contains("填写申请表"));
+    ui.click(".restart").await;
 
     // Bad input: a wrong check character and a short mobile stay on the
     // form with the reason at the field, and nothing typed is lost.
@@ -191,7 +212,7 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
     ui.click("#open").await;
     ui.wait("#clerk-error").await;
     assert!(ui.text("#clerk-error").await.contains("找不到订单"));
-    clerk_intake(&ui, &number, true, Some(&sheet)).await;
+    clerk_intake(&ui, &number, Some(&format!("R-{number}")), Some(&sheet)).await;
     ui.shot("clerk-3-order-paid").await;
     // No key work for a new company before its seal is approved.
     ui.wait("#seal-needed").await;
@@ -230,7 +251,7 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
     let unlock = applicant_fills(&ui, "unlock", false).await;
     // Leaving the console logged the clerk out.
     clerk_login(&ui, CLERK).await;
-    clerk_intake(&ui, &unlock, false, None).await;
+    clerk_intake(&ui, &unlock, None, None).await;
     ui.wait("#approval").await;
     assert_eq!(ui.count("#run-key").await, 0);
     ui.fill("supervisor_id", CLERK.0).await;
@@ -276,14 +297,37 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
 
     // ---- 1280×800 touch panel, eleven months on: a renewal read from the key.
     let later = (chrono::Local::now().date_naive() + chrono::Duration::days(330)).to_string();
-    let desk = Desktop::start(1280, 800, data.path(), &cups.server(), Some(&later));
+    let idle = IDLE_SECONDS.to_string();
+    let desk = Desktop::start(
+        1280,
+        800,
+        data.path(),
+        &cups.server(),
+        &[("KIOSK_TODAY", &later), ("KIOSK_IDLE_SECONDS", &idle)],
+    );
     let ui = desk.session("1280x800").await;
     ui.wait("[data-provider=ezca]").await;
     ui.shot("applicant-1-providers").await;
     let renewal = applicant_fills(&ui, "renew", true).await;
     clerk_login(&ui, CLERK).await;
     ui.shot("clerk-2-queue").await;
-    clerk_intake(&ui, &renewal, true, None).await;
+    // Opened as the QR scanner types it from the printed form.
+    let id = station(data.path())
+        .order(&renewal)
+        .expect("order")
+        .order
+        .id;
+    clerk_intake(
+        &ui,
+        &format!("KIOSK-ORDER:{id}"),
+        Some(&format!("R-{renewal}")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        ui.text("#order h2").await.split(' ').next(),
+        Some(renewal.as_str())
+    );
     ui.shot("clerk-3-order-paid").await;
     ui.fill("pin", UNLOCK_PIN).await;
     ui.click("#run-key").await;
@@ -292,6 +336,25 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
     ui.click("#nav-report").await;
     ui.wait("#report").await;
     ui.shot("clerk-6-report").await;
+
+    // Left alone on the touchscreen, a half-filled form starts over and
+    // forgets what was typed.
+    ui.click("#to-applicant").await;
+    ui.click("[data-provider=ezca]").await;
+    ui.click("[data-operation=new]").await;
+    ui.click("#to-form").await;
+    ui.fill("organization.name", FORM[0].1).await;
+    let left = std::time::Instant::now();
+    ui.wait("[data-provider=ezca]").await;
+    assert!(
+        left.elapsed() >= Duration::from_secs(IDLE_SECONDS - 1),
+        "started over after {:?}, before the idle timeout",
+        left.elapsed()
+    );
+    ui.click("[data-provider=ezca]").await;
+    ui.click("[data-operation=new]").await;
+    ui.click("#to-form").await;
+    assert_eq!(ui.value("organization.name").await, "");
     probe(&desk);
     ui.close().await;
     drop(desk);

@@ -123,7 +123,7 @@ fn start_once(display: &str, data: &Path) -> f64 {
 
 fn cold_start() -> Cold {
     // Desktop::start builds the app, before any clock starts.
-    let desk = Desktop::start(1920, 1080, Path::new("/nonexistent"), "", None);
+    let desk = Desktop::start(1920, 1080, Path::new("/nonexistent"), "", &[]);
     let data = tempfile::tempdir().expect("data dir");
     let first = start_once(desk.display(), data.path());
     let mut runs: Vec<f64> = (0..COLD_RUNS)
@@ -140,7 +140,7 @@ fn cold_start() -> Cold {
 /// Runs the common commands in the page; returns sorted times per command.
 async fn ipc_round_trips() -> Vec<(String, Vec<f64>)> {
     let data = tempfile::tempdir().expect("data dir");
-    let desk = Desktop::start(1920, 1080, data.path(), "", None);
+    let desk = Desktop::start(1920, 1080, data.path(), "", &[]);
     let ui = desk.session("bench").await;
     ui.wait("[data-provider=ezca]").await;
     ui.client()
@@ -285,7 +285,7 @@ async fn memory() -> (u64, u64, u64, u64, usize) {
 /// opens, and after as many element lookups as the walk-through sent.
 async fn bare_pss(bare: &Path, lookups: usize) -> (u64, u64) {
     let data = tempfile::tempdir().expect("data dir");
-    let desk = Desktop::start(1280, 800, data.path(), "", None);
+    let desk = Desktop::start(1280, 800, data.path(), "", &[]);
     let ui = desk.session_of("bare", bare).await;
     ui.wait("h1").await;
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -31,17 +31,47 @@ pub fn workspace_bin(name: &str, package: &str) -> PathBuf {
         profile_dir.pop();
     }
     let bin = profile_dir.join(name);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "-p", package, "--bin", name]);
     if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
+        cargo_build(&["--release", "-p", package, "--bin", name]);
+    } else {
+        cargo_build(WORKSPACE_BUILD);
     }
-    let status = build.status().expect("run cargo build");
-    assert!(status.success(), "cargo build -p {package} failed");
     assert!(bin.exists(), "{name} not found at {}", bin.display());
     built.insert(name.to_string(), bin.clone());
     bin
+}
+
+/// The debug build `scripts/test` makes before the tests: asking for it
+/// again (same packages, same features) rebuilds nothing.
+pub const WORKSPACE_BUILD: &[&str] = &["--workspace", "--all-targets"];
+
+/// What cargo sets for the test it runs (its package, paths, crate name);
+/// some build scripts (ring's) watch such variables.
+const TEST_ONLY_ENV: &[&str] = &[
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_BIN_",
+    "CARGO_TARGET_TMPDIR",
+    "OUT_DIR",
+];
+
+/// `cargo build ARGS` from inside a test, without the variables cargo set
+/// for the test itself, so that build scripts that watch them are not
+/// rerun, with everything that depends on them.
+pub fn cargo_build(args: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.arg("build").args(args);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if TEST_ONLY_ENV.iter().any(|p| name.starts_with(p)) {
+            build.env_remove(name.as_ref());
+        }
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "cargo build {} failed", args.join(" "));
 }
 
 /// Runs `cmd` to its end and returns its stdout; panics with `what` and

@@ -8,4 +8,4 @@ value: string,
 /**
  * Why not, in Chinese, when not valid.
  */
-message: string, };
+message: string, message_en: string, };

@@ -4,4 +4,4 @@ export type RenewalDto = {
 /**
  * self-service | review-required | too-early
  */
-mode: string, new_not_before: string | null, new_not_after: string | null, days_left: number, opens_on: string | null, message: string, };
+mode: string, new_not_before: string | null, new_not_after: string | null, days_left: number, opens_on: string | null, message: string, message_en: string, };

@@ -33,8 +33,64 @@ const en: Record<string, string> = {
   '年限': 'Years',
   '确定': 'OK',
   '清除': 'Clear',
+  // The application form
+  '数字证书申请表': 'Certificate application',
+  '单位名称': 'Company name',
+  '统一社会信用代码': 'Unified social credit code',
+  '法人代表': 'Legal representative',
+  '法人身份证号': "Legal representative's ID number",
+  '联系电话': 'Contact phone',
+  '办公电话': 'Office phone',
+  '经办人': 'Handler',
+  '经办人身份证号': "Handler's ID number",
+  '手机号码': 'Mobile number',
+  '邮箱': 'E-mail',
+  '邮寄地址': 'Mailing address',
+  '本单位已阅读并同意《数字证书服务协议》，所填信息真实有效':
+    'We have read and accept the certificate service agreement; the details given are true',
+  // Materials
+  '份': 'copies',
+  '原件': 'original',
+  '复印件': 'copy',
+  '加盖公章': 'company seal',
+  '手写签名': 'signed by hand',
+  '年': 'years',
+  '至': 'to',
+  '证书序列号': 'Certificate serial',
+  '证书到期日': 'Expires on',
+  '更新后有效期': 'Valid after renewal',
+  '请将要更新的证书介质（U盾）插入读卡口，然后点“读取证书”。':
+    'Insert the key (USB token) to renew, then tap "Read certificate".',
+  '如介质在手，请插入读卡口并点“读取证书”，证书信息将自动填入申请。':
+    'If you have the key with you, insert it and tap "Read certificate": its details go into the application.',
+  '如已使用原证书加密投标文件且尚未开标，请勿办理本业务：更新或变更后的证书无法解密更新前制作的投标文件。请在开标后再来办理。':
+    'If bids were encrypted with the current certificate and are not yet opened, do not go ahead: the renewed or changed certificate cannot decrypt them. Come back after the bids are opened.',
+  '请打印申请表和印章采样表，加盖单位公章、经办人签字后，携带所需材料到柜台办理。':
+    'Print the application form and the seal sample sheet, stamp them with the company seal, have the handler sign, and bring them with the materials to the counter.',
+};
+
+// Operation names by their catalog id (the catalog's labels are Chinese).
+const operations: Record<string, string> = {
+  new: 'New certificate',
+  renew: 'Renewal',
+  change: 'Change of details',
+  'replace-lost': 'Replacement (lost key)',
+  'replace-damaged': 'Replacement (damaged key)',
+  unlock: 'PIN unlock',
+  revoke: 'Revocation',
+  upgrade: 'Algorithm upgrade',
 };
 
 export function t(zh: string): string {
   return lang.en ? (en[zh] ?? zh) : zh;
+}
+
+/** A text the backend sends in both languages. */
+export function tr(zh: string, english: string): string {
+  return lang.en && english ? english : zh;
+}
+
+/** An operation's name: the catalog's label, or its English name. */
+export function opName(operation: string, label: string): string {
+  return lang.en ? (operations[operation] ?? label) : label;
 }

@@ -3,6 +3,7 @@
 // contract fails the build.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import { tr } from './i18n.svelte';
 import type { ChecklistDto } from '../bindings/ChecklistDto';
 import type { DayReportDto } from '../bindings/DayReportDto';
 import type { ErrorCode } from '../bindings/ErrorCode';
@@ -73,6 +74,12 @@ export function isIpcError(e: unknown): e is IpcError {
 function asIpcError(e: unknown): IpcError {
   if (isIpcError(e)) return e;
   return { code: 'failed', detail: 'shell', message: String(e), message_en: String(e), fields: [] };
+}
+
+/** What went wrong, in the language shown. */
+export function errorText(e: unknown): string {
+  const err = asIpcError(e);
+  return tr(err.message, err.message_en);
 }
 
 export async function call<K extends keyof Commands>(cmd: K, args: Commands[K][0]): Promise<Commands[K][1]> {
