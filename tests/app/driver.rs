@@ -335,6 +335,36 @@ impl Ui {
         }
     }
 
+    /// Calls a command from the page itself, as any script in it could;
+    /// returns `accepted`, or the error code (or message) it was refused with.
+    pub async fn invoke_from_page(&self, cmd: &str, args: serde_json::Value) -> String {
+        let script = r#"
+            const [cmd, args, done] = arguments;
+            window.__TAURI_INTERNALS__.invoke(cmd, args).then(
+              () => done('accepted'),
+              (e) => done(e && e.code ? e.code : String(e)));
+        "#;
+        let out = self
+            .client
+            .execute_async(script, vec![cmd.into(), args])
+            .await
+            .unwrap_or_else(|e| panic!("invoke {cmd} from the page: {e}"));
+        out.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Where the page is.
+    pub async fn url(&self) -> String {
+        self.client.current_url().await.expect("url").to_string()
+    }
+
+    /// Runs a script in the page.
+    pub async fn run_script(&self, script: &str) {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("script: {e}"));
+    }
+
     #[allow(dead_code)] // the benchmark's
     pub fn client(&self) -> &Client {
         &self.client

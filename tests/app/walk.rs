@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::cupsd;
 use crate::driver::{Desktop, Ui};
 use kiosk_app::{Station, SystemClock};
+use serde_json::json;
 
 const CLERK: (&str, &str) = ("clerk", "clerk-2468");
 const SUPER: (&str, &str) = ("super", "super-1357");
@@ -140,6 +141,35 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
     let ui = desk.session("1920x1080").await;
     ui.wait("[data-provider=ezca]").await;
     ui.shot("applicant-1-providers").await;
+
+    // Kiosk hardening, from the page itself: console commands without a
+    // clerk's session are refused by the backend, commands outside the
+    // capability list do not run, and remote pages are not opened.
+    for (cmd, args) in [
+        ("queue", json!({ "token": "" })),
+        ("day_report", json!({ "token": "forged-token" })),
+        ("run_key", json!({ "token": "", "order": "20000101-0001" })),
+        ("export_day_report", json!({ "token": "" })),
+    ] {
+        assert_eq!(
+            ui.invoke_from_page(cmd, args).await,
+            "not_logged_in",
+            "{cmd}"
+        );
+    }
+    let outside = ui
+        .invoke_from_page(
+            "plugin:window|set_fullscreen",
+            json!({ "label": "main", "value": false }),
+        )
+        .await;
+    assert!(outside.contains("not allowed"), "{outside}");
+    let home = ui.url().await;
+    ui.run_script("window.location.href = 'https://example.com/';")
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ui.url().await, home);
+    ui.wait("[data-provider=ezca]").await;
 
     // English on request: the page's words and the backend's reasons.
     ui.click("#lang").await;

@@ -49,9 +49,8 @@ const en: Record<string, string> = {
   '本单位已阅读并同意《数字证书服务协议》，所填信息真实有效':
     'We have read and accept the certificate service agreement; the details given are true',
   // Materials
-  '份': 'copies',
   '原件': 'original',
-  '复印件': 'copy',
+  '复印件': 'photocopy',
   '加盖公章': 'company seal',
   '手写签名': 'signed by hand',
   '年': 'years',
@@ -83,6 +82,17 @@ const operations: Record<string, string> = {
 
 export function t(zh: string): string {
   return lang.en ? (en[zh] ?? zh) : zh;
+}
+
+/** The colon after a label: full width in Chinese. */
+export function colon(): string {
+  return lang.en ? ': ' : '：';
+}
+
+/** How many copies of a paper to bring. */
+export function copies(n: number): string {
+  if (!lang.en) return `${n} 份`;
+  return n === 1 ? '1 copy' : `${n} copies`;
 }
 
 /** A text the backend sends in both languages. */
