@@ -103,9 +103,23 @@ fn local(url: &tauri::Url) -> bool {
         || (url.scheme() == "http" && url.host_str() == Some("tauri.localhost"))
 }
 
+/// WebKitGTK composites the page on the GPU (in software GL where there
+/// is none) unless told not to. The counter's screens are flat forms with
+/// no animation, and compositing costs the web process some 80 MiB, so it
+/// is off unless `KIOSK_GPU_COMPOSITING=1`. Called before any thread
+/// starts, since it sets a variable of the process.
+fn flat_rendering() {
+    const WEBKIT: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
+    let gpu = std::env::var_os("KIOSK_GPU_COMPOSITING").is_some_and(|v| v == "1");
+    if !gpu && std::env::var_os(WEBKIT).is_none() {
+        std::env::set_var(WEBKIT, "1");
+    }
+}
+
 /// Starts the window; `main` only calls this.
 pub fn run() {
     commands::started();
+    flat_rendering();
     tauri::Builder::default()
         .plugin(
             tauri::plugin::Builder::<tauri::Wry>::new("kiosk-navigation")

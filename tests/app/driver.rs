@@ -190,7 +190,11 @@ impl Desktop {
         };
         let dir = artifacts().join(size);
         std::fs::create_dir_all(&dir).expect("artifacts dir");
-        Ui { client, dir }
+        Ui {
+            client,
+            dir,
+            display: self.display.clone(),
+        }
     }
 }
 
@@ -233,6 +237,7 @@ pub fn no_screenshots() {
 pub struct Ui {
     client: Client,
     dir: PathBuf,
+    display: String,
 }
 
 impl Ui {
@@ -323,16 +328,28 @@ impl Ui {
         }
     }
 
-    /// Saves a screenshot, unless [`no_screenshots`] was called.
+    /// Saves a screenshot of the X screen, as the applicant sees it,
+    /// unless [`no_screenshots`] was called. Taken from the display, not
+    /// through WebDriver: WebKit's own snapshot shows a stale page when
+    /// compositing is off, as the app runs it.
     pub async fn shot(&self, name: &str) {
         if NO_SHOTS.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
         // Let transitions and fonts settle.
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Ok(png) = self.client.screenshot().await {
-            let _ = std::fs::write(self.dir.join(format!("{name}.png")), png);
-        }
+        let file = self.dir.join(format!("{name}.png"));
+        let status = Command::new("sh")
+            .args([
+                "-c",
+                r#"xwd -root -display "$1" | xwdtopnm 2>/dev/null | pnmtopng > "$2""#,
+                "shot",
+                &self.display,
+            ])
+            .arg(&file)
+            .status()
+            .expect("xwd, xwdtopnm, pnmtopng (scripts/deps installs them)");
+        assert!(status.success(), "screenshot {name}");
     }
 
     /// Calls a command from the page itself, as any script in it could;

@@ -8,7 +8,9 @@
 //!   call (`plugin:event|unlisten` of no listener) in the same window;
 //! - memory: PSS of the app and its WebKit processes after the full
 //!   walk-through, beside a bare Tauri window (`examples/bare-window.rs`)
-//!   with the same window settings, both under WebKitWebDriver.
+//!   with the same window settings, both under WebKitWebDriver; the bare
+//!   window twice, with WebKit's defaults and with compositing off as the
+//!   app runs (`flat_rendering` in the app's crate).
 //!
 //! `cargo bench -p kiosk-e2e --bench app` (needs what the app test needs).
 
@@ -62,17 +64,28 @@ fn main() {
         .fold((String::new(), 0.0), |a, b| if b.1 > a.1 { b } else { a });
     println!("  worst p99: {} {:.2} ms (goal ≤ 20 ms)", worst.0, worst.1);
     println!("PSS (app and its WebKit processes):");
-    let (app_kib, app_idle_kib, bare_kib, bare_loaded_kib, lookups) = rt.block_on(memory());
+    let m = rt.block_on(memory());
     let mib = |k: u64| k as f64 / 1024.0;
+    let ratio = |k: u64| m.app as f64 / k as f64;
     println!(
-        "PSS after the walk-through: app {:.1} MiB ({IDLE_SECS} s later {:.1} MiB); bare Tauri window {:.1} MiB, ratio {:.2} (goal ≤ 1.2); \
-         bare window after the same {lookups} WebDriver lookups {:.1} MiB, ratio {:.2}",
-        mib(app_kib),
-        mib(app_idle_kib),
-        mib(bare_kib),
-        app_kib as f64 / bare_kib as f64,
-        mib(bare_loaded_kib),
-        app_kib as f64 / bare_loaded_kib as f64
+        "PSS after the walk-through: app {:.1} MiB ({IDLE_SECS} s later {:.1} MiB)",
+        mib(m.app),
+        mib(m.app_idle)
+    );
+    println!(
+        "  vs bare Tauri window, WebKit defaults: {:.1} MiB, ratio {:.2} (goal ≤ 1.2); after the same {} WebDriver lookups {:.1} MiB, ratio {:.2}",
+        mib(m.bare.0),
+        ratio(m.bare.0),
+        m.lookups,
+        mib(m.bare.1),
+        ratio(m.bare.1)
+    );
+    println!(
+        "  vs bare Tauri window, compositing off as in the app: {:.1} MiB, ratio {:.2}; after the same lookups {:.1} MiB, ratio {:.2}",
+        mib(m.bare_flat.0),
+        ratio(m.bare_flat.0),
+        mib(m.bare_flat.1),
+        ratio(m.bare_flat.1)
     );
 }
 
@@ -259,7 +272,18 @@ fn pss_of_app_under(root: u32, exe: &Path) -> u64 {
         .sum()
 }
 
-async fn memory() -> (u64, u64, u64, u64, usize) {
+/// PSS in KiB: the app after the walk-through and again after standing
+/// idle; the bare window (as it opens, after as many lookups) with
+/// WebKit's defaults and with compositing off as the app runs it.
+struct Memory {
+    app: u64,
+    app_idle: u64,
+    bare: (u64, u64),
+    bare_flat: (u64, u64),
+    lookups: usize,
+}
+
+async fn memory() -> Memory {
     let bare = driver::example_binary("bare-window");
     let app = driver::app_binary_path();
     let mut app_kib = 0;
@@ -277,15 +301,24 @@ async fn memory() -> (u64, u64, u64, u64, usize) {
     })
     .await;
     let lookups = driver::lookups();
-    let (bare_kib, bare_loaded_kib) = bare_pss(&bare, lookups).await;
-    (app_kib, app_idle_kib, bare_kib, bare_loaded_kib, lookups)
+    println!("  bare window, WebKit defaults:");
+    let bare_default = bare_pss(&bare, lookups, &[]).await;
+    println!("  bare window, compositing off:");
+    let bare_flat = bare_pss(&bare, lookups, &[("WEBKIT_DISABLE_COMPOSITING_MODE", "1")]).await;
+    Memory {
+        app: app_kib,
+        app_idle: app_idle_kib,
+        bare: bare_default,
+        bare_flat,
+        lookups,
+    }
 }
 
 /// PSS of the bare window at 1280×800, as the app's is measured: as it
 /// opens, and after as many element lookups as the walk-through sent.
-async fn bare_pss(bare: &Path, lookups: usize) -> (u64, u64) {
+async fn bare_pss(bare: &Path, lookups: usize, env: &[(&str, &str)]) -> (u64, u64) {
     let data = tempfile::tempdir().expect("data dir");
-    let desk = Desktop::start(1280, 800, data.path(), "", &[]);
+    let desk = Desktop::start(1280, 800, data.path(), "", env);
     let ui = desk.session_of("bare", bare).await;
     ui.wait("h1").await;
     tokio::time::sleep(Duration::from_secs(2)).await;

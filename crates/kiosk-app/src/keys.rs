@@ -57,7 +57,7 @@ pub fn step_label_zh(step: &str) -> &'static str {
         "revoke" => "吊销证书",
         "crl" => "更新证书吊销列表",
         "wipe" => "清除介质上的密钥和证书",
-        "remove-old" => "删除旧密钥和旧证书",
+        "remove-old" => "删除旧证书（算法升级时连同旧密钥）",
         "verify" => "回读校验",
         "complete" => "完成",
         _ => "其他步骤",
