@@ -69,6 +69,14 @@ async fn applicant_fills(ui: &Ui, operation: &str, shots: bool) -> String {
     ui.text("#order-number").await
 }
 
+/// From the touchscreen's start, the empty application form of an ezca
+/// new issue.
+async fn open_new_form(ui: &Ui) {
+    ui.click("[data-provider=ezca]").await;
+    ui.click("[data-operation=new]").await;
+    ui.click("#to-form").await;
+}
+
 /// Logs in at the console, switching to it from the touchscreen if need be.
 async fn clerk_login(ui: &Ui, who: (&str, &str)) {
     if ui.count("#to-clerk").await > 0 {
@@ -190,9 +198,7 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
 
     // Bad input: a wrong check character and a short mobile stay on the
     // form with the reason at the field, and nothing typed is lost.
-    ui.click("[data-provider=ezca]").await;
-    ui.click("[data-operation=new]").await;
-    ui.click("#to-form").await;
+    open_new_form(&ui).await;
     ui.fill("organization.uscc", "91500000MA5U8K2T0B").await;
     ui.fill("handler.mobile", "1388308").await;
     ui.wait("[data-error-for='organization.uscc']").await;
@@ -370,9 +376,7 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
     // Left alone on the touchscreen, a half-filled form starts over and
     // forgets what was typed.
     ui.click("#to-applicant").await;
-    ui.click("[data-provider=ezca]").await;
-    ui.click("[data-operation=new]").await;
-    ui.click("#to-form").await;
+    open_new_form(&ui).await;
     ui.fill("organization.name", FORM[0].1).await;
     let left = std::time::Instant::now();
     ui.wait("[data-provider=ezca]").await;
@@ -381,9 +385,7 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
         "started over after {:?}, before the idle timeout",
         left.elapsed()
     );
-    ui.click("[data-provider=ezca]").await;
-    ui.click("[data-operation=new]").await;
-    ui.click("#to-form").await;
+    open_new_form(&ui).await;
     assert_eq!(ui.value("organization.name").await, "");
     probe(&desk);
     ui.close().await;
