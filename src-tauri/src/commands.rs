@@ -7,22 +7,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::NaiveDate;
-use kiosk_app::accounts::needs_approval;
-use kiosk_app::domain::order::{CheckStatus, Command, Order, Payment, PaymentMethod};
+use kiosk_app::domain::order::{CheckStatus, Command, Payment, PaymentMethod};
 use kiosk_app::domain::{validate, Rejection};
 use kiosk_app::keys::{Module, SecretString};
-use kiosk_app::{
-    check_new_pin, pin_need, AppError, Clock, Document, KeyConfig, PinNeed, Role, Rules, Sessions,
-    Station,
-};
+use kiosk_app::{AppError, Clock, Document, KeyConfig, KeyWork, Role, Rules, Sessions, Station};
 use serde::de::DeserializeOwned;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Emitter, State};
 
 use crate::ipc::*;
 use crate::views;
-
-/// The account the touchscreen's own orders are attributed to.
-pub const KIOSK_ACTOR: &str = "kiosk";
 
 /// What every command needs: the station, its keys, the console sessions.
 pub struct Desk {
@@ -271,7 +264,7 @@ pub fn submit_application(
 ) -> IpcResult<TicketDto> {
     let order = desk
         .station()
-        .create_order(&application.to_string(), KIOSK_ACTOR)?;
+        .create_order(&application.to_string(), kiosk_app::KIOSK_ACTOR)?;
     Ok(views::ticket(&order))
 }
 
@@ -283,34 +276,11 @@ pub fn print_for_applicant(
     order_id: String,
     document: String,
 ) -> IpcResult<PrintDto> {
-    let doc: Document = document.parse()?;
-    if !matches!(doc, Document::Application | Document::SealSheet) {
-        return Err(AppError::from(Rejection::new(
-            "document",
-            "forbidden",
-            "打印文件",
-            "自助屏只能打印申请表和印章采样表",
-            "其他文件请到柜台由受理员打印",
-            "the touchscreen prints only the application and the seal sheet",
-            "ask the clerk",
-        ))
-        .into());
-    }
-    let mut st = desk.station();
-    let order = st.order(&order_id)?.order;
-    if order.state != kiosk_app::domain::order::OrderState::PendingReview {
-        return Err(AppError::from(Rejection::new(
-            "order",
-            "forbidden",
-            "订单",
-            "该订单已在柜台办理",
-            "请到柜台由受理员补打",
-            "the order is already at the counter",
-            "ask the clerk",
-        ))
-        .into());
-    }
-    let out = st.print_document(&order.id, doc, desk.printer.as_deref(), false, KIOSK_ACTOR)?;
+    let out = desk.station().print_for_applicant(
+        &order_id,
+        document.parse()?,
+        desk.printer.as_deref(),
+    )?;
     Ok(views::print(&out))
 }
 
@@ -407,14 +377,7 @@ pub fn decide_seal(
 ) -> IpcResult<OrderDto> {
     let clerk = desk.clerk(&token, Role::Clerk)?;
     let mut st = desk.station();
-    if !st.seals(&order)?.iter().any(|v| v.seal.id == seal) {
-        return Err(AppError::NotFound {
-            what: "该订单的电子印章",
-            key: seal,
-        }
-        .into());
-    }
-    st.decide_seal(&seal, approve, &clerk)?;
+    st.decide_seal(Some(&order), &seal, approve, &clerk)?;
     views::current_order(&st, &order)
 }
 
@@ -518,26 +481,27 @@ pub fn run_key(
 ) -> IpcResult<KeyWorkDto> {
     let clerk = desk.clerk(&token, Role::Clerk)?;
     let m = desk.module()?;
-    let mut st = desk.station();
-    let o = st.order(&order)?.order;
     let key_serial = key_serial.filter(|k| !k.trim().is_empty());
-    let need = st.pin_need_for(&o.id, key_serial.as_deref())?;
-    let pin = pin.map(secret);
-    if need == PinNeed::New {
-        let first = pin.clone().unwrap_or_else(|| secret(String::new()));
-        check_new_pin(&first, &secret(pin_again.unwrap_or_default()))?;
-    }
-    let watcher = crate::progress::watch(app, st.store().path().to_path_buf(), o.id.clone());
-    let res = st.run_at_counter(
-        &m,
-        &desk.keys,
-        &o.id,
-        key_serial.as_deref(),
-        pin.as_ref(),
-        None,
-        &clerk,
-    );
-    watcher.finish();
+    let work = KeyWork {
+        key_serial: key_serial.as_deref(),
+        pin: pin.map(secret),
+        pin_again: pin_again.map(secret),
+        seal_png: None,
+        progress: Some(Box::new(move |p| {
+            let _ = app.emit(
+                "key-progress",
+                ProgressEvent {
+                    order_id: p.order_id.clone(),
+                    step: p.step,
+                    step_zh: p.step_zh.to_string(),
+                    phase: p.phase,
+                },
+            );
+        })),
+    };
+    let res = desk
+        .station()
+        .run_order(&m, &desk.keys, &order, work, &clerk);
     let done = res?;
     Ok(KeyWorkDto {
         key_serial: done.key_serial,
@@ -565,27 +529,9 @@ pub fn print_document(
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn hand_over(desk: State<'_, Desk>, token: String, order: String) -> IpcResult<PrintDto> {
     let clerk = desk.clerk(&token, Role::Clerk)?;
-    let mut st = desk.station();
-    let o = st.order(&order)?.order;
-    if o.state != kiosk_app::domain::order::OrderState::Completed {
-        return Err(AppError::from(Rejection::new(
-            "order",
-            "not_completed",
-            "订单状态",
-            format!("订单尚未完成（{}）", o.state.label_zh()),
-            "请先完成制证再交付介质",
-            "the order is not completed yet",
-            "finish the key work first",
-        ))
-        .into());
-    }
-    let out = st.print_document(
-        &o.id,
-        Document::Receipt,
-        desk.printer.as_deref(),
-        false,
-        &clerk,
-    )?;
+    let out = desk
+        .station()
+        .hand_over(&order, desk.printer.as_deref(), &clerk)?;
     Ok(views::print(&out))
 }
 
@@ -616,11 +562,7 @@ pub fn export_day_report(
         Some(d) => self::date(&d, "date", "日期")?,
         None => desk.today(),
     };
-    let report = desk.station().day_report(day)?;
-    let dir = desk.data_dir.join("reports");
-    std::fs::create_dir_all(&dir).map_err(|e| AppError::io(dir.display(), e))?;
-    let path = dir.join(format!("day-{day}.csv"));
-    std::fs::write(&path, report.to_csv()).map_err(|e| AppError::io(path.display(), e))?;
+    let path = desk.station().export_day_report(day)?;
     Ok(path.display().to_string())
 }
 
@@ -634,16 +576,4 @@ pub fn sync_status(desk: State<'_, Desk>, token: String) -> IpcResult<SyncDto> {
         last_attempt_at: s.last_attempt_at,
         last_error_message: s.last_error_message,
     })
-}
-
-pub(crate) fn needs_supervisor(o: &Order) -> bool {
-    needs_approval(o.application.operation)
-}
-
-pub(crate) fn pin_need_str(o: &Order) -> &'static str {
-    match pin_need(o.application.operation) {
-        PinNeed::New => "new",
-        PinNeed::Current => "current",
-        PinNeed::None => "none",
-    }
 }

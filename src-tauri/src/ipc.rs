@@ -2,8 +2,10 @@
 //! `cargo test -p kiosk-station` writes `ui/src/bindings/*.ts` from these
 //! types, and the UI build type-checks against them.
 
+use kiosk_app::domain::order::OrderState;
+use kiosk_app::domain::Operation;
 use kiosk_app::domain::Rejection;
-use kiosk_app::AppError;
+use kiosk_app::{AppError, Phase, PinNeed, SealNeed, Step};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -113,7 +115,9 @@ pub type IpcResult<T> = Result<T, IpcError>;
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct OperationDto {
-    pub operation: String,
+    pub operation: Operation,
+    /// The application names the certificate it acts on.
+    pub needs_certificate: bool,
     pub label: String,
     /// Warn about sealed bids before this operation.
     pub warns_sealed_bids: bool,
@@ -303,9 +307,9 @@ pub struct OrderDto {
     pub id: String,
     pub number: String,
     pub provider: String,
-    pub operation: String,
+    pub operation: Operation,
     pub operation_zh: String,
-    pub state: String,
+    pub state: OrderState,
     pub state_zh: String,
     pub company: String,
     pub handler: String,
@@ -313,15 +317,17 @@ pub struct OrderDto {
     pub checklist: Vec<ChecklistItemDto>,
     pub payment: Option<PaymentDto>,
     pub attachments: Vec<AttachmentDto>,
-    /// new | current | none: which PIN the key work asks for.
-    pub pin_need: String,
+    /// Which PIN the key work asks for.
+    pub pin_need: PinNeed,
     pub needs_approval: bool,
     pub approved_by: Option<String>,
+    /// The key work writes a blank key from stock, not the applicant's.
+    pub writes_blank_key: bool,
     pub certificate_serial: Option<String>,
     pub reason: Option<String>,
-    /// required | optional | none: whether the key work writes a seal the
-    /// clerk approved (optional: else the replaced certificate's seal).
-    pub seal_need: String,
+    /// Whether the key work writes a seal the clerk approved (optional:
+    /// else the replaced certificate's seal).
+    pub seal_need: SealNeed,
     /// The latest seal cut out of a scan for this order.
     pub seal: Option<SealDto>,
 }
@@ -353,10 +359,9 @@ pub struct KeyWorkDto {
 #[ts(export)]
 pub struct ProgressEvent {
     pub order_id: String,
-    pub step: String,
+    pub step: Step,
     pub step_zh: String,
-    /// started | done | failed
-    pub phase: String,
+    pub phase: Phase,
 }
 
 /// A key plugged in or pulled out of a reader.

@@ -3,7 +3,6 @@
 
 pub mod commands;
 pub mod ipc;
-mod progress;
 mod views;
 
 #[cfg(test)]

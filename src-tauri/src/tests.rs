@@ -175,3 +175,54 @@ fn wrong_secrets_pause_login_and_approval() {
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::LockedOut);
 }
+
+/// The command list is written in four places that must agree: the
+/// permissions `build.rs` declares, the capability file that allows them,
+/// the handler list, and the page's typed `Commands`. A command added to
+/// one and not the others fails here, not at the counter.
+#[test]
+fn the_command_list_agrees_everywhere() {
+    use std::collections::BTreeSet;
+    fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+        let a = text.find(start).expect(start) + start.len();
+        let b = a + text[a..].find(end).expect(end);
+        &text[a..b]
+    }
+    let build = between(
+        include_str!("../build.rs"),
+        "const COMMANDS: &[&str] = &[",
+        "];",
+    );
+    let declared: BTreeSet<String> = build
+        .split(',')
+        .map(|s| s.trim().trim_matches('"').to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let handlers: BTreeSet<String> =
+        between(include_str!("lib.rs"), "tauri::generate_handler![", "]")
+            .split(',')
+            .filter_map(|s| s.trim().strip_prefix("commands::"))
+            .map(str::to_string)
+            .collect();
+    let capability: serde_json::Value =
+        serde_json::from_str(include_str!("../capabilities/default.json")).expect("capability");
+    let allowed: BTreeSet<String> = capability["permissions"]
+        .as_array()
+        .expect("permissions")
+        .iter()
+        .filter_map(|p| p.as_str()?.strip_prefix("allow-"))
+        .map(|p| p.replace('-', "_"))
+        .collect();
+    let page: BTreeSet<String> = between(
+        include_str!("../../ui/src/lib/ipc.ts"),
+        "interface Commands {",
+        "\n}",
+    )
+    .lines()
+    .filter_map(|l| l.trim().split_once(": [").map(|(name, _)| name.to_string()))
+    .collect();
+    assert!(declared.len() > 20, "{declared:?}");
+    assert_eq!(handlers, declared, "generate_handler! vs build.rs");
+    assert_eq!(allowed, declared, "capabilities/default.json vs build.rs");
+    assert_eq!(page, declared, "ui/src/lib/ipc.ts vs build.rs");
+}

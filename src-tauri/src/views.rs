@@ -5,12 +5,11 @@ use kiosk_app::domain::fee::FeeQuote;
 use kiosk_app::domain::order::Order;
 use kiosk_app::domain::renewal::RenewalDecision;
 use kiosk_app::domain::Rejection;
-use kiosk_app::store::OrderSummary;
+use kiosk_app::OrderSummary;
 use kiosk_app::{
     AppError, ChecklistView, ClerkView, DayReport, PresentKey, PrintOutcome, Rules, Station,
 };
 
-use crate::commands::{needs_supervisor, pin_need_str};
 use crate::ipc::*;
 
 fn s<T: serde::Serialize>(v: &T) -> String {
@@ -44,7 +43,8 @@ pub fn providers(rules: &Rules) -> Vec<ProviderDto> {
                     .operations
                     .iter()
                     .map(|o| OperationDto {
-                        operation: o.operation.as_str().to_string(),
+                        operation: o.operation,
+                        needs_certificate: kiosk_app::needs_certificate(o.operation),
                         label: o.label.to_string(),
                         warns_sealed_bids: c
                             .notices(&p.id, o.operation)
@@ -187,51 +187,15 @@ pub fn current_order(st: &Station, key: &str) -> IpcResult<OrderDto> {
 }
 
 pub fn order(st: &Station, o: &Order) -> IpcResult<OrderDto> {
-    let attachments = st
-        .attachments(&o.id)?
-        .into_iter()
-        .map(|a| AttachmentDto {
-            id: a.attachment.id.clone(),
-            item: a.attachment.item.clone(),
-            file_name: a.attachment.file_name.clone(),
-            seal_found: a.attachment.seal_found,
-        })
-        .collect();
-    let approved_by = st
-        .store()
-        .approvals(&o.id)
-        .map_err(AppError::from)?
-        .into_iter()
-        .next_back()
-        .map(|a| a.supervisor);
-    let cert = st
-        .store()
-        .certificates(None, Some(&o.id))
-        .map_err(AppError::from)?
-        .into_iter()
-        .find(|c| c.state == "active")
-        .map(|c| c.serial);
-    let seal = match st.seals(&o.id)?.pop() {
-        Some(v) => {
-            let png = std::fs::read(&v.path).map_err(|e| AppError::io(v.path.display(), e))?;
-            Some(SealDto {
-                id: v.seal.id,
-                status: v.seal.status,
-                width: v.seal.width,
-                height: v.seal.height,
-                png_base64: base64::engine::general_purpose::STANDARD.encode(png),
-                decided_by: v.seal.decided_by,
-            })
-        }
-        None => None,
-    };
+    let d = st.desk_order(&o.id)?;
+    let o = &d.order;
     Ok(OrderDto {
         id: o.id.clone(),
         number: o.number.clone(),
         provider: o.application.provider.clone(),
-        operation: o.application.operation.as_str().to_string(),
+        operation: o.application.operation,
         operation_zh: o.application.operation.label_zh().to_string(),
-        state: o.state.as_str().to_string(),
+        state: o.state,
         state_zh: o.state.label_zh().to_string(),
         company: o.application.organization.name.clone(),
         handler: o.application.handler.name.clone(),
@@ -242,16 +206,31 @@ pub fn order(st: &Station, o: &Order) -> IpcResult<OrderDto> {
             amount_fen: p.amount_fen,
             receipt_no: p.receipt_no.clone(),
         }),
-        attachments,
-        pin_need: pin_need_str(o).to_string(),
-        needs_approval: needs_supervisor(o),
-        approved_by,
-        certificate_serial: cert,
+        attachments: d
+            .attachments
+            .iter()
+            .map(|a| AttachmentDto {
+                id: a.attachment.id.clone(),
+                item: a.attachment.item.clone(),
+                file_name: a.attachment.file_name.clone(),
+                seal_found: a.attachment.seal_found,
+            })
+            .collect(),
+        pin_need: d.pin_need,
+        needs_approval: d.needs_approval,
+        approved_by: d.approved_by.clone(),
+        writes_blank_key: d.writes_blank_key,
+        certificate_serial: d.certificate_serial.clone(),
         reason: o.reason.clone(),
-        seal_need: kiosk_app::seal_need(o.application.operation)
-            .as_str()
-            .to_string(),
-        seal,
+        seal_need: d.seal_need,
+        seal: d.seal.as_ref().map(|(v, png)| SealDto {
+            id: v.seal.id.clone(),
+            status: v.seal.status.clone(),
+            width: v.seal.width,
+            height: v.seal.height,
+            png_base64: base64::engine::general_purpose::STANDARD.encode(png),
+            decided_by: v.seal.decided_by.clone(),
+        }),
     })
 }
 

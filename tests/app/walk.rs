@@ -274,8 +274,10 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
         assert_eq!(o.state.as_str(), "completed");
         let sync = st.sync_status().expect("sync");
         assert!(sync.pending > 0, "the order's records are queued for sync");
-        assert!(st
-            .store()
+        let db = kiosk_store::Store::open_read_only(&data.path().join(kiosk_app::DB_FILE))
+            .expect("database")
+            .expect("database file");
+        assert!(db
             .outbox_after(0, 1000)
             .expect("outbox")
             .iter()

@@ -437,7 +437,7 @@ fn no_station_ca_is_refused() {
 #[test]
 fn kill_at_every_step_then_resume() {
     let h = Hsm::new();
-    for step in kiosk_app::STEPS {
+    for step in kiosk_app::STEPS.map(kiosk_app::Step::as_str) {
         let key = h.stocked_key();
         let order = h.paid_order();
         let (code, _, out) = h.personalize(&order, &key, (PIN, PIN), Some(step));
@@ -589,6 +589,41 @@ impl Hsm {
         with_stdin(c, pins)
     }
 
+    /// A supervisor (`s01`, made on first use) approves the order's unlock
+    /// or revocation, with the password on stdin as the console takes it.
+    fn approve(&self, order: &str) -> (Option<i32>, Value, String) {
+        self.supervisor("s01");
+        self.approve_as(order, "s01", SUPERVISOR_SECRET)
+    }
+
+    /// A supervisor account with [`SUPERVISOR_SECRET`].
+    fn supervisor(&self, id: &str) {
+        let mut add = self.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        add.arg("--json").arg("--data-dir").arg(self.data()).args([
+            "clerk",
+            "add",
+            id,
+            "--role",
+            "supervisor",
+            "--password-stdin",
+        ]);
+        let (code, _, out) = with_stdin(add, &[SUPERVISOR_SECRET]);
+        assert_eq!(code, Some(0), "supervisor account: {out}");
+    }
+
+    fn approve_as(&self, order: &str, id: &str, secret: &str) -> (Option<i32>, Value, String) {
+        let mut c = self.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        c.arg("--json").arg("--data-dir").arg(self.data()).args([
+            "order",
+            "approve",
+            order,
+            "--supervisor",
+            id,
+            "--password-stdin",
+        ]);
+        with_stdin(c, &[secret])
+    }
+
     fn cert_state(&self, serial: &str) -> String {
         let all = self.ctl(&["cert", "list"]).ok();
         all["certificates"]
@@ -705,6 +740,7 @@ fn all_eight_operations_on_softhsm() {
 
     // Unlock: a new PIN set by the SO; the old one no longer opens the key.
     let order = h.paid(&application("unlock", Some(&cert4)), None);
+    assert_eq!(h.approve(&order).0, Some(0));
     let (code, _, out) = h.run_op(&order, Some(&key1), &["864209", "864209"], false);
     assert_eq!(code, Some(0), "unlock: {out}");
     let renew_again = h.paid(&change_of(&cert4), None);
@@ -773,6 +809,7 @@ fn all_eight_operations_on_softhsm() {
     ])
     .ok();
     let order = h.paid(&application("revoke", Some(&cert6)), Some("2026-11-21"));
+    assert_eq!(h.approve(&order).0, Some(0));
     let (code, _, out) = h.run_op(&order, Some(&key3), &[], false);
     assert_eq!(code, Some(0), "revoke: {out}");
     assert_eq!(h.cert_state(&cert6), "revoked");
@@ -807,6 +844,74 @@ fn change_of(cert: &str) -> Value {
     v
 }
 
+const SUPERVISOR_SECRET: &str = "Counter-Supervisor-7";
+
+/// `kioskctl order run` gives an unlock or a revocation the same refusal
+/// as the console until a supervisor other than the clerk approved it; the
+/// refusal comes before any PIN is read, and nothing is written.
+#[test]
+fn the_cli_refuses_unlock_and_revoke_without_a_supervisor() {
+    let h = Hsm::new();
+    let (key, j) = h.issued_key();
+    let cert = j["certificate_serial"].as_str().unwrap().to_string();
+    h.ctl(&[
+        "catalog",
+        "set-tariff",
+        "--provider",
+        "ezca",
+        "--operation",
+        "revoke",
+        "--item",
+        "service",
+        "--amount-fen",
+        "0",
+        "--reason",
+        "网点免费吊销",
+    ])
+    .ok();
+    for op in ["unlock", "revoke"] {
+        let order = h.paid(&application(op, Some(&cert)), Some("2026-11-21"));
+        let audit_before = h.ctl(&["audit", "verify"]).ok();
+        // No PIN lines on stdin: the refusal must come before they are read.
+        let (code, j, out) = h.run_op(&order, Some(&key), &[], false);
+        assert_eq!(code, Some(1), "{op}: {out}");
+        assert_eq!(j["error"]["code"], "approval_required", "{op}: {j}");
+        assert_eq!(j["error"]["rejections"][0]["field"], "supervisor");
+        assert!(
+            j["error"]["message"].as_str().unwrap().contains("主管"),
+            "{j}"
+        );
+        assert!(
+            j["error"]["message_en"]
+                .as_str()
+                .unwrap()
+                .contains("supervisor"),
+            "{j}"
+        );
+        assert_eq!(h.cert_state(&cert), "active", "{op}: nothing revoked");
+        assert_eq!(
+            h.ctl(&["audit", "verify"]).ok()["rows"],
+            audit_before["rows"],
+            "{op}: nothing written"
+        );
+        // The clerk carrying it out cannot approve it as supervisor, and a
+        // wrong password approves nothing.
+        h.supervisor("t01");
+        h.supervisor("s01");
+        let (code, j, _) = h.approve_as(&order, "t01", SUPERVISOR_SECRET);
+        assert_eq!(code, Some(1));
+        assert_eq!(j["error"]["code"], "self_approval", "{j}");
+        let (code, j, _) = h.approve_as(&order, "s01", "wrong-password-1");
+        assert_eq!(code, Some(1));
+        assert_eq!(j["error"]["code"], "bad_credentials", "{j}");
+        let (code, j, out) = h.run_op(&order, Some(&key), &[], false);
+        assert_eq!(code, Some(1), "{out}");
+        assert_eq!(j["error"]["code"], "approval_required");
+        h.ctl(&["order", "advance", &order, "cancel", "--reason", "测试"])
+            .ok();
+    }
+}
+
 #[test]
 fn wrong_pins_lock_the_key_until_unlocked_and_pin_change() {
     let h = Hsm::new();
@@ -828,6 +933,7 @@ fn wrong_pins_lock_the_key_until_unlocked_and_pin_change() {
     assert_eq!(j["error"]["code"], "pin_locked");
     // Unlock sets a new PIN and clears the count.
     let order = h.paid(&application("unlock", Some(&cert)), None);
+    assert_eq!(h.approve(&order).0, Some(0));
     let (code, _, out) = h.run_op(&order, Some(&key), &["864209", "864209"], false);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(h.ctl(&["key", "show", &key]).ok()["lock"]["locked"], false);

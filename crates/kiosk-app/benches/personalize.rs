@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use kiosk_app::demo::{intake_steps, APPLICATION_JSON, DEMO_CLERK};
 use kiosk_app::keys::{Module, SecretString};
-use kiosk_app::{KeyConfig, Station, SystemClock};
+use kiosk_app::{KeyConfig, KeyWork, Station, SystemClock};
 
 fn main() {
     let rounds: usize = std::env::args()
@@ -72,8 +72,15 @@ fn main() {
             station.order_command(&order.id, cmd, DEMO_CLERK).unwrap();
         }
         let t = Instant::now();
+        let work = KeyWork {
+            key_serial: Some(&key.serial),
+            pin: Some(pin.clone()),
+            pin_again: Some(pin.clone()),
+            seal_png: Some(&seal),
+            progress: None,
+        };
         station
-            .personalize(&m, &cfg, &order.id, &key.serial, &pin, &seal, DEMO_CLERK)
+            .run_order(&m, &cfg, &order.id, work, DEMO_CLERK)
             .unwrap();
         station_times.push(t.elapsed());
 
@@ -160,6 +167,7 @@ fn main() {
         }
     }
     for step in kiosk_app::STEPS {
+        let step = step.as_str();
         if let Some(v) = per_step.get_mut(step) {
             v.sort_by(f64::total_cmp);
             println!("  step {step:<18} median {:>6.2} ms", v[v.len() / 2]);

@@ -289,7 +289,7 @@ impl Station {
                 "approval_required",
                 "主管审批",
                 "解锁和吊销须经主管审批",
-                "请主管在本屏输入账号和密码审批后再办理",
+                "请另一位主管用其账号和密码审批后再办理（控制台“主管审批”，或 kioskctl order approve 订单号 --supervisor 主管账号）",
                 "unlock and revoke need a supervisor's approval",
             ));
         }

@@ -32,3 +32,14 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// An instant as the X.509 code (the `time` crate) takes it.
+pub(crate) fn x509_time(t: DateTime<Utc>) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(t.timestamp())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// An instant read from a certificate, as the station keeps time.
+pub(crate) fn from_x509(t: time::OffsetDateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.unix_timestamp(), 0).unwrap_or_default()
+}

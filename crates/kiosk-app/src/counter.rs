@@ -3,13 +3,17 @@
 //! the certificate on a key, and carry out an order once a supervisor has
 //! approved it where that is needed.
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use kiosk_domain::renewal::RenewalDecision;
-use kiosk_keys::{Module, SecretString};
+use kiosk_keys::Module;
 use kiosk_store::JournalEntry;
 use serde::Serialize;
 
-use crate::{AppError, KeyConfig, KeyView, Personalized, Station};
+use kiosk_domain::order::Order;
+
+use crate::accounts::needs_approval;
+use crate::operations::{pin_need, seal_need, writes_blank_key};
+use crate::{AppError, AttachmentView, KeyConfig, KeyView, PinNeed, SealNeed, SealView, Station};
 
 /// A key plugged in at the counter, with what the station knows of it.
 #[derive(Debug, Clone, Serialize)]
@@ -28,14 +32,62 @@ pub struct KeyRenewal {
     pub renewal: RenewalDecision,
 }
 
-/// `OffsetDateTime`'s display ("2027-11-21 15:59:59.0 +00:00:00", UTC)
-/// as the station's date.
-fn station_date(utc: &str) -> Option<NaiveDate> {
-    let t = NaiveDateTime::parse_from_str(utc.get(..19)?, "%Y-%m-%d %H:%M:%S").ok()?;
-    Some((t + Duration::hours(8)).date())
+/// An order as the clerk console shows it: the order, and what the rules
+/// say the counter does next, so that no front end decides it.
+#[derive(Debug, Clone)]
+pub struct DeskOrder {
+    pub order: Order,
+    pub attachments: Vec<AttachmentView>,
+    /// The order's latest seal, with its PNG.
+    pub seal: Option<(SealView, Vec<u8>)>,
+    pub pin_need: PinNeed,
+    pub seal_need: SealNeed,
+    /// A supervisor must approve the key work (unlock, revoke).
+    pub needs_approval: bool,
+    pub approved_by: Option<String>,
+    /// The key work writes a blank key from stock (else the applicant's).
+    pub writes_blank_key: bool,
+    /// The certificate the order made, once active.
+    pub certificate_serial: Option<String>,
 }
 
 impl Station {
+    /// The order `key` as the console shows it.
+    pub fn desk_order(&self, key: &str) -> Result<DeskOrder, AppError> {
+        let order = self.find_order(key)?;
+        let op = order.application.operation;
+        let approved_by = self
+            .store()
+            .approvals(&order.id)?
+            .into_iter()
+            .next_back()
+            .map(|a| a.supervisor);
+        let certificate_serial = self
+            .store()
+            .certificates(None, Some(&order.id))?
+            .into_iter()
+            .find(|c| c.state == "active")
+            .map(|c| c.serial);
+        let seal = match self.seals(&order.id)?.pop() {
+            Some(v) => {
+                let png = std::fs::read(&v.path).map_err(|e| AppError::io(v.path.display(), e))?;
+                Some((v, png))
+            }
+            None => None,
+        };
+        Ok(DeskOrder {
+            attachments: self.attachments(&order.id)?,
+            seal,
+            pin_need: pin_need(op),
+            seal_need: seal_need(op),
+            needs_approval: needs_approval(op),
+            approved_by,
+            writes_blank_key: writes_blank_key(op),
+            certificate_serial,
+            order,
+        })
+    }
+
     /// Every key plugged in but the station's own token.
     pub fn present_keys(&self, m: &Module, cfg: &KeyConfig) -> Result<Vec<PresentKey>, AppError> {
         let mut out = Vec::new();
@@ -46,7 +98,7 @@ impl Station {
             let key = self.key_show(m, &t.serial)?;
             let blank_in_stock = key.stock.as_ref().is_some_and(|s| s.state == "in-stock");
             out.push(PresentKey {
-                not_after_date: key.not_after.as_deref().and_then(station_date),
+                not_after_date: key.not_after.map(kiosk_domain::calendar::local_date),
                 key,
                 blank_in_stock,
             });
@@ -85,43 +137,9 @@ impl Station {
         Ok(KeyRenewal { key, renewal })
     }
 
-    /// Carries out a paid order on a key at the counter: refused for an
-    /// unlock or revocation until a supervisor approved it.
-    #[allow(clippy::too_many_arguments)]
-    pub fn run_at_counter(
-        &mut self,
-        m: &Module,
-        cfg: &KeyConfig,
-        order_key: &str,
-        key_serial: Option<&str>,
-        pin: Option<&SecretString>,
-        seal_png: Option<&[u8]>,
-        clerk: &str,
-    ) -> Result<Personalized, AppError> {
-        self.check_approved(order_key)?;
-        self.run_order(m, cfg, order_key, key_serial, pin, seal_png, clerk)
-    }
-
     /// The journal of an order's key work, for live progress.
     pub fn progress(&self, order_key: &str) -> Result<Vec<JournalEntry>, AppError> {
         let order = self.find_order(order_key)?;
         Ok(self.store().journal_entries(&order.id)?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn certificate_end_is_read_as_the_station_day() {
-        use chrono::NaiveDate;
-        assert_eq!(
-            super::station_date("2027-11-21 15:59:59.0 +00:00:00"),
-            NaiveDate::from_ymd_opt(2027, 11, 21)
-        );
-        assert_eq!(
-            super::station_date("2027-11-21 16:00:00.0 +00:00:00"),
-            NaiveDate::from_ymd_opt(2027, 11, 22)
-        );
-        assert_eq!(super::station_date("junk"), None);
     }
 }

@@ -64,7 +64,14 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
     let seal = paperwork.seal_png_bytes.clone();
     let seal_path = paperwork.seal_png.clone();
     let pin = SecretString::from(DEMO_USER_PIN.to_string());
-    let made = station.personalize(&m, &cfg, &order.id, &key_serial, &pin, &seal, DEMO_CLERK)?;
+    let work = crate::KeyWork {
+        key_serial: Some(&key_serial),
+        pin: Some(pin.clone()),
+        pin_again: Some(pin),
+        seal_png: Some(&seal),
+        progress: None,
+    };
+    let made = station.run_order(&m, &cfg, &order.id, work, DEMO_CLERK)?;
     let done = station.order(&order.id)?.order;
     let audit = station.verify_audit()?;
     let counts = station.store().counts()?;

@@ -13,10 +13,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use kiosk_domain::application::IdType;
 use kiosk_domain::fee::yuan;
-use kiosk_domain::order::{Order, PaymentMethod};
+use kiosk_domain::order::{Order, OrderState, PaymentMethod};
 use kiosk_domain::{validate, Channel, Operation, Rejection};
 use kiosk_forms::print::{Cups, JobStatus, PrintError, PrinterStatus, Problem};
 use kiosk_forms::{scan, seal, CjkFont, FormData, FormsError, Template};
@@ -227,7 +227,7 @@ impl Station {
         let o = &app.organization;
         let h = &app.handler;
         let local = |at: DateTime<Utc>| {
-            at.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+            kiosk_domain::calendar::local_time(at)
                 .format("%Y-%m-%d %H:%M")
                 .to_string()
         };
@@ -353,6 +353,67 @@ impl Station {
     }
 
     // ------------------------------------------------------------ printing
+
+    /// What the touchscreen may print, for the order it just took in: the
+    /// application form and the seal sample sheet, while the order still
+    /// waits for the counter. Everything else is printed by a clerk.
+    pub fn print_for_applicant(
+        &mut self,
+        key: &str,
+        document: Document,
+        printer: Option<&str>,
+    ) -> Result<PrintOutcome, AppError> {
+        if !matches!(document, Document::Application | Document::SealSheet) {
+            return Err(Rejection::new(
+                "document",
+                "forbidden",
+                "打印文件",
+                "自助屏只能打印申请表和印章采样表",
+                "其他文件请到柜台由受理员打印",
+                "The touchscreen prints only the application form and the seal sample sheet.",
+                "Ask the clerk at the counter to print anything else.",
+            )
+            .into());
+        }
+        let order = self.find_order(key)?;
+        if order.state != OrderState::PendingReview {
+            return Err(Rejection::new(
+                "order",
+                "forbidden",
+                "订单",
+                "该订单已在柜台办理",
+                "请到柜台由受理员补打",
+                "The order is already being handled at the counter.",
+                "Ask the clerk to print it again.",
+            )
+            .into());
+        }
+        self.print_document(&order.id, document, printer, false, crate::KIOSK_ACTOR)
+    }
+
+    /// Hands the key over: prints the receipt (回执), which exists only for
+    /// a completed order.
+    pub fn hand_over(
+        &mut self,
+        key: &str,
+        printer: Option<&str>,
+        clerk: &str,
+    ) -> Result<PrintOutcome, AppError> {
+        let order = self.find_order(key)?;
+        if order.state != OrderState::Completed {
+            return Err(Rejection::new(
+                "order",
+                "not_completed",
+                "订单状态",
+                format!("订单尚未完成（{}）", order.state.label_zh()),
+                "请先完成制证再交付介质",
+                "The order is not completed yet.",
+                "Finish the key work before handing the key over.",
+            )
+            .into());
+        }
+        self.print_document(&order.id, Document::Receipt, printer, false, clerk)
+    }
 
     /// Prints a document on `printer` (else the default or only queue) and
     /// follows the job. Without any printer the PDF is saved and the
@@ -540,7 +601,7 @@ impl Station {
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_string();
-        validate::upload(&name, &bytes).map_err(|r| {
+        let upload = validate::decoded_upload(&name, &bytes).map_err(|r| {
             let mut r = r.at("upload", format!("上传图片“{name}”"));
             r.action_zh = format!(
                 "{}。该文件未被接收，材料“{}”未作改动",
@@ -548,7 +609,9 @@ impl Station {
             );
             r
         })?;
-        let prepared = scan::prepare(&bytes).map_err(forms_rejection)?;
+        // Decoded once, by the validator.
+        let prepared =
+            scan::prepare_decoded(upload.image, upload.orientation).map_err(forms_rejection)?;
         let dir = self.data_dir().to_path_buf();
         let ext = Path::new(&name)
             .extension()
@@ -685,20 +748,29 @@ impl Station {
     }
 
     /// The clerk's verdict on a proposed seal (after looking at the PNG).
+    /// With `order`, the seal must be one of that order's: a console that
+    /// shows an order decides only its seals.
     pub fn decide_seal(
         &mut self,
+        order: Option<&str>,
         seal_id: &str,
         approve: bool,
         clerk: &str,
     ) -> Result<SealView, AppError> {
         let actor = clerk_actor(clerk)?;
-        let mut seal = self
-            .store()
-            .seal(seal_id.trim())?
-            .ok_or_else(|| AppError::NotFound {
-                what: "电子印章",
-                key: seal_id.to_string(),
-            })?;
+        let not_found = || AppError::NotFound {
+            what: "电子印章",
+            key: seal_id.to_string(),
+        };
+        let mut seal = self.store().seal(seal_id.trim())?.ok_or_else(not_found)?;
+        if let Some(key) = order {
+            if seal.order_id != self.find_order(key)?.id {
+                return Err(AppError::NotFound {
+                    what: "该订单的电子印章",
+                    key: seal_id.to_string(),
+                });
+            }
+        }
         if seal.status != "proposed" {
             return Err(Rejection::new(
                 "seal",
@@ -785,8 +857,8 @@ impl Station {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        validate::upload(name, &bytes)?;
-        let (img, _) = scan::decode_upright(&bytes).map_err(forms_rejection)?;
+        let upload = validate::decoded_upload(name, &bytes)?;
+        let (img, _) = scan::upright(upload.image, upload.orientation);
         let codes = kiosk_forms::qr::decode(&img);
         let code = codes
             .iter()
@@ -1120,7 +1192,7 @@ pub fn demo_paperwork(
         .unwrap_or_else(|| SEAL_SHEET_ITEM.to_string());
     let attached = station.attach_scan(&order.id, &item, &scan, clerk)?;
     let proposed = station.extract_seal(&order.id, Some(&attached.attachment.id), clerk)?;
-    station.decide_seal(&proposed.seal.id, true, clerk)?;
+    station.decide_seal(None, &proposed.seal.id, true, clerk)?;
     let (seal, png) = station
         .approved_seal(&order.id)?
         .expect("the seal was just approved");

@@ -15,6 +15,7 @@ mod operations;
 mod paths;
 pub mod report;
 mod rules;
+mod run;
 mod station;
 pub mod sync;
 
@@ -22,19 +23,28 @@ pub mod demo;
 
 pub use accounts::{check_same, ClerkView, Role, Session, Sessions};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use counter::{KeyRenewal, PresentKey};
+pub use counter::{DeskOrder, KeyRenewal, PresentKey};
 pub use documents::{AttachmentView, Document, PrintOutcome, RenderedDocument, SealView};
 pub use error::AppError;
-pub use keys::{check_new_pin, step_label_zh, KeyConfig, KeyView, Personalized, STEPS};
-pub use operations::{pin_need, seal_need, PinNeed, SealNeed};
+pub use keys::{check_new_pin, KeyConfig, KeyView, Personalized, STEPS};
+pub use operations::{
+    needs_certificate, pin_need, seal_need, writes_blank_key, KeyWork, PinNeed, SealNeed,
+};
 pub use paths::data_dir;
 pub use report::{DayReport, ReportRow};
 pub use rules::{ChecklistView, KeyEvent, OperationView, ProviderView, ReaderView, Rules};
+pub use run::{Phase, ProgressSink, Step, StepProgress};
 pub use station::{CatalogView, OrderView, Station, DB_FILE};
 pub use sync::{SyncConfig, SyncError, SyncProgress, SyncSummary};
 
 pub use kiosk_domain as domain;
-pub use kiosk_store as store;
+/// The records front ends are shown; the store itself stays inside.
+pub use kiosk_store::{
+    Approval, AuditReport, CertRecord, JournalEntry, OrderSummary, StockKey, SyncState,
+};
+
+/// The account the touchscreen's own orders and prints are attributed to.
+pub const KIOSK_ACTOR: &str = "kiosk";
 
 /// The catalog compiled into the binary; the station's default rules until
 /// an operator or the central CA imports a newer one.

@@ -13,16 +13,18 @@ use kiosk_keys::{
 };
 use kiosk_store::{Actor, CertRecord};
 use serde_json::json;
-use time::OffsetDateTime;
 
 use crate::keys::{
     check_operation, derive_so_pin, end_of_day, record_issued, self_profile, serial,
-    signed_seal_record, subject_for, Run, CA_KEY, MASTER, SEAL_APP,
+    signed_seal_record, subject_for, CA_KEY, MASTER, SEAL_APP,
 };
+use crate::run::{Run, Step};
 use crate::{AppError, KeyConfig, Personalized, Station};
 
 /// Which PIN an operation asks of the applicant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum PinNeed {
     /// A new PIN, typed twice (new key, replacement, unlock).
     New,
@@ -32,7 +34,9 @@ pub enum PinNeed {
 }
 
 /// Whether the key work needs an electronic seal the clerk approved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum SealNeed {
     /// A new key for a new company: no seal without one.
     Required,
@@ -63,7 +67,7 @@ pub fn seal_need(op: Operation) -> SealNeed {
 impl Station {
     /// Which PIN an order asks for with this key: an upgrade onto a blank
     /// key (keys that cannot be upgraded in place) sets a new one.
-    pub fn pin_need_for(
+    pub(crate) fn pin_need_for(
         &self,
         order_key: &str,
         key_serial: Option<&str>,
@@ -98,6 +102,20 @@ impl Station {
     }
 }
 
+/// Whether the key work writes a blank key from stock (a new issue or a
+/// replacement) rather than the applicant's own key.
+pub fn writes_blank_key(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged
+    )
+}
+
+/// Whether the application names an existing certificate.
+pub fn needs_certificate(op: Operation) -> bool {
+    op != Operation::New
+}
+
 pub fn pin_need(op: Operation) -> PinNeed {
     match op {
         Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged | Operation::Unlock => {
@@ -108,10 +126,74 @@ pub fn pin_need(op: Operation) -> PinNeed {
     }
 }
 
+/// What the applicant and the clerk bring to the key work: the key to
+/// write, the PIN as typed (twice when a new one is set), and a seal image
+/// that replaces the approved one (a change of the company's seal).
+#[derive(Default)]
+pub struct KeyWork<'a> {
+    pub key_serial: Option<&'a str>,
+    pub pin: Option<SecretString>,
+    pub pin_again: Option<SecretString>,
+    pub seal_png: Option<&'a [u8]>,
+    /// Told of each step as it is journaled, for a live display.
+    pub progress: Option<crate::ProgressSink>,
+}
+
 impl Station {
-    /// Carries out a paid order on a key: the one flow per operation.
-    #[allow(clippy::too_many_arguments)]
+    /// What an order's key work asks for before it can start: refused
+    /// until a supervisor approved an unlock or a revocation, otherwise the
+    /// PIN the applicant types. Front ends ask for the PIN only after this.
+    pub fn key_work_needs(
+        &self,
+        order_key: &str,
+        key_serial: Option<&str>,
+    ) -> Result<PinNeed, AppError> {
+        self.check_approved(order_key)?;
+        self.pin_need_for(order_key, key_serial)
+    }
+
+    /// Carries out a paid order on a key: the one entry for every front
+    /// end. An unlock or a revocation needs a supervisor's approval first;
+    /// a new PIN must be typed the same twice and be a good one.
     pub fn run_order(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        order_key: &str,
+        work: KeyWork<'_>,
+        clerk: &str,
+    ) -> Result<Personalized, AppError> {
+        let need = self.key_work_needs(order_key, work.key_serial)?;
+        let pin = match need {
+            PinNeed::New => {
+                let first = work.pin.clone().unwrap_or_else(|| SecretString::from(""));
+                let again = work
+                    .pin_again
+                    .clone()
+                    .unwrap_or_else(|| SecretString::from(""));
+                crate::keys::check_new_pin(&first, &again)?;
+                Some(first)
+            }
+            PinNeed::Current => work.pin.clone(),
+            PinNeed::None => None,
+        };
+        let before = self.set_progress(work.progress);
+        let done = self.carry_out(
+            m,
+            cfg,
+            order_key,
+            work.key_serial,
+            pin.as_ref(),
+            work.seal_png,
+            clerk,
+        );
+        self.set_progress(before);
+        done
+    }
+
+    /// The one flow per operation, once the order may run.
+    #[allow(clippy::too_many_arguments)]
+    fn carry_out(
         &mut self,
         m: &Module,
         cfg: &KeyConfig,
@@ -223,21 +305,21 @@ impl Station {
         let key = m.open(&token)?;
         let actor = Actor::clerk(clerk);
         let mut run = Run::new(self, cfg, &order.id, key_serial, attempt);
-        run.step("prepare", json!({}), |st| {
+        run.step(Step::Prepare, json!({}), |st| {
             start_production(st, &actor, &order)
         })?;
-        run.step("reset-pin", json!({}), |_| {
+        run.step(Step::ResetPin, json!({}), |_| {
             key.login_so(&so_pin)?;
             key.init_user_pin(pin)?;
             key.logout()?;
             Ok(json!({}))
         })?;
-        run.step("verify", json!({}), |_| {
+        run.step(Step::Verify, json!({}), |_| {
             key.login_user(pin)?;
             prove_key(&key, &old.der)?;
             Ok(json!({}))
         })?;
-        run.step("complete", json!({}), |st| {
+        run.step(Step::Complete, json!({}), |st| {
             complete(st, &actor, &order.id, |_| Ok(()))
         })?;
         run.finish()?;
@@ -269,28 +351,32 @@ impl Station {
         drop(station);
         let actor = Actor::clerk(clerk);
         let mut run = Run::new(self, cfg, &order.id, &serial_of_key, attempt);
-        run.step("prepare", json!({}), |st| {
+        run.step(Step::Prepare, json!({}), |st| {
             start_production(st, &actor, &order)
         })?;
-        run.step("revoke", json!({ "serial": old.serial }), |st| {
+        run.step(Step::Revoke, json!({ "serial": old.serial }), |st| {
             let now = st.now();
             st.store_mut().write(&actor, now, |w| {
                 w.certificate_state(&old.serial, "revoked", Some(5))
             })?;
             Ok(json!({}))
         })?;
-        run.step("crl", json!({}), |st| {
+        run.step(Step::Crl, json!({}), |st| {
             let (_, number, _) = st.crl(m, cfg, clerk)?;
             Ok(json!({ "number": number }))
         })?;
         let present = key_serial.and_then(|k| m.by_serial(k).ok());
-        run.step("wipe", json!({ "key_present": present.is_some() }), |_| {
-            if let Some(t) = &present {
-                m.init_token(t.slot, &so_pin, "REVOKED")?;
-            }
-            Ok(json!({}))
-        })?;
-        run.step("complete", json!({}), |st| {
+        run.step(
+            Step::Wipe,
+            json!({ "key_present": present.is_some() }),
+            |_| {
+                if let Some(t) = &present {
+                    m.init_token(t.slot, &so_pin, "REVOKED")?;
+                }
+                Ok(json!({}))
+            },
+        )?;
+        run.step(Step::Complete, json!({}), |st| {
             complete(st, &actor, &order.id, |w| match &old.key_serial {
                 Some(k) => w.stock_set(k, "retired", old.order_id.as_deref(), None),
                 None => Ok(()),
@@ -400,7 +486,7 @@ impl Station {
         let ca_key = TokenSigner::new(&station, CA_KEY.as_bytes())?;
         let rekey = op == Operation::Upgrade;
         let mut run = Run::new(self, cfg, &order.id, key_serial, attempt);
-        run.step("prepare", json!({}), |st| {
+        run.step(Step::Prepare, json!({}), |st| {
             start_production(st, &actor, &order)
         })?;
         let id = match &carried {
@@ -409,7 +495,7 @@ impl Station {
             None => old_id.clone(),
         };
         if rekey && carried.is_none() {
-            run.step("generate-key", json!({ "id": hex::encode(&id) }), |_| {
+            run.step(Step::GenerateKey, json!({ "id": hex::encode(&id) }), |_| {
                 key.generate(crate::keys::key_kind(&profile), &id, "company")?;
                 Ok(json!({}))
             })?;
@@ -418,16 +504,16 @@ impl Station {
         let mut cert = carried.as_ref().map(|c| c.der.clone()).unwrap_or_default();
         if carried.is_none() {
             let mut request = Vec::new();
-            run.step("request", json!({}), |_| {
+            run.step(Step::Request, json!({}), |_| {
                 request = csr(&user_key, &subject)?;
                 Ok(json!({}))
             })?;
             let serial_bytes = serial(&station)?;
             run.step(
-                "issue",
+                Step::Issue,
                 json!({ "serial": hex::encode(&serial_bytes) }),
                 |st| {
-                    let now = OffsetDateTime::now_utc();
+                    let now = crate::clock::x509_time(st.now());
                     cert = issue(
                         &request,
                         user_key.public_point(),
@@ -446,7 +532,7 @@ impl Station {
         }
         let info = certificate_info(&cert)?;
         if carried.is_none() {
-            run.step("write-certificate", json!({}), |_| {
+            run.step(Step::WriteCertificate, json!({}), |_| {
                 key.put_certificate(&id, "company", &cert, &kiosk_keys::subject_der(&cert)?)?;
                 Ok(json!({}))
             })?;
@@ -461,7 +547,7 @@ impl Station {
         };
         let record = signed_seal_record(&ca_key, &order, &info.serial, &seal)?;
         run.step(
-            "write-seal",
+            Step::WriteSeal,
             json!({ "new_image": new_seal.is_some() }),
             |_| {
                 for h in key.find(ObjectClass::DATA, "seal-record.json")? {
@@ -477,7 +563,7 @@ impl Station {
                 Ok(json!({}))
             },
         )?;
-        run.step("remove-old", json!({}), |_| {
+        run.step(Step::RemoveOld, json!({}), |_| {
             for c in key.certificates()? {
                 if c.der != cert {
                     key.destroy(c.handle)?;
@@ -490,11 +576,11 @@ impl Station {
             }
             Ok(json!({}))
         })?;
-        run.step("verify", json!({}), |_| {
+        run.step(Step::Verify, json!({}), |_| {
             prove_key(&key, &cert)?;
             Ok(json!({}))
         })?;
-        run.step("complete", json!({}), |st| {
+        run.step(Step::Complete, json!({}), |st| {
             complete(st, &actor, &order.id, |w| {
                 w.certificate_state(&info.serial, "active", None)?;
                 // A renewal supersedes the old certificate; a change or an

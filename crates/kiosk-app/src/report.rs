@@ -1,7 +1,7 @@
 //! The day report: orders taken on one station day, counted by operation,
 //! with what was taken in.
 
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Duration, NaiveDate};
 use kiosk_domain::order::{OrderState, PaymentMethod};
 use kiosk_domain::Operation;
 use serde::Serialize;
@@ -44,8 +44,7 @@ impl Station {
     /// The report for `date`, a station day (UTC+8): the orders created on
     /// it, whatever state they reached since.
     pub fn day_report(&self, date: NaiveDate) -> Result<DayReport, AppError> {
-        let start = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
-            - Duration::hours(8);
+        let start = kiosk_domain::calendar::day_start(date);
         let orders = self
             .store()
             .orders_created_between(start, start + Duration::days(1))?;
@@ -99,32 +98,68 @@ impl DayReport {
     /// CSV with a header row and a total row; amounts in yuan. A UTF-8 BOM
     /// leads so that spreadsheet programs read the Chinese right.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("\u{feff}日期,业务类型,operation,受理笔数,已完成,已取消,已付款,收款(元),其中现金(元)\r\n");
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(Vec::new());
+        let mut row = |fields: [String; 9]| {
+            // Writing to a Vec cannot fail.
+            let _ = w.write_record(&fields);
+        };
+        row([
+            "日期",
+            "业务类型",
+            "operation",
+            "受理笔数",
+            "已完成",
+            "已取消",
+            "已付款",
+            "收款(元)",
+            "其中现金(元)",
+        ]
+        .map(String::from));
         for r in &self.rows {
-            out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{}\r\n",
-                self.date,
-                r.operation_zh,
-                r.operation.as_str(),
-                r.orders,
-                r.completed,
-                r.cancelled,
-                r.paid,
+            row([
+                self.date.to_string(),
+                r.operation_zh.to_string(),
+                r.operation.as_str().to_string(),
+                r.orders.to_string(),
+                r.completed.to_string(),
+                r.cancelled.to_string(),
+                r.paid.to_string(),
                 yuan(r.takings_fen),
-                yuan(r.cash_fen)
-            ));
+                yuan(r.cash_fen),
+            ]);
         }
-        out.push_str(&format!(
-            "{},合计,total,{},{},{},{},{},{}\r\n",
-            self.date,
-            self.total_orders,
-            self.total_completed,
-            self.rows.iter().map(|r| r.cancelled).sum::<u32>(),
-            self.rows.iter().map(|r| r.paid).sum::<u32>(),
+        row([
+            self.date.to_string(),
+            "合计".into(),
+            "total".into(),
+            self.total_orders.to_string(),
+            self.total_completed.to_string(),
+            self.rows
+                .iter()
+                .map(|r| r.cancelled)
+                .sum::<u32>()
+                .to_string(),
+            self.rows.iter().map(|r| r.paid).sum::<u32>().to_string(),
             yuan(self.total_takings_fen),
-            yuan(self.total_cash_fen)
-        ));
-        out
+            yuan(self.total_cash_fen),
+        ]);
+        let body = w.into_inner().unwrap_or_default();
+        format!("\u{feff}{}", String::from_utf8_lossy(&body))
+    }
+}
+
+impl crate::Station {
+    /// Writes the day report as CSV under `DATA_DIR/reports/` and returns
+    /// its path.
+    pub fn export_day_report(&self, date: NaiveDate) -> Result<std::path::PathBuf, AppError> {
+        let report = self.day_report(date)?;
+        let dir = self.data_dir().join("reports");
+        std::fs::create_dir_all(&dir).map_err(|e| AppError::io(dir.display(), e))?;
+        let path = dir.join(format!("day-{date}.csv"));
+        std::fs::write(&path, report.to_csv()).map_err(|e| AppError::io(path.display(), e))?;
+        Ok(path)
     }
 }
 

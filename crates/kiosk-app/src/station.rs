@@ -12,8 +12,8 @@ use kiosk_domain::order::{ChecklistEntry, Command, Order, OrderState};
 use kiosk_domain::renewal::{RenewalDecision, RenewalMode};
 use kiosk_domain::{Catalog, Operation, Rejection};
 use kiosk_store::{
-    Actor, AuditReport, CatalogSummary, HistoryEntry, ImportOutcome, OrderSummary, Store,
-    TariffOverride,
+    Actor, AuditReport, CatalogSummary, CertRecord, HistoryEntry, ImportOutcome, OrderSummary,
+    StockKey, Store, TariffOverride,
 };
 use serde::Serialize;
 
@@ -27,6 +27,8 @@ pub struct Station {
     clock: Arc<dyn Clock>,
     today: Option<NaiveDate>,
     data_dir: PathBuf,
+    /// Told of each key-work journal line while [`Station::run_order`] runs.
+    progress: Option<crate::ProgressSink>,
 }
 
 /// An order with its history, for `order show` and the clerk console.
@@ -69,6 +71,7 @@ impl Station {
             clock,
             today: None,
             data_dir: data_dir.to_path_buf(),
+            progress: None,
         };
         // A new binary brings its catalog to stations that only have older
         // ones; a newer catalog from the central CA or an operator stays.
@@ -97,12 +100,54 @@ impl Station {
         &self.data_dir
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The station's id, as the central CA knows it.
+    pub fn station_id(&self) -> &str {
+        self.store.station_id()
+    }
+
+    /// The blank keys in stock and those handed out.
+    pub fn stock(&self) -> Result<Vec<StockKey>, AppError> {
+        Ok(self.store.stock()?)
+    }
+
+    /// One key of the stock, by its serial.
+    pub fn stock_key(&self, serial: &str) -> Result<Option<StockKey>, AppError> {
+        Ok(self.store.stock_key(serial)?)
+    }
+
+    /// Certificates this station knows, of a key and/or an order.
+    pub fn certificates(
+        &self,
+        key_serial: Option<&str>,
+        order_key: Option<&str>,
+    ) -> Result<Vec<CertRecord>, AppError> {
+        let order_id = order_key
+            .map(|k| self.find_order(k).map(|o| o.id))
+            .transpose()?;
+        Ok(self.store.certificates(key_serial, order_id.as_deref())?)
     }
 
     pub(crate) fn store_mut(&mut self) -> &mut Store {
         &mut self.store
+    }
+
+    /// Installs (or removes) the sink told of each key-work step; returns
+    /// the one it replaces.
+    pub(crate) fn set_progress(
+        &mut self,
+        sink: Option<crate::ProgressSink>,
+    ) -> Option<crate::ProgressSink> {
+        std::mem::replace(&mut self.progress, sink)
+    }
+
+    pub(crate) fn tell_progress(&mut self, p: &crate::StepProgress) {
+        if let Some(sink) = self.progress.as_mut() {
+            sink(p);
+        }
     }
 
     pub(crate) fn clock_handle(&self) -> Arc<dyn Clock> {

@@ -2,11 +2,35 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 
-/// The station's civil date at an instant. Asia/Shanghai has been UTC+8
-/// without daylight saving since 1991, so a fixed offset is exact.
+/// The station's civil time zone, Asia/Shanghai, in seconds east of UTC.
+/// It has been UTC+8 without daylight saving since 1991, so a fixed offset
+/// is exact. This is the one place the offset is written.
+pub const STATION_OFFSET_SECONDS: i32 = 8 * 3600;
+
+/// The station's time zone as a chrono offset.
+pub fn station_offset() -> FixedOffset {
+    FixedOffset::east_opt(STATION_OFFSET_SECONDS).expect("UTC+8 is a valid offset")
+}
+
+/// The station's civil time at an instant.
+pub fn local_time(at: DateTime<Utc>) -> DateTime<FixedOffset> {
+    at.with_timezone(&station_offset())
+}
+
+/// The station's civil date at an instant.
 pub fn local_date(at: DateTime<Utc>) -> NaiveDate {
-    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    at.with_timezone(&offset).date_naive()
+    local_time(at).date_naive()
+}
+
+/// The instant a station day begins (00:00:00 at the station).
+pub fn day_start(date: NaiveDate) -> DateTime<Utc> {
+    let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+    (midnight - chrono::Duration::seconds(STATION_OFFSET_SECONDS.into())).and_utc()
+}
+
+/// The last second of a station day (23:59:59 at the station).
+pub fn day_end(date: NaiveDate) -> DateTime<Utc> {
+    day_start(date) + chrono::Duration::seconds(86_399)
 }
 
 /// Adds whole calendar years. One year after 2027-03-01 is 2028-03-01; a
@@ -38,6 +62,29 @@ pub fn days_between(from: NaiveDate, to: NaiveDate) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn station_days_begin_and_end_at_utc_plus_8() {
+        use chrono::TimeZone;
+        let d = super::NaiveDate::from_ymd_opt(2027, 11, 21).unwrap();
+        let start = super::day_start(d);
+        assert_eq!(
+            start,
+            super::Utc.with_ymd_and_hms(2027, 11, 20, 16, 0, 0).unwrap()
+        );
+        assert_eq!(
+            super::day_end(d),
+            super::Utc
+                .with_ymd_and_hms(2027, 11, 21, 15, 59, 59)
+                .unwrap()
+        );
+        assert_eq!(super::local_date(start), d);
+        assert_eq!(super::local_date(super::day_end(d)), d);
+        assert_eq!(
+            super::local_date(super::day_end(d) + chrono::Duration::seconds(1)),
+            d.succ_opt().unwrap()
+        );
+    }
+
     use super::*;
 
     fn d(s: &str) -> NaiveDate {

@@ -13,8 +13,11 @@ use std::str::FromStr;
 use crate::Rejection;
 
 /// What the applicant came to the counter for (业务类型).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS,
+)]
 #[serde(rename_all = "kebab-case")]
+#[ts(export)]
 pub enum Operation {
     New,
     Renew,

@@ -14,8 +14,9 @@ use crate::renewal::RenewalDecision;
 use crate::Rejection;
 
 /// Where an order stands (订单状态).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
+#[ts(export)]
 pub enum OrderState {
     /// 资料待审核: taken in, materials not yet checked.
     PendingReview,
@@ -445,3 +446,7 @@ fn command_zh(cmd: &Command) -> &'static str {
         Command::Cancel { .. } => "关闭订单",
     }
 }
+
+#[cfg(test)]
+#[path = "order_table_tests.rs"]
+mod table_tests;

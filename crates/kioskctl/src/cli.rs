@@ -186,6 +186,17 @@ pub enum OrderCmd {
     },
     /// One order with its history.
     Show { order: String },
+    /// A supervisor approves an unlock or a revocation before it is carried
+    /// out: the supervisor's password is read from the terminal, or with
+    /// --password-stdin from the first line of stdin; never an argument.
+    Approve {
+        order: String,
+        /// The supervisor's account (not the clerk carrying out the order).
+        #[arg(long)]
+        supervisor: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Carry out a paid order on a key: write a blank key (new, replacement),
     /// or renew, change, upgrade, unlock or revoke the applicant's key. A new
     /// PIN is asked twice, the current PIN once (terminal, or lines on stdin).

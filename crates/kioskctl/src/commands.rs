@@ -307,6 +307,11 @@ fn order(
                 .join("\n");
             Output::ok(json!({ "orders": list }), human)
         }
+        OrderCmd::Approve {
+            order,
+            supervisor,
+            password_stdin,
+        } => crate::keys_cmd::approve(open()?, &order, &supervisor, password_stdin, clerk),
         OrderCmd::Run {
             order,
             key,

@@ -175,8 +175,8 @@ pub fn seal(cmd: SealCmd, mut st: Station, clerk: &str) -> Result<Output, AppErr
             st.extract_seal(&order, attachment.as_deref(), clerk)?,
             "已提取电子印章，请查看后确认（kioskctl seal approve 编号）",
         ),
-        SealCmd::Approve { seal } => (st.decide_seal(&seal, true, clerk)?, "已确认电子印章"),
-        SealCmd::Reject { seal } => (st.decide_seal(&seal, false, clerk)?, "已退回电子印章"),
+        SealCmd::Approve { seal } => (st.decide_seal(None, &seal, true, clerk)?, "已确认电子印章"),
+        SealCmd::Reject { seal } => (st.decide_seal(None, &seal, false, clerk)?, "已退回电子印章"),
         SealCmd::List { order } => {
             let list = st.seals(&order)?;
             let human = list

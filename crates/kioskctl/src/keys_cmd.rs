@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use kiosk_app::keys::{Module, SecretString};
-use kiosk_app::{check_new_pin, AppError, KeyConfig, PinNeed, Station};
+use kiosk_app::{check_new_pin, AppError, KeyConfig, KeyWork, PinNeed, Station};
 use serde_json::json;
 
 use crate::cli::{CaCmd, CertCmd, KeyCmd, RevokeReason, StockCmd};
@@ -62,7 +62,7 @@ pub fn stock(
             Output::ok(k, human)
         }
         StockCmd::List => {
-            let keys = st.store().stock()?;
+            let keys = st.stock()?;
             let human = keys
                 .iter()
                 .map(|k| format!("{}  {}  {}", k.serial, k.model, k.state))
@@ -108,7 +108,7 @@ pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
             let mut keys = Vec::new();
             for t in m.tokens()? {
                 let stock = if t.initialized {
-                    st.store().stock_key(&t.serial)?
+                    st.stock_key(&t.serial)?
                 } else {
                     None
                 };
@@ -139,8 +139,8 @@ pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
                 v.key_serial,
                 v.certificate_serial.as_deref().unwrap_or("（无证书）"),
                 v.subject.as_deref().unwrap_or("-"),
-                v.not_before.as_deref().unwrap_or("-"),
-                v.not_after.as_deref().unwrap_or("-"),
+                v.not_before.map_or("-".into(), station_time),
+                v.not_after.map_or("-".into(), station_time),
                 v.issuer.as_deref().unwrap_or("-"),
                 v.lock.hint.as_deref().map(|h| format!("\n注意：{h}")).unwrap_or_default(),
             );
@@ -175,26 +175,28 @@ pub fn run(
         .map(|p| std::fs::read(p).map_err(|e| AppError::io(p.display(), e)))
         .transpose()?;
     let op = st.order(order)?.order.application.operation;
-    let pin = match st.pin_need_for(order, key)? {
+    // Refused before any PIN is asked when a supervisor must approve first.
+    let (pin, pin_again) = match st.key_work_needs(order, key)? {
         PinNeed::New => {
             let (first, second) =
                 read_pins(pin_stdin, &["请设置新的PIN码：", "请再次输入PIN码："])?;
-            check_new_pin(&first, &second)?;
-            Some(first)
+            (Some(first), Some(second))
         }
-        PinNeed::Current => Some(read_pins(pin_stdin, &["请输入介质当前的PIN码："])?.0),
-        PinNeed::None => None,
+        PinNeed::Current => (
+            Some(read_pins(pin_stdin, &["请输入介质当前的PIN码："])?.0),
+            None,
+        ),
+        PinNeed::None => (None, None),
     };
     let m = module(&cfg)?;
-    let done = st.run_order(
-        &m,
-        &cfg,
-        order,
-        key,
-        pin.as_ref(),
-        seal_png.as_deref(),
-        clerk,
-    )?;
+    let work = KeyWork {
+        key_serial: key,
+        pin,
+        pin_again,
+        seal_png: seal_png.as_deref(),
+        progress: None,
+    };
+    let done = st.run_order(&m, &cfg, order, work, clerk)?;
     let human = format!(
         "{}完成：介质 {}，证书序列号 {}，有效期至 {}",
         op.label_zh(),
@@ -203,6 +205,13 @@ pub fn run(
         done.not_after
     );
     Output::ok(done, human)
+}
+
+/// An instant as the station's clock on the wall shows it.
+fn station_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    kiosk_app::domain::calendar::local_time(t)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 /// PINs: lines on stdin, or typed without echo on the terminal. Never an
@@ -239,15 +248,25 @@ pub(crate) fn read_pins(
     Ok((first, second))
 }
 
+/// A supervisor approves an unlock or a revocation with their own account
+/// and password (terminal, or the first line of stdin), as on the console.
+pub fn approve(
+    mut st: Station,
+    order: &str,
+    supervisor: &str,
+    password_stdin: bool,
+    clerk: &str,
+) -> Result<Output, AppError> {
+    let (secret, _) = read_pins(password_stdin, &["主管密码："])?;
+    let a = st.approve_operation(order, supervisor, &secret, clerk)?;
+    let human = format!("主管 {supervisor} 已审批订单 {order}，可以办理");
+    Output::ok(a, human)
+}
+
 pub fn cert(cmd: CertCmd, mut st: Station, clerk: &str) -> Result<Output, AppError> {
     match cmd {
         CertCmd::List { key, order } => {
-            let order_id = order
-                .map(|o| st.order(&o).map(|v| v.order.id))
-                .transpose()?;
-            let certs = st
-                .store()
-                .certificates(key.as_deref(), order_id.as_deref())?;
+            let certs = st.certificates(key.as_deref(), order.as_deref())?;
             let human = certs
                 .iter()
                 .map(|c| format!("{}  {}  {}  {}", c.serial, c.state, c.not_after, c.subject))

@@ -69,7 +69,7 @@ pub fn status(st: Station) -> Result<Output, AppError> {
             .unwrap_or_default()
     );
     Output::ok(
-        json!({ "ok": true, "station_id": st.store().station_id(), "status": s }),
+        json!({ "ok": true, "station_id": st.station_id(), "status": s }),
         human,
     )
 }

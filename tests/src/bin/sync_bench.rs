@@ -35,15 +35,18 @@ fn main() {
     let module = Module::load(&keys.module).unwrap();
     let mut st = Station::open(&data, Arc::new(SystemClock)).unwrap();
     st.ca_init_demo(&module, &keys, "bench").unwrap();
-    while st.store().outbox_head().unwrap() < RECORDS as i64 {
+    let db = kiosk_store::Store::open_read_only(&data.join(kiosk_app::DB_FILE))
+        .unwrap()
+        .unwrap();
+    while db.outbox_head().unwrap() < RECORDS as i64 {
         let o = st.create_order(APPLICATION_JSON, DEMO_CLERK).unwrap();
         for cmd in counter_steps(&o) {
             st.order_command(&o.id, cmd, DEMO_CLERK).unwrap();
         }
     }
-    let head = st.store().outbox_head().unwrap();
-    let rows = st.store().outbox_after(0, RECORDS as u32).unwrap();
-    let station_id = st.store().station_id().to_string();
+    let head = db.outbox_head().unwrap();
+    let rows = db.outbox_after(0, RECORDS as u32).unwrap();
+    let station_id = st.station_id().to_string();
 
     let pg = Postgres::start();
     let tls = central::tls_init(&pg.dir().join("tls"));
@@ -146,7 +149,7 @@ fn reset_station(data: &Path, upto: i64, head: i64) {
     .unwrap();
 }
 
-fn write_csv(path: &Path, station: &str, rows: &[kiosk_app::store::RawRecord]) {
+fn write_csv(path: &Path, station: &str, rows: &[kiosk_store::RawRecord]) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     for r in rows {

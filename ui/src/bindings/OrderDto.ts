@@ -2,19 +2,27 @@
 import type { AttachmentDto } from "./AttachmentDto";
 import type { ChecklistItemDto } from "./ChecklistItemDto";
 import type { FeeDto } from "./FeeDto";
+import type { Operation } from "./Operation";
+import type { OrderState } from "./OrderState";
 import type { PaymentDto } from "./PaymentDto";
+import type { PinNeed } from "./PinNeed";
 import type { SealDto } from "./SealDto";
+import type { SealNeed } from "./SealNeed";
 
-export type OrderDto = { id: string, number: string, provider: string, operation: string, operation_zh: string, state: string, state_zh: string, company: string, handler: string, fee: FeeDto, checklist: Array<ChecklistItemDto>, payment: PaymentDto | null, attachments: Array<AttachmentDto>, 
+export type OrderDto = { id: string, number: string, provider: string, operation: Operation, operation_zh: string, state: OrderState, state_zh: string, company: string, handler: string, fee: FeeDto, checklist: Array<ChecklistItemDto>, payment: PaymentDto | null, attachments: Array<AttachmentDto>, 
 /**
- * new | current | none: which PIN the key work asks for.
+ * Which PIN the key work asks for.
  */
-pin_need: string, needs_approval: boolean, approved_by: string | null, certificate_serial: string | null, reason: string | null, 
+pin_need: PinNeed, needs_approval: boolean, approved_by: string | null, 
 /**
- * required | optional | none: whether the key work writes a seal the
- * clerk approved (optional: else the replaced certificate's seal).
+ * The key work writes a blank key from stock, not the applicant's.
  */
-seal_need: string, 
+writes_blank_key: boolean, certificate_serial: string | null, reason: string | null, 
+/**
+ * Whether the key work writes a seal the clerk approved (optional:
+ * else the replaced certificate's seal).
+ */
+seal_need: SealNeed, 
 /**
  * The latest seal cut out of a scan for this order.
  */

@@ -1,7 +1,8 @@
 //! Uploaded scans: licences, ID cards, application forms.
 
 use crate::Rejection;
-use ::image::{ImageError, ImageFormat, ImageReader, Limits};
+use ::image::metadata::Orientation;
+use ::image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 use serde::Serialize;
 use std::io::Cursor;
 
@@ -9,9 +10,30 @@ use std::io::Cursor;
 pub const MAX_UPLOAD_BYTES: usize = 3 * 1024 * 1024;
 
 const ALLOWED: [&str; 5] = ["jpg", "jpeg", "bmp", "gif", "png"];
-/// Far larger than any scan; stops a tiny file from claiming huge dimensions.
-const MAX_SIDE: u32 = 20_000;
-const MAX_ALLOC: u64 = 512 * 1024 * 1024;
+
+/// Most pixels an upload may have: 50 megapixels.
+///
+/// What the counter really receives fits with room to spare: an A4 page
+/// scanned at 300 dpi is 2480×3508 (8.7 MP), at 600 dpi 4960×7016 (34.8 MP);
+/// a phone photo is 12 MP (4000×3000) or, from a 48 MP sensor, 8000×6000 to
+/// 8064×6048 (48.8 MP). Beyond that, a file within 3 MB can only be a
+/// compressed picture of almost nothing: a 351 KB PNG of 19000×19000 blank
+/// pixels cost 2 GB of memory and 20 s to attach. Nothing legible needs
+/// more, and stored scans are downscaled to 2000 pixels anyway.
+pub const MAX_PIXELS: u64 = 50_000_000;
+
+/// Longest side an upload may have: 12000 pixels. The pictures above have
+/// at most 8064; the rest leaves room for long, narrow ones within
+/// [`MAX_PIXELS`] (a phone panorama of a long form, 12000×3000), and refuses
+/// strips such as 50 000 000×1 that no scanner or camera makes.
+pub const MAX_SIDE: u32 = 12_000;
+
+/// Memory the decoded picture may take: 256 MiB. The largest accepted
+/// picture decoded as 8-bit RGBA is 50 MP × 4 bytes = 200 MB (191 MiB); the
+/// rest is headroom for the decoder's own buffers. A 16-bit colour PNG near
+/// the pixel limit (300 to 400 MB decoded) is refused by this bound; one of
+/// a 600 dpi A4 page (35 MP × 6 bytes = 210 MB) still passes.
+const MAX_ALLOC: u64 = 256 * 1024 * 1024;
 
 /// The real format of an upload, read from its content, not its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -32,14 +54,34 @@ pub struct ImageInfo {
     pub bytes: usize,
 }
 
+/// An accepted upload with its picture, decoded once for everything that
+/// follows (turning it upright, downscaling, looking for a seal or a QR
+/// code), so that nothing decodes the same bytes a second time.
+#[derive(Debug, Clone)]
+pub struct DecodedUpload {
+    pub info: ImageInfo,
+    /// The picture as stored in the file, before `orientation` is applied.
+    pub image: DynamicImage,
+    /// How the file asks to be turned (Exif); `NoTransforms` when it does
+    /// not say.
+    pub orientation: Orientation,
+}
+
 /// Checks an uploaded scan (上传图片), in this order: the file name's
 /// extension (case-insensitive) is one of jpg, jpeg, bmp, gif, png; the file
 /// is not empty and at most [`MAX_UPLOAD_BYTES`]; its content is JPEG, PNG,
-/// GIF or BMP; and it decodes completely within 20000×20000 pixels and
-/// 512 MiB. Content in another allowed format than the name says is
-/// accepted, and `kind` reports the content. Rejections are addressed to
-/// field `upload`.
+/// GIF or BMP; its header claims at most [`MAX_PIXELS`] pixels and
+/// [`MAX_SIDE`] pixels on either side (checked before anything is decoded);
+/// and it decodes completely within 256 MiB. Content in another allowed
+/// format than the name says is accepted, and `kind` reports the content.
+/// Rejections are addressed to field `upload`.
 pub fn upload(file_name: &str, bytes: &[u8]) -> Result<ImageInfo, Rejection> {
+    decoded_upload(file_name, bytes).map(|d| d.info)
+}
+
+/// [`upload`], handing back the decoded picture for whoever takes the
+/// upload in, so it is decoded once.
+pub fn decoded_upload(file_name: &str, bytes: &[u8]) -> Result<DecodedUpload, Rejection> {
     check_extension(file_name)?;
     if bytes.is_empty() {
         return Err(reject(
@@ -77,29 +119,86 @@ pub fn upload(file_name: &str, bytes: &[u8]) -> Result<ImageInfo, Rejection> {
             ))
         }
     };
+    // Reading the header only; the dimension limits are ours to check below,
+    // so the refusal can name the picture's real size.
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut header_limits = Limits::default();
+    header_limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(header_limits);
+    let mut decoder = reader.into_decoder().map_err(|_| undecodable())?;
+    let (width, height) = decoder.dimensions();
+    check_dimensions(width, height)?;
+    if format == ImageFormat::Jpeg && !jpeg_reaches_end(bytes) {
+        return Err(undecodable());
+    }
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let needed = decoder.total_bytes();
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(limits);
-    match reader.decode() {
-        Ok(_) if format == ImageFormat::Jpeg && !jpeg_reaches_end(bytes) => Err(undecodable()),
-        Ok(picture) => Ok(ImageInfo {
-            kind,
-            width: picture.width(),
-            height: picture.height(),
-            bytes: bytes.len(),
+    // The picture's own buffer first, as ImageReader::decode does; the
+    // decoder gets what is left for its work.
+    limits
+        .reserve(needed)
+        .map_err(|_| too_much_memory(width, height, needed))?;
+    decoder.set_limits(limits).map_err(|_| undecodable())?;
+    match DynamicImage::from_decoder(decoder) {
+        Ok(image) => Ok(DecodedUpload {
+            info: ImageInfo {
+                kind,
+                width: image.width(),
+                height: image.height(),
+                bytes: bytes.len(),
+            },
+            image,
+            orientation,
         }),
-        Err(ImageError::Limits(_)) => Err(reject(
-            "dimensions",
-            "图片尺寸过大，超过 20000×20000 像素",
-            "请降低扫描分辨率后重新扫描上传",
-            "the picture is larger than 20000×20000 pixels",
-            "scan again at a lower resolution, then upload",
-        )),
+        Err(ImageError::Limits(_)) => Err(too_much_memory(width, height, needed)),
         Err(_) => Err(undecodable()),
     }
+}
+
+/// Refuses a picture whose header claims more than [`MAX_PIXELS`] pixels or
+/// more than [`MAX_SIDE`] on a side, before any pixel is decoded.
+fn check_dimensions(width: u32, height: u32) -> Result<(), Rejection> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels <= MAX_PIXELS && width.max(height) <= MAX_SIDE {
+        return Ok(());
+    }
+    // Rounded up, so a picture just over the limit never shows as "50.0".
+    let tenths = pixels.div_ceil(100_000);
+    let mp = format!("{}.{}", tenths / 10, tenths % 10);
+    let (limit_wan, limit_mp) = (MAX_PIXELS / 10_000, MAX_PIXELS / 1_000_000);
+    Err(reject(
+        "dimensions",
+        format!(
+            "图片为 {width}×{height} 像素（{mp} 百万像素），超过上限：总像素不超过 {limit_wan} 万（{limit_mp} 百万像素），长边不超过 {MAX_SIDE} 像素"
+        ),
+        "请以 300 dpi（最高 600 dpi）重新扫描，或把照片缩小后上传",
+        format!(
+            "the picture is {width}×{height} pixels ({mp} megapixels), over the limit of {limit_mp} megapixels and {MAX_SIDE} pixels on the longest side"
+        ),
+        "scan again at 300 dpi (600 dpi at most), or make the photo smaller, then upload",
+    ))
+}
+
+/// Refuses a picture whose pixels would take more than 256 MiB once decoded
+/// (16 bits per channel near the pixel limit).
+fn too_much_memory(width: u32, height: u32, needed: u64) -> Rejection {
+    let mb = needed.div_ceil(1024 * 1024);
+    let limit = MAX_ALLOC / (1024 * 1024);
+    reject(
+        "dimensions",
+        format!(
+            "图片为 {width}×{height} 像素，色彩位数过高，打开需要 {mb} MB 内存，超过上限 {limit} MB"
+        ),
+        "请以普通彩色或灰度（每通道 8 位）重新扫描后上传",
+        format!(
+            "the picture is {width}×{height} pixels at a colour depth that needs {mb} MB to open, over the limit of {limit} MB"
+        ),
+        "scan again in ordinary colour or greyscale (8 bits per channel), then upload",
+    )
 }
 
 fn undecodable() -> Rejection {
@@ -374,5 +473,94 @@ mod tests {
         let wide = DynamicImage::ImageLuma8(GrayImage::new(MAX_SIDE + 1, 1));
         let r = upload("wide.png", &encode(&wide, ImageFormat::Png)).expect_err("too wide");
         assert_eq!(r.code, "dimensions", "{r}");
+        assert!(r.problem_zh.contains("长边不超过 12000 像素"), "{r}");
+    }
+
+    #[test]
+    fn dimension_limits_fit_scans_and_photos() {
+        let fits = [
+            (2480, 3508), // A4 at 300 dpi
+            (3508, 2480),
+            (4960, 7016), // A4 at 600 dpi
+            (3508, 4961), // A3 at 300 dpi
+            (4000, 3000), // 12 MP phone photo
+            (8000, 6000), // 48 MP phone photo
+            (8064, 6048),
+            (12_000, 3000), // a panorama
+            (MAX_SIDE, 4166),
+            (1, 1),
+        ];
+        for (w, h) in fits {
+            assert!(check_dimensions(w, h).is_ok(), "{w}×{h}");
+        }
+        let too_big = [
+            (MAX_SIDE + 1, 1),
+            (1, MAX_SIDE + 1),
+            (7072, 7072), // 50.01 MP
+            (10_000, 5001),
+            (7016, 9921), // A3 at 600 dpi: 69.6 MP
+            (19_000, 19_000),
+            (u32::MAX, u32::MAX),
+        ];
+        for (w, h) in too_big {
+            let r = check_dimensions(w, h).expect_err("too big");
+            assert_eq!(r.code, "dimensions", "{w}×{h}");
+            assert!(r.problem_zh.contains(&format!("{w}×{h}")), "{r}");
+        }
+        // Just over the limit never shows as 50.0.
+        let r = check_dimensions(7072, 7072).expect_err("50.01 MP");
+        assert!(r.problem_en.contains("(50.1 megapixels)"), "{r}");
+    }
+
+    /// A 9000×9000 blank PNG is a small file (well under 3 MB) that claims
+    /// 81 megapixels: it is refused from its header, before decoding.
+    #[test]
+    fn many_pixels_in_a_small_file_are_refused_from_the_header() {
+        let blank = DynamicImage::ImageLuma8(GrayImage::new(9000, 9000));
+        let png = encode(&blank, ImageFormat::Png);
+        assert!(png.len() < MAX_UPLOAD_BYTES / 4, "{} bytes", png.len());
+        let r = upload("blank.png", &png).expect_err("81 MP");
+        assert_eq!((r.code, r.field.as_str()), ("dimensions", "upload"), "{r}");
+        assert_eq!(r.field_zh, "上传图片");
+        assert!(
+            r.problem_zh.contains("9000×9000 像素（81.0 百万像素）"),
+            "{r}"
+        );
+        assert!(
+            r.problem_zh
+                .contains("总像素不超过 5000 万（50 百万像素），长边不超过 12000 像素"),
+            "{r}"
+        );
+        assert!(r.action_zh.contains("300 dpi"), "{r}");
+        assert!(
+            r.problem_en
+                .contains("over the limit of 50 megapixels and 12000 pixels on the longest side"),
+            "{r}"
+        );
+        assert!(r.action_en.contains("300 dpi"), "{r}");
+        // Half the file still has the header but not the pixels: refused for
+        // its size, not as damaged, so no pixel was decoded to decide.
+        let r = upload("blank.png", &png[..png.len() / 2]).expect_err("header only");
+        assert_eq!(r.code, "dimensions", "{r}");
+    }
+
+    #[test]
+    fn a_12_megapixel_photo_passes_decoded_once() {
+        let photo =
+            DynamicImage::ImageLuma8(GrayImage::from_pixel(4000, 3000, ::image::Luma([200])));
+        let png = encode(&photo, ImageFormat::Png);
+        let decoded = decoded_upload("photo.png", &png).expect("12 MP");
+        assert_eq!(
+            decoded.info,
+            ImageInfo {
+                kind: ImageKind::Png,
+                width: 4000,
+                height: 3000,
+                bytes: png.len()
+            }
+        );
+        assert_eq!(decoded.image, photo);
+        assert_eq!(decoded.orientation, Orientation::NoTransforms);
+        assert_eq!(upload("photo.png", &png), Ok(decoded.info));
     }
 }

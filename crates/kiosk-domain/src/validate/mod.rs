@@ -14,7 +14,10 @@ mod resident_id;
 mod uscc;
 
 pub use self::contact::{email, mobile, passport, phone};
-pub use self::image::{upload, ImageInfo, ImageKind, MAX_UPLOAD_BYTES};
+pub use self::image::{
+    decoded_upload, upload, DecodedUpload, ImageInfo, ImageKind, MAX_PIXELS, MAX_SIDE,
+    MAX_UPLOAD_BYTES,
+};
 pub use self::resident_id::{resident_id, resident_id_check_char, ResidentId};
 pub use self::uscc::{uscc, uscc_check_char, Uscc};
 

@@ -1,0 +1,263 @@
+//! The station CA: its token, its certificate from the central CA (or a demo root), and the check that it may still issue.
+
+use std::fs;
+use std::path::PathBuf;
+
+use kiosk_domain::Rejection;
+use kiosk_keys::{
+    certificate_info, csr, self_signed_ca, sub_ca, ObjectHandle, SubjectSpec, TokenSession,
+    TokenSigner,
+};
+use kiosk_keys::{Module, SecretString};
+use kiosk_store::{Actor, StationCa};
+
+use super::*;
+use crate::{AppError, Station};
+
+impl Station {
+    pub(super) fn ca_dir(&self) -> Result<PathBuf, AppError> {
+        let dir = self.data_dir().join("ca");
+        fs::create_dir_all(&dir).map_err(|e| AppError::io(dir.display(), e))?;
+        Ok(dir)
+    }
+
+    pub(crate) fn station_session(
+        &self,
+        m: &Module,
+        cfg: &KeyConfig,
+    ) -> Result<TokenSession, AppError> {
+        let token = m.by_label(&cfg.station_token)?;
+        let s = m.open(&token)?;
+        s.login_user(cfg.station_pin()?)?;
+        Ok(s)
+    }
+
+    /// Makes a demo root and the station sub-CA in the station token (made
+    /// too, when missing). For development and the demo only: a real
+    /// station gets its sub-CA from the central CA (`ca csr`, `ca import`).
+    pub fn ca_init_demo(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        operator: &str,
+    ) -> Result<StationCa, AppError> {
+        if self
+            .store()
+            .station_ca()?
+            .is_some_and(|c| c.cert_der.is_some())
+        {
+            return Err(Rejection::new(
+                "station_ca",
+                "already_initialised",
+                "签发CA",
+                "本工作站已有签发CA证书",
+                "如需更换，请走 kioskctl ca csr / ca import 流程",
+                "the station already has its issuing CA",
+                "use ca csr / ca import to replace it",
+            )
+            .into());
+        }
+        let pin = cfg.station_pin()?;
+        if m.by_label(&cfg.station_token).is_err() {
+            m.init_token(m.free_slot()?, pin, &cfg.station_token)?;
+            let t = m.by_label(&cfg.station_token)?;
+            let s = m.open(&t)?;
+            s.login_so(pin)?;
+            s.init_user_pin(pin)?;
+            s.logout()?;
+        }
+        let s = self.station_session(m, cfg)?;
+        for label in [ROOT_KEY, CA_KEY] {
+            if s.key_id_by_label(label).is_err() {
+                s.generate_p256(label.as_bytes(), label)?;
+            }
+        }
+        s.ensure_master_secret(MASTER)?;
+        let now = crate::clock::x509_time(self.now());
+        let root_key = TokenSigner::new(&s, ROOT_KEY.as_bytes())?;
+        let root_subject = SubjectSpec {
+            common_name: "演示根CA（仅供演示）".into(),
+            organization: Some("CA 服务柜台工作站演示".into()),
+            organizational_unit: None,
+            extra: vec![],
+        };
+        let root = self_signed_ca(
+            &root_key,
+            &root_subject,
+            now,
+            now + time::Duration::days(3650),
+            &serial(&s)?,
+        )?;
+        let ca_key = TokenSigner::new(&s, CA_KEY.as_bytes())?;
+        let ca_subject = SubjectSpec {
+            common_name: format!("柜台工作站签发CA {}", &self.store().station_id()[..8]),
+            organization: Some("CA 服务柜台工作站演示".into()),
+            organizational_unit: Some("受理点".into()),
+            extra: vec![],
+        };
+        let sub = sub_ca(
+            &ca_key,
+            &ca_subject,
+            &root,
+            &root_key,
+            now,
+            now + time::Duration::days(1825),
+            &serial(&s)?,
+        )?;
+        self.install_ca(cfg, sub, pem(&root, "CERTIFICATE"), operator)
+    }
+
+    /// Makes the station's issuing key pair in the station token (and the
+    /// SO PIN master) and a PKCS#10 request for the central CA, written to
+    /// `ca/station-ca.csr`.
+    pub fn ca_csr(&mut self, m: &Module, cfg: &KeyConfig) -> Result<PathBuf, AppError> {
+        let s = self.station_session(m, cfg)?;
+        if s.key_id_by_label(CA_KEY).is_err() {
+            s.generate_p256(CA_KEY.as_bytes(), CA_KEY)?;
+        }
+        s.ensure_master_secret(MASTER)?;
+        let key = TokenSigner::new(&s, CA_KEY.as_bytes())?;
+        let subject = SubjectSpec {
+            common_name: format!("柜台工作站签发CA {}", &self.store().station_id()[..8]),
+            organization: None,
+            organizational_unit: Some("受理点".into()),
+            extra: vec![],
+        };
+        let der = csr(&key, &subject)?;
+        let path = self.ca_dir()?.join("station-ca.csr");
+        write_file(&path, &pem(&der, "CERTIFICATE REQUEST"))?;
+        Ok(path)
+    }
+
+    /// Installs the sub-CA certificate the central CA issued (PEM, the
+    /// sub-CA first, then its chain). Its key must be the station token's.
+    pub fn ca_import(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        path: &std::path::Path,
+        operator: &str,
+    ) -> Result<StationCa, AppError> {
+        let text = fs::read_to_string(path).map_err(|e| AppError::io(path.display(), e))?;
+        let mut certs = kiosk_keys::pem_blocks(&text)
+            .into_iter()
+            .filter(|(l, _)| l == "CERTIFICATE")
+            .map(|(_, d)| d);
+        let bad = |problem: &str| -> AppError {
+            Rejection::new(
+                "certificate",
+                "bad_ca_certificate",
+                "签发CA证书",
+                problem,
+                "请导入中心CA为本工作站签发的证书文件（PEM）",
+                problem,
+                "import the certificate the central CA issued for this station",
+            )
+            .into()
+        };
+        let cert = certs.next().ok_or_else(|| bad("文件中没有证书"))?;
+        let rest: Vec<u8> = certs
+            .flat_map(|c| pem(&c, "CERTIFICATE").into_bytes())
+            .collect();
+        let s = self.station_session(m, cfg)?;
+        let id = s
+            .key_id_by_label(CA_KEY)
+            .map_err(|_| bad("工作站令牌中没有签发密钥，请先执行 kioskctl ca csr"))?;
+        let key = TokenSigner::new(&s, &id)?;
+        let info = certificate_info(&cert)?;
+        if info.public_point != key.public_point() {
+            return Err(bad("该证书的公钥与本工作站令牌中的签发密钥不符"));
+        }
+        if info.not_after <= crate::clock::x509_time(self.now()) {
+            return Err(bad("该证书已过期"));
+        }
+        drop(key);
+        self.install_ca(
+            cfg,
+            cert,
+            String::from_utf8(rest).unwrap_or_default(),
+            operator,
+        )
+    }
+
+    /// Installs the sub-CA certificate and writes the PEM files.
+    /// `chain_tail` is the PEM of the certificates above the sub-CA; the
+    /// last of them is written as `ca/root.pem`.
+    fn install_ca(
+        &mut self,
+        cfg: &KeyConfig,
+        cert: Vec<u8>,
+        chain_tail: String,
+        operator: &str,
+    ) -> Result<StationCa, AppError> {
+        let dir = self.ca_dir()?;
+        let chain = pem(&cert, "CERTIFICATE") + &chain_tail;
+        write_file(&dir.join("station-ca.pem"), &pem(&cert, "CERTIFICATE"))?;
+        write_file(&dir.join("chain.pem"), &chain)?;
+        if let Some((_, root)) = kiosk_keys::pem_blocks(&chain_tail).last() {
+            write_file(&dir.join("root.pem"), &pem(root, "CERTIFICATE"))?;
+        }
+        let ca = StationCa {
+            token_label: cfg.station_token.clone(),
+            key_label: CA_KEY.into(),
+            cert_der: Some(cert),
+            chain_pem: Some(chain),
+            crl_number: 0,
+            crl_url: self.rules()?.catalog().profile("").crl_url,
+        };
+        let actor = Actor::operator(operator);
+        let now = self.now();
+        self.store_mut()
+            .write(&actor, now, |w| w.station_ca_set(&ca))?;
+        Ok(ca)
+    }
+
+    pub(crate) fn usable_ca(&self) -> Result<StationCa, AppError> {
+        let ca = self.store().station_ca()?.filter(|c| c.cert_der.is_some()).ok_or_else(|| {
+            Rejection::new(
+                "station_ca",
+                "no_station_ca",
+                "签发CA",
+                "本工作站尚未安装签发CA证书",
+                "请运维人员执行 kioskctl ca csr 并导入中心签发的证书（演示环境：kioskctl ca init --demo）",
+                "the station has no issuing CA",
+                "run kioskctl ca csr / ca import (demo: ca init --demo)",
+            )
+        })?;
+        let info = certificate_info(ca.cert_der.as_deref().unwrap_or_default())?;
+        if info.not_after <= crate::clock::x509_time(self.now()) {
+            return Err(Rejection::new(
+                "station_ca",
+                "station_ca_expired",
+                "签发CA",
+                format!(
+                    "本工作站的签发CA证书已于 {} 过期，不能再签发证书",
+                    info.not_after.date()
+                ),
+                "请联网同步以获取更新的签发CA证书，或联系中心CA",
+                "the station's issuing CA has expired",
+                "sync to get a renewed sub-CA certificate",
+            )
+            .into());
+        }
+        Ok(ca)
+    }
+}
+
+/// SO PIN of a key: HMAC-SHA256(master, serial) computed in the station
+/// token, as 16 hex digits. Any station holding the master derives it.
+pub(crate) fn derive_so_pin(
+    station: &TokenSession,
+    master: ObjectHandle,
+    key_serial: &str,
+) -> Result<SecretString, AppError> {
+    let mac = station.hmac(master, format!("so-pin:{key_serial}").as_bytes())?;
+    Ok(SecretString::from(hex::encode_upper(&mac[..8])))
+}
+
+/// A positive serial of 128 random bits from the station token's RNG.
+pub(crate) fn serial(s: &TokenSession) -> Result<Vec<u8>, AppError> {
+    let mut b = s.random(16)?;
+    b[0] = (b[0] & 0x7f) | 0x40;
+    Ok(b)
+}

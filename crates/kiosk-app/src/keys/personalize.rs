@@ -1,0 +1,425 @@
+//! A new issue or replacement onto a blank key, step by step, and what a rerun after a crash voids first.
+
+use kiosk_domain::calendar::add_years;
+use kiosk_domain::order::{Command, Order, OrderState};
+use kiosk_domain::{validate, Operation, Rejection};
+use kiosk_keys::{certificate_info, csr, issue, verify_signature, ObjectClass, TokenSigner};
+use kiosk_keys::{Module, SecretString};
+use kiosk_store::{Actor, CertRecord};
+use serde_json::json;
+
+use super::*;
+use crate::run::{Run, Step};
+use crate::{AppError, Station};
+
+impl Station {
+    /// Writes the certificate and seal for a paid new-issue order onto a
+    /// blank key from stock. `pin` is the applicant's new user PIN.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn personalize(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        order_key: &str,
+        key_serial: &str,
+        pin: &SecretString,
+        seal_png: &[u8],
+        clerk: &str,
+    ) -> Result<Personalized, AppError> {
+        let order = self.find_order(order_key)?;
+        let key_serial = key_serial.trim().to_ascii_lowercase();
+        // Killed after the last step committed but before it was journaled:
+        // the order is complete and the key issued; say so again.
+        if order.state == OrderState::Completed {
+            let issued = self.store().stock_key(&key_serial)?.is_some_and(|k| {
+                k.state == "issued" && k.order_id.as_deref() == Some(order.id.as_str())
+            });
+            let active = self
+                .store()
+                .certificates(Some(&key_serial), Some(&order.id))?
+                .into_iter()
+                .find(|c| c.state == "active");
+            if let (true, Some(cert)) = (issued, active) {
+                let attempt = self
+                    .store()
+                    .journal_entries(&order.id)?
+                    .iter()
+                    .map(|e| e.attempt)
+                    .max()
+                    .unwrap_or(1);
+                let now = self.now();
+                let line = ("complete".to_string(), "done", json!({ "resumed": true }));
+                self.store()
+                    .journal(&order.id, &key_serial, attempt, &[line], now)?;
+                return self.personalized(&order, &key_serial, &cert.der, attempt);
+            }
+        }
+        check_operation(
+            &order,
+            &[
+                Operation::New,
+                Operation::ReplaceLost,
+                Operation::ReplaceDamaged,
+                Operation::Upgrade,
+            ],
+        )?;
+        let replaced = self.replaced_certificate(&order)?;
+        let profile = self_profile(self, &order)?;
+        let ca = self.usable_ca()?;
+        let stock = self.check_stock(&order, &key_serial)?;
+        validate::upload("seal.png", seal_png).map_err(|e| e.at("seal", "电子印章图片"))?;
+        let token = m.by_serial(&key_serial)?;
+        let (station, so_pin, attempt) = self.begin(m, cfg, &order, &key_serial, None, clerk)?;
+        let mut run = Run::new(self, cfg, &order.id, &key_serial, attempt);
+        let actor = Actor::clerk(clerk);
+
+        run.step(Step::Prepare, json!({ "stock_state": stock.state }), |st| {
+            let now = st.now();
+            let mut started = order.clone();
+            let from = (started.state, started.revision);
+            let start = from.0 == OrderState::AwaitingProduction;
+            if start {
+                started.apply(&Command::StartProduction, now)?;
+            }
+            st.store_mut().write(&actor, now, |w| {
+                if stock.state != "assigned" {
+                    w.stock_set(&key_serial, "assigned", Some(&order.id), None)?;
+                }
+                if start {
+                    w.save_transition(from.0, from.1, &started, &Command::StartProduction)?;
+                }
+                Ok(())
+            })?;
+            Ok(json!({}))
+        })?;
+
+        let label = format!("KIOSK {}", order.number);
+        run.step(Step::InitToken, json!({ "label": label }), |_| {
+            // The derived SO PIN opens a key this station touched before;
+            // the vendor's transport PIN opens a fresh one.
+            let used = match m.init_token(token.slot, &so_pin, &label) {
+                Ok(()) => "derived",
+                Err(kiosk_keys::KeyError::WrongPin) | Err(kiosk_keys::KeyError::PinLocked) => {
+                    let transport = cfg
+                        .transport_so_pin
+                        .as_ref()
+                        .ok_or_else(transport_missing)?;
+                    m.init_token(token.slot, transport, &label)?;
+                    "transport"
+                }
+                Err(e) => return Err(e.into()),
+            };
+            Ok(json!({ "so_pin": used }))
+        })?;
+        // Re-initialising keeps the token's serial and slot.
+        let key = m.open(&token)?;
+
+        run.step(Step::SetPins, json!({}), |_| {
+            if key.login_so(&so_pin).is_err() {
+                let transport = cfg
+                    .transport_so_pin
+                    .as_ref()
+                    .ok_or_else(transport_missing)?;
+                key.login_so(transport)?;
+                key.set_pin(transport, &so_pin)?;
+            }
+            key.init_user_pin(pin)?;
+            key.logout()?;
+            Ok(json!({}))
+        })?;
+
+        key.login_user(pin)?;
+        let id = key.random(8)?;
+        let mut point = Vec::new();
+        run.step(
+            Step::GenerateKey,
+            json!({ "id": hex::encode(&id), "algorithm": profile.key_algorithm }),
+            |_| {
+                point = key.generate(key_kind(&profile), &id, "company")?.1;
+                Ok(json!({}))
+            },
+        )?;
+        let user_key = TokenSigner::new(&key, &id)?;
+        let subject = subject_for(&order, &profile);
+        let mut request = Vec::new();
+        run.step(Step::Request, json!({}), |_| {
+            request = csr(&user_key, &subject)?;
+            Ok(json!({}))
+        })?;
+
+        let ca_cert = ca.cert_der.clone().unwrap_or_default();
+        let ca_key = TokenSigner::new(&station, CA_KEY.as_bytes())?;
+        let today = run.station.today();
+        // A replacement keeps the original validity [004]; a new issue runs
+        // N years from today.
+        let not_after = match &replaced {
+            Some(old) => old.not_after.parse().unwrap_or(today),
+            None => add_years(today, order.application.years.unwrap_or(1)),
+        };
+        let serial_bytes = serial(&station)?;
+        let mut cert = Vec::new();
+        run.step(
+            Step::Issue,
+            json!({ "serial": hex::encode(&serial_bytes) }),
+            |st| {
+                let now = crate::clock::x509_time(st.now());
+                cert = issue(
+                    &request,
+                    &point,
+                    &subject,
+                    &ca_cert,
+                    &ca_key,
+                    now,
+                    end_of_day(not_after),
+                    &serial_bytes,
+                    &extensions(&profile),
+                )?;
+                record_issued(st, &actor, &cert, &ca_cert, not_after, &key_serial, &order)?;
+                Ok(json!({}))
+            },
+        )?;
+        let info = certificate_info(&cert)?;
+
+        run.step(Step::WriteCertificate, json!({}), |_| {
+            key.put_certificate(&id, "company", &cert, &kiosk_keys::subject_der(&cert)?)?;
+            Ok(json!({}))
+        })?;
+
+        let seal_record = signed_seal_record(&ca_key, &order, &info.serial, seal_png)?;
+        run.step(Step::WriteSeal, json!({}), |_| {
+            key.put_data(SEAL_APP, "seal.png", seal_png)?;
+            key.put_data(SEAL_APP, "seal-record.json", &seal_record)?;
+            Ok(json!({}))
+        })?;
+
+        run.step(Step::Verify, json!({}), |_| {
+            let on_key = key.values(ObjectClass::CERTIFICATE, None)?;
+            let seal = key.values(ObjectClass::DATA, Some("seal.png"))?;
+            if on_key != [cert.clone()] || seal != [seal_png.to_vec()] {
+                return Err(kiosk_keys::KeyError::X509(
+                    "what was read back differs from what was written".into(),
+                )
+                .into());
+            }
+            let challenge = key.random(32)?;
+            let sig = user_key.sign_der(&challenge)?;
+            if !verify_signature(&info, &challenge, &sig) {
+                return Err(kiosk_keys::KeyError::X509(
+                    "the key's signature does not verify with its certificate".into(),
+                )
+                .into());
+            }
+            Ok(json!({}))
+        })?;
+
+        run.step(Step::Complete, json!({}), |st| {
+            let now = st.now();
+            let mut done = st.find_order(&order.id)?;
+            let from = (done.state, done.revision);
+            done.apply(&Command::Complete, now)?;
+            let today = st.today().to_string();
+            st.store_mut().write(&actor, now, |w| {
+                w.stock_set(&key_serial, "issued", Some(&order.id), Some(&today))?;
+                w.certificate_state(&info.serial, "active", None)?;
+                if let Some(old) = &replaced {
+                    // Lost: the old certificate is revoked automatically [004].
+                    let (reason, key_state) = match done.application.operation {
+                        Operation::ReplaceLost => (1, "retired"),
+                        Operation::Upgrade => (4, "retired"),
+                        _ => (4, "defective"),
+                    };
+                    w.certificate_state(&old.serial, "revoked", Some(reason))?;
+                    if let Some(k) = &old.key_serial {
+                        w.stock_set(k, key_state, old.order_id.as_deref(), None)?;
+                    }
+                }
+                w.save_transition(from.0, from.1, &done, &Command::Complete)
+            })?;
+            Ok(json!({}))
+        })?;
+
+        run.finish()?;
+        run.station
+            .personalized(&order, &key_serial, &cert, attempt)
+    }
+
+    /// The result of a finished personalization, with the certificate
+    /// written next to the chain as PEM.
+    pub(crate) fn personalized(
+        &self,
+        order: &Order,
+        key_serial: &str,
+        cert: &[u8],
+        attempt: i64,
+    ) -> Result<Personalized, AppError> {
+        let info = certificate_info(cert)?;
+        let dir = self.ca_dir()?;
+        let cert_path = dir.join(format!("{}.pem", info.serial));
+        write_file(&cert_path, &pem(cert, "CERTIFICATE"))?;
+        let not_after = self
+            .store()
+            .certificate(&info.serial)?
+            .map(|c| c.not_after)
+            .unwrap_or_default();
+        Ok(Personalized {
+            order_id: order.id.clone(),
+            key_serial: key_serial.to_string(),
+            token_label: format!("KIOSK {}", order.number),
+            certificate_serial: info.serial,
+            not_after,
+            certificate_pem: cert_path.display().to_string(),
+            chain_pem: dir.join("chain.pem").display().to_string(),
+            attempt,
+        })
+    }
+
+    /// The active certificate a replacement or an operation on an existing
+    /// key acts on, named by the application.
+    pub(crate) fn replaced_certificate(
+        &self,
+        order: &Order,
+    ) -> Result<Option<CertRecord>, AppError> {
+        if order.application.operation == Operation::New {
+            return Ok(None);
+        }
+        let serial = order
+            .application
+            .certificate
+            .as_ref()
+            .and_then(|c| c.serial.clone())
+            .map(|s| s.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                AppError::from(Rejection::new(
+                    "certificate.serial",
+                    "required",
+                    "原证书序列号",
+                    "未填写原证书序列号",
+                    "请读取原介质（kioskctl key show）或查询原订单，填写原证书序列号",
+                    "the original certificate's serial is missing",
+                    "read it from the old key or its order",
+                ))
+            })?;
+        let cert = self.store().certificate(&serial)?.ok_or_else(|| {
+            AppError::from(Rejection::new(
+                "certificate.serial",
+                "unknown_certificate",
+                "原证书序列号",
+                format!("本站没有序列号为 {serial} 的证书记录"),
+                "请核对序列号；其他受理点签发的证书，请同步后再办理",
+                format!("this station has no certificate {serial}"),
+                "check the serial, or sync first",
+            ))
+        })?;
+        if cert.state != "active" {
+            return Err(Rejection::new(
+                "certificate.serial",
+                "certificate_not_active",
+                "原证书序列号",
+                format!("证书 {serial} 当前状态为“{}”，不是有效证书", cert.state),
+                "已吊销或已被替换的证书不能再办理此业务",
+                format!("certificate {serial} is {}", cert.state),
+                "use the current certificate",
+            )
+            .into());
+        }
+        Ok(Some(cert))
+    }
+
+    /// Revokes what an interrupted attempt signed but never finished.
+    /// `keep` names a certificate an interrupted attempt already put on the
+    /// key, which the rerun carries forward instead.
+    pub(crate) fn void_unfinished(
+        &mut self,
+        order: &Order,
+        key_serial: &str,
+        keep: Option<&str>,
+        clerk: &str,
+    ) -> Result<(), AppError> {
+        let stale: Vec<String> = self
+            .store()
+            .certificates(Some(key_serial), Some(&order.id))?
+            .into_iter()
+            .filter(|c| c.state == "issued" && Some(c.serial.as_str()) != keep)
+            .map(|c| c.serial)
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        self.store_mut().write(&Actor::clerk(clerk), now, |w| {
+            for s in &stale {
+                // cessationOfOperation: never handed out, the key is wiped.
+                w.certificate_state(s, "revoked", Some(5))?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+fn transport_missing() -> AppError {
+    Rejection::new(
+        "transport_so_pin",
+        "required",
+        "介质出厂管理员PIN",
+        "这是一支新介质，需要厂商的出厂管理员PIN（SO PIN）才能初始化",
+        "请运维人员设置 KIOSK_TRANSPORT_SO_PIN 后重试",
+        "a fresh key needs the vendor's transport SO PIN",
+        "set KIOSK_TRANSPORT_SO_PIN",
+    )
+    .into()
+}
+
+/// Records a certificate the moment it is signed, before it goes on a key.
+pub(crate) fn record_issued(
+    st: &mut Station,
+    actor: &Actor,
+    cert: &[u8],
+    ca_cert: &[u8],
+    not_after: chrono::NaiveDate,
+    key_serial: &str,
+    order: &Order,
+) -> Result<(), AppError> {
+    let info = certificate_info(cert)?;
+    let record = CertRecord {
+        serial: info.serial.clone(),
+        issuer: certificate_info(ca_cert)?.serial,
+        subject: info.subject,
+        not_before: info.not_before.to_string(),
+        not_after: not_after.to_string(),
+        key_serial: Some(key_serial.to_string()),
+        order_id: Some(order.id.clone()),
+        state: "issued".into(),
+        der: cert.to_vec(),
+        issued_at: String::new(),
+        revoked_at: None,
+        revocation_reason: None,
+    };
+    let now = st.now();
+    st.store_mut()
+        .write(actor, now, |w| w.certificate_issued(&record))?;
+    Ok(())
+}
+
+/// The seal record that binds the seal image to the company, its USCC and
+/// the certificate, signed by the station's sub-CA.
+pub(crate) fn signed_seal_record(
+    ca_key: &TokenSigner<'_>,
+    order: &Order,
+    cert_serial: &str,
+    seal_png: &[u8],
+) -> Result<Vec<u8>, AppError> {
+    let record = json!({
+        "company": order.application.organization.name,
+        "uscc": order.application.organization.uscc,
+        "certificate_serial": cert_serial,
+        "image_sha256": hex::encode(kiosk_keys::sha256(seal_png)),
+    })
+    .to_string();
+    let signature = ca_key.sign_der(record.as_bytes())?;
+    Ok(
+        json!({ "record": record, "signature_hex": hex::encode(&signature) })
+            .to_string()
+            .into_bytes(),
+    )
+}

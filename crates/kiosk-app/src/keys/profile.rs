@@ -1,0 +1,117 @@
+//! What goes into a certificate: the provider's issuance profile, subject, extensions and validity.
+
+use chrono::NaiveDate;
+use kiosk_domain::catalog::{KeyAlgorithm, UsccAttribute};
+use kiosk_domain::order::{Order, OrderState};
+use kiosk_domain::{Operation, Rejection};
+use kiosk_keys::SubjectSpec;
+use time::OffsetDateTime;
+
+use crate::{AppError, Station};
+
+pub(crate) fn check_operation(order: &Order, allowed: &[Operation]) -> Result<(), AppError> {
+    if !allowed.contains(&order.application.operation) {
+        return Err(Rejection::new(
+            "operation",
+            "not_built",
+            "业务类型",
+            format!(
+                "{}不能用此流程办理",
+                order.application.operation.label_zh()
+            ),
+            "请按订单的业务类型办理（新办与补办写入新介质，更新、变更、升级、解锁、吊销在原介质上办理）",
+            format!(
+                "personalization for {} is not available yet",
+                order.application.operation
+            ),
+            "refer the applicant to the central CA",
+        )
+        .into());
+    }
+    match order.state {
+        OrderState::AwaitingProduction | OrderState::InProduction => Ok(()),
+        s => Err(Rejection::new(
+            "state",
+            "invalid_transition",
+            "订单状态",
+            format!("订单当前为“{}”，不能制证", s.label_zh()),
+            "请先完成材料审核与收费",
+            format!("the order is {}", s.as_str()),
+            "check materials and take the fee first",
+        )
+        .into()),
+    }
+}
+
+/// The issuance profile of the order's provider.
+pub(crate) fn self_profile(
+    st: &Station,
+    order: &Order,
+) -> Result<kiosk_domain::catalog::IssuanceProfile, AppError> {
+    Ok(st.rules()?.catalog().profile(&order.application.provider))
+}
+
+/// The key kind a profile asks for.
+pub(crate) fn key_kind(profile: &kiosk_domain::catalog::IssuanceProfile) -> kiosk_keys::KeyKind {
+    match profile.key_algorithm {
+        KeyAlgorithm::EcP256 => kiosk_keys::KeyKind::P256,
+        KeyAlgorithm::Rsa2048 => kiosk_keys::KeyKind::Rsa2048,
+    }
+}
+
+/// The profile's key usages, extended key usages, CRL and AIA addresses.
+pub(crate) fn extensions(
+    profile: &kiosk_domain::catalog::IssuanceProfile,
+) -> kiosk_keys::Extensions {
+    use kiosk_domain::catalog::{ExtendedKeyUsage as E, KeyUsage as K};
+    use kiosk_keys::{ExtendedKeyUsagePurpose as XP, KeyUsagePurpose as KP};
+    let key_usages = profile
+        .key_usage
+        .iter()
+        .map(|k| match k {
+            K::DigitalSignature => KP::DigitalSignature,
+            K::NonRepudiation => KP::ContentCommitment,
+            K::KeyEncipherment => KP::KeyEncipherment,
+            K::DataEncipherment => KP::DataEncipherment,
+            K::KeyAgreement => KP::KeyAgreement,
+        })
+        .collect();
+    let extended_key_usages = profile
+        .extended_key_usage
+        .iter()
+        .map(|e| match e {
+            E::ClientAuth => XP::ClientAuth,
+            E::EmailProtection => XP::EmailProtection,
+            E::CodeSigning => XP::CodeSigning,
+        })
+        .collect();
+    kiosk_keys::Extensions {
+        key_usages,
+        extended_key_usages,
+        crl_url: Some(profile.crl_url.clone()).filter(|u| !u.is_empty()),
+        ca_issuers_url: profile.ca_issuers_url.clone(),
+    }
+}
+
+/// CN = O = OU = 单位名称, C = CN, and the USCC where the profile says.
+pub(crate) fn subject_for(
+    order: &Order,
+    profile: &kiosk_domain::catalog::IssuanceProfile,
+) -> SubjectSpec {
+    let org = &order.application.organization;
+    let oid = match profile.uscc_attribute {
+        UsccAttribute::SerialNumber => vec![2, 5, 4, 5],
+        UsccAttribute::State => vec![2, 5, 4, 8],
+    };
+    SubjectSpec {
+        common_name: org.name.clone(),
+        organization: Some(org.name.clone()),
+        organizational_unit: Some(org.name.clone()),
+        extra: vec![(oid, org.uscc.clone())],
+    }
+}
+
+/// The last second of a station day (UTC+8).
+pub(crate) fn end_of_day(d: NaiveDate) -> OffsetDateTime {
+    crate::clock::x509_time(kiosk_domain::calendar::day_end(d))
+}

@@ -1,0 +1,116 @@
+//! Blank keys from the vendor: registering them, reading a key, and whether an order may write one.
+
+use chrono::NaiveDate;
+use kiosk_domain::order::Order;
+use kiosk_domain::Rejection;
+use kiosk_keys::Module;
+use kiosk_keys::{certificate_info, ObjectClass};
+use kiosk_store::{Actor, StockKey};
+
+use super::*;
+use crate::{AppError, Station};
+
+impl Station {
+    /// Registers a blank key received from the vendor.
+    pub fn stock_add(
+        &mut self,
+        serial: &str,
+        model: &str,
+        batch: &str,
+        received_on: NaiveDate,
+        clerk: &str,
+    ) -> Result<StockKey, AppError> {
+        let serial = serial.trim().to_ascii_lowercase();
+        if serial.is_empty() || !serial.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Rejection::new(
+                "serial",
+                "format",
+                "介质序列号",
+                format!("“{serial}”不是有效的介质序列号"),
+                "请按介质外壳或读卡工具显示的序列号填写（字母和数字）",
+                "not a valid key serial",
+                "use the serial printed on the key",
+            )
+            .into());
+        }
+        let key = StockKey {
+            serial,
+            model: model.trim().to_string(),
+            batch: batch.trim().to_string(),
+            received_on: received_on.to_string(),
+            state: "in-stock".into(),
+            order_id: None,
+            first_issued_on: None,
+            updated_at: String::new(),
+        };
+        let now = self.now();
+        self.store_mut()
+            .write(&Actor::clerk(clerk), now, |w| w.stock_add(&key))?;
+        Ok(self.store().stock_key(&key.serial)?.unwrap_or(key))
+    }
+
+    /// Reads a key the way the seeds' 读取证书 does.
+    pub fn key_show(&self, m: &Module, serial: &str) -> Result<KeyView, AppError> {
+        let t = m.by_serial(serial)?;
+        let s = m.open(&t)?;
+        let certs = s.values(ObjectClass::CERTIFICATE, None)?;
+        let info = certs.first().map(|der| certificate_info(der)).transpose()?;
+        Ok(KeyView {
+            key_serial: t.serial.clone(),
+            token_label: t.label.clone(),
+            model: t.model.clone(),
+            lock: lock_status(&t, self.store().wrong_pins(&t.serial.to_ascii_lowercase())?),
+            certificate_serial: info.as_ref().map(|i| i.serial.clone()),
+            subject: info.as_ref().map(|i| i.subject.clone()),
+            issuer: info.as_ref().map(|i| i.issuer.clone()),
+            not_before: info.as_ref().map(|i| crate::clock::from_x509(i.not_before)),
+            not_after: info.as_ref().map(|i| crate::clock::from_x509(i.not_after)),
+            objects: s
+                .objects()?
+                .into_iter()
+                .map(|o| format!("{} {} {}", o.class, o.label, o.id))
+                .collect(),
+            stock: self.store().stock_key(&t.serial)?,
+        })
+    }
+
+    pub(super) fn check_stock(
+        &self,
+        order: &Order,
+        key_serial: &str,
+    ) -> Result<StockKey, AppError> {
+        let refuse = |code, problem: String, action: &str| -> AppError {
+            Rejection::new(
+                "key_serial",
+                code,
+                "介质",
+                problem,
+                action,
+                format!("key {key_serial}: {code}"),
+                "use another key",
+            )
+            .into()
+        };
+        let stock = self.store().stock_key(key_serial)?.ok_or_else(|| {
+            refuse(
+                "not_in_stock",
+                format!("介质 {key_serial} 未登记入库"),
+                "请使用已入库的空白介质，或先用 kioskctl stock add 登记",
+            )
+        })?;
+        match (stock.state.as_str(), stock.order_id.as_deref()) {
+            ("in-stock", _) => Ok(stock),
+            ("assigned", Some(o)) if o == order.id => Ok(stock),
+            ("assigned", Some(_)) => Err(refuse(
+                "key_of_other_order",
+                format!("介质 {key_serial} 已分配给其他订单"),
+                "请换一支空白介质",
+            )),
+            (state, _) => Err(refuse(
+                "key_not_available",
+                format!("介质 {key_serial} 当前状态为“{state}”，不是空白库存"),
+                "请换一支空白介质",
+            )),
+        }
+    }
+}
