@@ -89,31 +89,28 @@ impl Desk {
 
 fn parse<T: DeserializeOwned>(value: &str, field: &'static str, field_zh: &str) -> IpcResult<T> {
     serde_json::from_value(serde_json::Value::String(value.trim().to_string())).map_err(|_| {
-        Rejection::new(
-            field,
-            "unknown_value",
-            field_zh,
-            format!("“{value}”不是可选的值"),
-            "请从列表中选择",
-            format!("'{value}' is not one of the choices"),
-            "pick one from the list",
-        )
-        .into()
+        Rejection::field(field, field_zh, "unknown_value")
+            .zh(format!("“{value}”不是可选的值"), "请从列表中选择")
+            .en(
+                format!("'{value}' is not one of the choices"),
+                "pick one from the list",
+            )
+            .into()
     })
 }
 
 fn date(value: &str, field: &'static str, field_zh: &str) -> IpcResult<NaiveDate> {
     NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
-        Rejection::new(
-            field,
-            "format",
-            field_zh,
-            format!("“{value}”不是有效的日期"),
-            "请按 年-月-日 格式输入，例如 2025-01-31",
-            format!("'{value}' is not a valid date"),
-            "use YYYY-MM-DD, e.g. 2025-01-31",
-        )
-        .into()
+        Rejection::field(field, field_zh, "format")
+            .zh(
+                format!("“{value}”不是有效的日期"),
+                "请按 年-月-日 格式输入，例如 2025-01-31",
+            )
+            .en(
+                format!("'{value}' is not a valid date"),
+                "use YYYY-MM-DD, e.g. 2025-01-31",
+            )
+            .into()
     })
 }
 
@@ -397,16 +394,10 @@ pub fn advance(
         "return" => Command::Return { reason },
         "cancel" => Command::Cancel { reason },
         other => {
-            return Err(Rejection::new(
-                "step",
-                "unknown_value",
-                "操作",
-                format!("没有“{other}”这一步"),
-                "请用页面上的按钮操作",
-                format!("no step '{other}'"),
-                "use the buttons",
-            )
-            .into())
+            return Err(Rejection::field("step", "操作", "unknown_value")
+                .zh(format!("没有“{other}”这一步"), "请用页面上的按钮操作")
+                .en(format!("no step '{other}'"), "use the buttons")
+                .into())
         }
     };
     let mut st = desk.station();

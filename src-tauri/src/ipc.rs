@@ -5,7 +5,7 @@
 use kiosk_app::domain::order::OrderState;
 use kiosk_app::domain::Operation;
 use kiosk_app::domain::Rejection;
-use kiosk_app::{AppError, Phase, PinNeed, SealNeed, Step};
+use kiosk_app::{AppError, ErrorKind, Phase, PinNeed, SealNeed, Step};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -72,32 +72,27 @@ fn field(r: &Rejection) -> FieldError {
 
 impl From<AppError> for IpcError {
     fn from(e: AppError) -> Self {
-        let detail = e.code();
-        let code = match detail {
-            "not_logged_in" => ErrorCode::NotLoggedIn,
-            "forbidden" => ErrorCode::Forbidden,
-            "bad_credentials" => ErrorCode::BadCredentials,
-            "locked_out" => ErrorCode::LockedOut,
-            "approval_required" => ErrorCode::ApprovalRequired,
-            "not_found" => ErrorCode::NotFound,
-            "conflict" => ErrorCode::Conflict,
-            "no_token" | "no_certificate_key" => ErrorCode::NoKey,
-            "wrong_pin" => ErrorCode::WrongPin,
-            "pin_locked" => ErrorCode::PinLocked,
-            "read_only" | "disk_full" | "newer_schema" => ErrorCode::Storage,
-            _ if matches!(e, AppError::Rejected(_)) => ErrorCode::Invalid,
-            _ => ErrorCode::Failed,
-        };
-        let fields = match &e {
-            AppError::Rejected(r) => r.iter().map(field).collect(),
-            _ => Vec::new(),
+        let code = match e.kind() {
+            ErrorKind::Invalid => ErrorCode::Invalid,
+            ErrorKind::NotLoggedIn => ErrorCode::NotLoggedIn,
+            ErrorKind::Forbidden => ErrorCode::Forbidden,
+            ErrorKind::BadCredentials => ErrorCode::BadCredentials,
+            ErrorKind::LockedOut => ErrorCode::LockedOut,
+            ErrorKind::ApprovalRequired => ErrorCode::ApprovalRequired,
+            ErrorKind::NotFound => ErrorCode::NotFound,
+            ErrorKind::Conflict => ErrorCode::Conflict,
+            ErrorKind::NoKey => ErrorCode::NoKey,
+            ErrorKind::WrongPin => ErrorCode::WrongPin,
+            ErrorKind::PinLocked => ErrorCode::PinLocked,
+            ErrorKind::Storage => ErrorCode::Storage,
+            ErrorKind::Failed => ErrorCode::Failed,
         };
         IpcError {
             code,
-            detail: detail.to_string(),
+            detail: e.code().to_string(),
             message: e.message_zh(),
             message_en: e.message_en(),
-            fields,
+            fields: e.rejections().into_iter().map(field).collect(),
         }
     }
 }

@@ -264,15 +264,9 @@ pub fn upload(
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .map_err(|_| {
-            Rejection::new(
-                "file",
-                "unreadable",
-                "扫描件",
-                "文件内容无法读取",
-                "请重新扫描或重新选择文件",
-                "the file could not be read",
-                "scan it again",
-            )
+            Rejection::field("file", "扫描件", "unreadable")
+                .zh("文件内容无法读取", "请重新扫描或重新选择文件")
+                .en("the file could not be read", "scan it again")
         })?;
     let dir = tempfile::tempdir_in(st.data_dir())
         .map_err(|e| AppError::io(st.data_dir().display(), e))?;

@@ -17,6 +17,7 @@ use kiosk_keys::SecretString;
 use kiosk_store::{Actor, Approval};
 use serde::Serialize;
 
+use crate::error::Denial;
 use crate::{AppError, Station};
 
 /// What an account may do at the console. A supervisor may do everything
@@ -50,15 +51,12 @@ impl std::str::FromStr for Role {
         match s.trim() {
             "clerk" => Ok(Role::Clerk),
             "supervisor" => Ok(Role::Supervisor),
-            other => Err(Rejection::new(
-                "role",
-                "unknown_role",
-                "角色",
-                format!("没有“{other}”这种角色"),
-                "请选择 clerk（受理员）或 supervisor（主管）",
-                format!("no role '{other}'"),
-                "use clerk or supervisor",
-            )),
+            other => Err(Rejection::field("role", "角色", "unknown_role")
+                .zh(
+                    format!("没有“{other}”这种角色"),
+                    "请选择 clerk（受理员）或 supervisor（主管）",
+                )
+                .en(format!("no role '{other}'"), "use clerk or supervisor")),
         }
     }
 }
@@ -83,13 +81,55 @@ fn rejection(
     action: &str,
     en: &str,
 ) -> AppError {
-    Rejection::new(field, code, field_zh, problem, action, en, action).into()
+    Rejection::field(field, field_zh, code)
+        .zh(problem, action)
+        .en(en, action_en(code))
+        .into()
+}
+
+/// A refusal of who may do what: the front end acts on its kind (shows
+/// the login, asks for a supervisor, …), not on its code.
+fn denied(
+    kind: Denial,
+    field: &'static str,
+    code: &'static str,
+    field_zh: &str,
+    problem: &str,
+    action: &str,
+    en: &str,
+) -> AppError {
+    let why = Rejection::field(field, field_zh, code)
+        .zh(problem, action)
+        .en(en, action_en(code));
+    AppError::Denied(kind, why)
+}
+
+/// What to do, in English, for each refusal of this module.
+fn action_en(code: &str) -> &'static str {
+    match code {
+        "bad_credentials" => "check both and try again; a supervisor resets a forgotten password",
+        "format" => "choose another account id",
+        "too_short" => "choose a longer password",
+        "approval_not_needed" => "carry out the order directly",
+        "not_supervisor" | "self_approval" => {
+            "have another supervisor approve with their own account and password"
+        }
+        "approval_required" => {
+            "have another supervisor approve it (the console's supervisor approval, or kioskctl order approve ORDER --supervisor ID) and run it again"
+        }
+        "locked_out" => "wait five minutes, or have a supervisor help",
+        "not_logged_in" => "log in again",
+        "forbidden" => "ask a supervisor",
+        "mismatch" => "type the same password twice",
+        _ => "ask a supervisor",
+    }
 }
 
 fn bad_login() -> AppError {
     // One answer for an unknown account and a wrong secret: the console
     // does not tell which account names exist.
-    rejection(
+    denied(
+        Denial::BadCredentials,
         "secret",
         "bad_credentials",
         "账号或密码",
@@ -284,7 +324,8 @@ impl Station {
                 .iter()
                 .any(|a| a.operation == op.as_str())
         {
-            return Err(rejection(
+            return Err(denied(
+                Denial::ApprovalRequired,
                 "supervisor",
                 "approval_required",
                 "主管审批",
@@ -356,7 +397,8 @@ impl Sessions {
         if let Some(until) = self.failures().get(&key).and_then(|f| f.until) {
             if until > now {
                 let minutes = ((until - now).num_seconds() + 59) / 60;
-                return Err(rejection(
+                return Err(denied(
+                    Denial::LockedOut,
                     "clerk_id",
                     "locked_out",
                     "账号",
@@ -372,7 +414,7 @@ impl Sessions {
             Ok(_) => {
                 failures.remove(&key);
             }
-            Err(e) if e.code() == "bad_credentials" => {
+            Err(AppError::Denied(Denial::BadCredentials, _)) => {
                 let f = failures.entry(key).or_default();
                 f.count += 1;
                 if f.count >= MAX_FAILURES {
@@ -421,7 +463,8 @@ impl Sessions {
         let mut map = self.lock();
         map.retain(|_, s| now - s.last_seen <= self.idle);
         let Some(s) = token.and_then(|t| map.get_mut(t)) else {
-            return Err(rejection(
+            return Err(denied(
+                Denial::NotLoggedIn,
                 "session",
                 "not_logged_in",
                 "登录",
@@ -431,7 +474,8 @@ impl Sessions {
             ));
         };
         if s.clerk.role < role {
-            return Err(rejection(
+            return Err(denied(
+                Denial::Forbidden,
                 "session",
                 "forbidden",
                 "权限",

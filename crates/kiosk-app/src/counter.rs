@@ -121,16 +121,17 @@ impl Station {
             .filter(|k| k.not_after_date.is_some())
             .collect();
         let Some(key) = keys.into_iter().next_back() else {
-            return Err(kiosk_domain::Rejection::new(
-                "key",
-                "no_certificate_key",
-                "证书介质",
-                "未检测到带证书的介质",
-                "请插入要更新的证书介质（U盾），稍候再点“读取证书”",
-                "no key with a certificate is plugged in",
-                "plug in the key to renew and read it again",
-            )
-            .into());
+            return Err(AppError::NoKey(
+                kiosk_domain::Rejection::field("key", "证书介质", "no_certificate_key")
+                    .zh(
+                        "未检测到带证书的介质",
+                        "请插入要更新的证书介质（U盾），稍候再点“读取证书”",
+                    )
+                    .en(
+                        "no key with a certificate is plugged in",
+                        "plug in the key to renew and read it again",
+                    ),
+            ));
         };
         let not_after = key.not_after_date.expect("filtered above");
         let renewal = self.rules()?.renewal(provider, not_after, years)?;

@@ -3,13 +3,21 @@ use kiosk_store::StoreError;
 use serde_json::{json, Value};
 use thiserror::Error;
 
-/// Every failure a front end can meet. `code()` is closed and stable: front
-/// ends switch on it, never on the message.
+/// Every failure a front end can meet. Front ends switch on [`AppError::kind`]
+/// (closed, matched by variant), never on `code()` or the message; `code()`
+/// is the stable string for logs and `--json`.
 #[derive(Debug, Error)]
 pub enum AppError {
     /// The rules refused the input; each rejection names its field.
     #[error("{}", .0.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "))]
     Rejected(Vec<Rejection>),
+    /// Who may do what: no session, wrong role, wrong secret, paused
+    /// account, missing approval. The rejection says it in words.
+    #[error("{1}")]
+    Denied(Denial, Rejection),
+    /// The work needs a key that is not plugged in.
+    #[error("{0}")]
+    NoKey(Rejection),
     #[error("{what} {key} not found")]
     NotFound { what: &'static str, key: String },
     #[error(transparent)]
@@ -26,6 +34,45 @@ pub enum AppError {
         path: String,
         source: std::io::Error,
     },
+}
+
+/// The kinds of [`AppError::Denied`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    NotLoggedIn,
+    Forbidden,
+    BadCredentials,
+    LockedOut,
+    ApprovalRequired,
+}
+
+/// What a front end does about an error: the closed set it switches on.
+/// A kind is added only when some front end acts differently on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Input refused by the rules: show which fields and why.
+    Invalid,
+    /// No session, or it timed out: show the login.
+    NotLoggedIn,
+    /// The session's role may not do this.
+    Forbidden,
+    BadCredentials,
+    /// Too many wrong secrets in a row: the account is paused for a while.
+    LockedOut,
+    /// Unlock or revoke without a supervisor's approval: ask for it.
+    ApprovalRequired,
+    NotFound,
+    /// Someone else changed the order: reload it.
+    Conflict,
+    /// No key plugged in: ask for one.
+    NoKey,
+    WrongPin,
+    PinLocked,
+    /// The disk is full or read-only, or the database is newer: call the
+    /// operator.
+    Storage,
+    /// Anything else: show the message.
+    Failed,
 }
 
 impl From<Rejection> for AppError {
@@ -48,8 +95,52 @@ impl AppError {
         }
     }
 
+    /// What a front end does about it, by variant.
+    pub fn kind(&self) -> ErrorKind {
+        use kiosk_keys::KeyError;
+        use std::io::ErrorKind as Io;
+        match self {
+            AppError::Rejected(_) | AppError::Store(StoreError::Rejected(_)) => ErrorKind::Invalid,
+            AppError::Denied(d, _) => match d {
+                Denial::NotLoggedIn => ErrorKind::NotLoggedIn,
+                Denial::Forbidden => ErrorKind::Forbidden,
+                Denial::BadCredentials => ErrorKind::BadCredentials,
+                Denial::LockedOut => ErrorKind::LockedOut,
+                Denial::ApprovalRequired => ErrorKind::ApprovalRequired,
+            },
+            AppError::NoKey(_) | AppError::Key(KeyError::NoToken { .. }) => ErrorKind::NoKey,
+            AppError::Key(KeyError::WrongPin) => ErrorKind::WrongPin,
+            AppError::Key(KeyError::PinLocked) => ErrorKind::PinLocked,
+            AppError::NotFound { .. } => ErrorKind::NotFound,
+            AppError::Store(StoreError::Conflict(_)) => ErrorKind::Conflict,
+            AppError::Store(
+                StoreError::ReadOnly(_) | StoreError::Full(_) | StoreError::NewerSchema { .. },
+            ) => ErrorKind::Storage,
+            AppError::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    Io::PermissionDenied | Io::ReadOnlyFilesystem | Io::StorageFull
+                ) =>
+            {
+                ErrorKind::Storage
+            }
+            _ => ErrorKind::Failed,
+        }
+    }
+
+    /// The refusals behind the error, each naming its field.
+    pub fn rejections(&self) -> Vec<&Rejection> {
+        match self {
+            AppError::Rejected(r) => r.iter().collect(),
+            AppError::Denied(_, r) | AppError::NoKey(r) => vec![r],
+            AppError::Store(StoreError::Rejected(r)) => vec![r],
+            _ => Vec::new(),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
+            AppError::Denied(_, r) | AppError::NoKey(r) => r.code,
             AppError::Rejected(r) if r.len() == 1 => r[0].code,
             AppError::Rejected(_) => "invalid_input",
             AppError::NotFound { .. } => "not_found",
@@ -82,6 +173,7 @@ impl AppError {
                 .map(|r| r.message_zh())
                 .collect::<Vec<_>>()
                 .join("\n"),
+            AppError::Denied(_, r) | AppError::NoKey(r) => r.message_zh(),
             AppError::NotFound { what, key } => format!("找不到{what}“{key}”。请核对编号后重试"),
             AppError::Store(e) => e.message_zh(),
             AppError::Sync(e) => e.message_zh(),
@@ -125,6 +217,7 @@ impl AppError {
                 .map(|r| r.message_en())
                 .collect::<Vec<_>>()
                 .join("\n"),
+            AppError::Denied(_, r) | AppError::NoKey(r) => r.message_en(),
             other => other.to_string(),
         }
     }
@@ -132,7 +225,9 @@ impl AppError {
     /// The error as one JSON object, for `--json` and for IPC.
     pub fn to_json(&self) -> Value {
         let rejections = match self {
-            AppError::Rejected(r) => serde_json::to_value(r).unwrap_or(Value::Null),
+            AppError::Rejected(_) | AppError::Denied(..) | AppError::NoKey(_) => {
+                serde_json::to_value(self.rejections()).unwrap_or(Value::Null)
+            }
             _ => json!([]),
         };
         json!({

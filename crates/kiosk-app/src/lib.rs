@@ -25,7 +25,7 @@ pub use accounts::{check_same, ClerkView, Role, Session, Sessions};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use counter::{DeskOrder, KeyRenewal, PresentKey};
 pub use documents::{AttachmentView, Document, PrintOutcome, RenderedDocument, SealView};
-pub use error::AppError;
+pub use error::{AppError, Denial, ErrorKind};
 pub use keys::{check_new_pin, KeyConfig, KeyView, Personalized, STEPS};
 pub use operations::{
     needs_certificate, pin_need, seal_need, writes_blank_key, KeyWork, PinNeed, SealNeed,

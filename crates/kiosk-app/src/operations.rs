@@ -239,10 +239,17 @@ impl Station {
             }
         }
         let need_key = || -> Result<String, AppError> {
-            key.clone()
-                .ok_or_else(|| missing("key", "介质序列号", "请插入介质并用 --key 指明其序列号"))
+            key.clone().ok_or_else(|| {
+                missing(
+                    "key",
+                    "介质序列号",
+                    "请插入介质并用 --key 指明其序列号",
+                    "plug in the key and name its serial (--key)",
+                )
+            })
         };
-        let need_pin = || pin.ok_or_else(|| missing("pin", "PIN码", "请输入PIN码"));
+        let need_pin =
+            || pin.ok_or_else(|| missing("pin", "PIN码", "请输入PIN码", "type the key's PIN"));
         let onto_new_key = match (op, &key) {
             (Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged, _) => true,
             (Operation::Upgrade, Some(k)) => self.is_blank(&order, k)?,
@@ -264,6 +271,7 @@ impl Station {
                         "seal",
                         "电子印章图片",
                         "请先提取并确认电子印章（kioskctl seal extract / approve），或用 --seal 指明图片",
+                        "extract and approve the seal first (kioskctl seal extract / approve), or give one with --seal",
                     )
                 })?;
                 self.personalize(m, cfg, order_key, &need_key()?, need_pin()?, seal, clerk)
@@ -412,11 +420,16 @@ impl Station {
         same_key(&old, key_serial)?;
         if let Some(seal) = new_seal {
             if op != Operation::Change {
-                return Err(missing(
-                    "seal",
-                    "电子印章图片",
-                    "只有证书信息变更可以在柜台更换印章",
-                ));
+                return Err(Rejection::field("seal", "电子印章图片", "seal_not_changed_here")
+                    .zh(
+                        format!("{}不更换电子印章", op.label_zh()),
+                        "只有证书信息变更可以在柜台更换印章；请去掉印章图片后重新办理",
+                    )
+                    .en(
+                        format!("a {op} does not change the seal"),
+                        "only a change of certificate details changes the seal; run it again without a seal image",
+                    )
+                    .into());
             }
             kiosk_domain::validate::upload("seal.png", seal)
                 .map_err(|e| e.at("seal", "电子印章图片"))?;
@@ -436,15 +449,7 @@ impl Station {
                 .iter()
                 .any(|k| k.pkcs11_model == token.model && k.upgrade_in_place);
             if !in_place {
-                return Err(Rejection::new(
-                    "key",
-                    "upgrade_needs_new_key",
-                    "介质",
-                    format!("该型号介质（{}）不支持在原介质上升级算法", token.model),
-                    "请改用一支新介质办理：kioskctl order run 订单 --key 新介质序列号（有效期不变，原证书将被替换）",
-                    format!("key model {} cannot be upgraded in place", token.model),
-                    "use a new key from stock",
-                )
+                return Err(Rejection::field("key", "介质", "upgrade_needs_new_key").zh(format!("该型号介质（{}）不支持在原介质上升级算法", token.model), "请改用一支新介质办理：kioskctl order run 订单 --key 新介质序列号（有效期不变，原证书将被替换）").en(format!("key model {} cannot be upgraded in place", token.model), "use a new key from stock")
                 .into());
             }
         }
@@ -671,19 +676,22 @@ impl Station {
 
 /// The renewal's new end, from the order's renewal decision.
 fn renewal_end(order: &Order) -> Result<chrono::NaiveDate, AppError> {
-    match &order.renewal {
-        Some(r) if r.mode != RenewalMode::TooEarly => r.new_not_after.ok_or_else(|| {
-            missing(
-                "certificate.not_after",
-                "原证书到期日",
-                "更新订单缺少续期判定，请重新受理",
-            )
-        }),
-        _ => Err(missing(
+    let no_decision = || {
+        Rejection::field(
             "certificate.not_after",
             "原证书到期日",
-            "更新订单缺少续期判定，请重新受理",
-        )),
+            "no_renewal_decision",
+        )
+        .zh("更新订单缺少续期判定", "请重新受理该更新申请")
+        .en(
+            "the renewal order has no renewal decision",
+            "take the renewal application in again",
+        )
+        .into()
+    };
+    match &order.renewal {
+        Some(r) if r.mode != RenewalMode::TooEarly => r.new_not_after.ok_or_else(no_decision),
+        _ => Err(no_decision()),
     }
 }
 
@@ -782,32 +790,26 @@ fn same_key(cert: &CertRecord, key_serial: &str) -> Result<(), AppError> {
         .as_deref()
         .is_some_and(|k| !k.eq_ignore_ascii_case(key_serial))
     {
-        return Err(Rejection::new(
-            "key",
-            "wrong_key",
-            "介质",
-            format!(
-                "插入的介质 {key_serial} 不是证书 {} 所在的介质",
-                cert.serial
-            ),
-            "请插入该证书所在的原介质",
-            format!("key {key_serial} does not hold certificate {}", cert.serial),
-            "insert the key that holds the certificate",
-        )
-        .into());
+        return Err(Rejection::field("key", "介质", "wrong_key")
+            .zh(
+                format!(
+                    "插入的介质 {key_serial} 不是证书 {} 所在的介质",
+                    cert.serial
+                ),
+                "请插入该证书所在的原介质",
+            )
+            .en(
+                format!("key {key_serial} does not hold certificate {}", cert.serial),
+                "insert the key that holds the certificate",
+            )
+            .into());
     }
     Ok(())
 }
 
-fn missing(field: &str, label: &str, action: &str) -> AppError {
-    Rejection::new(
-        field,
-        "required",
-        label,
-        "未提供",
-        action,
-        "missing",
-        "provide it",
-    )
-    .into()
+fn missing(field: &str, label: &str, action: &str, action_en: &str) -> AppError {
+    Rejection::field(field, label, "required")
+        .zh("未提供", action)
+        .en("it was not given", action_en)
+        .into()
 }

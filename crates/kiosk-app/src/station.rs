@@ -330,15 +330,15 @@ impl Station {
             .is_some_and(|e| e.eq_ignore_ascii_case("json"))
         {
             let c: Catalog = serde_json::from_str(&text).map_err(|e| {
-                Rejection::new(
-                    "catalog",
-                    "malformed",
-                    "规则目录",
-                    format!("目录文件无法解析：{e}"),
-                    "请检查文件格式（JSON）后重新导入",
-                    format!("the catalog file cannot be parsed: {e}"),
-                    "check the file (JSON) and import it again",
-                )
+                Rejection::field("catalog", "规则目录", "malformed")
+                    .zh(
+                        format!("目录文件无法解析：{e}"),
+                        "请检查文件格式（JSON）后重新导入",
+                    )
+                    .en(
+                        format!("the catalog file cannot be parsed: {e}"),
+                        "check the file (JSON) and import it again",
+                    )
             })?;
             c.check()?;
             c
@@ -410,12 +410,13 @@ fn assess(rules: &Rules, application: &Application) -> Result<Assessment, AppErr
         (Operation::Renew, Some(not_after)) => {
             let decision = rules.renewal(&app.provider, not_after, app.years)?;
             if decision.mode == RenewalMode::TooEarly {
-                return Err(Rejection::new(
+                return Err(Rejection::field(
                     "certificate.not_after",
-                    "renewal_too_early",
                     "原证书到期日",
-                    decision.message.clone(),
-                    "请在更新窗口开放后再来办理",
+                    "renewal_too_early",
+                )
+                .zh(decision.message.clone(), "请在更新窗口开放后再来办理")
+                .en(
                     decision.message_en.clone(),
                     "come back when the renewal window opens",
                 )
@@ -448,16 +449,18 @@ fn operator_actor(operator: &str) -> Result<Actor, AppError> {
 fn named<'a>(id: &'a str, label: &str) -> Result<&'a str, AppError> {
     let id = id.trim();
     if id.is_empty() || id.chars().any(|c| c.is_control() || c == ':') {
-        return Err(Rejection::new(
-            "clerk",
-            "required",
-            label,
-            format!("未指明{label}或编号含非法字符"),
-            format!("每一步都须记录经办的{label}：请用 --clerk 编号（或环境变量 KIOSK_CLERK）指明"),
-            "no clerk given, or it has illegal characters",
-            "give --clerk ID (or KIOSK_CLERK)",
-        )
-        .into());
+        return Err(Rejection::field("clerk", label, "required")
+            .zh(
+                format!("未指明{label}或编号含非法字符"),
+                format!(
+                    "每一步都须记录经办的{label}：请用 --clerk 编号（或环境变量 KIOSK_CLERK）指明"
+                ),
+            )
+            .en(
+                "no clerk given, or it has illegal characters",
+                "give --clerk ID (or KIOSK_CLERK)",
+            )
+            .into());
     }
     Ok(id)
 }

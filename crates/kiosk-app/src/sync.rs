@@ -8,7 +8,6 @@
 //! and the next run resumes from the central's own count. Offline is the
 //! normal state of a counter: a failed run is recorded, never fatal.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -316,30 +315,25 @@ fn try_again(e: &SyncError, failures: &mut u32, attempts: u32, retries: &mut u32
     true
 }
 
-/// The request body of a batch. The payloads are the stored JSON text,
-/// written as they are.
-fn batch_body(records: &[kiosk_store::RawRecord]) -> Vec<u8> {
-    let size: usize = records.iter().map(|r| r.payload.len() + 160).sum();
-    let mut out = String::with_capacity(size + 16);
-    out.push_str("{\"records\":[");
-    for (i, r) in records.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let s = |v: &str| serde_json::to_string(v).unwrap_or_default();
-        let _ = write!(
-            out,
-            "{{\"seq\":{},\"id\":{},\"kind\":{},\"payload_version\":{},\"created_at\":{},\"payload\":{}}}",
-            r.seq,
-            s(&r.id),
-            s(&r.kind),
-            r.payload_version,
-            s(&r.created_at),
-            r.payload
-        );
-    }
-    out.push_str("]}");
-    out.into_bytes()
+/// The request body of a batch, as the protocol's `Batch`. The payloads
+/// are the stored JSON text, carried as raw JSON (checked, not rewritten).
+fn batch_body(records: &[kiosk_store::RawRecord]) -> Result<Vec<u8>, SyncError> {
+    let records = records
+        .iter()
+        .map(|r| {
+            Ok(kiosk_sync::Record {
+                seq: r.seq,
+                id: &r.id,
+                kind: &r.kind,
+                payload_version: r.payload_version,
+                created_at: &r.created_at,
+                payload: serde_json::from_str(&r.payload)?,
+            })
+        })
+        .collect::<Result<Vec<_>, serde_json::Error>>()
+        .map_err(|e| SyncError::Protocol(format!("a stored payload is not JSON: {e}")))?;
+    serde_json::to_vec(&kiosk_sync::Batch { records })
+        .map_err(|e| SyncError::Protocol(format!("the batch cannot be written: {e}")))
 }
 
 /// Holds the data directory's sync lock for one run.
@@ -429,15 +423,15 @@ impl Station {
             .station_ca()?
             .and_then(|c| c.cert_der)
             .ok_or_else(|| {
-                kiosk_domain::Rejection::new(
-                    "station_ca",
-                    "station_ca_missing",
-                    "签发CA",
-                    "本工作站还没有签发CA证书，无法向中心CA证明身份",
-                    "请先完成 kioskctl ca csr / ca import（或演示环境的 ca init --demo）",
-                    "the station has no sub-CA certificate to sign its sync requests",
-                    "run ca csr / ca import first",
-                )
+                kiosk_domain::Rejection::field("station_ca", "签发CA", "station_ca_missing")
+                    .zh(
+                        "本工作站还没有签发CA证书，无法向中心CA证明身份",
+                        "请先完成 kioskctl ca csr / ca import（或演示环境的 ca init --demo）",
+                    )
+                    .en(
+                        "the station has no sub-CA certificate to sign its sync requests",
+                        "run ca csr / ca import first",
+                    )
             })?;
         let session = self.station_session(m, keys)?;
         let signer = TokenSigner::new(&session, CA_KEY.as_bytes())?;
@@ -514,7 +508,7 @@ impl Station {
                 if records.is_empty() {
                     return Ok(());
                 }
-                let body = batch_body(&records);
+                let body = batch_body(&records)?;
                 let ack: BatchAck = match client.json("POST", &path, &body) {
                     Ok(Some(a)) => a,
                     Ok(None) => return Err(SyncError::Protocol("empty batch answer".into()).into()),
@@ -693,7 +687,7 @@ mod tests {
             payload: r#"{"a": "甲\"b"}"#.into(),
             created_at: "2026-11-21T00:00:00.000000Z".into(),
         };
-        let body = batch_body(&[r.clone(), kiosk_store::RawRecord { seq: 8, ..r }]);
+        let body = batch_body(&[r.clone(), kiosk_store::RawRecord { seq: 8, ..r }]).unwrap();
         let b: kiosk_sync::Batch = serde_json::from_slice(&body).unwrap();
         assert_eq!(b.records.len(), 2);
         assert_eq!(b.records[1].seq, 8);

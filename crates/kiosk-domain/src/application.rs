@@ -122,15 +122,15 @@ impl Application {
     pub fn from_json(text: &str) -> Result<Application, Rejection> {
         serde_json::from_str(text).map_err(|e| {
             let (line, col) = (e.line(), e.column());
-            Rejection::new(
-                "application",
-                "malformed",
-                "申请资料文件",
-                format!("文件格式有误（第 {line} 行第 {col} 列）：{e}"),
-                "请检查申请资料文件（JSON）后重新提交",
-                format!("the application file is malformed at line {line}, column {col}: {e}"),
-                "fix the application file (JSON) and submit it again",
-            )
+            Rejection::field("application", "申请资料文件", "malformed")
+                .zh(
+                    format!("文件格式有误（第 {line} 行第 {col} 列）：{e}"),
+                    "请检查申请资料文件（JSON）后重新提交",
+                )
+                .en(
+                    format!("the application file is malformed at line {line}, column {col}: {e}"),
+                    "fix the application file (JSON) and submit it again",
+                )
         })
     }
 
@@ -149,22 +149,21 @@ impl Application {
         let project = match (&provider, &self.project) {
             (Ok(p), Some(id)) => p.project(id).map_err(|e| errors.push(e)).ok(),
             (Ok(p), None) if !p.projects.is_empty() => {
-                errors.push(Rejection::new(
-                    "project",
-                    "required",
-                    "证书应用项目",
-                    "未选择证书应用项目",
-                    format!(
-                        "请选择其中之一：{}",
-                        p.projects
-                            .iter()
-                            .map(|x| x.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join("、")
-                    ),
-                    "no project chosen",
-                    "pick a project",
-                ));
+                errors.push(
+                    Rejection::field("project", "证书应用项目", "required")
+                        .zh(
+                            "未选择证书应用项目",
+                            format!(
+                                "请选择其中之一：{}",
+                                p.projects
+                                    .iter()
+                                    .map(|x| x.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join("、")
+                            ),
+                        )
+                        .en("no project chosen", "pick a project"),
+                );
                 None
             }
             _ => None,
@@ -304,15 +303,17 @@ impl Application {
         );
 
         if !self.agreed_to_terms {
-            errors.push(Rejection::new(
-                "agreed_to_terms",
-                "required",
-                "申请人声明",
-                "尚未勾选同意数字证书服务协议",
-                "请阅读服务协议并勾选“遵守数字证书服务协议”",
-                "the service agreement has not been accepted",
-                "read the agreement and tick the box",
-            ));
+            errors.push(
+                Rejection::field("agreed_to_terms", "申请人声明", "required")
+                    .zh(
+                        "尚未勾选同意数字证书服务协议",
+                        "请阅读服务协议并勾选“遵守数字证书服务协议”",
+                    )
+                    .en(
+                        "the service agreement has not been accepted",
+                        "read the agreement and tick the box",
+                    ),
+            );
         }
         match self.operation {
             Operation::Change => {
@@ -370,39 +371,30 @@ fn text(field: &str, label: &str, value: &str, max: usize) -> Result<String, Rej
         return Err(missing(field, label, &format!("请填写{label}")));
     }
     if let Some(c) = v.chars().find(|c| c.is_control()) {
-        return Err(Rejection::new(
-            field,
-            "control_character",
-            label,
-            format!("含有不可见的控制字符（U+{:04X}）", c as u32),
-            "请删除后重新输入",
-            format!("contains a control character U+{:04X}", c as u32),
-            "remove it and type the value again",
-        ));
+        return Err(Rejection::field(field, label, "control_character")
+            .zh(
+                format!("含有不可见的控制字符（U+{:04X}）", c as u32),
+                "请删除后重新输入",
+            )
+            .en(
+                format!("contains a control character U+{:04X}", c as u32),
+                "remove it and type the value again",
+            ));
     }
     let n = v.chars().count();
     if n > max {
-        return Err(Rejection::new(
-            field,
-            "too_long",
-            label,
-            format!("长度为 {n} 个字，超过 {max} 个字的上限"),
-            "请按证件上的写法填写，必要时使用简称",
-            format!("{n} characters, more than {max}"),
-            "shorten it",
-        ));
+        return Err(Rejection::field(field, label, "too_long")
+            .zh(
+                format!("长度为 {n} 个字，超过 {max} 个字的上限"),
+                "请按证件上的写法填写，必要时使用简称",
+            )
+            .en(format!("{n} characters, more than {max}"), "shorten it"));
     }
     Ok(v.to_string())
 }
 
 fn missing(field: &str, label: &str, action: &str) -> Rejection {
-    Rejection::new(
-        field,
-        "required",
-        label,
-        "未填写",
-        action,
-        "missing",
-        "fill it in",
-    )
+    Rejection::field(field, label, "required")
+        .zh("未填写", action)
+        .en("it is not filled in", "fill it in")
 }

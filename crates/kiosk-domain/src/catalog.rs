@@ -85,15 +85,15 @@ impl FromStr for Operation {
             .find(|op| op.as_str() == wanted)
             .ok_or_else(|| {
                 let known: Vec<&str> = Operation::ALL.iter().map(|o| o.as_str()).collect();
-                Rejection::new(
-                    "operation",
-                    "unknown_operation",
-                    "业务类型",
-                    format!("没有名为“{s}”的业务类型"),
-                    format!("请选择其中之一：{}", known.join("、")),
-                    format!("there is no operation named '{s}'"),
-                    format!("use one of: {}", known.join(", ")),
-                )
+                Rejection::field("operation", "业务类型", "unknown_operation")
+                    .zh(
+                        format!("没有名为“{s}”的业务类型"),
+                        format!("请选择其中之一：{}", known.join("、")),
+                    )
+                    .en(
+                        format!("there is no operation named '{s}'"),
+                        format!("use one of: {}", known.join(", ")),
+                    )
             })
     }
 }
@@ -131,15 +131,15 @@ impl FromStr for Channel {
         match s.trim().to_ascii_lowercase().as_str() {
             "counter" => Ok(Channel::Counter),
             "mail" => Ok(Channel::Mail),
-            _ => Err(Rejection::new(
-                "channel",
-                "unknown_channel",
-                "办理方式",
-                format!("没有名为“{s}”的办理方式"),
-                "请选择 counter（现场办理）或 mail（邮寄办理）",
-                format!("there is no channel named '{s}'"),
-                "use counter or mail",
-            )),
+            _ => Err(Rejection::field("channel", "办理方式", "unknown_channel")
+                .zh(
+                    format!("没有名为“{s}”的办理方式"),
+                    "请选择 counter（现场办理）或 mail（邮寄办理）",
+                )
+                .en(
+                    format!("there is no channel named '{s}'"),
+                    "use counter or mail",
+                )),
         }
     }
 }
@@ -296,15 +296,15 @@ impl Provider {
     /// Finds one of this provider's projects.
     pub fn project(&self, id: &str) -> Result<&Project, Rejection> {
         self.projects.iter().find(|x| x.id == id).ok_or_else(|| {
-            Rejection::new(
-                "project",
-                "unknown_project",
-                "证书应用项目",
-                format!("{}没有编号为“{id}”的项目", self.name),
-                "请从列表中选择证书应用项目",
-                format!("{} has no project '{id}'", self.id),
-                "pick a project from the list",
-            )
+            Rejection::field("project", "证书应用项目", "unknown_project")
+                .zh(
+                    format!("{}没有编号为“{id}”的项目", self.name),
+                    "请从列表中选择证书应用项目",
+                )
+                .en(
+                    format!("{} has no project '{id}'", self.id),
+                    "pick a project from the list",
+                )
         })
     }
 }
@@ -381,15 +381,15 @@ impl FromStr for Fault {
         match s.trim().to_ascii_lowercase().as_str() {
             "quality" => Ok(Fault::Quality),
             "other" => Ok(Fault::Other),
-            _ => Err(Rejection::new(
-                "fault",
-                "unknown_fault",
-                "损坏原因",
-                format!("没有名为“{s}”的损坏原因"),
-                "请选择 quality（介质质量问题）或 other（人为损坏等其他原因）",
-                format!("there is no fault kind named '{s}'"),
-                "use quality or other",
-            )),
+            _ => Err(Rejection::field("fault", "损坏原因", "unknown_fault")
+                .zh(
+                    format!("没有名为“{s}”的损坏原因"),
+                    "请选择 quality（介质质量问题）或 other（人为损坏等其他原因）",
+                )
+                .en(
+                    format!("there is no fault kind named '{s}'"),
+                    "use quality or other",
+                )),
         }
     }
 }
@@ -498,15 +498,15 @@ impl Catalog {
             .find(|p| p.id == wanted)
             .ok_or_else(|| {
                 let known: Vec<&str> = self.providers.iter().map(|p| p.id.as_str()).collect();
-                Rejection::new(
-                    "provider",
-                    "unknown_provider",
-                    "CA机构",
-                    format!("本站没有编号为“{id}”的CA机构"),
-                    format!("请选择其中之一：{}", known.join("、")),
-                    format!("this station has no provider '{id}'"),
-                    format!("use one of: {}", known.join(", ")),
-                )
+                Rejection::field("provider", "CA机构", "unknown_provider")
+                    .zh(
+                        format!("本站没有编号为“{id}”的CA机构"),
+                        format!("请选择其中之一：{}", known.join("、")),
+                    )
+                    .en(
+                        format!("this station has no provider '{id}'"),
+                        format!("use one of: {}", known.join(", ")),
+                    )
             })
     }
 
@@ -518,15 +518,15 @@ impl Catalog {
         }
         let offered: Vec<&str> = p.offers.iter().map(|o| o.label_zh()).collect();
         let offered_en: Vec<&str> = p.offers.iter().map(|o| o.as_str()).collect();
-        Err(Rejection::new(
-            "operation",
-            "not_offered",
-            "业务类型",
-            format!("{}在本站不办理{}", p.name, operation.label_zh()),
-            format!("本站可为{}办理：{}", p.name, offered.join("、")),
-            format!("{} does not offer {} at this counter", p.id, operation),
-            format!("offered: {}", offered_en.join(", ")),
-        ))
+        Err(Rejection::field("operation", "业务类型", "not_offered")
+            .zh(
+                format!("{}在本站不办理{}", p.name, operation.label_zh()),
+                format!("本站可为{}办理：{}", p.name, offered.join("、")),
+            )
+            .en(
+                format!("{} does not offer {} at this counter", p.id, operation),
+                format!("offered: {}", offered_en.join(", ")),
+            ))
     }
 
     /// The key model whose ATR prefix is the longest match for `atr`.
@@ -568,15 +568,17 @@ impl Catalog {
             .filter(|i| i.provider == p.id && i.needed_for(operation, channel))
             .collect();
         if items.is_empty() && channel == Channel::Mail {
-            return Err(Rejection::new(
-                "channel",
-                "channel_not_offered",
-                "办理方式",
-                format!("{}的{}不接受邮寄办理", p.name, operation.label_zh()),
-                "请携带材料到柜台现场办理",
-                format!("{} does not take {} by post", p.id, operation),
-                "come to the counter with the materials",
-            ));
+            return Err(
+                Rejection::field("channel", "办理方式", "channel_not_offered")
+                    .zh(
+                        format!("{}的{}不接受邮寄办理", p.name, operation.label_zh()),
+                        "请携带材料到柜台现场办理",
+                    )
+                    .en(
+                        format!("{} does not take {} by post", p.id, operation),
+                        "come to the counter with the materials",
+                    ),
+            );
         }
         Ok(items)
     }
@@ -629,15 +631,15 @@ impl Catalog {
         amount_fen: i64,
     ) -> Result<(), Rejection> {
         if amount_fen < 0 {
-            return Err(Rejection::new(
-                "amount_fen",
-                "negative",
-                "金额",
-                format!("金额 {amount_fen} 分为负数"),
-                "请填写不小于 0 的整数金额（单位：分）",
-                "the amount is negative",
-                "give a whole number of fen, 0 or more",
-            ));
+            return Err(Rejection::field("amount_fen", "金额", "negative")
+                .zh(
+                    format!("金额 {amount_fen} 分为负数"),
+                    "请填写不小于 0 的整数金额（单位：分）",
+                )
+                .en(
+                    "the amount is negative",
+                    "give a whole number of fen, 0 or more",
+                ));
         }
         let p = self.offering(provider, operation)?.id.clone();
         let line = self.tariffs.iter_mut().find(|t| {
@@ -658,15 +660,15 @@ impl Catalog {
                     .filter(|t| t.provider == p && t.operation == operation)
                     .map(|t| t.item.clone())
                     .collect();
-                Err(Rejection::new(
-                    "item",
-                    "unknown_item",
-                    "收费项",
-                    format!("{p} {operation} 没有收费项“{item}”"),
-                    format!("请选择已有的收费项：{}", items.join("、")),
-                    format!("{p} {operation} has no tariff line '{item}'"),
-                    format!("use one of: {}", items.join(", ")),
-                ))
+                Err(Rejection::field("item", "收费项", "unknown_item")
+                    .zh(
+                        format!("{p} {operation} 没有收费项“{item}”"),
+                        format!("请选择已有的收费项：{}", items.join("、")),
+                    )
+                    .en(
+                        format!("{p} {operation} has no tariff line '{item}'"),
+                        format!("use one of: {}", items.join(", ")),
+                    ))
             }
         }
     }
@@ -675,15 +677,15 @@ impl Catalog {
     /// never replaces a good one.
     pub fn check(&self) -> Result<(), Rejection> {
         let bad = |what: String| {
-            Rejection::new(
-                "catalog",
-                "inconsistent",
-                "规则目录",
-                format!("目录内容不一致：{what}"),
-                "请修正目录文件后重新导入",
-                format!("the catalog is inconsistent: {what}"),
-                "fix the catalog file and import it again",
-            )
+            Rejection::field("catalog", "规则目录", "inconsistent")
+                .zh(
+                    format!("目录内容不一致：{what}"),
+                    "请修正目录文件后重新导入",
+                )
+                .en(
+                    format!("the catalog is inconsistent: {what}"),
+                    "fix the catalog file and import it again",
+                )
         };
         let mut ids = std::collections::BTreeSet::new();
         for p in &self.providers {
@@ -787,15 +789,15 @@ mod toml_like {
     pub fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Rejection> {
         toml::from_str(text).map_err(|e| {
             let msg = e.message().to_string();
-            Rejection::new(
-                "catalog",
-                "malformed",
-                "规则目录",
-                format!("目录文件无法解析：{msg}"),
-                "请检查文件格式（TOML）后重新导入",
-                format!("the catalog file cannot be parsed: {msg}"),
-                "check the file (TOML) and import it again",
-            )
+            Rejection::field("catalog", "规则目录", "malformed")
+                .zh(
+                    format!("目录文件无法解析：{msg}"),
+                    "请检查文件格式（TOML）后重新导入",
+                )
+                .en(
+                    format!("the catalog file cannot be parsed: {msg}"),
+                    "check the file (TOML) and import it again",
+                )
         })
     }
 }

@@ -71,27 +71,26 @@ pub fn quote(catalog: &Catalog, q: &FeeQuery<'_>) -> Result<FeeQuote, Rejection>
                 "this operation is not charged per year; use 1".to_string(),
             )
         };
-        return Err(Rejection::new(
-            "years",
-            "years_out_of_range",
-            "办理年限",
-            format!("年限 {years} 不可用：{zh}"),
-            "请重新选择年限",
-            format!("{years} years is not possible: {en}"),
-            "choose the number of years again",
-        ));
+        return Err(Rejection::field("years", "办理年限", "years_out_of_range")
+            .zh(format!("年限 {years} 不可用：{zh}"), "请重新选择年限")
+            .en(
+                format!("{years} years is not possible: {en}"),
+                "choose the number of years again",
+            ));
     }
     if let Some(first) = q.first_issued {
         if first > q.today {
-            return Err(Rejection::new(
-                "first_issued",
-                "in_future",
-                "介质初次发放日期",
-                format!("初次发放日期 {first} 晚于今天 {}", q.today),
-                "请核对介质的初次发放日期",
-                format!("first issue date {first} is after today {}", q.today),
-                "check the key's first issue date",
-            ));
+            return Err(
+                Rejection::field("first_issued", "介质初次发放日期", "in_future")
+                    .zh(
+                        format!("初次发放日期 {first} 晚于今天 {}", q.today),
+                        "请核对介质的初次发放日期",
+                    )
+                    .en(
+                        format!("first issue date {first} is after today {}", q.today),
+                        "check the key's first issue date",
+                    ),
+            );
         }
     }
     let mut lines = Vec::with_capacity(tariffs.len());
@@ -116,18 +115,10 @@ fn price_line(
     years: u32,
 ) -> Result<FeeLine, Rejection> {
     let unit = t.amount_fen.ok_or_else(|| {
-        Rejection::new(
-            "tariff",
-            "tariff_unset",
-            "收费标准",
-            format!("{provider_name}{}的收费项“{}”尚未设定金额", q.operation.label_zh(), t.label),
-            format!(
+        Rejection::field("tariff", "收费标准", "tariff_unset").zh(format!("{provider_name}{}的收费项“{}”尚未设定金额", q.operation.label_zh(), t.label), format!(
                 "请运营人员设定后再办理：kioskctl catalog set-tariff --provider {} --operation {} --item {} --amount-fen 金额",
                 t.provider, t.operation, t.item
-            ),
-            format!("the tariff line '{}' of {} {} has no amount yet", t.item, t.provider, t.operation),
-            "an operator must set it with kioskctl catalog set-tariff",
-        )
+            )).en(format!("the tariff line '{}' of {} {} has no amount yet", t.item, t.provider, t.operation), "an operator must set it with kioskctl catalog set-tariff")
     })?;
     let quantity = match t.basis {
         Basis::PerYear => years,
@@ -190,15 +181,15 @@ fn apply_warranty(
         }
         Some(_) => {
             let first = q.first_issued.ok_or_else(|| {
-                Rejection::new(
-                    "first_issued",
-                    "required",
-                    "介质初次发放日期",
-                    "判断是否在质保期内需要介质的初次发放日期",
-                    "请读取原介质或查询原订单，填写初次发放日期（YYYY-MM-DD）",
-                    "the warranty depends on the key's first issue date",
-                    "read it from the old key or its order and give it as YYYY-MM-DD",
-                )
+                Rejection::field("first_issued", "介质初次发放日期", "required")
+                    .zh(
+                        "判断是否在质保期内需要介质的初次发放日期",
+                        "请读取原介质或查询原订单，填写初次发放日期（YYYY-MM-DD）",
+                    )
+                    .en(
+                        "the warranty depends on the key's first issue date",
+                        "read it from the old key or its order and give it as YYYY-MM-DD",
+                    )
             })?;
             // The warranty covers the day of first issue and ends the day
             // before the same date `months` later.

@@ -15,7 +15,7 @@ pub mod renewal;
 pub mod validate;
 
 pub use catalog::{Catalog, Channel, Operation};
-pub use rejection::Rejection;
+pub use rejection::{RefusalEn, RefusalZh, Rejection};
 
 /// The station's civil time zone, stated once: every "today" the rules see is
 /// a date in Asia/Shanghai (UTC+8, no daylight saving).

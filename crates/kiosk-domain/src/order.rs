@@ -240,15 +240,15 @@ impl Order {
                     .find(|e| &e.id == item)
                     .ok_or_else(|| {
                         let ids: Vec<&str> = self.checklist.iter().map(|e| e.id.as_str()).collect();
-                        Rejection::new(
-                            "item",
-                            "unknown_item",
-                            "材料",
-                            format!("本订单的材料清单中没有“{item}”"),
-                            format!("请从清单中选择：{}", ids.join("、")),
-                            format!("the order's checklist has no item '{item}'"),
-                            format!("use one of: {}", ids.join(", ")),
-                        )
+                        Rejection::field("item", "材料", "unknown_item")
+                            .zh(
+                                format!("本订单的材料清单中没有“{item}”"),
+                                format!("请从清单中选择：{}", ids.join("、")),
+                            )
+                            .en(
+                                format!("the order's checklist has no item '{item}'"),
+                                format!("use one of: {}", ids.join(", ")),
+                            )
                     })?;
                 entry.status = Some(*status);
                 entry.note = note.clone().filter(|n| !n.trim().is_empty());
@@ -264,15 +264,17 @@ impl Order {
                         .iter()
                         .map(|e| format!("{}（{}）", e.name, status_zh(e.status)))
                         .collect();
-                    return Err(Rejection::new(
-                        "checklist",
-                        "materials_incomplete",
-                        "申请材料",
-                        format!("以下材料尚未核验通过：{}", names.join("、")),
-                        "请逐项核验材料；缺少或不合格的材料请退回申请人补正",
-                        format!("{} item(s) not checked as in order", open.len()),
-                        "check every item, or return the order for correction",
-                    ));
+                    return Err(
+                        Rejection::field("checklist", "申请材料", "materials_incomplete")
+                            .zh(
+                                format!("以下材料尚未核验通过：{}", names.join("、")),
+                                "请逐项核验材料；缺少或不合格的材料请退回申请人补正",
+                            )
+                            .en(
+                                format!("{} item(s) not checked as in order", open.len()),
+                                "check every item, or return the order for correction",
+                            ),
+                    );
                 }
                 next.state = if self.needs_central_review() {
                     CentralReview
@@ -342,93 +344,91 @@ fn status_zh(s: Option<CheckStatus>) -> &'static str {
 fn required_reason(reason: &str, label: &str) -> Result<String, Rejection> {
     let r = reason.trim();
     if r.is_empty() {
-        return Err(Rejection::new(
-            "reason",
-            "required",
-            label,
-            "未填写",
-            format!("请写明{label}，申请人和中心都会看到"),
-            "missing",
-            "give the reason",
-        ));
+        return Err(Rejection::field("reason", label, "required")
+            .zh("未填写", format!("请写明{label}，申请人和中心都会看到"))
+            .en("no reason is given", "give the reason"));
     }
     Ok(r.to_string())
 }
 
 fn check_payment(p: &Payment, fee: &FeeQuote) -> Result<(), Rejection> {
     if p.amount_fen != fee.total_fen {
-        return Err(Rejection::new(
-            "payment.amount_fen",
-            "amount_mismatch",
-            "收款金额",
-            format!(
-                "收款 {} 元与应收 {} 元不符",
-                yuan(p.amount_fen),
-                yuan(fee.total_fen)
-            ),
-            "请按应收金额收款后重新登记",
-            format!(
-                "received {} yuan but {} is due",
-                yuan(p.amount_fen),
-                yuan(fee.total_fen)
-            ),
-            "take the amount due and record it again",
-        ));
+        return Err(
+            Rejection::field("payment.amount_fen", "收款金额", "amount_mismatch")
+                .zh(
+                    format!(
+                        "收款 {} 元与应收 {} 元不符",
+                        yuan(p.amount_fen),
+                        yuan(fee.total_fen)
+                    ),
+                    "请按应收金额收款后重新登记",
+                )
+                .en(
+                    format!(
+                        "received {} yuan but {} is due",
+                        yuan(p.amount_fen),
+                        yuan(fee.total_fen)
+                    ),
+                    "take the amount due and record it again",
+                ),
+        );
     }
     if (p.method == PaymentMethod::Free) != (fee.total_fen == 0) {
-        return Err(Rejection::new(
-            "payment.method",
-            "method_mismatch",
-            "付款方式",
-            if fee.total_fen == 0 {
-                "本业务免费，付款方式应为“免费”"
-            } else {
-                "应收金额不为零，不能登记为“免费”"
-            },
-            "请选择正确的付款方式",
-            "free method and zero amount must go together",
-            "choose the right method",
-        ));
+        return Err(
+            Rejection::field("payment.method", "付款方式", "method_mismatch")
+                .zh(
+                    if fee.total_fen == 0 {
+                        "本业务免费，付款方式应为“免费”"
+                    } else {
+                        "应收金额不为零，不能登记为“免费”"
+                    },
+                    "请选择正确的付款方式",
+                )
+                .en(
+                    "free method and zero amount must go together",
+                    "choose the right method",
+                ),
+        );
     }
     let receipt = p.receipt_no.as_deref().map(str::trim).unwrap_or("");
     if p.method != PaymentMethod::Free && receipt.is_empty() {
-        return Err(Rejection::new(
-            "payment.receipt_no",
-            "required",
-            "收据号",
-            "未填写收据号或交易流水号",
-            "请填写收据号（现金）或支付流水号（微信、支付宝、银行卡）",
-            "no receipt number",
-            "give the receipt or transaction number",
-        ));
+        return Err(Rejection::field("payment.receipt_no", "收据号", "required")
+            .zh(
+                "未填写收据号或交易流水号",
+                "请填写收据号（现金）或支付流水号（微信、支付宝、银行卡）",
+            )
+            .en(
+                "no receipt number",
+                "give the receipt or transaction number",
+            ));
     }
     Ok(())
 }
 
 fn not_now(cmd: &Command, state: OrderState) -> Rejection {
-    Rejection::new(
-        "state",
-        "invalid_transition",
-        "订单状态",
-        format!(
-            "订单当前为“{}”，不能执行“{}”",
-            state.label_zh(),
-            command_zh(cmd)
-        ),
-        match state {
-            OrderState::Completed | OrderState::Cancelled => {
-                "该订单已结束，如需办理请新建订单".to_string()
-            }
-            OrderState::InProduction => "制证进行中，请等待制证完成".to_string(),
-            _ => "请按办理流程的顺序操作".to_string(),
-        },
-        format!(
-            "the order is {}; '{}' is not possible now",
-            state.as_str(),
-            cmd.kind()
-        ),
-        "follow the order's steps",
-    )
+    Rejection::field("state", "订单状态", "invalid_transition")
+        .zh(
+            format!(
+                "订单当前为“{}”，不能执行“{}”",
+                state.label_zh(),
+                command_zh(cmd)
+            ),
+            match state {
+                OrderState::Completed | OrderState::Cancelled => {
+                    "该订单已结束，如需办理请新建订单".to_string()
+                }
+                OrderState::InProduction => "制证进行中，请等待制证完成".to_string(),
+                _ => "请按办理流程的顺序操作".to_string(),
+            },
+        )
+        .en(
+            format!(
+                "the order is {}; '{}' is not possible now",
+                state.as_str(),
+                cmd.kind()
+            ),
+            "follow the order's steps",
+        )
 }
 
 fn command_zh(cmd: &Command) -> &'static str {

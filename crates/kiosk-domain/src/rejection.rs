@@ -27,25 +27,28 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// Builds a rejection. Arguments go field, code, Chinese label, then the
-    /// problem and the action in Chinese, then both in English.
-    pub fn new(
+    /// Starts a refusal of `field` (`field_zh`: its label as the form prints
+    /// it) for the reason `code`. It is complete only once it says what is
+    /// wrong and what to do in Chinese ([`RefusalZh::zh`]) and then in
+    /// English ([`RefusalEn::en`]), each a sentence for the person at the
+    /// counter:
+    ///
+    /// ```
+    /// # use kiosk_domain::Rejection;
+    /// let r = Rejection::field("pin", "PIN码", "pin_mismatch")
+    ///     .zh("两次输入的PIN码不一致", "请重新输入两次相同的PIN码")
+    ///     .en("The two PINs differ", "Type the same PIN twice");
+    /// assert_eq!(r.message_en(), "pin: The two PINs differ. Type the same PIN twice.");
+    /// ```
+    pub fn field(
         field: impl Into<String>,
-        code: &'static str,
         field_zh: impl Into<String>,
-        problem_zh: impl Into<String>,
-        action_zh: impl Into<String>,
-        problem_en: impl Into<String>,
-        action_en: impl Into<String>,
-    ) -> Self {
-        Rejection {
+        code: &'static str,
+    ) -> RefusalZh {
+        RefusalZh {
             field: field.into(),
-            code,
             field_zh: field_zh.into(),
-            problem_zh: problem_zh.into(),
-            action_zh: action_zh.into(),
-            problem_en: problem_en.into(),
-            action_en: action_en.into(),
+            code,
         }
     }
 
@@ -67,7 +70,55 @@ impl Rejection {
 
     /// The English sentence, second.
     pub fn message_en(&self) -> String {
-        format!("{}: {}. {}.", self.field, self.problem_en, self.action_en)
+        let stop = |s: &str| s.trim_end_matches('.').to_string();
+        format!(
+            "{}: {}. {}.",
+            self.field,
+            stop(&self.problem_en),
+            stop(&self.action_en)
+        )
+    }
+}
+
+/// A refusal that still needs its Chinese problem and action.
+#[must_use = "a refusal needs .zh(problem, action).en(problem, action)"]
+pub struct RefusalZh {
+    field: String,
+    field_zh: String,
+    code: &'static str,
+}
+
+impl RefusalZh {
+    /// What is wrong and what to do, in Chinese.
+    pub fn zh(self, problem: impl Into<String>, action: impl Into<String>) -> RefusalEn {
+        RefusalEn {
+            head: self,
+            problem_zh: problem.into(),
+            action_zh: action.into(),
+        }
+    }
+}
+
+/// A refusal that still needs its English problem and action.
+#[must_use = "a refusal needs .en(problem, action)"]
+pub struct RefusalEn {
+    head: RefusalZh,
+    problem_zh: String,
+    action_zh: String,
+}
+
+impl RefusalEn {
+    /// What is wrong and what to do, in English.
+    pub fn en(self, problem: impl Into<String>, action: impl Into<String>) -> Rejection {
+        Rejection {
+            field: self.head.field,
+            code: self.head.code,
+            field_zh: self.head.field_zh,
+            problem_zh: self.problem_zh,
+            action_zh: self.action_zh,
+            problem_en: problem.into(),
+            action_en: action.into(),
+        }
     }
 }
 
@@ -85,15 +136,9 @@ mod tests {
 
     #[test]
     fn message_names_field_problem_and_action() {
-        let r = Rejection::new(
-            "handler.mobile",
-            "format",
-            "手机号码",
-            "应为以 1 开头的 11 位数字",
-            "请重新输入",
-            "must be 11 digits starting with 1",
-            "enter it again",
-        );
+        let r = Rejection::field("handler.mobile", "手机号码", "format")
+            .zh("应为以 1 开头的 11 位数字", "请重新输入")
+            .en("must be 11 digits starting with 1", "enter it again");
         assert_eq!(
             r.message_zh(),
             "【手机号码】应为以 1 开头的 11 位数字。请重新输入。"

@@ -50,18 +50,18 @@ pub fn decide(
 ) -> Result<RenewalDecision, Rejection> {
     let years = years.unwrap_or(window.years_per_renewal);
     if years == 0 || years > window.max_years {
-        return Err(Rejection::new(
-            "years",
-            "years_out_of_range",
-            "续期年限",
-            format!(
-                "续期年限 {years} 不可用：只能为 1 至 {} 年",
-                window.max_years
-            ),
-            "请重新选择年限",
-            format!("{years} years is not possible: 1 to {}", window.max_years),
-            "choose the number of years again",
-        ));
+        return Err(Rejection::field("years", "续期年限", "years_out_of_range")
+            .zh(
+                format!(
+                    "续期年限 {years} 不可用：只能为 1 至 {} 年",
+                    window.max_years
+                ),
+                "请重新选择年限",
+            )
+            .en(
+                format!("{years} years is not possible: 1 to {}", window.max_years),
+                "choose the number of years again",
+            ));
     }
     let days_left = days_between(today, not_after);
     let open = window.open_days_before_expiry as i64;

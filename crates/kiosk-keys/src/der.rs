@@ -1,42 +1,29 @@
-//! The little DER the station writes itself.
+//! The little DER the station writes itself, through yasna (already in
+//! the tree through rcgen).
 
-/// A DER length.
-fn length(n: usize) -> Vec<u8> {
-    if n < 0x80 {
-        return vec![n as u8];
+/// SEQUENCE { INTEGER, INTEGER } of two non-negative big-endian numbers:
+/// an ECDSA-Sig-Value (r, s) or an RSAPublicKey (n, e).
+pub(crate) fn unsigned_pair(a: &[u8], b: &[u8]) -> Vec<u8> {
+    yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_bigint_bytes(a, true);
+            w.next().write_bigint_bytes(b, true);
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn integers_are_minimal_and_positive() {
+        // Leading zeros dropped; a high bit gets a zero byte in front.
+        assert_eq!(
+            super::unsigned_pair(&[0, 0, 0x7f], &[0x80, 1]),
+            vec![0x30, 0x07, 0x02, 0x01, 0x7f, 0x02, 0x03, 0x00, 0x80, 0x01]
+        );
+        assert_eq!(
+            super::unsigned_pair(&[0, 0], &[1]),
+            vec![0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01]
+        );
     }
-    let bytes: Vec<u8> = n
-        .to_be_bytes()
-        .into_iter()
-        .skip_while(|b| *b == 0)
-        .collect();
-    let mut out = vec![0x80 | bytes.len() as u8];
-    out.extend(bytes);
-    out
-}
-
-/// A tag, its length and its contents.
-pub(crate) fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend(length(body.len()));
-    out.extend_from_slice(body);
-    out
-}
-
-/// A non-negative INTEGER from big-endian bytes, minimal.
-pub(crate) fn integer(v: &[u8]) -> Vec<u8> {
-    let v = match v.iter().position(|&b| b != 0) {
-        Some(i) => &v[i..],
-        None => &[0u8][..],
-    };
-    let mut body = Vec::with_capacity(v.len() + 1);
-    if v[0] & 0x80 != 0 {
-        body.push(0);
-    }
-    body.extend_from_slice(v);
-    tlv(0x02, &body)
-}
-
-pub(crate) fn sequence(parts: &[Vec<u8>]) -> Vec<u8> {
-    tlv(0x30, &parts.concat())
 }

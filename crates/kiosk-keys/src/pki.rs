@@ -173,7 +173,7 @@ pub fn issue(
         p.custom_extensions
             .push(rcgen::CustomExtension::from_oid_content(
                 &[1, 3, 6, 1, 5, 5, 7, 1, 1],
-                aia(url),
+                aia(url)?,
             ));
     }
     Ok(p.signed_by(&req.public_key, &issuer)?.der().to_vec())
@@ -256,8 +256,20 @@ pub fn subject_der(der: &[u8]) -> Result<Vec<u8>, KeyError> {
 
 /// AuthorityInfoAccessSyntax with one caIssuers URI: the access method
 /// id-ad-caIssuers (1.3.6.1.5.5.7.48.2), then [6] IA5String.
-fn aia(url: &str) -> Vec<u8> {
-    use crate::der::{sequence, tlv};
-    let method = vec![0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
-    sequence(&[sequence(&[method, tlv(0x86, url.as_bytes())])])
+fn aia(url: &str) -> Result<Vec<u8>, KeyError> {
+    if !url.is_ascii() {
+        return Err(KeyError::X509(format!(
+            "the caIssuers address {url:?} is not ASCII (an IA5String)"
+        )));
+    }
+    let ca_issuers = yasna::models::ObjectIdentifier::from_slice(&[1, 3, 6, 1, 5, 5, 7, 48, 2]);
+    Ok(yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_sequence(|w| {
+                w.next().write_oid(&ca_issuers);
+                w.next()
+                    .write_tagged_implicit(yasna::Tag::context(6), |w| w.write_ia5_string(url));
+            })
+        })
+    }))
 }

@@ -79,7 +79,7 @@ impl SigningKey for TokenSigner<'_> {
 
 /// ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }.
 fn der_signature(r: &[u8], s: &[u8]) -> Vec<u8> {
-    crate::der::sequence(&[crate::der::integer(r), crate::der::integer(s)])
+    crate::der::unsigned_pair(r, s)
 }
 
 #[cfg(test)]

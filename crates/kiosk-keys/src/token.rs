@@ -344,10 +344,8 @@ impl TokenSession {
                 _ => {}
             }
         }
-        Ok(crate::der::sequence(&[
-            crate::der::integer(&n),
-            crate::der::integer(&e),
-        ]))
+        // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }.
+        Ok(crate::der::unsigned_pair(&n, &e))
     }
 
     /// RSASSA-PKCS1-v1_5 with SHA-256, hashed in the token.

@@ -71,15 +71,7 @@ impl Store {
                     return Ok(ImportOutcome::AlreadyPresent { version: *v });
                 }
                 if *v >= catalog.version {
-                    return Err(StoreError::Rejected(Rejection::new(
-                        "catalog.version",
-                        "version_not_newer",
-                        "目录版本",
-                        format!("导入的目录版本 {} 不高于本站已有的版本 {v}", catalog.version),
-                        "请导入更新的目录版本；如需修改单项收费，请使用 kioskctl catalog set-tariff",
-                        format!("version {} is not newer than the station's {v}", catalog.version),
-                        "import a newer version, or use kioskctl catalog set-tariff",
-                    )));
+                    return Err(StoreError::Rejected(Rejection::field("catalog.version", "目录版本", "version_not_newer").zh(format!("导入的目录版本 {} 不高于本站已有的版本 {v}", catalog.version), "请导入更新的目录版本；如需修改单项收费，请使用 kioskctl catalog set-tariff").en(format!("version {} is not newer than the station's {v}", catalog.version), "import a newer version, or use kioskctl catalog set-tariff")));
                 }
             }
             w.tx().execute(

@@ -263,15 +263,17 @@ impl Writer<'_> {
             |r| r.get(0),
         )?;
         if exists > 0 {
-            return Err(StoreError::Rejected(Rejection::new(
-                "serial",
-                "duplicate_key",
-                "介质序列号",
-                format!("介质 {} 已登记入库", key.serial),
-                "请核对介质序列号，不要重复登记",
-                format!("key {} is already in stock", key.serial),
-                "check the serial",
-            )));
+            return Err(StoreError::Rejected(
+                Rejection::field("serial", "介质序列号", "duplicate_key")
+                    .zh(
+                        format!("介质 {} 已登记入库", key.serial),
+                        "请核对介质序列号，不要重复登记",
+                    )
+                    .en(
+                        format!("key {} is already in stock", key.serial),
+                        "check the serial",
+                    ),
+            ));
         }
         self.tx().execute(
             &format!("INSERT INTO key_stock ({STOCK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'in-stock', NULL, NULL, ?5)"),

@@ -282,15 +282,7 @@ fn order(
             let state = state
                 .map(|s| {
                     serde_json::from_value::<OrderState>(Value::String(s.clone())).map_err(|_| {
-                        Rejection::new(
-                            "state",
-                            "unknown_state",
-                            "订单状态",
-                            format!("没有名为“{s}”的订单状态"),
-                            "可用：pending-review、returned、central-review、awaiting-payment、awaiting-production、in-production、completed、cancelled",
-                            format!("no order state '{s}'"),
-                            "use one of the documented states",
-                        )
+                        Rejection::field("state", "订单状态", "unknown_state").zh(format!("没有名为“{s}”的订单状态"), "可用：pending-review、returned、central-review、awaiting-payment、awaiting-production、in-production、completed、cancelled").en(format!("no order state '{s}'"), "use one of the documented states")
                     })
                 })
                 .transpose()?;

@@ -46,16 +46,18 @@ impl Station {
             .station_ca()?
             .is_some_and(|c| c.cert_der.is_some())
         {
-            return Err(Rejection::new(
-                "station_ca",
-                "already_initialised",
-                "签发CA",
-                "本工作站已有签发CA证书",
-                "如需更换，请走 kioskctl ca csr / ca import 流程",
-                "the station already has its issuing CA",
-                "use ca csr / ca import to replace it",
-            )
-            .into());
+            return Err(
+                Rejection::field("station_ca", "签发CA", "already_initialised")
+                    .zh(
+                        "本工作站已有签发CA证书",
+                        "如需更换，请走 kioskctl ca csr / ca import 流程",
+                    )
+                    .en(
+                        "the station already has its issuing CA",
+                        "use ca csr / ca import to replace it",
+                    )
+                    .into(),
+            );
         }
         let pin = cfg.station_pin()?;
         if m.by_label(&cfg.station_token).is_err() {
@@ -144,16 +146,13 @@ impl Station {
             .filter(|(l, _)| l == "CERTIFICATE")
             .map(|(_, d)| d);
         let bad = |problem: &str| -> AppError {
-            Rejection::new(
-                "certificate",
-                "bad_ca_certificate",
-                "签发CA证书",
-                problem,
-                "请导入中心CA为本工作站签发的证书文件（PEM）",
-                problem,
-                "import the certificate the central CA issued for this station",
-            )
-            .into()
+            Rejection::field("certificate", "签发CA证书", "bad_ca_certificate")
+                .zh(problem, "请导入中心CA为本工作站签发的证书文件（PEM）")
+                .en(
+                    problem,
+                    "import the certificate the central CA issued for this station",
+                )
+                .into()
         };
         let cert = certs.next().ok_or_else(|| bad("文件中没有证书"))?;
         let rest: Vec<u8> = certs
@@ -214,31 +213,25 @@ impl Station {
 
     pub(crate) fn usable_ca(&self) -> Result<StationCa, AppError> {
         let ca = self.store().station_ca()?.filter(|c| c.cert_der.is_some()).ok_or_else(|| {
-            Rejection::new(
-                "station_ca",
-                "no_station_ca",
-                "签发CA",
-                "本工作站尚未安装签发CA证书",
-                "请运维人员执行 kioskctl ca csr 并导入中心签发的证书（演示环境：kioskctl ca init --demo）",
-                "the station has no issuing CA",
-                "run kioskctl ca csr / ca import (demo: ca init --demo)",
-            )
+            Rejection::field("station_ca", "签发CA", "no_station_ca").zh("本工作站尚未安装签发CA证书", "请运维人员执行 kioskctl ca csr 并导入中心签发的证书（演示环境：kioskctl ca init --demo）").en("the station has no issuing CA", "run kioskctl ca csr / ca import (demo: ca init --demo)")
         })?;
         let info = certificate_info(ca.cert_der.as_deref().unwrap_or_default())?;
         if info.not_after <= crate::clock::x509_time(self.now()) {
-            return Err(Rejection::new(
-                "station_ca",
-                "station_ca_expired",
-                "签发CA",
-                format!(
-                    "本工作站的签发CA证书已于 {} 过期，不能再签发证书",
-                    info.not_after.date()
-                ),
-                "请联网同步以获取更新的签发CA证书，或联系中心CA",
-                "the station's issuing CA has expired",
-                "sync to get a renewed sub-CA certificate",
-            )
-            .into());
+            return Err(
+                Rejection::field("station_ca", "签发CA", "station_ca_expired")
+                    .zh(
+                        format!(
+                            "本工作站的签发CA证书已于 {} 过期，不能再签发证书",
+                            info.not_after.date()
+                        ),
+                        "请联网同步以获取更新的签发CA证书，或联系中心CA",
+                    )
+                    .en(
+                        "the station's issuing CA has expired",
+                        "sync to get a renewed sub-CA certificate",
+                    )
+                    .into(),
+            );
         }
         Ok(ca)
     }

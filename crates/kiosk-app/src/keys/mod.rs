@@ -81,16 +81,13 @@ impl KeyConfig {
 
     fn station_pin(&self) -> Result<&SecretString, AppError> {
         self.station_pin.as_ref().ok_or_else(|| {
-            Rejection::new(
-                "station_pin",
-                "required",
-                "工作站令牌PIN",
-                "未提供工作站令牌的PIN码",
-                "请由运维人员设置环境变量 KIOSK_STATION_PIN 后重试",
-                "the station token PIN is not set",
-                "set KIOSK_STATION_PIN",
-            )
-            .into()
+            Rejection::field("station_pin", "工作站令牌PIN", "required")
+                .zh(
+                    "未提供工作站令牌的PIN码",
+                    "请由运维人员设置环境变量 KIOSK_STATION_PIN 后重试",
+                )
+                .en("the station token PIN is not set", "set KIOSK_STATION_PIN")
+                .into()
         })
     }
 }
@@ -183,16 +180,17 @@ pub fn check_new_pin(first: &SecretString, second: &SecretString) -> Result<(), 
     use kiosk_keys::ExposeSecret;
     let (a, b) = (first.expose_secret(), second.expose_secret());
     let refuse = |code, problem: &str, action: &str| -> AppError {
-        Rejection::new(
-            "pin",
-            code,
-            "PIN码",
-            problem,
-            action,
-            code,
-            "choose another PIN",
-        )
-        .into()
+        Rejection::field("pin", "PIN码", code)
+            .zh(problem, action)
+            .en(
+                match code {
+                    "pin_mismatch" => "the two PINs typed differ",
+                    "pin_format" => "a PIN is 6 to 16 letters, digits or symbols",
+                    _ => "the PIN is too easy to guess (such as 111111, 123456 or the factory PIN)",
+                },
+                "choose another PIN and type it twice",
+            )
+            .into()
     };
     if a != b {
         return Err(refuse(

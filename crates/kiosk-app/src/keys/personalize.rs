@@ -289,34 +289,42 @@ impl Station {
             .and_then(|c| c.serial.clone())
             .map(|s| s.trim().to_ascii_lowercase())
             .ok_or_else(|| {
-                AppError::from(Rejection::new(
-                    "certificate.serial",
-                    "required",
-                    "原证书序列号",
-                    "未填写原证书序列号",
-                    "请读取原介质（kioskctl key show）或查询原订单，填写原证书序列号",
-                    "the original certificate's serial is missing",
-                    "read it from the old key or its order",
-                ))
+                AppError::from(
+                    Rejection::field("certificate.serial", "原证书序列号", "required")
+                        .zh(
+                            "未填写原证书序列号",
+                            "请读取原介质（kioskctl key show）或查询原订单，填写原证书序列号",
+                        )
+                        .en(
+                            "the original certificate's serial is missing",
+                            "read it from the old key or its order",
+                        ),
+                )
             })?;
         let cert = self.store().certificate(&serial)?.ok_or_else(|| {
-            AppError::from(Rejection::new(
-                "certificate.serial",
-                "unknown_certificate",
-                "原证书序列号",
-                format!("本站没有序列号为 {serial} 的证书记录"),
-                "请核对序列号；其他受理点签发的证书，请同步后再办理",
-                format!("this station has no certificate {serial}"),
-                "check the serial, or sync first",
-            ))
+            AppError::from(
+                Rejection::field("certificate.serial", "原证书序列号", "unknown_certificate")
+                    .zh(
+                        format!("本站没有序列号为 {serial} 的证书记录"),
+                        "请核对序列号；其他受理点签发的证书，请同步后再办理",
+                    )
+                    .en(
+                        format!("this station has no certificate {serial}"),
+                        "check the serial, or sync first",
+                    ),
+            )
         })?;
         if cert.state != "active" {
-            return Err(Rejection::new(
+            return Err(Rejection::field(
                 "certificate.serial",
-                "certificate_not_active",
                 "原证书序列号",
+                "certificate_not_active",
+            )
+            .zh(
                 format!("证书 {serial} 当前状态为“{}”，不是有效证书", cert.state),
                 "已吊销或已被替换的证书不能再办理此业务",
+            )
+            .en(
                 format!("certificate {serial} is {}", cert.state),
                 "use the current certificate",
             )
@@ -358,16 +366,16 @@ impl Station {
 }
 
 fn transport_missing() -> AppError {
-    Rejection::new(
-        "transport_so_pin",
-        "required",
-        "介质出厂管理员PIN",
-        "这是一支新介质，需要厂商的出厂管理员PIN（SO PIN）才能初始化",
-        "请运维人员设置 KIOSK_TRANSPORT_SO_PIN 后重试",
-        "a fresh key needs the vendor's transport SO PIN",
-        "set KIOSK_TRANSPORT_SO_PIN",
-    )
-    .into()
+    Rejection::field("transport_so_pin", "介质出厂管理员PIN", "required")
+        .zh(
+            "这是一支新介质，需要厂商的出厂管理员PIN（SO PIN）才能初始化",
+            "请运维人员设置 KIOSK_TRANSPORT_SO_PIN 后重试",
+        )
+        .en(
+            "a fresh key needs the vendor's transport SO PIN",
+            "set KIOSK_TRANSPORT_SO_PIN",
+        )
+        .into()
 }
 
 /// Records a certificate the moment it is signed, before it goes on a key.

@@ -11,35 +11,27 @@ use crate::{AppError, Station};
 
 pub(crate) fn check_operation(order: &Order, allowed: &[Operation]) -> Result<(), AppError> {
     if !allowed.contains(&order.application.operation) {
-        return Err(Rejection::new(
-            "operation",
-            "not_built",
-            "业务类型",
-            format!(
+        return Err(Rejection::field("operation", "业务类型", "not_built").zh(format!(
                 "{}不能用此流程办理",
                 order.application.operation.label_zh()
-            ),
-            "请按订单的业务类型办理（新办与补办写入新介质，更新、变更、升级、解锁、吊销在原介质上办理）",
-            format!(
-                "personalization for {} is not available yet",
+            ), "请按订单的业务类型办理（新办与补办写入新介质，更新、变更、升级、解锁、吊销在原介质上办理）").en(format!(
+                "{} cannot be carried out by this flow",
                 order.application.operation
-            ),
-            "refer the applicant to the central CA",
-        )
+            ), "carry out the order as its operation says (new keys and replacements onto a blank key, the others on the applicant's key)")
         .into());
     }
     match order.state {
         OrderState::AwaitingProduction | OrderState::InProduction => Ok(()),
-        s => Err(Rejection::new(
-            "state",
-            "invalid_transition",
-            "订单状态",
-            format!("订单当前为“{}”，不能制证", s.label_zh()),
-            "请先完成材料审核与收费",
-            format!("the order is {}", s.as_str()),
-            "check materials and take the fee first",
-        )
-        .into()),
+        s => Err(Rejection::field("state", "订单状态", "invalid_transition")
+            .zh(
+                format!("订单当前为“{}”，不能制证", s.label_zh()),
+                "请先完成材料审核与收费",
+            )
+            .en(
+                format!("the order is {}", s.as_str()),
+                "check materials and take the fee first",
+            )
+            .into()),
     }
 }
 

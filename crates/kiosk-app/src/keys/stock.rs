@@ -22,16 +22,16 @@ impl Station {
     ) -> Result<StockKey, AppError> {
         let serial = serial.trim().to_ascii_lowercase();
         if serial.is_empty() || !serial.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Rejection::new(
-                "serial",
-                "format",
-                "介质序列号",
-                format!("“{serial}”不是有效的介质序列号"),
-                "请按介质外壳或读卡工具显示的序列号填写（字母和数字）",
-                "not a valid key serial",
-                "use the serial printed on the key",
-            )
-            .into());
+            return Err(Rejection::field("serial", "介质序列号", "format")
+                .zh(
+                    format!("“{serial}”不是有效的介质序列号"),
+                    "请按介质外壳或读卡工具显示的序列号填写（字母和数字）",
+                )
+                .en(
+                    "not a valid key serial",
+                    "use the serial printed on the key",
+                )
+                .into());
         }
         let key = StockKey {
             serial,
@@ -80,16 +80,19 @@ impl Station {
         key_serial: &str,
     ) -> Result<StockKey, AppError> {
         let refuse = |code, problem: String, action: &str| -> AppError {
-            Rejection::new(
-                "key_serial",
-                code,
-                "介质",
-                problem,
-                action,
-                format!("key {key_serial}: {code}"),
-                "use another key",
-            )
-            .into()
+            Rejection::field("key_serial", "介质", code)
+                .zh(problem, action)
+                .en(
+                    match code {
+                        "not_in_stock" => format!("key {key_serial} is not registered in stock"),
+                        "key_of_other_order" => {
+                            format!("key {key_serial} is assigned to another order")
+                        }
+                        _ => format!("key {key_serial} is not a blank key in stock"),
+                    },
+                    "use another blank key from stock",
+                )
+                .into()
         };
         let stock = self.store().stock_key(key_serial)?.ok_or_else(|| {
             refuse(

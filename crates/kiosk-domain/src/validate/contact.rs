@@ -12,7 +12,9 @@ use crate::Rejection;
 /// digits. Rejections are addressed to field `mobile`.
 pub fn mobile(input: &str) -> Result<String, Rejection> {
     let reject = |code, pz: String, az: &str, pe: String, ae: &str| {
-        Rejection::new("mobile", code, "手机号码", pz, az, pe, ae)
+        Rejection::field("mobile", "手机号码", code)
+            .zh(pz, az)
+            .en(pe, ae)
     };
     let cleaned: String = normalise(input).chars().filter(|c| *c != '-').collect();
     let digits = cleaned
@@ -191,15 +193,15 @@ fn split_area(all: &str) -> (&str, &str) {
 }
 
 fn phone_reject(code: &'static str, problem_zh: String, problem_en: String) -> Rejection {
-    Rejection::new(
-        "phone",
-        code,
-        "联系电话",
-        problem_zh,
-        "请输入 11 位手机号码，或带区号的固定电话，如 0755-12345678",
-        problem_en,
-        "enter an 11-digit mobile number or a landline with area code, e.g. 0755-12345678",
-    )
+    Rejection::field("phone", "联系电话", code)
+        .zh(
+            problem_zh,
+            "请输入 11 位手机号码，或带区号的固定电话，如 0755-12345678",
+        )
+        .en(
+            problem_en,
+            "enter an 11-digit mobile number or a landline with area code, e.g. 0755-12345678",
+        )
 }
 
 /// Validates an e-mail address (邮箱).
@@ -213,15 +215,12 @@ fn phone_reject(code: &'static str, problem_zh: String, problem_en: String) -> R
 /// or ending with `-`) whose last label is 2 or more letters.
 pub fn email(input: &str) -> Result<String, Rejection> {
     let reject = |code, problem_zh: String, problem_en: String| {
-        Rejection::new(
-            "email",
-            code,
-            "邮箱",
-            problem_zh,
-            "请核对后重新输入邮箱地址，如 name@example.com",
-            problem_en,
-            "check it and enter the address again, e.g. name@example.com",
-        )
+        Rejection::field("email", "邮箱", code)
+            .zh(problem_zh, "请核对后重新输入邮箱地址，如 name@example.com")
+            .en(
+                problem_en,
+                "check it and enter the address again, e.g. name@example.com",
+            )
     };
     let s: String = input
         .trim()
@@ -318,15 +317,12 @@ pub fn email(input: &str) -> Result<String, Rejection> {
 /// field `passport`.
 pub fn passport(input: &str) -> Result<String, Rejection> {
     let reject = |code, problem_zh: String, problem_en: String| {
-        Rejection::new(
-            "passport",
-            code,
-            "护照号码",
-            problem_zh,
-            "请对照护照资料页上的号码重新输入",
-            problem_en,
-            "enter the number as printed on the passport's data page",
-        )
+        Rejection::field("passport", "护照号码", code)
+            .zh(problem_zh, "请对照护照资料页上的号码重新输入")
+            .en(
+                problem_en,
+                "enter the number as printed on the passport's data page",
+            )
     };
     let s = normalise(input);
     if s.is_empty() {

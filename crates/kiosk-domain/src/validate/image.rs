@@ -297,15 +297,9 @@ fn reject(
     problem_en: impl Into<String>,
     action_en: impl Into<String>,
 ) -> Rejection {
-    Rejection::new(
-        "upload",
-        code,
-        "上传图片",
-        problem_zh,
-        action_zh,
-        problem_en,
-        action_en,
-    )
+    Rejection::field("upload", "上传图片", code)
+        .zh(problem_zh, action_zh)
+        .en(problem_en, action_en)
 }
 
 #[cfg(test)]

@@ -147,9 +147,9 @@ fn reject(
     problem_en: impl Into<String>,
     action_en: impl Into<String>,
 ) -> Rejection {
-    Rejection::new(
-        FIELD, code, LABEL, problem_zh, action_zh, problem_en, action_en,
-    )
+    Rejection::field(FIELD, LABEL, code)
+        .zh(problem_zh, action_zh)
+        .en(problem_en, action_en)
 }
 
 fn wrong_length(n: usize) -> Rejection {
