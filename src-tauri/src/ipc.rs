@@ -9,35 +9,9 @@ use kiosk_app::{AppError, ErrorKind, Phase, PinNeed, SealNeed, Step};
 use serde::Serialize;
 use ts_rs::TS;
 
-/// The closed set of error codes the page switches on. A code is added
-/// only when the page does something different for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum ErrorCode {
-    /// Input refused by the rules; `fields` says which and why.
-    Invalid,
-    /// No console session, or it timed out: show the login.
-    NotLoggedIn,
-    /// The session's role may not do this.
-    Forbidden,
-    BadCredentials,
-    /// Too many wrong secrets in a row: the account is paused for a while.
-    LockedOut,
-    /// Unlock or revoke without a supervisor's approval: ask for it.
-    ApprovalRequired,
-    NotFound,
-    /// Someone else changed the order: reload it.
-    Conflict,
-    /// No key plugged in: ask for one.
-    NoKey,
-    WrongPin,
-    PinLocked,
-    /// The disk is full or read-only: call the operator.
-    Storage,
-    /// Anything else: show the message.
-    Failed,
-}
+/// The closed set of error codes the page switches on: `kiosk-app`'s
+/// [`ErrorKind`], which the page sees as `ErrorCode`.
+pub type ErrorCode = ErrorKind;
 
 /// One refused field.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -72,21 +46,7 @@ fn field(r: &Rejection) -> FieldError {
 
 impl From<AppError> for IpcError {
     fn from(e: AppError) -> Self {
-        let code = match e.kind() {
-            ErrorKind::Invalid => ErrorCode::Invalid,
-            ErrorKind::NotLoggedIn => ErrorCode::NotLoggedIn,
-            ErrorKind::Forbidden => ErrorCode::Forbidden,
-            ErrorKind::BadCredentials => ErrorCode::BadCredentials,
-            ErrorKind::LockedOut => ErrorCode::LockedOut,
-            ErrorKind::ApprovalRequired => ErrorCode::ApprovalRequired,
-            ErrorKind::NotFound => ErrorCode::NotFound,
-            ErrorKind::Conflict => ErrorCode::Conflict,
-            ErrorKind::NoKey => ErrorCode::NoKey,
-            ErrorKind::WrongPin => ErrorCode::WrongPin,
-            ErrorKind::PinLocked => ErrorCode::PinLocked,
-            ErrorKind::Storage => ErrorCode::Storage,
-            ErrorKind::Failed => ErrorCode::Failed,
-        };
+        let code = e.kind();
         IpcError {
             code,
             detail: e.code().to_string(),

@@ -589,6 +589,26 @@ impl Hsm {
         with_stdin(c, pins)
     }
 
+    /// The seeds name no price for an ezca revocation: the operator sets
+    /// one (free) so that revoke orders can be paid.
+    fn free_revocation(&self) {
+        self.ctl(&[
+            "catalog",
+            "set-tariff",
+            "--provider",
+            "ezca",
+            "--operation",
+            "revoke",
+            "--item",
+            "service",
+            "--amount-fen",
+            "0",
+            "--reason",
+            "网点免费吊销",
+        ])
+        .ok();
+    }
+
     /// A supervisor (`s01`, made on first use) approves the order's unlock
     /// or revocation, with the password on stdin as the console takes it.
     fn approve(&self, order: &str) -> (Option<i32>, Value, String) {
@@ -793,21 +813,7 @@ fn all_eight_operations_on_softhsm() {
 
     // Revoke: certificate revoked, CRL signed, key wiped. The seeds name no
     // price for it, so the operator sets one first.
-    h.ctl(&[
-        "catalog",
-        "set-tariff",
-        "--provider",
-        "ezca",
-        "--operation",
-        "revoke",
-        "--item",
-        "service",
-        "--amount-fen",
-        "0",
-        "--reason",
-        "网点免费吊销",
-    ])
-    .ok();
+    h.free_revocation();
     let order = h.paid(&application("revoke", Some(&cert6)), Some("2026-11-21"));
     assert_eq!(h.approve(&order).0, Some(0));
     let (code, _, out) = h.run_op(&order, Some(&key3), &[], false);
@@ -854,21 +860,7 @@ fn the_cli_refuses_unlock_and_revoke_without_a_supervisor() {
     let h = Hsm::new();
     let (key, j) = h.issued_key();
     let cert = j["certificate_serial"].as_str().unwrap().to_string();
-    h.ctl(&[
-        "catalog",
-        "set-tariff",
-        "--provider",
-        "ezca",
-        "--operation",
-        "revoke",
-        "--item",
-        "service",
-        "--amount-fen",
-        "0",
-        "--reason",
-        "网点免费吊销",
-    ])
-    .ok();
+    h.free_revocation();
     for op in ["unlock", "revoke"] {
         let order = h.paid(&application(op, Some(&cert)), Some("2026-11-21"));
         let audit_before = h.ctl(&["audit", "verify"]).ok();

@@ -81,10 +81,7 @@ fn rejection(
     action: &str,
     en: &str,
 ) -> AppError {
-    Rejection::field(field, field_zh, code)
-        .zh(problem, action)
-        .en(en, action_en(code))
-        .into()
+    refusal(field, code, field_zh, problem, action, en).into()
 }
 
 /// A refusal of who may do what: the front end acts on its kind (shows
@@ -98,10 +95,20 @@ fn denied(
     action: &str,
     en: &str,
 ) -> AppError {
-    let why = Rejection::field(field, field_zh, code)
+    AppError::Denied(kind, refusal(field, code, field_zh, problem, action, en))
+}
+
+fn refusal(
+    field: &'static str,
+    code: &'static str,
+    field_zh: &str,
+    problem: &str,
+    action: &str,
+    en: &str,
+) -> Rejection {
+    Rejection::field(field, field_zh, code)
         .zh(problem, action)
-        .en(en, action_en(code));
-    AppError::Denied(kind, why)
+        .en(en, action_en(code))
 }
 
 /// What to do, in English, for each refusal of this module.

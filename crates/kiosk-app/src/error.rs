@@ -47,8 +47,11 @@ pub enum Denial {
 }
 
 /// What a front end does about an error: the closed set it switches on.
-/// A kind is added only when some front end acts differently on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A kind is added only when some front end acts differently on it. The
+/// page gets it as its `ErrorCode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export, rename = "ErrorCode")]
 pub enum ErrorKind {
     /// Input refused by the rules: show which fields and why.
     Invalid,

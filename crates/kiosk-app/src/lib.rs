@@ -26,7 +26,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use counter::{DeskOrder, KeyRenewal, PresentKey};
 pub use documents::{AttachmentView, Document, PrintOutcome, RenderedDocument, SealView};
 pub use error::{AppError, Denial, ErrorKind};
-pub use keys::{check_new_pin, KeyConfig, KeyView, Personalized, STEPS};
+pub use keys::{KeyConfig, KeyView, Personalized, STEPS};
 pub use operations::{
     needs_certificate, pin_need, seal_need, writes_blank_key, KeyWork, PinNeed, SealNeed,
 };

@@ -625,14 +625,17 @@ impl Station {
         }
     }
 
-    /// 修改PIN码: the applicant changes the PIN of a key with the current one.
+    /// 修改PIN码: the applicant changes the PIN of a key with the current
+    /// one; the new PIN is typed twice and must be a good one.
     pub fn change_pin(
         &self,
         m: &Module,
         key_serial: &str,
         old: &SecretString,
         new: &SecretString,
+        new_again: &SecretString,
     ) -> Result<(), AppError> {
+        crate::keys::check_new_pin(new, new_again)?;
         let key_serial = key_serial.trim().to_ascii_lowercase();
         let token = m.by_serial(&key_serial)?;
         if crate::keys::lock_status(&token, self.store().wrong_pins(&key_serial)?).locked {

@@ -11,19 +11,3 @@ pub(crate) fn unsigned_pair(a: &[u8], b: &[u8]) -> Vec<u8> {
         })
     })
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn integers_are_minimal_and_positive() {
-        // Leading zeros dropped; a high bit gets a zero byte in front.
-        assert_eq!(
-            super::unsigned_pair(&[0, 0, 0x7f], &[0x80, 1]),
-            vec![0x30, 0x07, 0x02, 0x01, 0x7f, 0x02, 0x03, 0x00, 0x80, 0x01]
-        );
-        assert_eq!(
-            super::unsigned_pair(&[0, 0], &[1]),
-            vec![0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01]
-        );
-    }
-}

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use kiosk_app::keys::{Module, SecretString};
-use kiosk_app::{check_new_pin, AppError, KeyConfig, KeyWork, PinNeed, Station};
+use kiosk_app::{AppError, KeyConfig, KeyWork, PinNeed, Station};
 use serde_json::json;
 
 use crate::cli::{CaCmd, CertCmd, KeyCmd, RevokeReason, StockCmd};
@@ -97,8 +97,7 @@ pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
             let (old, _) = read_pins(pin_stdin, &["请输入当前PIN码："])?;
             let (first, second) =
                 read_pins(pin_stdin, &["请设置新的PIN码：", "请再次输入新PIN码："])?;
-            check_new_pin(&first, &second)?;
-            st.change_pin(&m, &serial, &old, &first)?;
+            st.change_pin(&m, &serial, &old, &first, &second)?;
             Output::ok(
                 json!({ "serial": serial, "changed": true }),
                 "PIN码已修改".into(),
