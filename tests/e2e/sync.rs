@@ -4,8 +4,10 @@
 //! randomized fault runs through a fault-injecting proxy with kills of
 //! both sides; and the requests the central must refuse.
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use kiosk_e2e::central::{self, Central};
@@ -76,6 +78,37 @@ impl Rig {
         run(self.sync_command(h, &self.url()))
     }
 
+    /// Another `central serve` on the rig's database, whose clock runs
+    /// `offset_secs` off the real time (`--clock-offset-secs`, fixed when it
+    /// starts; nothing over the network can move a central's clock): the
+    /// central as it will be, or was, that much later or earlier, without
+    /// waiting.
+    fn central_shifted(&self, offset_secs: i64) -> Shifted {
+        let mut child = Command::new(kiosk_e2e::workspace_bin("central", "central"))
+            .env("CENTRAL_DATABASE_URL", self.pg.url())
+            .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+            .arg(&self.tls.0)
+            .arg("--tls-key")
+            .arg(&self.tls.1)
+            .args(["--max-skew-secs", &self.max_skew.to_string()])
+            .arg(format!("--clock-offset-secs={offset_secs}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("https://")
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("central did not start: {line:?}"));
+        Shifted { child, addr }
+    }
+
     /// Every record the central holds for `station`, oldest first.
     fn records(&self, station: &str) -> Vec<Value> {
         let out = self.pg.psql(&format!(
@@ -88,6 +121,25 @@ impl Rig {
             .as_array()
             .unwrap()
             .clone()
+    }
+}
+
+/// A central started by [`Rig::central_shifted`], killed when dropped.
+struct Shifted {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Shifted {
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+impl Drop for Shifted {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -445,8 +497,15 @@ fn traced(dir: &std::path::Path) -> Vec<(Vec<String>, Vec<u8>)> {
         .collect()
 }
 
-/// Sends a traced request again with curl: (HTTP status, refusal code).
-fn resend(rig: &Rig, head: &[String], body: &[u8], dir: &std::path::Path) -> (u16, String) {
+/// Sends a traced request again with curl to the central at `url`: (HTTP
+/// status, refusal code).
+fn resend(
+    rig: &Rig,
+    url: &str,
+    head: &[String],
+    body: &[u8],
+    dir: &std::path::Path,
+) -> (u16, String) {
     let (method, path) = head[0].split_once(' ').unwrap();
     let body_file = dir.join("resend.body");
     std::fs::write(&body_file, body).unwrap();
@@ -461,7 +520,7 @@ fn resend(rig: &Rig, head: &[String], body: &[u8], dir: &std::path::Path) -> (u1
         c.args(["-H", "content-type: application/json", "--data-binary"])
             .arg(format!("@{}", body_file.display()));
     }
-    let out = c.arg(format!("{}{path}", rig.url())).output().unwrap();
+    let out = c.arg(format!("{url}{path}")).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (json, status) = text.rsplit_once('\n').unwrap();
     let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
@@ -473,8 +532,7 @@ fn resend(rig: &Rig, head: &[String], body: &[u8], dir: &std::path::Path) -> (u1
 
 #[test]
 fn forged_revoked_modified_and_replayed_requests_are_refused() {
-    // A short window so that "old" is reached quickly.
-    let rig = Rig::new(3);
+    let rig = Rig::new(300);
     let a = Hsm::new();
     let station = rig.register(&a);
     burst(&a, 2);
@@ -492,7 +550,7 @@ fn forged_revoked_modified_and_replayed_requests_are_refused() {
 
     // Replayed at once: the nonce was used.
     assert_eq!(
-        resend(&rig, &head, &body, a.dir.path()),
+        resend(&rig, &rig.url(), &head, &body, a.dir.path()),
         (409, "replayed".into())
     );
     // Modified on the way (one byte of the batch): the signature fails.
@@ -503,15 +561,22 @@ fn forged_revoked_modified_and_replayed_requests_are_refused() {
         .unwrap();
     changed[at + 6] = b'C';
     assert_eq!(
-        resend(&rig, &head, &changed, a.dir.path()),
+        resend(&rig, &rig.url(), &head, &changed, a.dir.path()),
         (401, "bad_signature".into())
     );
-    // Replayed after the window: refused for its age, before its nonce.
-    std::thread::sleep(Duration::from_secs(4));
-    assert_eq!(
-        resend(&rig, &head, &body, a.dir.path()),
-        (401, "clock_skew".into())
-    );
+    // Replayed after the window (to a central whose clock is already past
+    // it): refused for its age, before its nonce; and likewise to a central
+    // whose clock is still before the window, as for a station clock that
+    // runs ahead.
+    let beyond = rig.max_skew as i64 + 1;
+    for offset in [beyond, -beyond] {
+        let shifted = rig.central_shifted(offset);
+        assert_eq!(
+            resend(&rig, &shifted.url(), &head, &body, a.dir.path()),
+            (401, "clock_skew".into()),
+            "clock {offset:+} s"
+        );
+    }
     assert_eq!(
         rig.records(&station).len(),
         stored,

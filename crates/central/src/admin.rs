@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde_json::{json, Value};
 
+use crate::clock::Clock;
+
 /// Certificates of a PEM file, in order.
 fn pem_certificates(path: &Path) -> Result<(Vec<Vec<u8>>, String)> {
     let text =
@@ -29,6 +31,7 @@ fn not_after(der: &[u8]) -> Result<DateTime<Utc>> {
 
 async fn add_certificate(
     tx: &deadpool_postgres::Transaction<'_>,
+    clock: &Clock,
     id: &str,
     path: &Path,
 ) -> Result<String> {
@@ -36,28 +39,40 @@ async fn add_certificate(
     let der = &certs[0];
     let sha = kiosk_sync::fingerprint(der);
     tx.execute(
-        "INSERT INTO station_certs (sha256, station_id, der, chain_pem, not_after)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING",
-        &[&sha, &id, der, &text, &not_after(der)?],
+        "INSERT INTO station_certs (sha256, station_id, der, chain_pem, not_after, added_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
+        &[&sha, &id, der, &text, &not_after(der)?, &clock.now()],
     )
     .await?;
     Ok(sha)
 }
 
-pub async fn station_add(pool: &Pool, id: &str, cert: &PathBuf, name: &str) -> Result<Value> {
+pub async fn station_add(
+    pool: &Pool,
+    clock: &Clock,
+    id: &str,
+    cert: &PathBuf,
+    name: &str,
+) -> Result<Value> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     tx.execute(
-        "INSERT INTO stations (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-        &[&id, &name],
+        "INSERT INTO stations (id, name, registered_at) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO NOTHING",
+        &[&id, &name, &clock.now()],
     )
     .await?;
-    let sha = add_certificate(&tx, id, cert).await?;
+    let sha = add_certificate(&tx, clock, id, cert).await?;
     tx.commit().await?;
     Ok(json!({ "ok": true, "station": id, "certificate_sha256": sha }))
 }
 
-pub async fn station_certificate(pool: &Pool, id: &str, chain: &PathBuf) -> Result<Value> {
+pub async fn station_certificate(
+    pool: &Pool,
+    clock: &Clock,
+    id: &str,
+    chain: &PathBuf,
+) -> Result<Value> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     if tx
@@ -67,17 +82,17 @@ pub async fn station_certificate(pool: &Pool, id: &str, chain: &PathBuf) -> Resu
     {
         bail!("station {id} is not registered");
     }
-    let sha = add_certificate(&tx, id, chain).await?;
+    let sha = add_certificate(&tx, clock, id, chain).await?;
     tx.commit().await?;
     Ok(json!({ "ok": true, "station": id, "certificate_sha256": sha }))
 }
 
-pub async fn station_revoke(pool: &Pool, id: &str) -> Result<Value> {
+pub async fn station_revoke(pool: &Pool, clock: &Clock, id: &str) -> Result<Value> {
     let client = pool.get().await?;
     let n = client
         .execute(
-            "UPDATE stations SET status = 'revoked', revoked_at = now() WHERE id = $1",
-            &[&id],
+            "UPDATE stations SET status = 'revoked', revoked_at = $2 WHERE id = $1",
+            &[&id, &clock.now()],
         )
         .await?;
     if n == 0 {
@@ -86,7 +101,7 @@ pub async fn station_revoke(pool: &Pool, id: &str) -> Result<Value> {
     Ok(json!({ "ok": true, "station": id, "status": "revoked" }))
 }
 
-pub async fn catalog_publish(pool: &Pool, file: &Path, by: &str) -> Result<Value> {
+pub async fn catalog_publish(pool: &Pool, clock: &Clock, file: &Path, by: &str) -> Result<Value> {
     let body =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let catalog = kiosk_domain::Catalog::from_toml(&body)
@@ -105,14 +120,21 @@ pub async fn catalog_publish(pool: &Pool, file: &Path, by: &str) -> Result<Value
     }
     client
         .execute(
-            "INSERT INTO catalogs (version, body, published_by) VALUES ($1, $2, $3)",
-            &[&version, &body, &by],
+            "INSERT INTO catalogs (version, body, published_by, published_at)
+             VALUES ($1, $2, $3, $4)",
+            &[&version, &body, &by, &clock.now()],
         )
         .await?;
     Ok(json!({ "ok": true, "version": version }))
 }
 
-pub async fn decide(pool: &Pool, order: &str, returned: Option<&str>, by: &str) -> Result<Value> {
+pub async fn decide(
+    pool: &Pool,
+    clock: &Clock,
+    order: &str,
+    returned: Option<&str>,
+    by: &str,
+) -> Result<Value> {
     let client = pool.get().await?;
     // The order's newest step, found by id or number.
     let row = client
@@ -140,9 +162,9 @@ pub async fn decide(pool: &Pool, order: &str, returned: Option<&str>, by: &str) 
     };
     let cursor: i64 = client
         .query_one(
-            "INSERT INTO decisions (station_id, order_id, decision, reason, decided_by)
-             VALUES ($1, $2, $3, $4, $5) RETURNING cursor",
-            &[&station, &order_id, &decision, &returned, &by],
+            "INSERT INTO decisions (station_id, order_id, decision, reason, decided_by, decided_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING cursor",
+            &[&station, &order_id, &decision, &returned, &by, &clock.now()],
         )
         .await?
         .get(0);

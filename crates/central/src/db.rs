@@ -5,6 +5,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use kiosk_sync::fingerprint as digest;
 use tokio_postgres::NoTls;
 
+use crate::clock::Clock;
+
 /// The migrations, in the order they apply.
 const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/0001_init.sql"))];
 
@@ -25,7 +27,7 @@ pub fn pool(url: &str, size: usize) -> Result<Pool> {
 
 /// Applies the migrations not yet applied; refuses one changed after it
 /// was applied.
-pub async fn migrate(pool: &Pool) -> Result<()> {
+pub async fn migrate(pool: &Pool, clock: &Clock) -> Result<()> {
     let mut client = pool.get().await.context("cannot connect to PostgreSQL")?;
     let tx = client.transaction().await?;
     tx.batch_execute(
@@ -50,8 +52,8 @@ pub async fn migrate(pool: &Pool) -> Result<()> {
                     .await
                     .with_context(|| format!("migration {name}"))?;
                 tx.execute(
-                    "INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)",
-                    &[name, &sum],
+                    "INSERT INTO schema_migrations (name, sha256, applied_at) VALUES ($1, $2, $3)",
+                    &[name, &sum, &clock.now()],
                 )
                 .await?;
             }

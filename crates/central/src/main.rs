@@ -3,8 +3,13 @@
 //! The database comes from `CENTRAL_DATABASE_URL` (a libpq URL or
 //! key=value string). `central serve` applies the migrations, then serves
 //! protocol v1 over TLS.
+//!
+//! Every time the central reads or stores comes from one clock (see
+//! [`clock`]): the system clock, or with `--clock-offset-secs` (for tests)
+//! the system clock shifted by a fixed offset chosen at start.
 
 mod admin;
+mod clock;
 mod db;
 mod server;
 
@@ -16,12 +21,26 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+/// About a hundred years, so that the shifted time stays representable.
+const MAX_CLOCK_OFFSET_SECS: i64 = 100 * 366 * 24 * 3600;
+
 #[derive(Parser)]
 #[command(name = "central", version, about = "Reference central CA sync server")]
 struct Cli {
     /// PostgreSQL connection string.
     #[arg(long, env = "CENTRAL_DATABASE_URL", global = true, default_value = "")]
     database_url: String,
+    /// For tests: runs the central's clock this many seconds ahead of the
+    /// system clock (behind if negative), for the life of the process. No
+    /// request can move it; see the `clock` module.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i64).range(-MAX_CLOCK_OFFSET_SECS..=MAX_CLOCK_OFFSET_SECS)
+    )]
+    clock_offset_secs: i64,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -123,8 +142,17 @@ async fn run() -> Result<()> {
         !cli.database_url.is_empty(),
         "set CENTRAL_DATABASE_URL (or --database-url) to the PostgreSQL database"
     );
+    let clock = match cli.clock_offset_secs {
+        0 => clock::Clock::system(),
+        secs => {
+            eprintln!(
+                "central: the clock runs {secs} s off the system clock (--clock-offset-secs)"
+            );
+            clock::Clock::offset(chrono::TimeDelta::seconds(secs))
+        }
+    };
     let pool = db::pool(&cli.database_url, 8)?;
-    db::migrate(&pool).await?;
+    db::migrate(&pool, &clock).await?;
     let out = match cli.command {
         Cmd::Serve {
             listen,
@@ -142,6 +170,7 @@ async fn run() -> Result<()> {
             let central = Arc::new(server::Central {
                 pool,
                 max_skew: Duration::from_secs(max_skew_secs),
+                clock,
             });
             // The one line tests and service managers wait for.
             println!("central listening on https://{addr}");
@@ -153,13 +182,17 @@ async fn run() -> Result<()> {
         Cmd::Migrate => serde_json::json!({ "ok": true }),
         Cmd::TlsInit { .. } => unreachable!(),
         Cmd::Station(StationCmd::Add { id, cert, name }) => {
-            admin::station_add(&pool, &id, &cert, &name).await?
+            admin::station_add(&pool, &clock, &id, &cert, &name).await?
         }
         Cmd::Station(StationCmd::Certificate { id, chain }) => {
-            admin::station_certificate(&pool, &id, &chain).await?
+            admin::station_certificate(&pool, &clock, &id, &chain).await?
         }
-        Cmd::Station(StationCmd::Revoke { id }) => admin::station_revoke(&pool, &id).await?,
-        Cmd::CatalogPublish { file, by } => admin::catalog_publish(&pool, &file, &by).await?,
+        Cmd::Station(StationCmd::Revoke { id }) => {
+            admin::station_revoke(&pool, &clock, &id).await?
+        }
+        Cmd::CatalogPublish { file, by } => {
+            admin::catalog_publish(&pool, &clock, &file, &by).await?
+        }
         Cmd::Decide {
             order,
             approve,
@@ -170,7 +203,7 @@ async fn run() -> Result<()> {
                 approve || return_reason.is_some(),
                 "say --approve or --return <reason>"
             );
-            admin::decide(&pool, &order, return_reason.as_deref(), &by).await?
+            admin::decide(&pool, &clock, &order, return_reason.as_deref(), &by).await?
         }
         Cmd::Status => server::station_status(&pool)
             .await

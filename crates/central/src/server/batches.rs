@@ -1,0 +1,192 @@
+//! Uploads: where a station's records stand at the central (`head`), and
+//! the batches of outbox records it sends (`records`).
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use kiosk_sync::{refusal, Batch, BatchAck, Head};
+use serde::Deserialize;
+
+use super::auth::{SignedStation, SignedUpload};
+use super::{refused, Central, Refused};
+
+/// The newest record payload version this central understands. Newer ones
+/// are stored and counted, not refused.
+pub const KNOWN_PAYLOAD_VERSION: i64 = 1;
+
+/// Most records accepted in one batch.
+pub const MAX_BATCH: usize = 10_000;
+
+#[derive(Deserialize)]
+pub(super) struct HeadQuery {
+    outbox_head: Option<i64>,
+}
+
+/// How far the central has the station's records; notes how far the
+/// station's outbox goes, and forgets nonces too old to be accepted again.
+pub(super) async fn head(
+    State(c): State<Arc<Central>>,
+    signed: SignedStation<Query<HeadQuery>>,
+) -> Result<Json<Head>, Refused> {
+    let Query(q) = signed.query;
+    let now = c.clock.now();
+    let client = c.pool.get().await?;
+    let row = client
+        .query_one(
+            "UPDATE stations SET last_seen_at = $3,
+                 reported_head = greatest(reported_head, coalesce($2, reported_head))
+             WHERE id = $1 RETURNING committed_seq",
+            &[&signed.station, &q.outbox_head, &now],
+        )
+        .await?;
+    // Nonces older than twice the window can never be accepted again.
+    let horizon = now - chrono::Duration::from_std(c.max_skew * 2).unwrap_or_default();
+    client
+        .execute("DELETE FROM request_nonces WHERE at < $1", &[&horizon])
+        .await?;
+    Ok(Json(Head {
+        station_id: signed.station,
+        committed_seq: row.get(0),
+    }))
+}
+
+/// Stores a batch of the station's outbox records, exactly once each.
+pub(super) async fn records(
+    State(c): State<Arc<Central>>,
+    signed: SignedUpload,
+) -> Result<Json<BatchAck>, Refused> {
+    let station = &signed.station;
+    let batch: Batch = serde_json::from_slice(&signed.body).map_err(|e| {
+        refused(
+            StatusCode::BAD_REQUEST,
+            refusal::MALFORMED,
+            &format!("the batch is not valid JSON: {e}"),
+            "批次数据格式错误",
+        )
+    })?;
+    let recs = &batch.records;
+    let contiguous = recs.windows(2).all(|w| w[1].seq == w[0].seq + 1);
+    if recs.is_empty() || recs.len() > MAX_BATCH || !contiguous || recs[0].seq < 1 {
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            refusal::MALFORMED,
+            &format!("a batch holds 1 to {MAX_BATCH} records with consecutive seq"),
+            "批次记录须为连续序号",
+        ));
+    }
+    let first = recs[0].seq;
+    let last = recs[recs.len() - 1].seq;
+
+    let mut client = c.pool.get().await?;
+    let tx = client.transaction().await?;
+    let committed: i64 = tx
+        .query_one(
+            "SELECT committed_seq FROM stations WHERE id = $1 FOR UPDATE",
+            &[station],
+        )
+        .await?
+        .get(0);
+    signed.spend_nonce(&tx).await?;
+    if first > committed + 1 {
+        let mut r = refused(
+            StatusCode::CONFLICT,
+            refusal::GAP,
+            &format!(
+                "the batch starts at {first} but the central has up to {committed}; send from {}",
+                committed + 1
+            ),
+            "批次起始序号与中心记录不连续，请从中心已有位置之后重发",
+        );
+        r.1.committed_seq = Some(committed);
+        return Err(r);
+    }
+    // A resent record must be the very record the central has: the same
+    // seq with another id means the station lost its database and started
+    // over, and must not be silently dropped.
+    let overlap: Vec<_> = recs.iter().take_while(|r| r.seq <= committed).collect();
+    if !overlap.is_empty() {
+        let seqs: Vec<i64> = overlap.iter().map(|r| r.seq).collect();
+        let ids: Vec<&str> = overlap.iter().map(|r| r.id).collect();
+        let clash: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM records r JOIN unnest($2::bigint[], $3::text[]) AS u(seq, id)
+                   ON r.station_id = $1 AND r.seq = u.seq
+                 WHERE r.id::text <> u.id",
+                &[station, &seqs, &ids],
+            )
+            .await?
+            .get(0);
+        if clash > 0 {
+            return Err(refused(
+                StatusCode::CONFLICT,
+                refusal::SEQUENCE_CONFLICT,
+                &format!("{clash} records reuse sequence numbers the central holds with other contents; the station database was replaced"),
+                "本工作站的记录序号与中心已有记录冲突（工作站数据库可能被替换或从旧备份恢复）。已停止同步，请联系运维处理",
+            ));
+        }
+    }
+    let now = c.clock.now();
+    let fresh: Vec<_> = recs.iter().filter(|r| r.seq > committed).collect();
+    let mut inserted = 0;
+    if !fresh.is_empty() {
+        let seqs: Vec<i64> = fresh.iter().map(|r| r.seq).collect();
+        let ids: Vec<&str> = fresh.iter().map(|r| r.id).collect();
+        let kinds: Vec<&str> = fresh.iter().map(|r| r.kind).collect();
+        let versions: Vec<i32> = fresh.iter().map(|r| r.payload_version as i32).collect();
+        let created: Vec<&str> = fresh.iter().map(|r| r.created_at).collect();
+        let payloads: Vec<&str> = fresh.iter().map(|r| r.payload.get()).collect();
+        inserted = tx
+            .execute(
+                "INSERT INTO records (station_id, seq, id, kind, payload_version, created_at, payload, received_at)
+                 SELECT $1, u.seq, u.id::uuid, u.kind, u.v, u.at::timestamptz, u.p::jsonb, $8::timestamptz
+                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[])
+                   AS u(seq, id, kind, v, at, p)
+                 ON CONFLICT (station_id, seq) DO NOTHING",
+                &[station, &seqs, &ids, &kinds, &versions, &created, &payloads, &now],
+            )
+            .await?;
+        let (lo, hi) = (committed + 1, last);
+        tx.execute(
+            "INSERT INTO certificates (serial, issuer, station_id)
+             SELECT payload->'data'->>'serial', payload->'data'->>'issuer', station_id FROM records
+             WHERE station_id = $1 AND seq BETWEEN $2 AND $3 AND kind = 'certificate.issued'
+             ON CONFLICT DO NOTHING",
+            &[station, &lo, &hi],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO revocations (issuer, serial, reason, revoked_at, station_id)
+             SELECT coalesce(c.issuer, ''), r.payload->'data'->>'serial',
+                    coalesce((r.payload->'data'->>'reason')::int, 0),
+                    coalesce(r.payload->'data'->>'at', r.created_at::text), r.station_id
+             FROM records r
+             LEFT JOIN certificates c ON c.serial = r.payload->'data'->>'serial'
+             WHERE r.station_id = $1 AND r.seq BETWEEN $2 AND $3 AND r.kind = 'certificate.revoked'
+             ON CONFLICT DO NOTHING",
+            &[station, &lo, &hi],
+        )
+        .await?;
+    }
+    let newer = fresh
+        .iter()
+        .filter(|r| r.payload_version > KNOWN_PAYLOAD_VERSION)
+        .count() as i64;
+    let row = tx
+        .query_one(
+            "UPDATE stations SET committed_seq = greatest(committed_seq, $2), last_seen_at = $4,
+                 last_batch_at = $4, newer_payloads = newer_payloads + $3,
+                 reported_head = greatest(reported_head, $2)
+             WHERE id = $1 RETURNING committed_seq",
+            &[station, &last, &newer, &now],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Json(BatchAck {
+        committed_seq: row.get(0),
+        inserted,
+        duplicates: recs.len() as u64 - inserted,
+        newer_payload_versions: newer as u64,
+    }))
+}

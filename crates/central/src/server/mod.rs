@@ -1,0 +1,109 @@
+//! The HTTP API of protocol v1 (see `docs/sync-protocol.md`): the router,
+//! its state and its refusals. The handlers live by concern:
+//! - [`auth`]: the signed-request extractors every station route takes;
+//! - [`batches`]: a station's head and the upload of its outbox records;
+//! - [`downloads`]: catalog, revocations, review decisions and renewed
+//!   station certificate, which stations fetch;
+//! - [`status`]: the operator's status, as JSON and as a page.
+
+mod auth;
+mod batches;
+mod downloads;
+mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use deadpool_postgres::Pool;
+use kiosk_sync::{refusal, Refusal};
+use serde_json::json;
+
+use crate::clock::Clock;
+
+pub use status::station_status;
+
+pub struct Central {
+    pub pool: Pool,
+    /// How far a request's signing time may be from the central's clock.
+    pub max_skew: Duration,
+    /// Every time the server reads or stores (see [`crate::clock`]).
+    pub clock: Clock,
+}
+
+pub fn router(central: Arc<Central>) -> Router {
+    Router::new()
+        .route("/v1/hello", get(hello))
+        .route("/v1/status", get(status::status_json))
+        .route("/status", get(status::status_page))
+        .route("/v1/stations/{id}/head", get(batches::head))
+        .route("/v1/stations/{id}/records", post(batches::records))
+        .route("/v1/stations/{id}/decisions", get(downloads::decisions))
+        .route("/v1/stations/{id}/certificate", get(downloads::certificate))
+        .route("/v1/catalog", get(downloads::catalog))
+        .route("/v1/revocations", get(downloads::revocations))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(central)
+}
+
+/// A refusal with its HTTP status.
+pub struct Refused(StatusCode, Refusal);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+/// For the extractors, whose rejection is any response.
+impl From<Refused> for Response {
+    fn from(r: Refused) -> Response {
+        r.into_response()
+    }
+}
+
+fn refused(status: StatusCode, code: &str, message: &str, message_zh: &str) -> Refused {
+    Refused(
+        status,
+        Refusal {
+            code: code.into(),
+            message: message.into(),
+            message_zh: message_zh.into(),
+            committed_seq: None,
+        },
+    )
+}
+
+impl From<tokio_postgres::Error> for Refused {
+    fn from(e: tokio_postgres::Error) -> Self {
+        refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            refusal::UNAVAILABLE,
+            &format!("the central database failed: {e}; retry later"),
+            "中心数据库暂时不可用，请稍后重试",
+        )
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Refused {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            refusal::UNAVAILABLE,
+            &format!("the central database is unreachable: {e}; retry later"),
+            "中心数据库暂时不可用，请稍后重试",
+        )
+    }
+}
+
+/// The protocol and the central's time, unsigned.
+async fn hello(State(c): State<Arc<Central>>) -> Json<serde_json::Value> {
+    Json(json!({ "protocol": kiosk_sync::PROTOCOL, "time": c.clock.now().to_rfc3339() }))
+}
+
+#[cfg(test)]
+mod tests;
