@@ -187,7 +187,7 @@ pub fn current_order(st: &Station, key: &str) -> IpcResult<OrderDto> {
 }
 
 pub fn order(st: &Station, o: &Order) -> IpcResult<OrderDto> {
-    let d = st.desk_order(&o.id)?;
+    let d = st.desk_order(o.clone())?;
     let o = &d.order;
     Ok(OrderDto {
         id: o.id.clone(),

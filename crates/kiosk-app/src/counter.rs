@@ -6,7 +6,6 @@
 use chrono::NaiveDate;
 use kiosk_domain::renewal::RenewalDecision;
 use kiosk_keys::Module;
-use kiosk_store::JournalEntry;
 use serde::Serialize;
 
 use kiosk_domain::order::Order;
@@ -52,9 +51,8 @@ pub struct DeskOrder {
 }
 
 impl Station {
-    /// The order `key` as the console shows it.
-    pub fn desk_order(&self, key: &str) -> Result<DeskOrder, AppError> {
-        let order = self.find_order(key)?;
+    /// An order as the console shows it, with what the rules say next.
+    pub fn desk_order(&self, order: Order) -> Result<DeskOrder, AppError> {
         let op = order.application.operation;
         let approved_by = self
             .store()
@@ -136,11 +134,5 @@ impl Station {
         let not_after = key.not_after_date.expect("filtered above");
         let renewal = self.rules()?.renewal(provider, not_after, years)?;
         Ok(KeyRenewal { key, renewal })
-    }
-
-    /// The journal of an order's key work, for live progress.
-    pub fn progress(&self, order_key: &str) -> Result<Vec<JournalEntry>, AppError> {
-        let order = self.find_order(order_key)?;
-        Ok(self.store().journal_entries(&order.id)?)
     }
 }

@@ -39,9 +39,7 @@ pub use sync::{SyncConfig, SyncError, SyncProgress, SyncSummary};
 
 pub use kiosk_domain as domain;
 /// The records front ends are shown; the store itself stays inside.
-pub use kiosk_store::{
-    Approval, AuditReport, CertRecord, JournalEntry, OrderSummary, StockKey, SyncState,
-};
+pub use kiosk_store::{Approval, AuditReport, CertRecord, OrderSummary, StockKey, SyncState};
 
 /// The account the touchscreen's own orders and prints are attributed to.
 pub const KIOSK_ACTOR: &str = "kiosk";

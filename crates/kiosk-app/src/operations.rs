@@ -46,16 +46,6 @@ pub enum SealNeed {
     None,
 }
 
-impl SealNeed {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SealNeed::Required => "required",
-            SealNeed::Optional => "optional",
-            SealNeed::None => "none",
-        }
-    }
-}
-
 pub fn seal_need(op: Operation) -> SealNeed {
     match op {
         Operation::New => SealNeed::Required,
@@ -208,12 +198,7 @@ impl Station {
         let key = key_serial.map(|k| k.trim().to_ascii_lowercase());
         // Killed after the last step committed but before it was journaled:
         // the order is done; say so again.
-        if order.state == OrderState::Completed
-            && !matches!(
-                op,
-                Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged
-            )
-        {
+        if order.state == OrderState::Completed && !writes_blank_key(op) {
             let cert = match self
                 .store()
                 .certificates(None, Some(&order.id))?
@@ -251,7 +236,7 @@ impl Station {
         let need_pin =
             || pin.ok_or_else(|| missing("pin", "PIN码", "请输入PIN码", "type the key's PIN"));
         let onto_new_key = match (op, &key) {
-            (Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged, _) => true,
+            (op, _) if writes_blank_key(op) => true,
             (Operation::Upgrade, Some(k)) => self.is_blank(&order, k)?,
             _ => false,
         };
