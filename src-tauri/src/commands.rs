@@ -566,5 +566,15 @@ pub fn sync_status(desk: State<'_, Desk>, token: String) -> IpcResult<SyncDto> {
         last_success_at: s.last_success_at,
         last_attempt_at: s.last_attempt_at,
         last_error_message: s.last_error_message,
+        warnings: desk
+            .station()
+            .station_warnings()?
+            .into_iter()
+            .map(|w| WarningDto {
+                code: w.code.to_string(),
+                message: w.message,
+                message_en: w.message_en,
+            })
+            .collect(),
     })
 }

@@ -4,7 +4,7 @@
 
 use kiosk_app::domain::order::OrderState;
 use kiosk_app::domain::Operation;
-use kiosk_app::domain::Rejection;
+use kiosk_app::domain::{Rejection, RevocationReason};
 use kiosk_app::{AppError, ErrorKind, Phase, PinNeed, SealNeed, Step};
 use serde::Serialize;
 use ts_rs::TS;
@@ -76,6 +76,15 @@ pub struct OperationDto {
     pub label: String,
     /// Warn about sealed bids before this operation.
     pub warns_sealed_bids: bool,
+    /// The reasons the applicant picks from (a revocation's 吊销原因).
+    pub revocation_reasons: Vec<ReasonDto>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ReasonDto {
+    pub reason: RevocationReason,
+    pub label: String,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -359,6 +368,16 @@ pub struct SyncDto {
     pub last_success_at: Option<String>,
     pub last_attempt_at: Option<String>,
     pub last_error_message: Option<String>,
+    /// What the operator must act on (a sub-CA certificate about to end).
+    pub warnings: Vec<WarningDto>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct WarningDto {
+    pub code: String,
+    pub message: String,
+    pub message_en: String,
 }
 
 /// What the page needs to know about this station at start.

@@ -50,6 +50,13 @@ pub fn providers(rules: &Rules) -> Vec<ProviderDto> {
                             .notices(&p.id, o.operation)
                             .iter()
                             .any(|n| n.id == "sealed-bids"),
+                        revocation_reasons: kiosk_app::stated_reasons(o.operation)
+                            .iter()
+                            .map(|&reason| ReasonDto {
+                                reason,
+                                label: reason.label_zh().to_string(),
+                            })
+                            .collect(),
                     })
                     .collect(),
                 id: p.id,

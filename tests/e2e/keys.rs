@@ -11,7 +11,7 @@ use crate::support::{run, Run};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const TRANSPORT: &str = "vendor-so-1";
-const PIN: &str = "527913";
+pub(crate) const PIN: &str = "527913";
 
 /// A station with its own SoftHSM2 token directory and a demo CA.
 pub(crate) struct Hsm {
@@ -56,7 +56,7 @@ impl Hsm {
     }
 
     /// `order run` with the PIN on stdin; `kill_at` makes it SIGKILL itself.
-    fn personalize(
+    pub(crate) fn personalize(
         &self,
         order: &str,
         key: &str,
@@ -161,7 +161,7 @@ impl Hsm {
         id
     }
 
-    fn seal(&self) -> PathBuf {
+    pub(crate) fn seal(&self) -> PathBuf {
         let p = self.dir.path().join("seal.png");
         if !p.exists() {
             std::fs::write(&p, red_png()).unwrap();
@@ -170,11 +170,11 @@ impl Hsm {
     }
 
     /// The kind of every object on a key, via pkcs11-tool.
-    fn objects(&self, key_serial: &str) -> Vec<String> {
+    pub(crate) fn objects(&self, key_serial: &str) -> Vec<String> {
         self.objects_with_pin(key_serial, PIN)
     }
 
-    fn token_label(&self, key_serial: &str) -> String {
+    pub(crate) fn token_label(&self, key_serial: &str) -> String {
         let list = self.ctl(&["key", "list"]).ok();
         list["tokens"]
             .as_array()
@@ -185,7 +185,7 @@ impl Hsm {
             .unwrap()
     }
 
-    fn openssl(&self, args: &[&str]) -> (bool, String) {
+    pub(crate) fn openssl(&self, args: &[&str]) -> (bool, String) {
         let out = Command::new("openssl")
             .current_dir(self.data().join("ca"))
             .args(args)
@@ -253,13 +253,13 @@ fn crc32(d: &[u8]) -> u32 {
     !c
 }
 
-fn object_kinds(objs: &[String]) -> Vec<&str> {
+pub(crate) fn object_kinds(objs: &[String]) -> Vec<&str> {
     let mut k: Vec<&str> = objs.iter().map(|s| s.as_str()).collect();
     k.sort();
     k
 }
 
-const EXPECTED: [&str; 5] = [
+pub(crate) const EXPECTED: [&str; 5] = [
     "Certificate Object",
     "Data object",
     "Data object",
@@ -293,11 +293,13 @@ fn new_key_is_issued_verified_and_revocable() {
     );
     // The ezca profile: ST carries the USCC; key usages, EKU, CRL and AIA.
     let (_, text) = h.openssl(&["x509", "-in", &cert, "-noout", "-text"]);
+    let station = h.station_id();
     for want in [
         "Digital Signature, Non Repudiation, Key Agreement",
         "TLS Web Client Authentication, E-mail Protection",
-        "URI:http://crl.kiosk-station.invalid/ezca.crl",
-        "CA Issuers - URI:http://ca.kiosk-station.invalid/station-ca.cer",
+        // This station's own CRL and CA certificate, as the central serves them.
+        format!("URI:http://crl.kiosk-station.invalid/crl/{station}.crl").as_str(),
+        format!("CA Issuers - URI:http://crl.kiosk-station.invalid/ca/{station}.cer").as_str(),
     ] {
         assert!(text.contains(want), "{want}: {text}");
     }
@@ -411,9 +413,10 @@ fn bad_paths_are_refused_in_chinese() {
     let done = h.stocked_key();
     let (code, issued, out) = h.personalize(&h.paid_order(), &done, (PIN, PIN), None);
     assert_eq!(code, Some(0), "{out}");
-    let mut v = application("renew", issued["certificate_serial"].as_str());
-    v["certificate"]["not_after"] = "2026-12-31".into();
-    let r = h.paid(&v, None);
+    let serial = issued["certificate_serial"].as_str().unwrap();
+    let end: chrono::NaiveDate = h.not_after(serial).parse().unwrap();
+    let near_end = (end - chrono::Duration::days(30)).to_string();
+    let r = h.paid(&application("renew", Some(serial)), Some(&near_end));
     let (_, j, _) = h.run_op(&r, Some(&key), &[PIN], false);
     assert_eq!(j["error"]["code"], "wrong_key", "{j}");
     assert!(j["error"]["message"].as_str().unwrap().contains("原介质"));
@@ -532,7 +535,7 @@ impl Hsm {
     }
 
     /// Opens and pays an order for `app` (a JSON value), at `today` when given.
-    fn paid(&self, app: &Value, today: Option<&str>) -> String {
+    pub(crate) fn paid(&self, app: &Value, today: Option<&str>) -> String {
         let f = self.dir.path().join(format!("app-{}.json", rand_suffix()));
         std::fs::write(&f, app.to_string()).unwrap();
         let mut args = vec!["order", "create", f.to_str().unwrap()];
@@ -566,7 +569,7 @@ impl Hsm {
     }
 
     /// `order run` for an operation, with the PIN lines it needs.
-    fn run_op(
+    pub(crate) fn run_op(
         &self,
         order: &str,
         key: Option<&str>,
@@ -591,7 +594,7 @@ impl Hsm {
 
     /// The seeds name no price for an ezca revocation: the operator sets
     /// one (free) so that revoke orders can be paid.
-    fn free_revocation(&self) {
+    pub(crate) fn free_revocation(&self) {
         self.ctl(&[
             "catalog",
             "set-tariff",
@@ -611,7 +614,7 @@ impl Hsm {
 
     /// A supervisor (`s01`, made on first use) approves the order's unlock
     /// or revocation, with the password on stdin as the console takes it.
-    fn approve(&self, order: &str) -> (Option<i32>, Value, String) {
+    pub(crate) fn approve(&self, order: &str) -> (Option<i32>, Value, String) {
         self.supervisor("s01");
         self.approve_as(order, "s01", SUPERVISOR_SECRET)
     }
@@ -644,7 +647,15 @@ impl Hsm {
         with_stdin(c, &[secret])
     }
 
-    fn cert_state(&self, serial: &str) -> String {
+    /// The station's id, as the central knows it.
+    pub(crate) fn station_id(&self) -> String {
+        self.ctl(&["sync", "status"]).ok()["station_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub(crate) fn cert_state(&self, serial: &str) -> String {
         let all = self.ctl(&["cert", "list"]).ok();
         all["certificates"]
             .as_array()
@@ -657,7 +668,7 @@ impl Hsm {
             .to_string()
     }
 
-    fn not_after(&self, serial: &str) -> String {
+    pub(crate) fn not_after(&self, serial: &str) -> String {
         let all = self.ctl(&["cert", "list"]).ok();
         all["certificates"]
             .as_array()
@@ -678,11 +689,14 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
-fn application(op: &str, cert: Option<&str>) -> Value {
+pub(crate) fn application(op: &str, cert: Option<&str>) -> Value {
     let mut v: Value = serde_json::from_str(kiosk_app::demo::APPLICATION_JSON).unwrap();
     v["operation"] = op.into();
     if let Some(c) = cert {
         v["certificate"] = serde_json::json!({ "serial": c });
+    }
+    if op == "revoke" {
+        v["revocation_reason"] = "cessation-of-operation".into();
     }
     v
 }
@@ -743,7 +757,13 @@ fn all_eight_operations_on_softhsm() {
     );
 
     // Upgrade (cqc): a new key pair on the same key, validity unchanged.
-    let mut upgrade = application("upgrade", Some(&cert3));
+    // From now on the certificates name the company by its new name.
+    let renamed = |op: &str, cert: &str| {
+        let mut v = application(op, Some(cert));
+        v["organization"]["name"] = "重庆示例建材集团有限公司".into();
+        v
+    };
+    let mut upgrade = renamed("upgrade", &cert3);
     upgrade["provider"] = "cqc".into();
     upgrade["project"] = "energy-saving-procurement".into();
     let order = h.paid(&upgrade, None);
@@ -759,7 +779,7 @@ fn all_eight_operations_on_softhsm() {
     assert_eq!(h.cert_state(&cert3), "revoked");
 
     // Unlock: a new PIN set by the SO; the old one no longer opens the key.
-    let order = h.paid(&application("unlock", Some(&cert4)), None);
+    let order = h.paid(&renamed("unlock", &cert4), None);
     assert_eq!(h.approve(&order).0, Some(0));
     let (code, _, out) = h.run_op(&order, Some(&key1), &["864209", "864209"], false);
     assert_eq!(code, Some(0), "unlock: {out}");
@@ -785,7 +805,7 @@ fn all_eight_operations_on_softhsm() {
 
     // Replace a damaged key: new key, same validity, old certificate revoked.
     let key2 = h.stocked_key();
-    let order = h.paid(&application("replace-damaged", Some(&cert4)), None);
+    let order = h.paid(&renamed("replace-damaged", &cert4), None);
     let (code, j, out) = h.run_op(&order, Some(&key2), &[PIN, PIN], true);
     assert_eq!(code, Some(0), "replace-damaged: {out}");
     let cert5 = j["certificate_serial"].as_str().unwrap().to_string();
@@ -805,7 +825,7 @@ fn all_eight_operations_on_softhsm() {
 
     // Replace a lost key: the old certificate is revoked automatically.
     let key3 = h.stocked_key();
-    let order = h.paid(&application("replace-lost", Some(&cert5)), None);
+    let order = h.paid(&renamed("replace-lost", &cert5), None);
     let (code, j, out) = h.run_op(&order, Some(&key3), &[PIN, PIN], true);
     assert_eq!(code, Some(0), "replace-lost: {out}");
     let cert6 = j["certificate_serial"].as_str().unwrap().to_string();
@@ -814,7 +834,7 @@ fn all_eight_operations_on_softhsm() {
     // Revoke: certificate revoked, CRL signed, key wiped. The seeds name no
     // price for it, so the operator sets one first.
     h.free_revocation();
-    let order = h.paid(&application("revoke", Some(&cert6)), Some("2026-11-21"));
+    let order = h.paid(&renamed("revoke", &cert6), Some("2026-11-21"));
     assert_eq!(h.approve(&order).0, Some(0));
     let (code, _, out) = h.run_op(&order, Some(&key3), &[], false);
     assert_eq!(code, Some(0), "revoke: {out}");
@@ -841,6 +861,18 @@ fn all_eight_operations_on_softhsm() {
         !out.to_uppercase().contains(&cert1.to_uppercase()),
         "a renewal supersedes, it does not revoke"
     );
+    // Each with the reason its operation implies, as openssl names them.
+    for (c, reason) in [
+        (&cert2, "Superseded"),
+        (&cert3, "Superseded"),
+        (&cert4, "Superseded"),
+        (&cert5, "Key Compromise"),
+        (&cert6, "Cessation Of Operation"),
+    ] {
+        let entry = crate::integrity::crl_entry(&out, c).unwrap();
+        assert!(entry.contains(reason), "{c}: {reason} in {entry}");
+    }
+    crate::integrity::lint_ca_dir(&h.data().join("ca"));
     assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
 }
 
@@ -954,9 +986,8 @@ impl Hsm {
 #[test]
 fn kill_a_renewal_at_every_step_then_resume() {
     let h = Hsm::new();
-    let (key, j) = h.issued_key();
-    let mut current = j["certificate_serial"].as_str().unwrap().to_string();
-    for step in [
+    let (mut key, mut current) = (String::new(), String::new());
+    for (i, step) in [
         "prepare",
         "request",
         "issue",
@@ -965,10 +996,19 @@ fn kill_a_renewal_at_every_step_then_resume() {
         "remove-old",
         "verify",
         "complete",
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Each renewal adds a year; the demo sub-CA runs five, and no
+        // certificate outlives it: a fresh key every other step.
+        if i % 2 == 0 {
+            let (k, j) = h.issued_key();
+            key = k;
+            current = j["certificate_serial"].as_str().unwrap().to_string();
+        }
         let end: chrono::NaiveDate = h.not_after(&current).parse().unwrap();
-        let mut renew = application("renew", Some(&current));
-        renew["certificate"]["not_after"] = end.to_string().into();
+        let renew = application("renew", Some(&current));
         let order = h.paid(
             &renew,
             Some(&(end - chrono::Duration::days(10)).to_string()),
@@ -1138,13 +1178,16 @@ fn production_path_csr_to_the_central_ca_then_import() {
     let cert = format!("{}.pem", j["certificate_serial"].as_str().unwrap());
     let (ok, out) = h.verify_chain(&cert);
     assert!(ok, "chain to the central root: {out}");
+    // The first key work signed the station's first CRL; numbers only grow.
+    let before = h.ctl(&["ca", "show"]).ok()["crl_number"].as_i64().unwrap();
+    assert_eq!(before, 1);
     let crl = h.ctl(&["crl"]).ok();
-    assert_eq!(crl["number"], 1);
+    assert_eq!(crl["number"], before + 1);
 }
 
 /// Runs a command with `lines` on its stdin: (exit code, JSON stdout,
 /// stdout and stderr as text).
-fn with_stdin(mut c: Command, lines: &[&str]) -> (Option<i32>, Value, String) {
+pub(crate) fn with_stdin(mut c: Command, lines: &[&str]) -> (Option<i32>, Value, String) {
     use std::io::Write;
     let mut child = c
         .stdin(Stdio::piped())

@@ -28,6 +28,10 @@ pub enum AppError {
     /// A sync run with the central CA stopped.
     #[error(transparent)]
     Sync(#[from] crate::sync::SyncError),
+    /// The station's own records contradict themselves (a date that does
+    /// not parse, a serial that is not hex): call the operator.
+    #[error("the station's records are inconsistent: {0}")]
+    Corrupt(String),
     /// A file or directory could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -148,6 +152,7 @@ impl AppError {
             AppError::Rejected(_) => "invalid_input",
             AppError::NotFound { .. } => "not_found",
             AppError::Sync(e) => e.code(),
+            AppError::Corrupt(_) => "corrupt_record",
             AppError::Store(e) => e.code(),
             AppError::Key(e) => match e {
                 kiosk_keys::KeyError::WrongPin => "wrong_pin",
@@ -178,6 +183,9 @@ impl AppError {
                 .join("\n"),
             AppError::Denied(_, r) | AppError::NoKey(r) => r.message_zh(),
             AppError::NotFound { what, key } => format!("找不到{what}“{key}”。请核对编号后重试"),
+            AppError::Corrupt(what) => {
+                format!("工作站记录自相矛盾（{what}）。未做任何更改。请联系运维人员检查数据库")
+            }
             AppError::Store(e) => e.message_zh(),
             AppError::Sync(e) => e.message_zh(),
             AppError::Key(e) => match e {

@@ -26,9 +26,12 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use counter::{DeskOrder, KeyRenewal, PresentKey};
 pub use documents::{AttachmentView, Document, PrintOutcome, RenderedDocument, SealView};
 pub use error::{AppError, Denial, ErrorKind};
-pub use keys::{KeyConfig, KeyView, Personalized, STEPS};
+pub use keys::{
+    CaView, CrlDue, CrlIssued, KeyConfig, KeyView, Personalized, StationWarning, CA_WARNING,
+    CLOCK_TOLERANCE, CRL_RESIGN_BEFORE, CRL_VALIDITY, STEPS,
+};
 pub use operations::{
-    needs_certificate, pin_need, seal_need, writes_blank_key, KeyWork, PinNeed, SealNeed,
+    needs_certificate, pin_need, seal_need, stated_reasons, writes_blank_key, KeyWork, PinNeed, SealNeed,
 };
 pub use paths::data_dir;
 pub use report::{DayReport, ReportRow};

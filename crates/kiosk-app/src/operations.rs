@@ -6,7 +6,7 @@
 
 use kiosk_domain::order::{Command, Order, OrderState};
 use kiosk_domain::renewal::RenewalMode;
-use kiosk_domain::{Operation, Rejection};
+use kiosk_domain::{Operation, Rejection, RevocationReason};
 use kiosk_keys::{
     certificate_info, csr, issue, verify_signature, KeyError, Module, ObjectClass, SecretString,
     TokenSession, TokenSigner,
@@ -106,6 +106,14 @@ pub fn needs_certificate(op: Operation) -> bool {
     op != Operation::New
 }
 
+/// The reasons an applicant chooses from: only a revocation asks for one.
+pub fn stated_reasons(op: Operation) -> &'static [RevocationReason] {
+    match op {
+        Operation::Revoke => &RevocationReason::STATED,
+        _ => &[],
+    }
+}
+
 pub fn pin_need(op: Operation) -> PinNeed {
     match op {
         Operation::New | Operation::ReplaceLost | Operation::ReplaceDamaged | Operation::Unlock => {
@@ -138,6 +146,7 @@ impl Station {
         order_key: &str,
         key_serial: Option<&str>,
     ) -> Result<PinNeed, AppError> {
+        self.check_clock()?;
         self.check_approved(order_key)?;
         self.pin_need_for(order_key, key_serial)
     }
@@ -347,16 +356,25 @@ impl Station {
         run.step(Step::Prepare, json!({}), |st| {
             start_production(st, &actor, &order)
         })?;
-        run.step(Step::Revoke, json!({ "serial": old.serial }), |st| {
-            let now = st.now();
-            st.store_mut().write(&actor, now, |w| {
-                w.certificate_state(&old.serial, "revoked", Some(5))
-            })?;
-            Ok(json!({}))
-        })?;
+        // The applicant's stated reason; intake refuses a revocation without.
+        let reason = order
+            .application
+            .revocation_reason
+            .unwrap_or(RevocationReason::Unspecified);
+        run.step(
+            Step::Revoke,
+            json!({ "serial": old.serial, "reason": reason }),
+            |st| {
+                let now = st.now();
+                st.store_mut().write(&actor, now, |w| {
+                    w.certificate_state(&old.serial, "revoked", Some(reason.code()))
+                })?;
+                Ok(json!({}))
+            },
+        )?;
         run.step(Step::Crl, json!({}), |st| {
-            let (_, number, _) = st.crl(m, cfg, clerk)?;
-            Ok(json!({ "number": number }))
+            let crl = st.crl(m, cfg, clerk)?;
+            Ok(json!({ "number": crl.number }))
         })?;
         let present = key_serial.and_then(|k| m.by_serial(k).ok());
         run.step(
@@ -421,10 +439,13 @@ impl Station {
         }
         let not_after = match op {
             Operation::Renew => renewal_end(&order)?,
-            _ => old.not_after.parse().unwrap_or_else(|_| self.today()),
+            _ => old.not_after.parse().map_err(|e| {
+                AppError::Corrupt(format!("certificate {} not_after: {e}", old.serial))
+            })?,
         };
         let profile = self_profile(self, &order)?;
         let ca = self.usable_ca()?;
+        self.within_issuer(&ca, not_after)?;
         let token = m.by_serial(key_serial)?;
         if op == Operation::Upgrade {
             let rules = self.rules()?;
@@ -513,7 +534,7 @@ impl Station {
                         now,
                         end_of_day(not_after),
                         &serial_bytes,
-                        &crate::keys::extensions(&profile),
+                        &crate::keys::extensions(&profile, st.station_id()),
                     )?;
                     record_issued(st, &actor, &cert, &ca_cert, not_after, key_serial, &order)?;
                     Ok(json!({}))
@@ -575,15 +596,16 @@ impl Station {
                 w.certificate_state(&info.serial, "active", None)?;
                 // A renewal supersedes the old certificate; a change or an
                 // upgrade replaces it, so it is revoked (superseded).
-                match op {
-                    Operation::Renew => w.certificate_state(&old.serial, "superseded", None),
-                    _ => w.certificate_state(&old.serial, "revoked", Some(4)),
+                match RevocationReason::implied_by(op) {
+                    None => w.certificate_state(&old.serial, "superseded", None),
+                    Some(r) => w.certificate_state(&old.serial, "revoked", Some(r.code())),
                 }
             })
         })?;
         run.finish()?;
         drop(user_key);
-        run.station.personalized(&order, key_serial, &cert, attempt)
+        let done = run.station.personalized(&order, key_serial, &cert, attempt)?;
+        self.with_fresh_crl(m, cfg, clerk, done)
     }
 
     /// Logs in with the applicant's PIN; a wrong PIN is counted for the key,
@@ -658,7 +680,24 @@ impl Station {
             .unwrap_or(0)
             + 1;
         self.void_unfinished(order, key_serial, keep, clerk)?;
+        // What an interrupted run revoked, or a CRL near its nextUpdate.
+        self.refresh_crl(m, cfg, clerk)?;
         Ok((station, so_pin, attempt))
+    }
+
+    /// Re-signs the CRL after key work that revoked a certificate. The
+    /// order is done by then: a CRL that cannot be signed now is signed
+    /// by the next key work or the timer (it stays due), and the result
+    /// says so by carrying no CRL number.
+    pub(crate) fn with_fresh_crl(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        clerk: &str,
+        mut done: Personalized,
+    ) -> Result<Personalized, AppError> {
+        done.crl_number = self.refresh_crl(m, cfg, clerk).ok().flatten().map(|c| c.number);
+        Ok(done)
     }
 }
 

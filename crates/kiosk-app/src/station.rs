@@ -175,8 +175,7 @@ impl Station {
     pub fn create_order(&mut self, application_json: &str, clerk: &str) -> Result<Order, AppError> {
         let actor = clerk_actor(clerk)?;
         let rules = self.rules()?;
-        let application = Application::from_json(application_json)?;
-        let (application, checklist, fee, renewal) = assess(&rules, &application)?;
+        let (application, checklist, fee, renewal) = self.assess(&rules, application_json)?;
         let now = self.clock.now();
         let order = Order {
             id: kiosk_store::new_id(now),
@@ -203,8 +202,7 @@ impl Station {
         clerk: &str,
     ) -> Result<Order, AppError> {
         let rules = self.rules()?;
-        let application = Application::from_json(application_json)?;
-        let (application, checklist, fee, renewal) = assess(&rules, &application)?;
+        let (application, checklist, fee, renewal) = self.assess(&rules, application_json)?;
         self.order_command(
             key,
             Command::Amend {
@@ -395,8 +393,20 @@ type Assessment = (
     Option<RenewalDecision>,
 );
 
-fn assess(rules: &Rules, application: &Application) -> Result<Assessment, AppError> {
-    let app = application.validate(rules.catalog(), rules.today())?;
+impl Station {
+    /// Parses and checks an application: the certificate it names is read
+    /// from the station's record and must be the applicant's.
+    fn assess(&self, rules: &Rules, application_json: &str) -> Result<Assessment, AppError> {
+        let mut application = Application::from_json(application_json)?;
+        self.fill_from_record(&mut application)?;
+        let app = application.validate(rules.catalog(), rules.today())?;
+        // Whose certificate it is, before what the rules make of its dates.
+        self.check_named_certificate(&app)?;
+        assess(rules, app)
+    }
+}
+
+fn assess(rules: &Rules, app: Application) -> Result<Assessment, AppError> {
     let checklist = rules
         .catalog()
         .checklist(&app.provider, app.operation, app.channel)?

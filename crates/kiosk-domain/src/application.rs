@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Fault;
-use crate::{validate, Catalog, Channel, Operation, Rejection};
+use crate::{validate, Catalog, Channel, Operation, Rejection, RevocationReason};
 
 /// The application as typed in, before and after normalisation (a valid
 /// application holds canonical values: upper-case USCC, bare mobile digits).
@@ -28,6 +28,9 @@ pub struct Application {
     /// The certificate and key the operation acts on, when not a new issue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<ExistingCertificate>,
+    /// 吊销原因: why the applicant asks for a revocation (revoke only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<RevocationReason>,
     /// The clerk's findings on a damaged key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_condition: Option<KeyCondition>,
@@ -346,6 +349,36 @@ impl Application {
                 ));
             }
             _ => {}
+        }
+        match (self.operation, self.revocation_reason) {
+            (Operation::Revoke, Some(r)) if RevocationReason::STATED.contains(&r) => {}
+            (Operation::Revoke, stated) => {
+                let choices = RevocationReason::STATED
+                    .iter()
+                    .map(|r| format!("{}（{}）", r.label_zh(), r.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("、");
+                let names = RevocationReason::STATED
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                errors.push(match stated {
+                    None => Rejection::field("revocation_reason", "吊销原因", "required")
+                        .zh("未填写吊销原因", format!("请选择其中之一：{choices}"))
+                        .en("the reason for the revocation is missing", format!("choose one of {names}")),
+                    Some(r) => Rejection::field("revocation_reason", "吊销原因", "not_allowed")
+                        .zh(
+                            format!("“{}”不是申请人可以填写的吊销原因", r.label_zh()),
+                            format!("请选择其中之一：{choices}"),
+                        )
+                        .en(
+                            format!("{r} is not a reason an applicant may give"),
+                            format!("choose one of {names}"),
+                        ),
+                });
+            }
+            _ => out.revocation_reason = None,
         }
         if errors.is_empty() {
             Ok(out)

@@ -216,9 +216,13 @@ pub struct IssuanceProfile {
     pub provider: String,
     pub key_algorithm: KeyAlgorithm,
     pub uscc_attribute: UsccAttribute,
-    /// CRL distribution point written into every certificate.
+    /// CRL distribution point written into every certificate: the address
+    /// where the central serves the issuing station's own CRL, with
+    /// `{station}` standing for the station's id.
     pub crl_url: String,
-    /// Authority Information Access (caIssuers) written into every certificate.
+    /// Authority Information Access (caIssuers) written into every
+    /// certificate: where the issuing station's CA certificate is, with
+    /// `{station}` standing for the station's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_issuers_url: Option<String>,
     #[serde(default = "default_key_usage")]
@@ -260,13 +264,28 @@ fn default_extended_key_usage() -> Vec<ExtendedKeyUsage> {
     ]
 }
 
+/// Stands for the issuing station's id in a profile's addresses.
+pub const STATION_PLACEHOLDER: &str = "{station}";
+
 impl IssuanceProfile {
+    /// The CRL distribution point of certificates this station issues.
+    pub fn crl_url_for(&self, station: &str) -> String {
+        self.crl_url.replace(STATION_PLACEHOLDER, station)
+    }
+
+    /// The caIssuers address of certificates this station issues.
+    pub fn ca_issuers_url_for(&self, station: &str) -> Option<String> {
+        self.ca_issuers_url
+            .as_ref()
+            .map(|u| u.replace(STATION_PLACEHOLDER, station))
+    }
+
     pub fn default_for(provider: &str) -> IssuanceProfile {
         IssuanceProfile {
             provider: provider.to_string(),
             key_algorithm: KeyAlgorithm::EcP256,
             uscc_attribute: UsccAttribute::SerialNumber,
-            crl_url: "http://crl.kiosk-station.invalid/station.crl".to_string(),
+            crl_url: "http://crl.kiosk-station.invalid/crl/{station}.crl".to_string(),
             ca_issuers_url: None,
             key_usage: default_key_usage(),
             extended_key_usage: default_extended_key_usage(),
@@ -750,6 +769,23 @@ impl Catalog {
                         p.id, op
                     )));
                 }
+            }
+        }
+        for p in &self.profiles {
+            // Every station signs its own CRL: an address without the
+            // station in it would send relying parties to another's.
+            let per_station = |u: &str| u.starts_with("http://") && u.contains(STATION_PLACEHOLDER);
+            if !per_station(&p.crl_url) {
+                return Err(bad(format!(
+                    "{} 的CRL发布地址“{}”须为 http:// 地址并含 {STATION_PLACEHOLDER}（每个工作站发布自己的CRL）",
+                    p.provider, p.crl_url
+                )));
+            }
+            if let Some(u) = p.ca_issuers_url.as_deref().filter(|u| !per_station(u)) {
+                return Err(bad(format!(
+                    "{} 的签发CA证书地址“{u}”须为 http:// 地址并含 {STATION_PLACEHOLDER}",
+                    p.provider
+                )));
             }
         }
         for i in &self.checklist_items {

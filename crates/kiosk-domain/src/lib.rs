@@ -12,10 +12,12 @@ pub mod fee;
 pub mod order;
 pub mod rejection;
 pub mod renewal;
+pub mod revocation;
 pub mod validate;
 
 pub use catalog::{Catalog, Channel, Operation};
 pub use rejection::{RefusalEn, RefusalZh, Rejection};
+pub use revocation::RevocationReason;
 
 /// The station's civil time zone, stated once: every "today" the rules see is
 /// a date in Asia/Shanghai (UTC+8, no daylight saving).

@@ -16,7 +16,7 @@ mod token;
 pub use error::KeyError;
 pub use pki::{
     certificate_info, csr, issue, revocation_list, self_signed_ca, sub_ca, subject_der,
-    verify_signature, CertInfo, Extensions, Revoked, SubjectSpec,
+    verify_signature, CaFacts, CertInfo, Extensions, Revoked, SubjectSpec, SERIAL_NUMBER,
 };
 pub use readers::{CardEvent, Reader, Readers};
 pub use signer::TokenSigner;

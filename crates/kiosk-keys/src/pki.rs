@@ -3,12 +3,12 @@
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams,
-    CertificateSigningRequestParams, CrlDistributionPoint, DistinguishedName, DnType,
+    CertificateSigningRequestParams, CrlDistributionPoint, DistinguishedName, DnType, DnValue,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, RevocationReason,
     RevokedCertParams, SerialNumber, SigningKey,
 };
 use time::OffsetDateTime;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
 use crate::KeyError;
 
@@ -23,9 +23,16 @@ pub struct SubjectSpec {
 }
 
 impl SubjectSpec {
-    fn dn(&self) -> DistinguishedName {
+    /// X.520 string types: countryName and serialNumber are
+    /// PrintableString, the names UTF8String.
+    fn dn(&self) -> Result<DistinguishedName, KeyError> {
+        let printable = |what: &str, v: &str| -> Result<DnValue, KeyError> {
+            Ok(DnValue::PrintableString(v.try_into().map_err(|_| {
+                KeyError::X509(format!("the {what} {v:?} is not a PrintableString"))
+            })?))
+        };
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CountryName, "CN");
+        dn.push(DnType::CountryName, printable("countryName", "CN")?);
         if let Some(o) = &self.organization {
             dn.push(DnType::OrganizationName, o.as_str());
         }
@@ -33,19 +40,28 @@ impl SubjectSpec {
             dn.push(DnType::OrganizationalUnitName, ou.as_str());
         }
         for (oid, value) in &self.extra {
-            dn.push(DnType::CustomDnType(oid.clone()), value.as_str());
+            let value = if oid.as_slice() == SERIAL_NUMBER {
+                printable("serialNumber", value)?
+            } else {
+                DnValue::Utf8String(value.clone())
+            };
+            dn.push(DnType::CustomDnType(oid.clone()), value);
         }
         dn.push(DnType::CommonName, self.common_name.as_str());
-        dn
+        Ok(dn)
     }
 }
+
+/// id-at-serialNumber (2.5.4.5): a PrintableString in X.520.
+pub const SERIAL_NUMBER: [u64; 4] = [2, 5, 4, 5];
 
 /// A revoked serial for the CRL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revoked {
     pub serial: Vec<u8>,
     pub at: OffsetDateTime,
-    /// RFC 5280 reason code (1 key compromise, 4 superseded, 5 cessation).
+    /// RFC 5280 CRLReason code (0-6, 9, 10); 0 and unknown codes are
+    /// written as no reason code (unspecified).
     pub reason: u8,
 }
 
@@ -60,17 +76,51 @@ pub struct CertInfo {
     /// The public key as in SubjectPublicKeyInfo (point or RSAPublicKey DER).
     pub public_point: Vec<u8>,
     pub key_kind: crate::KeyKind,
+    /// The subject's attributes as (dotted OID, value), in order.
+    pub subject_attributes: Vec<(String, String)>,
+    /// keyIdentifier of the authority key identifier extension.
+    pub authority_key_id: Option<Vec<u8>>,
+    /// The subject key identifier extension.
+    pub subject_key_id: Option<Vec<u8>>,
+    /// basicConstraints cA and key usage, when the certificate is a CA's.
+    pub ca: Option<CaFacts>,
+}
+
+/// What a CA certificate may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaFacts {
+    pub path_len: Option<u32>,
+    pub key_cert_sign: bool,
+    pub crl_sign: bool,
+}
+
+impl CertInfo {
+    /// The first value of a subject attribute, by dotted OID.
+    pub fn subject_attribute(&self, oid: &str) -> Option<&str> {
+        self.subject_attributes
+            .iter()
+            .find(|(o, _)| o == oid)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// RFC 7093 method 1: the leftmost 160 bits of the SHA-256 of the
+/// subjectPublicKey bits, the key identifier linters recognise.
+fn key_id(public_key_bits: &[u8]) -> KeyIdMethod {
+    use sha2::Digest;
+    KeyIdMethod::PreSpecified(sha2::Sha256::digest(public_key_bits)[..20].to_vec())
 }
 
 fn ca_params(
+    subject_key: &impl rcgen::PublicKeyData,
     subject: &SubjectSpec,
     from: OffsetDateTime,
     to: OffsetDateTime,
     serial: &[u8],
     path_len: u8,
-) -> CertificateParams {
+) -> Result<CertificateParams, KeyError> {
     let mut p = CertificateParams::default();
-    p.distinguished_name = subject.dn();
+    p.distinguished_name = subject.dn()?;
     p.not_before = from;
     p.not_after = to;
     p.serial_number = Some(SerialNumber::from_slice(serial));
@@ -80,8 +130,8 @@ fn ca_params(
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    p.key_identifier_method = KeyIdMethod::Sha256;
-    p
+    p.key_identifier_method = key_id(subject_key.der_bytes());
+    Ok(p)
 }
 
 /// A self-signed root (the demo root; production roots live at the central CA).
@@ -92,7 +142,7 @@ pub fn self_signed_ca(
     to: OffsetDateTime,
     serial: &[u8],
 ) -> Result<Vec<u8>, KeyError> {
-    Ok(ca_params(subject, from, to, serial, 1)
+    Ok(ca_params(key, subject, from, to, serial, 1)?
         .self_signed(key)?
         .der()
         .to_vec())
@@ -109,7 +159,7 @@ pub fn sub_ca(
     serial: &[u8],
 ) -> Result<Vec<u8>, KeyError> {
     let issuer = Issuer::from_ca_cert_der(&issuer_cert.into(), issuer_key)?;
-    let mut p = ca_params(subject, from, to, serial, 0);
+    let mut p = ca_params(subject_key, subject, from, to, serial, 0)?;
     p.use_authority_key_identifier_extension = true;
     Ok(p.signed_by(subject_key, &issuer)?.der().to_vec())
 }
@@ -117,7 +167,7 @@ pub fn sub_ca(
 /// A PKCS#10 request signed by the key itself (proof of possession).
 pub fn csr(key: &impl SigningKey, subject: &SubjectSpec) -> Result<Vec<u8>, KeyError> {
     let mut p = CertificateParams::default();
-    p.distinguished_name = subject.dn();
+    p.distinguished_name = subject.dn()?;
     Ok(p.serialize_request(key)?.der().to_vec())
 }
 
@@ -155,7 +205,7 @@ pub fn issue(
     }
     let issuer = Issuer::from_ca_cert_der(&issuer_cert.into(), issuer_key)?;
     let mut p = CertificateParams::default();
-    p.distinguished_name = subject.dn();
+    p.distinguished_name = subject.dn()?;
     p.not_before = from;
     p.not_after = to;
     p.serial_number = Some(SerialNumber::from_slice(serial));
@@ -163,7 +213,7 @@ pub fn issue(
     p.key_usages = ext.key_usages.clone();
     p.extended_key_usages = ext.extended_key_usages.clone();
     p.use_authority_key_identifier_extension = true;
-    p.key_identifier_method = KeyIdMethod::Sha256;
+    p.key_identifier_method = key_id(rcgen::PublicKeyData::der_bytes(&req.public_key));
     if let Some(url) = &ext.crl_url {
         p.crl_distribution_points = vec![CrlDistributionPoint {
             uris: vec![url.clone()],
@@ -189,6 +239,12 @@ pub fn revocation_list(
     next_update: OffsetDateTime,
 ) -> Result<Vec<u8>, KeyError> {
     let issuer = Issuer::from_ca_cert_der(&issuer_cert.into(), issuer_key)?;
+    // The authority key identifier is the issuer certificate's own subject
+    // key identifier, however its CA computed it.
+    let key_identifier_method = match certificate_info(issuer_cert)?.subject_key_id {
+        Some(ski) => KeyIdMethod::PreSpecified(ski),
+        None => key_id(issuer_key.der_bytes()),
+    };
     let params = CertificateRevocationListParams {
         this_update,
         next_update,
@@ -199,16 +255,22 @@ pub fn revocation_list(
             .map(|r| RevokedCertParams {
                 serial_number: SerialNumber::from_slice(&r.serial),
                 revocation_time: r.at,
-                reason_code: Some(match r.reason {
-                    1 => RevocationReason::KeyCompromise,
-                    4 => RevocationReason::Superseded,
-                    5 => RevocationReason::CessationOfOperation,
-                    _ => RevocationReason::Unspecified,
-                }),
+                // RFC 5280 5.3.1: unspecified is written as no reason code.
+                reason_code: match r.reason {
+                    1 => Some(RevocationReason::KeyCompromise),
+                    2 => Some(RevocationReason::CaCompromise),
+                    3 => Some(RevocationReason::AffiliationChanged),
+                    4 => Some(RevocationReason::Superseded),
+                    5 => Some(RevocationReason::CessationOfOperation),
+                    6 => Some(RevocationReason::CertificateHold),
+                    9 => Some(RevocationReason::PrivilegeWithdrawn),
+                    10 => Some(RevocationReason::AaCompromise),
+                    _ => None,
+                },
                 invalidity_date: None,
             })
             .collect(),
-        key_identifier_method: KeyIdMethod::Sha256,
+        key_identifier_method,
     };
     Ok(params.signed_by(&issuer)?.der().to_vec())
 }
@@ -217,7 +279,44 @@ pub fn revocation_list(
 pub fn certificate_info(der: &[u8]) -> Result<CertInfo, KeyError> {
     let (_, cert) = X509Certificate::from_der(der)
         .map_err(|e| KeyError::X509(format!("unreadable certificate: {e}")))?;
+    let subject_attributes = cert
+        .subject()
+        .iter_attributes()
+        .map(|a| {
+            let value = a.as_str().map(str::to_string).unwrap_or_else(|_| {
+                String::from_utf8_lossy(a.attr_value().data.as_ref()).into_owned()
+            });
+            (a.attr_type().to_id_string(), value)
+        })
+        .collect();
+    let mut authority_key_id = None;
+    let mut subject_key_id = None;
+    let mut basic = None;
+    let mut usage = None;
+    for ext in cert.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                authority_key_id = a.key_identifier.as_ref().map(|k| k.0.to_vec());
+            }
+            ParsedExtension::SubjectKeyIdentifier(k) => subject_key_id = Some(k.0.to_vec()),
+            ParsedExtension::BasicConstraints(b) => basic = Some((b.ca, b.path_len_constraint)),
+            ParsedExtension::KeyUsage(k) => usage = Some((k.key_cert_sign(), k.crl_sign())),
+            _ => {}
+        }
+    }
+    let ca = match basic {
+        Some((true, path_len)) => Some(CaFacts {
+            path_len,
+            key_cert_sign: usage.is_some_and(|u| u.0),
+            crl_sign: usage.is_some_and(|u| u.1),
+        }),
+        _ => None,
+    };
     Ok(CertInfo {
+        subject_attributes,
+        authority_key_id,
+        subject_key_id,
+        ca,
         serial: hex::encode(cert.raw_serial())
             .trim_start_matches("00")
             .to_string(),

@@ -192,6 +192,18 @@ impl TokenSession {
             .map_err(KeyError::at("C_Login(User)"))
     }
 
+    /// Logs the user in on a token this process may already hold a
+    /// logged-in session of (the station's own token: login state is per
+    /// token, shared by its sessions). Never for an applicant's key, whose
+    /// PIN must be checked each time.
+    pub fn login_user_shared(&self, pin: &SecretString) -> Result<(), KeyError> {
+        use cryptoki::error::{Error, RvError};
+        match self.session.login(UserType::User, Some(pin)) {
+            Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            other => other.map_err(KeyError::at("C_Login(User)")),
+        }
+    }
+
     pub fn logout(&self) -> Result<(), KeyError> {
         self.session.logout().map_err(KeyError::at("C_Logout"))
     }

@@ -207,6 +207,7 @@ fn init_station(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<(), StoreErr
 }
 
 /// Timestamps are stored as RFC 3339 UTC with microseconds.
-pub(crate) fn ts(at: DateTime<Utc>) -> String {
+/// How the store writes an instant: RFC 3339, UTC, microseconds.
+pub fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }

@@ -56,6 +56,29 @@ pub struct StationCa {
     pub crl_url: String,
 }
 
+/// A CRL the station signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CrlRecord {
+    pub number: i64,
+    pub this_update: String,
+    pub next_update: String,
+    #[serde(skip)]
+    pub der: Vec<u8>,
+    pub revoked: i64,
+    pub uploaded_at: Option<String>,
+}
+
+fn crl_row(r: &Row<'_>) -> rusqlite::Result<CrlRecord> {
+    Ok(CrlRecord {
+        number: r.get(0)?,
+        this_update: r.get(1)?,
+        next_update: r.get(2)?,
+        der: r.get(3)?,
+        revoked: r.get(4)?,
+        uploaded_at: r.get(5)?,
+    })
+}
+
 /// One line of the personalization journal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JournalEntry {
@@ -148,13 +171,54 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Revoked certificates of an issuer, for the CRL.
-    pub fn revoked(&self, issuer: &str) -> Result<Vec<CertRecord>, StoreError> {
+    /// Every certificate the station revoked, in the order of revocation;
+    /// the CRL keeps those its CA key signed and that have not expired.
+    pub fn revoked(&self) -> Result<Vec<CertRecord>, StoreError> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE issuer = ?1 AND state = 'revoked' ORDER BY revoked_at"
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE state = 'revoked' ORDER BY revoked_at"
         ))?;
-        let rows = stmt.query_map([issuer], cert_row)?;
+        let rows = stmt.query_map([], cert_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The latest revocation time the station recorded.
+    pub fn last_revoked_at(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT max(revoked_at) FROM certificates WHERE state = 'revoked'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The last CRL the station signed.
+    pub fn last_crl(&self) -> Result<Option<CrlRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT number, this_update, next_update, der, revoked, uploaded_at
+                 FROM crls ORDER BY number DESC LIMIT 1",
+                [],
+                crl_row,
+            )
+            .optional()?)
+    }
+
+    /// CRLs signed but not yet uploaded to the central, oldest first.
+    pub fn crls_to_upload(&self) -> Result<Vec<CrlRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT number, this_update, next_update, der, revoked, uploaded_at
+             FROM crls WHERE uploaded_at IS NULL ORDER BY number",
+        )?;
+        let rows = stmt.query_map([], crl_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The latest instant the station has written down: a clock that reads
+    /// earlier than this has been set back.
+    pub fn latest_seen(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(at) FROM audit", [], |r| r.get(0))?)
     }
 
     pub fn station_ca(&self) -> Result<Option<StationCa>, StoreError> {
@@ -356,6 +420,18 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Marks CRLs as delivered to the central.
+    pub fn crls_uploaded(&mut self, numbers: &[i64]) -> Result<(), StoreError> {
+        let now = ts(self.now());
+        for n in numbers {
+            self.tx().execute(
+                "UPDATE crls SET uploaded_at = ?2 WHERE number = ?1 AND uploaded_at IS NULL",
+                (n, &now),
+            )?;
+        }
+        Ok(())
+    }
+
     pub fn station_ca_set(&mut self, ca: &StationCa) -> Result<(), StoreError> {
         self.tx().execute(
             "INSERT INTO station_ca (id, token_label, key_label, cert_der, chain_pem, crl_number, crl_url, updated_at)
@@ -375,12 +451,8 @@ impl Writer<'_> {
     }
 
     /// Records CRL number `number`, which must follow the last one.
-    pub fn crl_issued(
-        &mut self,
-        number: i64,
-        crl_der: &[u8],
-        revoked: usize,
-    ) -> Result<(), StoreError> {
+    pub fn crl_issued(&mut self, crl: &CrlRecord) -> Result<(), StoreError> {
+        let (number, crl_der, revoked) = (crl.number, &crl.der, crl.revoked);
         let changed = self.tx().execute(
             "UPDATE station_ca SET crl_number = ?1 WHERE id = 1 AND crl_number = ?1 - 1",
             [number],
@@ -388,6 +460,10 @@ impl Writer<'_> {
         if changed != 1 {
             return Err(StoreError::Conflict(format!("CRL {number}")));
         }
+        self.tx().execute(
+            "INSERT INTO crls (number, this_update, next_update, der, revoked) VALUES (?1, ?2, ?3, ?4, ?5)",
+            (number, &crl.this_update, &crl.next_update, crl_der, revoked),
+        )?;
         self.record(
             "crl.issued",
             "station-ca",

@@ -19,11 +19,11 @@ mod sync;
 pub use audit::{AuditFinding, AuditReport};
 pub use catalogs::{CatalogSummary, ImportOutcome, TariffOverride};
 pub use clerks::{Approval, ClerkRow};
-pub use db::{Store, SCHEMA_VERSION};
+pub use db::{ts as timestamp, Store, SCHEMA_VERSION};
 pub use documents::{Attachment, PrintJob, Seal};
 pub use error::StoreError;
 pub use journal::{new_id, Actor, OutboxRecord, Writer};
-pub use keys::{CertRecord, JournalEntry, StationCa, StockKey};
+pub use keys::{CertRecord, CrlRecord, JournalEntry, StationCa, StockKey};
 pub use orders::{HistoryEntry, OrderSummary};
 pub use sync::{CentralRevocation, RawRecord, SyncState};
 

@@ -5,7 +5,7 @@
 //! business change: it writes neither outbox nor audit rows.
 
 use chrono::{DateTime, Utc};
-use rusqlite::TransactionBehavior;
+use rusqlite::{OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 use crate::db::ts;
@@ -152,6 +152,31 @@ impl Store {
             [cursor],
         )?;
         Ok(())
+    }
+
+    /// The central's word that a certificate was revoked elsewhere.
+    pub fn central_revocation(
+        &self,
+        issuer: &str,
+        serial: &str,
+    ) -> Result<Option<CentralRevocation>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT issuer, serial, reason, revoked_at, station_id FROM central_revocations
+                 WHERE issuer = ?1 AND serial = ?2",
+                (issuer, serial),
+                |r| {
+                    Ok(CentralRevocation {
+                        issuer: r.get(0)?,
+                        serial: r.get(1)?,
+                        reason: r.get(2)?,
+                        revoked_at: r.get(3)?,
+                        station_id: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// Stores revocations from the central and moves the cursor, together.

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
+use kiosk_app::domain::RevocationReason;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -60,8 +61,14 @@ pub enum Cmd {
     /// Keys (PKCS#11 tokens) present at the station.
     #[command(subcommand)]
     Key(KeyCmd),
-    /// Sign a fresh CRL of every certificate this station revoked.
-    Crl,
+    /// Sign a fresh CRL of every unexpired certificate this station
+    /// revoked (the timer runs it with --if-due).
+    Crl {
+        /// Only when one is due: a revocation newer than the last CRL, or
+        /// its nextUpdate less than two days away.
+        #[arg(long)]
+        if_due: bool,
+    },
     /// Sync with the central CA: send the queue, then fetch the catalog,
     /// revocations, review decisions and a renewed station certificate.
     /// Set up by KIOSK_CENTRAL_URL and KIOSK_CENTRAL_CA.
@@ -225,6 +232,8 @@ pub enum CaCmd {
     Csr,
     /// Install the sub-CA certificate issued by the central CA (PEM).
     Import { file: PathBuf },
+    /// The station CA: validity, last CRL, and what needs acting on.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,20 +262,14 @@ pub enum CertCmd {
         #[arg(long)]
         order: Option<String>,
     },
-    /// Revoke a certificate; the next CRL lists it.
+    /// Revoke a certificate and sign a fresh CRL that lists it.
     Revoke {
         serial: String,
-        #[arg(long, value_enum, default_value = "unspecified")]
-        reason: RevokeReason,
+        /// RFC 5280 reason: unspecified, key-compromise, affiliation-changed,
+        /// superseded, cessation-of-operation, ...
+        #[arg(long, default_value = "unspecified")]
+        reason: RevocationReason,
     },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum RevokeReason {
-    Unspecified,
-    KeyCompromise,
-    Superseded,
-    Cessation,
 }
 
 #[derive(Debug, Subcommand)]

@@ -127,7 +127,7 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Ca(c) => crate::keys_cmd::ca(c, open()?, &clerk),
         Cmd::Stock(c) => crate::keys_cmd::stock(c, open()?, &clerk, today),
         Cmd::Key(c) => crate::keys_cmd::key(c, open()?),
-        Cmd::Crl => crate::keys_cmd::crl(open()?, &clerk),
+        Cmd::Crl { if_due } => crate::keys_cmd::crl(open()?, &clerk, if_due),
         Cmd::Sync { action: None } => crate::sync_cmd::sync(open()?, cli.json),
         Cmd::Sync {
             action: Some(crate::cli::SyncCmd::Status),

@@ -8,7 +8,7 @@ use kiosk_app::keys::{Module, SecretString};
 use kiosk_app::{AppError, KeyConfig, KeyWork, PinNeed, Station};
 use serde_json::json;
 
-use crate::cli::{CaCmd, CertCmd, KeyCmd, RevokeReason, StockCmd};
+use crate::cli::{CaCmd, CertCmd, KeyCmd, StockCmd};
 use crate::commands::Output;
 
 pub(crate) fn module(cfg: &KeyConfig) -> Result<Module, AppError> {
@@ -16,6 +16,21 @@ pub(crate) fn module(cfg: &KeyConfig) -> Result<Module, AppError> {
 }
 
 pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppError> {
+    if let CaCmd::Show = cmd {
+        let v = st.ca_view()?;
+        let mut human = format!(
+            "签发CA：{}\n有效期：{} 至 {}\nCRL：第 {} 号{}",
+            v.subject.as_deref().unwrap_or("（未安装）"),
+            v.not_before.map_or("-".into(), station_time),
+            v.not_after.map_or("-".into(), station_time),
+            v.crl_number,
+            if v.crl_due.is_some() { "（需要重新签发：kioskctl crl）" } else { "" },
+        );
+        for w in &v.warnings {
+            human.push_str(&format!("\n注意：{}", w.message));
+        }
+        return Output::ok(v, human);
+    }
     let cfg = KeyConfig::from_env();
     let m = module(&cfg)?;
     match cmd {
@@ -41,6 +56,7 @@ pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppErro
                 "签发CA证书已安装".into(),
             )
         }
+        CaCmd::Show => unreachable!("answered above, without the token"),
     }
 }
 
@@ -148,17 +164,30 @@ pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
     }
 }
 
-pub fn crl(mut st: Station, operator: &str) -> Result<Output, AppError> {
+pub fn crl(mut st: Station, operator: &str, if_due: bool) -> Result<Output, AppError> {
     let cfg = KeyConfig::from_env();
     let m = module(&cfg)?;
-    let (path, number, revoked) = st.crl(&m, &cfg, operator)?;
-    Output::ok(
-        json!({ "crl_pem": path, "number": number, "revoked": revoked }),
-        format!(
-            "CRL 第 {number} 号已签发（{revoked} 张吊销证书）：{}",
-            path.display()
+    let signed = if if_due {
+        st.refresh_crl(&m, &cfg, operator)?
+    } else {
+        Some(st.crl(&m, &cfg, operator)?)
+    };
+    match signed {
+        Some(c) => Output::ok(
+            json!({ "crl_pem": c.crl_pem, "number": c.number, "revoked": c.revoked, "next_update": c.next_update }),
+            format!(
+                "CRL 第 {} 号已签发（{} 张吊销证书，下次更新 {}）：{}",
+                c.number,
+                c.revoked,
+                station_time(c.next_update),
+                c.crl_pem.display()
+            ),
         ),
-    )
+        None => Output::ok(
+            json!({ "number": null }),
+            "CRL 未到更新时间，无需签发".to_string(),
+        ),
+    }
 }
 
 pub fn run(
@@ -274,15 +303,16 @@ pub fn cert(cmd: CertCmd, mut st: Station, clerk: &str) -> Result<Output, AppErr
             Output::ok(json!({ "certificates": certs }), human)
         }
         CertCmd::Revoke { serial, reason } => {
-            let code = match reason {
-                RevokeReason::Unspecified => 0,
-                RevokeReason::KeyCompromise => 1,
-                RevokeReason::Superseded => 4,
-                RevokeReason::Cessation => 5,
-            };
-            let c = st.revoke_certificate(&serial, code, clerk)?;
-            let human = format!("证书 {} 已吊销，将列入下一期 CRL", c.serial);
-            Output::ok(c, human)
+            let cfg = KeyConfig::from_env();
+            let m = module(&cfg)?;
+            let (c, crl) = st.revoke_certificate(&m, &cfg, &serial, reason, clerk)?;
+            let human = format!(
+                "证书 {} 已吊销（{}），已列入 CRL 第 {} 号",
+                c.serial,
+                reason.label_zh(),
+                crl.number
+            );
+            Output::ok(json!({ "certificate": c, "crl": crl }), human)
         }
     }
 }

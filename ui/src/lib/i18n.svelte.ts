@@ -5,6 +5,8 @@ export const lang = $state({ en: false });
 const en: Record<string, string> = {
   '证书业务自助受理': 'Certificate service self-service',
   '请选择证书机构': 'Choose the certificate authority',
+  '吊销原因': 'Reason for the revocation',
+  '请选择': 'Choose',
   '请选择业务类型': 'Choose the operation',
   '应用项目': 'Project',
   '所需材料': 'Materials to bring',

@@ -28,7 +28,7 @@ impl Station {
     ) -> Result<TokenSession, AppError> {
         let token = m.by_label(&cfg.station_token)?;
         let s = m.open(&token)?;
-        s.login_user(cfg.station_pin()?)?;
+        s.login_user_shared(cfg.station_pin()?)?;
         Ok(s)
     }
 
@@ -145,30 +145,57 @@ impl Station {
             .into_iter()
             .filter(|(l, _)| l == "CERTIFICATE")
             .map(|(_, d)| d);
-        let bad = |problem: &str| -> AppError {
+        let bad = |problem: &str, problem_en: &str| -> AppError {
             Rejection::field("certificate", "签发CA证书", "bad_ca_certificate")
                 .zh(problem, "请导入中心CA为本工作站签发的证书文件（PEM）")
                 .en(
-                    problem,
+                    problem_en,
                     "import the certificate the central CA issued for this station",
                 )
                 .into()
         };
-        let cert = certs.next().ok_or_else(|| bad("文件中没有证书"))?;
+        let cert = certs.next().ok_or_else(|| bad("文件中没有证书", "the file holds no certificate"))?;
         let rest: Vec<u8> = certs
             .flat_map(|c| pem(&c, "CERTIFICATE").into_bytes())
             .collect();
         let s = self.station_session(m, cfg)?;
         let id = s
             .key_id_by_label(CA_KEY)
-            .map_err(|_| bad("工作站令牌中没有签发密钥，请先执行 kioskctl ca csr"))?;
+            .map_err(|_| bad(
+                    "工作站令牌中没有签发密钥，请先执行 kioskctl ca csr",
+                    "the station token has no issuing key; run kioskctl ca csr first",
+                ))?;
         let key = TokenSigner::new(&s, &id)?;
         let info = certificate_info(&cert)?;
         if info.public_point != key.public_point() {
-            return Err(bad("该证书的公钥与本工作站令牌中的签发密钥不符"));
+            return Err(bad(
+                "该证书的公钥与本工作站令牌中的签发密钥不符",
+                "the certificate is not for the issuing key in this station's token",
+            ));
         }
         if info.not_after <= crate::clock::x509_time(self.now()) {
-            return Err(bad("该证书已过期"));
+            return Err(bad("该证书已过期", "the certificate has expired"));
+        }
+        // A station signs end-entity certificates and CRLs, and nothing
+        // that could sign further down.
+        match info.ca {
+            None => return Err(bad(
+                    "该证书不是CA证书（basicConstraints 未设 CA:TRUE）",
+                    "the certificate is not a CA certificate (basicConstraints without CA:TRUE)",
+                )),
+            Some(ca) if ca.path_len != Some(0) => {
+                return Err(bad(
+                    "签发CA证书须限定 pathLenConstraint 为 0（只能签发终端证书）",
+                    "a station CA certificate must have pathLenConstraint 0 (end entities only)",
+                ))
+            }
+            Some(ca) if !(ca.key_cert_sign && ca.crl_sign) => {
+                return Err(bad(
+                    "签发CA证书的密钥用法须含 keyCertSign 和 cRLSign",
+                    "a station CA certificate's key usage must include keyCertSign and cRLSign",
+                ))
+            }
+            Some(_) => {}
         }
         drop(key);
         self.install_ca(
@@ -202,13 +229,37 @@ impl Station {
             cert_der: Some(cert),
             chain_pem: Some(chain),
             crl_number: 0,
-            crl_url: self.rules()?.catalog().profile("").crl_url,
+            crl_url: self
+                .rules()?
+                .catalog()
+                .profile("")
+                .crl_url_for(self.station_id()),
         };
         let actor = Actor::operator(operator);
         let now = self.now();
         self.store_mut()
             .write(&actor, now, |w| w.station_ca_set(&ca))?;
         Ok(ca)
+    }
+
+    /// The station CA as the operator sees it, with what needs acting on.
+    pub fn ca_view(&self) -> Result<CaView, AppError> {
+        let ca = self.store().station_ca()?;
+        let info = ca
+            .as_ref()
+            .and_then(|c| c.cert_der.as_deref())
+            .map(certificate_info)
+            .transpose()?;
+        Ok(CaView {
+            subject: info.as_ref().map(|i| i.subject.clone()),
+            issuer: info.as_ref().map(|i| i.issuer.clone()),
+            not_before: info.as_ref().map(|i| crate::clock::from_x509(i.not_before)),
+            not_after: info.as_ref().map(|i| crate::clock::from_x509(i.not_after)),
+            crl_number: ca.as_ref().map_or(0, |c| c.crl_number),
+            crl_url: ca.map(|c| c.crl_url),
+            crl_due: self.crl_due()?,
+            warnings: self.station_warnings()?,
+        })
     }
 
     pub(crate) fn usable_ca(&self) -> Result<StationCa, AppError> {
@@ -235,6 +286,20 @@ impl Station {
         }
         Ok(ca)
     }
+}
+
+/// What `ca show` prints.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CaView {
+    pub subject: Option<String>,
+    pub issuer: Option<String>,
+    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
+    pub not_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// The number of the last CRL signed.
+    pub crl_number: i64,
+    pub crl_url: Option<String>,
+    pub crl_due: Option<super::CrlDue>,
+    pub warnings: Vec<super::StationWarning>,
 }
 
 /// SO PIN of a key: HMAC-SHA256(master, serial) computed in the station

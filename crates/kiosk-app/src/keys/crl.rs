@@ -1,86 +1,203 @@
 //! Revocation and the certificate revocation list the station signs.
+//!
+//! The CRL lists every unexpired certificate ever revoked under the
+//! station's CA key, across renewals of the sub-CA certificate, each with
+//! the moment of its revocation and its RFC 5280 reason. Every revocation
+//! re-signs it at once; the app and a timer re-sign it before its
+//! nextUpdate; its number only grows.
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Duration, Utc};
+use kiosk_domain::{Rejection, RevocationReason};
 use kiosk_keys::Module;
 use kiosk_keys::{certificate_info, revocation_list, Revoked, TokenSigner};
-use kiosk_store::{Actor, CertRecord};
+use kiosk_store::{Actor, CertRecord, CrlRecord};
+use serde::Serialize;
 
 use super::*;
 use crate::{AppError, Station};
 
+/// A CRL is valid for this long (its nextUpdate) ...
+pub const CRL_VALIDITY: Duration = Duration::days(7);
+/// ... and is re-signed once less than this is left.
+pub const CRL_RESIGN_BEFORE: Duration = Duration::days(2);
+
+/// A CRL the station signed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrlIssued {
+    pub crl_pem: PathBuf,
+    pub number: i64,
+    pub revoked: usize,
+    pub next_update: DateTime<Utc>,
+}
+
+/// Why a fresh CRL is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrlDue {
+    /// The station has never signed one.
+    None,
+    /// A revocation is newer than the last CRL.
+    NewRevocation,
+    /// The last CRL's nextUpdate is near or past.
+    Expiring,
+}
+
 impl Station {
-    /// Signs a fresh CRL of everything this station revoked and writes it to
-    /// `ca/station.crl`.
+    /// Signs a fresh CRL and writes it to `ca/station.crl`.
     pub fn crl(
         &mut self,
         m: &Module,
         cfg: &KeyConfig,
         operator: &str,
-    ) -> Result<(PathBuf, i64, usize), AppError> {
+    ) -> Result<CrlIssued, AppError> {
+        self.check_clock()?;
         let ca = self.usable_ca()?;
         let ca_cert = ca.cert_der.clone().unwrap_or_default();
-        let issuer = certificate_info(&ca_cert)?.serial;
+        let ca_key_id = certificate_info(&ca_cert)?.subject_key_id;
         let signed_at = self.now();
-        // Each entry carries the moment of its revocation, not of the CRL.
-        let revoked: Vec<Revoked> = self
-            .store()
-            .revoked(&issuer)?
-            .into_iter()
-            .map(|c| Revoked {
-                serial: hex::decode(&c.serial).unwrap_or_default(),
-                at: crate::clock::x509_time(
-                    c.revoked_at
-                        .as_deref()
-                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                        .map_or(signed_at, |t| t.to_utc()),
-                ),
-                reason: c.revocation_reason.unwrap_or(0),
-            })
-            .collect();
+        let now = crate::clock::x509_time(signed_at);
+        let mut revoked = Vec::new();
+        for c in self.store().revoked()? {
+            let info = certificate_info(&c.der)?;
+            // Signed by this CA key (whichever of its certificates), and
+            // still within its validity: an expired one may leave the list.
+            if info.authority_key_id != ca_key_id || info.not_after <= now {
+                continue;
+            }
+            revoked.push(revoked_entry(&c)?);
+        }
         let s = self.station_session(m, cfg)?;
         let key = TokenSigner::new(&s, CA_KEY.as_bytes())?;
         let number = ca.crl_number + 1;
-        let now = crate::clock::x509_time(signed_at);
+        let next_update = signed_at + CRL_VALIDITY;
         let der = revocation_list(
             &ca_cert,
             &key,
             &revoked,
             number as u64,
             now,
-            now + time::Duration::days(7),
+            crate::clock::x509_time(next_update),
         )?;
-        let at = self.now();
+        let record = CrlRecord {
+            number,
+            this_update: kiosk_store::timestamp(signed_at),
+            next_update: kiosk_store::timestamp(next_update),
+            der: der.clone(),
+            revoked: revoked.len() as i64,
+            uploaded_at: None,
+        };
         self.store_mut()
-            .write(&Actor::operator(operator), at, |w| {
-                w.crl_issued(number, &der, revoked.len())
+            .write(&Actor::operator(operator), signed_at, |w| {
+                w.crl_issued(&record)
             })?;
         let path = self.ca_dir()?.join("station.crl");
         write_file(&path, &pem(&der, "X509 CRL"))?;
-        Ok((path, number, revoked.len()))
+        Ok(CrlIssued {
+            crl_pem: path,
+            number,
+            revoked: revoked.len(),
+            next_update,
+        })
     }
 
-    /// Revokes an active certificate (吊销); the next CRL lists it.
+    /// Whether a fresh CRL is due, and why.
+    pub fn crl_due(&self) -> Result<Option<CrlDue>, AppError> {
+        let Some(last) = self.store().last_crl()? else {
+            return Ok(Some(CrlDue::None));
+        };
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.to_utc())
+                .map_err(|e| AppError::Corrupt(format!("CRL {}: {e}", last.number)))
+        };
+        let newest = self.store().last_revoked_at()?;
+        if let Some(r) = newest {
+            if at(&r)? >= at(&last.this_update)? {
+                return Ok(Some(CrlDue::NewRevocation));
+            }
+        }
+        if at(&last.next_update)? - self.now() < CRL_RESIGN_BEFORE {
+            return Ok(Some(CrlDue::Expiring));
+        }
+        Ok(None)
+    }
+
+    /// Signs a CRL when one is due (see [`Station::crl_due`]).
+    pub fn refresh_crl(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        operator: &str,
+    ) -> Result<Option<CrlIssued>, AppError> {
+        if self.store().station_ca()?.is_none_or(|c| c.cert_der.is_none()) {
+            return Ok(None);
+        }
+        match self.crl_due()? {
+            Some(_) => self.crl(m, cfg, operator).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Revokes an active certificate (吊销) by hand and re-signs the CRL.
     pub fn revoke_certificate(
         &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
         serial: &str,
-        reason: u8,
+        reason: RevocationReason,
         clerk: &str,
-    ) -> Result<CertRecord, AppError> {
+    ) -> Result<(CertRecord, CrlIssued), AppError> {
+        // Its revocation time goes on the CRL: only from a clock to trust.
+        self.check_clock()?;
+        let serial = serial.trim().to_ascii_lowercase();
         let c = self
             .store()
-            .certificate(serial)?
+            .certificate(&serial)?
             .ok_or_else(|| AppError::NotFound {
                 what: "证书",
                 key: serial.to_string(),
             })?;
         if c.state == "revoked" {
-            return Ok(c);
+            return Err(Rejection::field("serial", "证书序列号", "already_revoked")
+                .zh(
+                    format!(
+                        "证书 {serial} 已于 {} 吊销",
+                        c.revoked_at.as_deref().unwrap_or("-")
+                    ),
+                    "无需再次吊销；如需最新 CRL，请执行 kioskctl crl",
+                )
+                .en(
+                    format!("certificate {serial} is already revoked"),
+                    "nothing to do; run kioskctl crl for a fresh CRL",
+                )
+                .into());
         }
         let now = self.now();
         self.store_mut().write(&Actor::clerk(clerk), now, |w| {
-            w.certificate_state(&c.serial, "revoked", Some(reason))
+            w.certificate_state(&c.serial, "revoked", Some(reason.code()))
         })?;
-        Ok(self.store().certificate(serial)?.unwrap_or(c))
+        let crl = self.crl(m, cfg, clerk)?;
+        let record = self.store().certificate(&serial)?.unwrap_or(c);
+        Ok((record, crl))
     }
+}
+
+/// A revoked certificate as the CRL lists it: its serial, the moment it
+/// was revoked and its reason.
+fn revoked_entry(c: &CertRecord) -> Result<Revoked, AppError> {
+    let at = c
+        .revoked_at
+        .as_deref()
+        .map(DateTime::parse_from_rfc3339)
+        .transpose()
+        .map_err(|e| AppError::Corrupt(format!("certificate {}: revoked_at {e}", c.serial)))?
+        .ok_or_else(|| AppError::Corrupt(format!("certificate {}: no revoked_at", c.serial)))?;
+    Ok(Revoked {
+        serial: hex::decode(&c.serial)
+            .map_err(|e| AppError::Corrupt(format!("certificate {}: {e}", c.serial)))?,
+        at: crate::clock::x509_time(at.to_utc()),
+        reason: c.revocation_reason.unwrap_or(0),
+    })
 }

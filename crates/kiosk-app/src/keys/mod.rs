@@ -19,11 +19,16 @@ use crate::AppError;
 
 mod ca;
 mod crl;
+mod existing;
 mod personalize;
 mod profile;
 mod stock;
+mod validity;
 
+pub use ca::CaView;
 pub(crate) use ca::{derive_so_pin, serial};
+pub use crl::{CrlDue, CrlIssued, CRL_RESIGN_BEFORE, CRL_VALIDITY};
+pub use validity::{StationWarning, CA_WARNING, CLOCK_TOLERANCE};
 pub(crate) use personalize::{record_issued, signed_seal_record};
 pub(crate) use profile::{
     check_operation, end_of_day, extensions, key_kind, self_profile, subject_for,
@@ -156,6 +161,8 @@ pub struct Personalized {
     pub certificate_pem: String,
     pub chain_pem: String,
     pub attempt: i64,
+    /// The CRL signed for the certificate this work revoked, if any.
+    pub crl_number: Option<i64>,
 }
 
 /// PEM armour.

@@ -2,7 +2,7 @@
 
 use kiosk_domain::calendar::add_years;
 use kiosk_domain::order::{Command, Order, OrderState};
-use kiosk_domain::{validate, Operation, Rejection};
+use kiosk_domain::{validate, Operation, Rejection, RevocationReason};
 use kiosk_keys::{certificate_info, csr, issue, verify_signature, ObjectClass, TokenSigner};
 use kiosk_keys::{Module, SecretString};
 use kiosk_store::{Actor, CertRecord};
@@ -66,6 +66,18 @@ impl Station {
         let replaced = self.replaced_certificate(&order)?;
         let profile = self_profile(self, &order)?;
         let ca = self.usable_ca()?;
+        // A replacement keeps the original validity [004]; a new issue runs
+        // N years from the station clock's today.
+        let not_after = match &replaced {
+            Some(old) => old.not_after.parse().map_err(|e| {
+                AppError::Corrupt(format!("certificate {} not_after: {e}", old.serial))
+            })?,
+            None => add_years(
+                kiosk_domain::calendar::local_date(self.now()),
+                order.application.years.unwrap_or(1),
+            ),
+        };
+        self.within_issuer(&ca, not_after)?;
         let stock = self.check_stock(&order, &key_serial)?;
         validate::upload("seal.png", seal_png).map_err(|e| e.at("seal", "电子印章图片"))?;
         let token = m.by_serial(&key_serial)?;
@@ -149,13 +161,6 @@ impl Station {
 
         let ca_cert = ca.cert_der.clone().unwrap_or_default();
         let ca_key = TokenSigner::new(&station, CA_KEY.as_bytes())?;
-        let today = run.station.today();
-        // A replacement keeps the original validity [004]; a new issue runs
-        // N years from today.
-        let not_after = match &replaced {
-            Some(old) => old.not_after.parse().unwrap_or(today),
-            None => add_years(today, order.application.years.unwrap_or(1)),
-        };
         let serial_bytes = serial(&station)?;
         let mut cert = Vec::new();
         run.step(
@@ -172,7 +177,7 @@ impl Station {
                     now,
                     end_of_day(not_after),
                     &serial_bytes,
-                    &extensions(&profile),
+                    &extensions(&profile, st.station_id()),
                 )?;
                 record_issued(st, &actor, &cert, &ca_cert, not_after, &key_serial, &order)?;
                 Ok(json!({}))
@@ -223,12 +228,14 @@ impl Station {
                 w.certificate_state(&info.serial, "active", None)?;
                 if let Some(old) = &replaced {
                     // Lost: the old certificate is revoked automatically [004].
-                    let (reason, key_state) = match done.application.operation {
-                        Operation::ReplaceLost => (1, "retired"),
-                        Operation::Upgrade => (4, "retired"),
-                        _ => (4, "defective"),
+                    let op = done.application.operation;
+                    let reason = RevocationReason::implied_by(op)
+                        .unwrap_or(RevocationReason::Superseded);
+                    let key_state = match op {
+                        Operation::ReplaceDamaged => "defective",
+                        _ => "retired",
                     };
-                    w.certificate_state(&old.serial, "revoked", Some(reason))?;
+                    w.certificate_state(&old.serial, "revoked", Some(reason.code()))?;
                     if let Some(k) = &old.key_serial {
                         w.stock_set(k, key_state, old.order_id.as_deref(), None)?;
                     }
@@ -239,8 +246,13 @@ impl Station {
         })?;
 
         run.finish()?;
-        run.station
-            .personalized(&order, &key_serial, &cert, attempt)
+        let done = run
+            .station
+            .personalized(&order, &key_serial, &cert, attempt)?;
+        match replaced {
+            Some(_) => self.with_fresh_crl(m, cfg, clerk, done),
+            None => Ok(done),
+        }
     }
 
     /// The result of a finished personalization, with the certificate
@@ -270,67 +282,8 @@ impl Station {
             certificate_pem: cert_path.display().to_string(),
             chain_pem: dir.join("chain.pem").display().to_string(),
             attempt,
+            crl_number: None,
         })
-    }
-
-    /// The active certificate a replacement or an operation on an existing
-    /// key acts on, named by the application.
-    pub(crate) fn replaced_certificate(
-        &self,
-        order: &Order,
-    ) -> Result<Option<CertRecord>, AppError> {
-        if order.application.operation == Operation::New {
-            return Ok(None);
-        }
-        let serial = order
-            .application
-            .certificate
-            .as_ref()
-            .and_then(|c| c.serial.clone())
-            .map(|s| s.trim().to_ascii_lowercase())
-            .ok_or_else(|| {
-                AppError::from(
-                    Rejection::field("certificate.serial", "原证书序列号", "required")
-                        .zh(
-                            "未填写原证书序列号",
-                            "请读取原介质（kioskctl key show）或查询原订单，填写原证书序列号",
-                        )
-                        .en(
-                            "the original certificate's serial is missing",
-                            "read it from the old key or its order",
-                        ),
-                )
-            })?;
-        let cert = self.store().certificate(&serial)?.ok_or_else(|| {
-            AppError::from(
-                Rejection::field("certificate.serial", "原证书序列号", "unknown_certificate")
-                    .zh(
-                        format!("本站没有序列号为 {serial} 的证书记录"),
-                        "请核对序列号；其他受理点签发的证书，请同步后再办理",
-                    )
-                    .en(
-                        format!("this station has no certificate {serial}"),
-                        "check the serial, or sync first",
-                    ),
-            )
-        })?;
-        if cert.state != "active" {
-            return Err(Rejection::field(
-                "certificate.serial",
-                "原证书序列号",
-                "certificate_not_active",
-            )
-            .zh(
-                format!("证书 {serial} 当前状态为“{}”，不是有效证书", cert.state),
-                "已吊销或已被替换的证书不能再办理此业务",
-            )
-            .en(
-                format!("certificate {serial} is {}", cert.state),
-                "use the current certificate",
-            )
-            .into());
-        }
-        Ok(Some(cert))
     }
 
     /// Revokes what an interrupted attempt signed but never finished.
@@ -356,8 +309,9 @@ impl Station {
         let now = self.now();
         self.store_mut().write(&Actor::clerk(clerk), now, |w| {
             for s in &stale {
-                // cessationOfOperation: never handed out, the key is wiped.
-                w.certificate_state(s, "revoked", Some(5))?;
+                // Never handed out, the key is wiped.
+                let reason = RevocationReason::CessationOfOperation;
+                w.certificate_state(s, "revoked", Some(reason.code()))?;
             }
             Ok(())
         })?;

@@ -51,9 +51,11 @@ pub(crate) fn key_kind(profile: &kiosk_domain::catalog::IssuanceProfile) -> kios
     }
 }
 
-/// The profile's key usages, extended key usages, CRL and AIA addresses.
+/// The profile's key usages, extended key usages, and the CRL and AIA
+/// addresses of the issuing station.
 pub(crate) fn extensions(
     profile: &kiosk_domain::catalog::IssuanceProfile,
+    station_id: &str,
 ) -> kiosk_keys::Extensions {
     use kiosk_domain::catalog::{ExtendedKeyUsage as E, KeyUsage as K};
     use kiosk_keys::{ExtendedKeyUsagePurpose as XP, KeyUsagePurpose as KP};
@@ -80,8 +82,8 @@ pub(crate) fn extensions(
     kiosk_keys::Extensions {
         key_usages,
         extended_key_usages,
-        crl_url: Some(profile.crl_url.clone()).filter(|u| !u.is_empty()),
-        ca_issuers_url: profile.ca_issuers_url.clone(),
+        crl_url: Some(profile.crl_url_for(station_id)).filter(|u| !u.is_empty()),
+        ca_issuers_url: profile.ca_issuers_url_for(station_id),
     }
 }
 

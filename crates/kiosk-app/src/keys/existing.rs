@@ -1,0 +1,278 @@
+//! The certificate an operation acts on, and the proof that it is the
+//! applicant's: the facts come from the station's record and the
+//! certificate itself, never from the application.
+
+use kiosk_domain::application::Application;
+use kiosk_domain::order::Order;
+use kiosk_domain::{Operation, Rejection};
+use kiosk_keys::{certificate_info, CertInfo};
+use kiosk_store::CertRecord;
+
+use crate::{AppError, Station};
+
+/// Subject attributes that carry the USCC, in the order they are looked
+/// for: serialNumber (2.5.4.5), then stateOrProvinceName (2.5.4.8).
+const USCC_ATTRIBUTES: [&str; 2] = ["2.5.4.5", "2.5.4.8"];
+const COMMON_NAME: &str = "2.5.4.3";
+
+/// Who a certificate names.
+struct Holder {
+    name: String,
+    uscc: String,
+}
+
+fn holder(info: &CertInfo) -> Holder {
+    Holder {
+        name: info
+            .subject_attribute(COMMON_NAME)
+            .unwrap_or_default()
+            .to_string(),
+        uscc: USCC_ATTRIBUTES
+            .iter()
+            .find_map(|oid| info.subject_attribute(oid))
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+fn serial_field() -> (&'static str, &'static str) {
+    ("certificate.serial", "原证书序列号")
+}
+
+impl Station {
+    /// Fills in what the application says about its certificate from the
+    /// station's record, before the rules read it: the last valid day when
+    /// left out. Nothing is taken from the application that the record
+    /// knows better; [`Station::check_bound`] refuses a disagreement.
+    pub(crate) fn fill_from_record(&self, app: &mut Application) -> Result<(), AppError> {
+        let Some(c) = app.certificate.as_mut() else {
+            return Ok(());
+        };
+        let Some(serial) = c.serial.as_deref().map(|s| s.trim().to_ascii_lowercase()) else {
+            return Ok(());
+        };
+        if let Some(record) = self.store().certificate(&serial)? {
+            if c.not_after.is_none() {
+                c.not_after = record.not_after.parse().ok();
+            }
+        }
+        Ok(())
+    }
+
+    /// At intake: an application that names a certificate this station
+    /// knows must be the applicant's and tell its dates truly. A serial the
+    /// station does not know is refused at the key work, which needs the
+    /// record.
+    pub(crate) fn check_named_certificate(&self, app: &Application) -> Result<(), AppError> {
+        let serial = app
+            .certificate
+            .as_ref()
+            .and_then(|c| c.serial.as_deref())
+            .map(|s| s.trim().to_ascii_lowercase());
+        match serial {
+            Some(s) => match self.store().certificate(&s)? {
+                Some(record) => self.check_bound(app, &record),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// The active certificate an operation on an existing certificate acts
+    /// on, named by the application and proven to be the applicant's.
+    pub(crate) fn replaced_certificate(
+        &self,
+        order: &Order,
+    ) -> Result<Option<CertRecord>, AppError> {
+        if order.application.operation == Operation::New {
+            return Ok(None);
+        }
+        let serial = order
+            .application
+            .certificate
+            .as_ref()
+            .and_then(|c| c.serial.clone())
+            .map(|s| s.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                AppError::from(
+                    Rejection::field(serial_field().0, serial_field().1, "required")
+                        .zh(
+                            "未填写原证书序列号",
+                            "请读取原介质（kioskctl key show）或查询原订单，填写原证书序列号",
+                        )
+                        .en(
+                            "the original certificate's serial is missing",
+                            "read it from the old key or its order",
+                        ),
+                )
+            })?;
+        let cert = self.store().certificate(&serial)?.ok_or_else(|| {
+            AppError::from(
+                Rejection::field(serial_field().0, serial_field().1, "unknown_certificate")
+                    .zh(
+                        format!("本站没有序列号为 {serial} 的证书记录"),
+                        "请核对序列号；其他受理点签发的证书，请同步后再办理",
+                    )
+                    .en(
+                        format!("this station has no certificate {serial}"),
+                        "check the serial, or sync first",
+                    ),
+            )
+        })?;
+        self.check_bound(&order.application, &cert)?;
+        Ok(Some(cert))
+    }
+
+    /// The certificate is the applicant's (same USCC; same name unless the
+    /// operation is a change), still active, not expired (a renewal may
+    /// follow an expiry), not revoked elsewhere, and the application's
+    /// dates are the certificate's.
+    fn check_bound(&self, app: &Application, record: &CertRecord) -> Result<(), AppError> {
+        let (field, label) = serial_field();
+        let serial = &record.serial;
+        let op = app.operation;
+        let info = certificate_info(&record.der)?;
+        let on_cert = holder(&info);
+        let org = &app.organization;
+        if !on_cert.uscc.eq_ignore_ascii_case(org.uscc.trim()) {
+            let r = Rejection::field(field, label, "certificate_of_another_company");
+            return Err(if op == Operation::Change {
+                r.zh(
+                    format!(
+                        "证书 {serial} 的统一社会信用代码为 {}（{}），申请表为 {}（{}）：统一社会信用代码不同即为另一家单位，不能通过变更办理",
+                        on_cert.uscc, on_cert.name, org.uscc, org.name
+                    ),
+                    "统一社会信用代码变更的单位请以新单位身份办理新证书（新办）",
+                )
+                .en(
+                    format!(
+                        "certificate {serial} is for USCC {} ({}); the application gives {} ({}): a different USCC is a different company, not a change",
+                        on_cert.uscc, on_cert.name, org.uscc, org.name
+                    ),
+                    "apply for a new certificate for the company under its new USCC",
+                )
+            } else {
+                r.zh(
+                    format!(
+                        "证书 {serial} 属于“{}”（{}），不是申请单位“{}”（{}）的证书",
+                        on_cert.name, on_cert.uscc, org.name, org.uscc
+                    ),
+                    "请核对原证书序列号：只能为申请单位本单位的证书办理此业务",
+                )
+                .en(
+                    format!(
+                        "certificate {serial} belongs to {} ({}), not to the applicant {} ({})",
+                        on_cert.name, on_cert.uscc, org.name, org.uscc
+                    ),
+                    "check the serial: only the applicant's own certificate can be acted on",
+                )
+            }
+            .into());
+        }
+        if op != Operation::Change && on_cert.name != org.name.trim() {
+            return Err(Rejection::field("organization.name", "单位名称", "company_name_differs")
+                .zh(
+                    format!(
+                        "证书 {serial} 上的单位名称为“{}”，申请表为“{}”",
+                        on_cert.name, org.name
+                    ),
+                    "单位名称已变更的，请先办理证书信息变更；否则请按证书上的单位名称填写",
+                )
+                .en(
+                    format!(
+                        "certificate {serial} names {}, the application {}",
+                        on_cert.name, org.name
+                    ),
+                    "if the company was renamed, apply for a change first; otherwise use the name on the certificate",
+                )
+                .into());
+        }
+        if record.state != "active" {
+            return Err(Rejection::field(field, label, "certificate_not_active")
+                .zh(
+                    format!("证书 {serial} 当前状态为“{}”，不是有效证书", record.state),
+                    "已吊销或已被替换的证书不能再办理此业务",
+                )
+                .en(
+                    format!("certificate {serial} is {}", record.state),
+                    "use the current certificate",
+                )
+                .into());
+        }
+        if let Some(r) = self.store().central_revocation(&record.issuer, serial)? {
+            return Err(Rejection::field(field, label, "revoked_elsewhere")
+                .zh(
+                    format!(
+                        "中心CA通知：证书 {serial} 已于 {} 在受理点 {} 吊销",
+                        r.revoked_at, r.station_id
+                    ),
+                    "已吊销的证书不能再办理此业务；请办理新证书",
+                )
+                .en(
+                    format!(
+                        "the central CA says certificate {serial} was revoked at {} by station {}",
+                        r.revoked_at, r.station_id
+                    ),
+                    "a revoked certificate cannot be acted on; apply for a new one",
+                )
+                .into());
+        }
+        let now = crate::clock::x509_time(self.now());
+        if info.not_after <= now && op != Operation::Renew {
+            return Err(Rejection::field(field, label, "certificate_expired")
+                .zh(
+                    format!(
+                        "证书 {serial} 已于 {} 过期",
+                        kiosk_domain::calendar::local_date(crate::clock::from_x509(
+                            info.not_after
+                        ))
+                    ),
+                    "过期证书请办理证书更新（或新办证书）",
+                )
+                .en(
+                    format!("certificate {serial} has expired"),
+                    "renew it, or apply for a new certificate",
+                )
+                .into());
+        }
+        let said = app.certificate.as_ref();
+        if let Some(d) = said.and_then(|c| c.not_after) {
+            if d.to_string() != record.not_after {
+                return Err(Rejection::field("certificate.not_after", "原证书到期日", "dates_disagree")
+                    .zh(
+                        format!(
+                            "申请表填写的到期日为 {d}，证书 {serial} 的到期日为 {}",
+                            record.not_after
+                        ),
+                        "请读取原证书（读取证书）或不填到期日，由工作站按证书记录填写",
+                    )
+                    .en(
+                        format!(
+                            "the application says {d}; certificate {serial} ends on {}",
+                            record.not_after
+                        ),
+                        "read the certificate from the key, or leave the date out and the station fills it in",
+                    )
+                    .into());
+            }
+        }
+        if let (Some(k), Some(on_record)) = (
+            said.and_then(|c| c.key_serial.as_deref()),
+            record.key_serial.as_deref(),
+        ) {
+            if !k.trim().eq_ignore_ascii_case(on_record) {
+                return Err(Rejection::field("certificate.key_serial", "介质序列号", "wrong_key")
+                    .zh(
+                        format!("证书 {serial} 在介质 {on_record} 上，申请表填写的是 {k}"),
+                        "请插入证书所在的原介质并读取证书",
+                    )
+                    .en(
+                        format!("certificate {serial} is on key {on_record}, the application names {k}"),
+                        "insert the key that holds the certificate and read it",
+                    )
+                    .into());
+            }
+        }
+        Ok(())
+    }
+}
