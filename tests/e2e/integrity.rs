@@ -244,6 +244,14 @@ fn dates_come_from_the_record_and_key_work_from_the_clock() {
         h.not_after(renewed),
         end.with_year(end.year() + 1).unwrap().to_string()
     );
+    // The receipt says the key signed and decrypted at hand-over.
+    let form = h.ctl(&["form", &order, "receipt"]).ok();
+    let out = Command::new("pdftotext")
+        .args([form["path"].as_str().unwrap(), "-"])
+        .output()
+        .unwrap();
+    let text: String = String::from_utf8_lossy(&out.stdout).split_whitespace().collect();
+    assert!(text.contains("签名验证通过；加解密测试通过"), "{text}");
     lint_ca_dir(&h.data().join("ca"));
 }
 

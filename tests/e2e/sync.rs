@@ -1,7 +1,8 @@
 //! Sync with the reference central server on a throwaway PostgreSQL,
 //! through the real `kioskctl sync`: the round trip of real orders, keys,
-//! catalog, review decisions and a renewed station certificate; 100
-//! randomized fault runs through a fault-injecting proxy with kills of
+//! catalog, review decisions and a renewed station certificate; the
+//! station's CRLs, stored at the central and served to relying parties;
+//! 100 randomized fault runs through a fault-injecting proxy with kills of
 //! both sides; and the requests the central must refuse.
 
 use std::io::{BufRead, BufReader};
@@ -83,7 +84,13 @@ impl Rig {
     /// starts; nothing over the network can move a central's clock): the
     /// central as it will be, or was, that much later or earlier, without
     /// waiting.
-    fn central_shifted(&self, offset_secs: i64) -> Shifted {
+    fn central_shifted(&self, offset_secs: i64) -> Another {
+        self.another_central(&format!("--clock-offset-secs={offset_secs}"))
+    }
+
+    /// Another `central serve` on the rig's database, with one more
+    /// argument.
+    fn another_central(&self, arg: &str) -> Another {
         let mut child = Command::new(kiosk_e2e::workspace_bin("central", "central"))
             .env("CENTRAL_DATABASE_URL", self.pg.url())
             .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
@@ -91,7 +98,7 @@ impl Rig {
             .arg("--tls-key")
             .arg(&self.tls.1)
             .args(["--max-skew-secs", &self.max_skew.to_string()])
-            .arg(format!("--clock-offset-secs={offset_secs}"))
+            .arg(arg)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -106,7 +113,17 @@ impl Rig {
             .next()
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("central did not start: {line:?}"));
-        Shifted { child, addr }
+        // "central public CRLs on http://ADDR, listening on https://ADDR"
+        let public = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|a| a.parse().ok());
+        Another {
+            child,
+            addr,
+            public,
+        }
     }
 
     /// Every record the central holds for `station`, oldest first.
@@ -124,19 +141,21 @@ impl Rig {
     }
 }
 
-/// A central started by [`Rig::central_shifted`], killed when dropped.
-struct Shifted {
+/// A central started by [`Rig::another_central`], killed when dropped.
+struct Another {
     child: Child,
     addr: SocketAddr,
+    /// Its plain HTTP listener for relying parties, if it has one.
+    public: Option<SocketAddr>,
 }
 
-impl Shifted {
+impl Another {
     fn url(&self) -> String {
         format!("https://{}", self.addr)
     }
 }
 
-impl Drop for Shifted {
+impl Drop for Another {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -267,9 +286,9 @@ fn round_trip_of_orders_keys_catalog_decisions_and_station_certificate() {
         "/../catalog/catalog.toml"
     ))
     .unwrap()
-    .replacen("version = 4", "version = 5", 1)
+    .replacen("version = 5", "version = 6", 1)
     .replacen("amount_fen = 48000", "amount_fen = 52000", 1);
-    let cat_file = h.dir.path().join("catalog-v5.toml");
+    let cat_file = h.dir.path().join("catalog-v6.toml");
     std::fs::write(&cat_file, catalog).unwrap();
     rig.admin(&["catalog-publish", cat_file.to_str().unwrap()]);
     // A renewed station sub-CA certificate, for the same key.
@@ -284,7 +303,7 @@ fn round_trip_of_orders_keys_catalog_decisions_and_station_certificate() {
     ]);
 
     let second = rig.sync(&h).ok();
-    assert_eq!(second["sync"]["catalog_version"], 5, "{second}");
+    assert_eq!(second["sync"]["catalog_version"], 6, "{second}");
     assert_eq!(second["sync"]["decisions_applied"], 1, "{second}");
     assert_eq!(
         second["sync"]["station_certificate_renewed"], true,
@@ -308,6 +327,211 @@ fn round_trip_of_orders_keys_catalog_decisions_and_station_certificate() {
     let status = h.ctl(&["sync", "status"]).ok();
     assert!(status["status"]["last_success_at"].is_string(), "{status}");
     assert_eq!(status["status"]["pending"], 0);
+}
+
+/// A plain HTTP GET, unsigned, as a relying party makes it: (status,
+/// content type, body).
+fn fetch(addr: SocketAddr, path: &str, dir: &std::path::Path) -> (u16, String, Vec<u8>) {
+    let file = dir.join("fetched");
+    let _ = std::fs::remove_file(&file);
+    let out = output_ok(
+        Command::new("curl")
+            .args(["-s", "-o"])
+            .arg(&file)
+            .args(["-w", "%{http_code} %{content_type}"])
+            .arg(format!("http://{addr}{path}")),
+        "curl",
+    );
+    let out = String::from_utf8(out).unwrap();
+    let (status, content_type) = out.split_once(' ').unwrap();
+    (
+        status.parse().unwrap(),
+        content_type.to_string(),
+        std::fs::read(&file).unwrap_or_default(),
+    )
+}
+
+/// The DER of the first PEM block of `pem` (`kind`: `x509` or `crl`).
+fn der_of(kind: &str, pem: &std::path::Path) -> Vec<u8> {
+    output_ok(
+        Command::new("openssl")
+            .args([kind, "-outform", "DER", "-in"])
+            .arg(pem),
+        "openssl",
+    )
+}
+
+/// The station's CRLs as its database holds them: (number, uploaded).
+fn station_crls(h: &Hsm) -> Vec<(i64, bool)> {
+    let c = rusqlite::Connection::open(h.data().join("station.db")).unwrap();
+    let mut s = c
+        .prepare("SELECT number, uploaded_at IS NOT NULL FROM crls ORDER BY number")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// Copies the station database files (`station.db*`) from `from` to `to`,
+/// as a backup and its restore do; no kioskctl runs meanwhile.
+fn copy_database(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(to).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("station.db")
+        {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("station.db")
+        {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_central_serves_the_newest_crl_of_each_station_to_relying_parties() {
+    let h = Hsm::new();
+    let rig = Rig::new(300);
+    let station = rig.register(&h);
+    let public = rig.another_central("--public-listen=127.0.0.1:0");
+    let web = public.public.expect("a plain HTTP listener");
+    let dir = h.dir.path();
+    let crl_path = format!("/crl/{station}.crl");
+    let served_numbers = || {
+        rig.pg.psql(&format!(
+            "SELECT string_agg(number::text, ',' ORDER BY number) FROM station_crls WHERE station_id = '{station}'"
+        ))
+    };
+
+    // Before any upload: the CA certificate is known, no CRL is.
+    let (status, _, _) = fetch(web, &crl_path, dir);
+    assert_eq!(status, 404);
+    let (status, content_type, body) = fetch(web, &format!("/ca/{station}.cer"), dir);
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/pkix-cert")
+    );
+    assert_eq!(
+        body,
+        der_of("x509", &h.data().join("ca").join("station-ca.pem"))
+    );
+    let unknown = "0193a2b4-7c1d-7e2f-8a3b-4c5d6e7f8091";
+    assert_eq!(fetch(web, &format!("/crl/{unknown}.crl"), dir).0, 404);
+    assert_eq!(fetch(web, &format!("/ca/{unknown}.cer"), dir).0, 404);
+    assert_eq!(fetch(web, &format!("/crl/{station}.pem"), dir).0, 404);
+
+    // A key issued, then revoked for key compromise: the revocation signs
+    // a CRL at once; the sync sends it after the records.
+    let (_, issued) = h.issued_key();
+    let serial = issued["certificate_serial"].as_str().unwrap().to_string();
+    let revoked = h
+        .ctl(&["cert", "revoke", &serial, "--reason", "key-compromise"])
+        .ok();
+    let number = revoked["crl"]["number"].as_i64().unwrap();
+    let first = rig.sync(&h).ok();
+    assert_eq!(first["sync"]["crl_uploaded"], number, "{first}");
+    assert!(
+        station_crls(&h).iter().all(|c| c.1),
+        "{:?}",
+        station_crls(&h)
+    );
+    let station_crl = h.data().join("ca").join("station.crl");
+    let (status, content_type, body) = fetch(web, &crl_path, dir);
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/pkix-crl")
+    );
+    assert_eq!(body, der_of("crl", &station_crl));
+    let fetched = dir.join("fetched");
+    let text = String::from_utf8(output_ok(
+        Command::new("openssl")
+            .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+            .arg(&fetched),
+        "openssl crl",
+    ))
+    .unwrap();
+    let listed = text.to_lowercase().replace(':', "");
+    assert!(
+        listed.contains(&format!(
+            "serial number {}",
+            serial.trim_start_matches("00")
+        )),
+        "{serial} not in {text}"
+    );
+    assert!(text.contains("Key Compromise"), "{text}");
+    // Only the newest CRL went: the one personalization signed is older.
+    assert_eq!(served_numbers(), number.to_string());
+
+    // Two CRLs signed since: the newer one is sent and served, the older
+    // one is marked delivered with it.
+    let a = h.ctl(&["crl"]).ok()["number"].as_i64().unwrap();
+    let b = h.ctl(&["crl"]).ok()["number"].as_i64().unwrap();
+    assert_eq!((a, b), (number + 1, number + 2));
+    let backup = dir.join("backup");
+    copy_database(&h.data(), &backup);
+    let second = rig.sync(&h).ok();
+    assert_eq!(second["sync"]["crl_uploaded"], b, "{second}");
+    assert!(station_crls(&h).iter().all(|c| c.1));
+    assert_eq!(fetch(web, &crl_path, dir).2, der_of("crl", &station_crl));
+    assert_eq!(served_numbers(), format!("{number},{b}"));
+
+    // The station database restored from the backup: it sends CRL b again,
+    // freshly signed; the central has it, refuses it as not newer, and the
+    // station marks it delivered. The CRL served stays.
+    copy_database(&backup, &h.data());
+    assert!(!station_crls(&h).iter().all(|c| c.1));
+    let again = rig.sync(&h).ok();
+    assert!(again["sync"]["crl_uploaded"].is_null(), "{again}");
+    assert!(station_crls(&h).iter().all(|c| c.1));
+    assert_eq!(served_numbers(), format!("{number},{b}"));
+    let served = fetch(web, &crl_path, dir).2;
+    assert_eq!(served, der_of("crl", &station_crl));
+
+    // A forged CRL in the station database (the revoked serial changed, so
+    // the certificate would seem good again), sent in a properly signed
+    // request: the central refuses it and keeps serving the real one.
+    let digits = serial.trim_start_matches("00");
+    let serial_bytes: Vec<u8> = (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
+        .collect();
+    let mut forged = served.clone();
+    let at = forged
+        .windows(serial_bytes.len())
+        .position(|w| w == serial_bytes)
+        .expect("the serial in the CRL");
+    forged[at + serial_bytes.len() - 1] ^= 0x01;
+    let db = rusqlite::Connection::open(h.data().join("station.db")).unwrap();
+    db.execute(
+        "INSERT INTO crls (number, this_update, next_update, der, revoked)
+         SELECT number + 100, this_update, next_update, ?1, revoked FROM crls
+         ORDER BY number DESC LIMIT 1",
+        [&forged],
+    )
+    .unwrap();
+    drop(db);
+    let r = rig.sync(&h).refused("central_refused");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bad_crl_signature"),
+        "{r}"
+    );
+    assert_eq!(fetch(web, &crl_path, dir).2, served);
+    assert_eq!(served_numbers(), format!("{number},{b}"));
+    assert_eq!(station_crls(&h).last(), Some(&(b + 100, false)));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The operator's commands at the central.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
@@ -51,7 +51,7 @@ pub async fn station_add(
     pool: &Pool,
     clock: &Clock,
     id: &str,
-    cert: &PathBuf,
+    cert: &Path,
     name: &str,
 ) -> Result<Value> {
     let mut client = pool.get().await?;
@@ -71,7 +71,7 @@ pub async fn station_certificate(
     pool: &Pool,
     clock: &Clock,
     id: &str,
-    chain: &PathBuf,
+    chain: &Path,
 ) -> Result<Value> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;

@@ -8,7 +8,13 @@ use tokio_postgres::NoTls;
 use crate::clock::Clock;
 
 /// The migrations, in the order they apply.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../migrations/0001_init.sql")),
+    (
+        "0002_station_crls",
+        include_str!("../migrations/0002_station_crls.sql"),
+    ),
+];
 
 /// A pool on `url` (a libpq URL or key=value string).
 pub fn pool(url: &str, size: usize) -> Result<Pool> {

@@ -2,7 +2,8 @@
 //!
 //! The database comes from `CENTRAL_DATABASE_URL` (a libpq URL or
 //! key=value string). `central serve` applies the migrations, then serves
-//! protocol v1 over TLS.
+//! protocol v1 over TLS, and with `--public-listen` the stations' CRLs and
+//! sub-CA certificates over plain HTTP for relying parties.
 //!
 //! Every time the central reads or stores comes from one clock (see
 //! [`clock`]): the system clock, or with `--clock-offset-secs` (for tests)
@@ -61,6 +62,11 @@ enum Cmd {
         /// Seconds a signed request's time may differ from the central's.
         #[arg(long, env = "CENTRAL_MAX_SKEW_SECS", default_value_t = 300)]
         max_skew_secs: u64,
+        /// Also serves, over plain HTTP on this address, what relying
+        /// parties fetch unsigned: `/crl/{station}.crl` and
+        /// `/ca/{station}.cer`, the URLs the stations' certificates name.
+        #[arg(long, env = "CENTRAL_PUBLIC_LISTEN")]
+        public_listen: Option<SocketAddr>,
     },
     /// Applies the migrations only.
     Migrate,
@@ -159,6 +165,7 @@ async fn run() -> Result<()> {
             tls_cert,
             tls_key,
             max_skew_secs,
+            public_listen,
         } => {
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls_cert, &tls_key)
                 .await
@@ -172,11 +179,30 @@ async fn run() -> Result<()> {
                 max_skew: Duration::from_secs(max_skew_secs),
                 clock,
             });
-            // The one line tests and service managers wait for.
-            println!("central listening on https://{addr}");
-            axum_server::from_tcp_rustls(listener, tls)?
-                .serve(server::router(central).into_make_service())
-                .await?;
+            let public = match public_listen {
+                Some(at) => Some(
+                    tokio::net::TcpListener::bind(at)
+                        .await
+                        .with_context(|| format!("cannot listen on {at}"))?,
+                ),
+                None => None,
+            };
+            let plain = match &public {
+                Some(l) => format!("public CRLs on http://{}, ", l.local_addr()?),
+                None => String::new(),
+            };
+            // The one line tests and service managers wait for; the TLS
+            // address comes last.
+            println!("central {plain}listening on https://{addr}");
+            let api = axum_server::from_tcp_rustls(listener, tls)?
+                .serve(server::router(central.clone()).into_make_service());
+            match public {
+                Some(l) => {
+                    let public = axum::serve(l, server::public_router(central));
+                    tokio::try_join!(api, async { public.await })?;
+                }
+                None => api.await?,
+            }
             return Ok(());
         }
         Cmd::Migrate => serde_json::json!({ "ok": true }),

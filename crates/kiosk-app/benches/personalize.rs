@@ -1,7 +1,8 @@
 //! A full new-key personalization on SoftHSM2 (journal, database, CSR with
-//! proof of possession, issuance, seal, read-back and challenge), side by
-//! side with the raw token operations alone: the same token init, PINs, key
-//! generation, signatures and object writes in a minimal loop.
+//! proof of possession, issuance, seal, read-back, challenge and the
+//! encryption test), side by side with the raw token operations alone: the
+//! same token init, PINs, key generation, signatures, key agreement and
+//! object writes in a minimal loop.
 //!
 //! Run: cargo bench -p kiosk-app --bench personalize [-- ROUNDS]
 
@@ -105,12 +106,15 @@ fn main() {
         s.init_user_pin(&pin).unwrap();
         s.logout().unwrap();
         s.login_user(&pin).unwrap();
-        let (key_h, _) = s
-            .generate_p256(&[1, 2, 3, 4, 5, 6, 7, 8], "company")
+        let id = [1, 2, 3, 4, 5, 6, 7, 8];
+        let (key_h, point) = s
+            .generate(kiosk_app::keys::KeyKind::P256, &id, "company")
             .unwrap();
         let digest = [7u8; 32];
         s.sign_digest(key_h, &digest).unwrap(); // the CSR's signature
         s.sign_digest(key_h, &digest).unwrap(); // the challenge
+        s.random(32).unwrap(); // the encryption test's secret
+        s.ecdh(&id, &point).unwrap(); // ... and its decryption
         st.sign_digest(ca_key, &digest).unwrap(); // the certificate
         st.sign_digest(ca_key, &digest).unwrap(); // the seal record
         s.put_certificate(

@@ -318,8 +318,7 @@ impl Station {
         })?;
         run.step(Step::Verify, json!({}), |_| {
             key.login_user(pin)?;
-            prove_key(&key, &old.der)?;
-            Ok(json!({}))
+            prove_key(&key, &old.der)
         })?;
         run.step(Step::Complete, json!({}), |st| {
             complete(st, &actor, &order.id, |_| Ok(()))
@@ -587,10 +586,7 @@ impl Station {
             }
             Ok(json!({}))
         })?;
-        run.step(Step::Verify, json!({}), |_| {
-            prove_key(&key, &cert)?;
-            Ok(json!({}))
-        })?;
+        run.step(Step::Verify, json!({}), |_| prove_key(&key, &cert))?;
         run.step(Step::Complete, json!({}), |st| {
             complete(st, &actor, &order.id, |w| {
                 w.certificate_state(&info.serial, "active", None)?;
@@ -752,9 +748,10 @@ fn tidy(key: &TokenSession, keep_cert: &[u8], keep_id: &[u8]) -> Result<(), AppE
     Ok(())
 }
 
-/// Reads the certificate back and has the key sign a fresh challenge that
-/// its certificate verifies.
-fn prove_key(key: &TokenSession, cert: &[u8]) -> Result<(), AppError> {
+/// Reads the certificate back, has the key sign a fresh challenge that its
+/// certificate verifies, and decrypt a secret encrypted to its certificate
+/// (数字证书加解密测试). Returns the journal line's detail.
+fn prove_key(key: &TokenSession, cert: &[u8]) -> Result<serde_json::Value, AppError> {
     let id = key
         .certificates()?
         .into_iter()
@@ -764,13 +761,15 @@ fn prove_key(key: &TokenSession, cert: &[u8]) -> Result<(), AppError> {
     let signer = TokenSigner::new(key, &id)?;
     let challenge = key.random(32)?;
     let sig = signer.sign_der(&challenge)?;
-    if !verify_signature(&certificate_info(cert)?, &challenge, &sig) {
+    let info = certificate_info(cert)?;
+    if !verify_signature(&info, &challenge, &sig) {
         return Err(KeyError::X509(
             "the key's signature does not verify with its certificate".into(),
         )
         .into());
     }
-    Ok(())
+    let decryption = kiosk_keys::decryption_test(key, &id, &info)?;
+    Ok(json!({ "signature": "passed", "decryption": decryption.as_str() }))
 }
 
 fn start_production(

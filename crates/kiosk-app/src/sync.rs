@@ -7,6 +7,8 @@
 //! committed. A run that breaks off anywhere leaves the outbox as it was
 //! and the next run resumes from the central's own count. Offline is the
 //! normal state of a counter: a failed run is recorded, never fatal.
+//! After the records, the newest CRL not yet delivered goes up, for the
+//! central to serve to relying parties (`Station::upload_crl`).
 
 use std::fs;
 use std::path::PathBuf;
@@ -18,7 +20,7 @@ use kiosk_domain::Catalog;
 use kiosk_keys::{Module, TokenSigner};
 use kiosk_store::{Actor, CentralRevocation};
 use kiosk_sync::{
-    header, refusal, BatchAck, CatalogUpdate, Decisions, Head, Refusal, Revocations,
+    header, refusal, BatchAck, CatalogUpdate, CrlAck, Decisions, Head, Refusal, Revocations,
     StationCertificate,
 };
 use serde::Serialize;
@@ -99,6 +101,8 @@ pub struct SyncSummary {
     pub pending: i64,
     /// Request bytes sent for the records.
     pub bytes_sent: u64,
+    /// The number of the CRL the central stored in this run.
+    pub crl_uploaded: Option<i64>,
     /// A newer catalog version imported.
     pub catalog_version: Option<u64>,
     /// Revocations received.
@@ -200,7 +204,13 @@ enum Answer {
 }
 
 impl Client<'_> {
-    fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<Answer, SyncError> {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Result<Answer, SyncError> {
         let now = self.clock.now();
         let time = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let nonce = kiosk_store::new_id(now);
@@ -245,7 +255,7 @@ impl Client<'_> {
         }
         let response = if method == "POST" {
             with(self.agent.post(&url), &headers)
-                .content_type("application/json")
+                .content_type(content_type)
                 .send(body)
         } else {
             with(self.agent.get(&url), &headers).call()
@@ -274,7 +284,7 @@ impl Client<'_> {
         path: &str,
         body: &[u8],
     ) -> Result<Option<T>, SyncError> {
-        match self.call(method, path, body)? {
+        match self.call(method, path, body, "application/json")? {
             Answer::NoContent => Ok(None),
             Answer::Body(b) => serde_json::from_slice(&b)
                 .map(Some)
@@ -449,6 +459,7 @@ impl Station {
             ..SyncSummary::default()
         };
         self.upload(&client, cfg, &mut summary, progress)?;
+        self.upload_crl(&client, cfg, &mut summary)?;
         progress(SyncProgress::Downloading);
         let renewed = self.download(&client, cfg, &ca, &mut summary)?;
         // The import logs in to the station token itself.
@@ -545,6 +556,46 @@ impl Station {
                 after = ack.committed_seq;
             }
         }
+    }
+
+    /// Uploads the newest CRL not yet delivered and marks it and all older
+    /// ones delivered. Only the newest: a CRL lists every unexpired
+    /// revocation, relying parties get only the newest, and the central
+    /// refuses an older one after it; so a backlog costs one request, and a
+    /// CRL refused for good stops the runs only until the next is signed.
+    /// `crl_not_newer`: the central has it (an answer lost) or a newer one.
+    fn upload_crl(
+        &mut self,
+        client: &Client<'_>,
+        cfg: &SyncConfig,
+        summary: &mut SyncSummary,
+    ) -> Result<(), AppError> {
+        let waiting = self.store().crls_to_upload()?;
+        let Some(newest) = waiting.last() else {
+            return Ok(());
+        };
+        let path = format!("/v1/stations/{}/crl", client.station);
+        let mut failures = 0;
+        let stored = loop {
+            match client.call("POST", &path, &newest.der, kiosk_sync::CRL_CONTENT_TYPE) {
+                Ok(Answer::Body(b)) => match serde_json::from_slice::<CrlAck>(&b) {
+                    Ok(ack) if ack.number == newest.number => break Some(ack.number),
+                    _ => return Err(SyncError::Protocol(format!("{path}: bad answer")).into()),
+                },
+                Ok(Answer::NoContent) => {
+                    return Err(SyncError::Protocol(format!("{path}: empty answer")).into())
+                }
+                Err(SyncError::Refused(r)) if r.code == refusal::CRL_NOT_NEWER => break None,
+                Err(e) if try_again(&e, &mut failures, cfg.attempts, &mut summary.retries) => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let numbers: Vec<i64> = waiting.iter().map(|c| c.number).collect();
+        let now = self.now();
+        self.store_mut()
+            .write(&Actor::system(), now, |w| w.crls_uploaded(&numbers))?;
+        summary.crl_uploaded = stored;
+        Ok(())
     }
 
     fn download(

@@ -9,6 +9,7 @@
 mod der;
 mod error;
 mod pki;
+mod proof;
 mod readers;
 mod signer;
 mod token;
@@ -18,6 +19,7 @@ pub use pki::{
     certificate_info, csr, issue, revocation_list, self_signed_ca, sub_ca, subject_der,
     verify_signature, CaFacts, CertInfo, Extensions, Revoked, SubjectSpec, SERIAL_NUMBER,
 };
+pub use proof::{decryption_test, Decryption};
 pub use readers::{CardEvent, Reader, Readers};
 pub use signer::TokenSigner;
 pub use token::{CertObject, KeyKind, Module, ObjectSummary, TokenInfo, TokenSession};

@@ -284,7 +284,7 @@ pub fn certificate_info(der: &[u8]) -> Result<CertInfo, KeyError> {
         .iter_attributes()
         .map(|a| {
             let value = a.as_str().map(str::to_string).unwrap_or_else(|_| {
-                String::from_utf8_lossy(a.attr_value().data.as_ref()).into_owned()
+                String::from_utf8_lossy(a.attr_value().data).into_owned()
             });
             (a.attr_type().to_id_string(), value)
         })

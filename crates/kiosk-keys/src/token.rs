@@ -244,21 +244,6 @@ impl TokenSession {
         Ok((private, self.ec_point(public)?))
     }
 
-    /// Generates an RSA-2048 key pair on the token. Returns the private key
-    /// and the RSAPublicKey DER.
-    pub fn generate_rsa2048(
-        &self,
-        id: &[u8],
-        label: &str,
-    ) -> Result<(ObjectHandle, Vec<u8>), KeyError> {
-        let algorithm = vec![
-            Attribute::ModulusBits(2048.into()),
-            Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
-        ];
-        let (private, public) = self.pair(Mechanism::RsaPkcsKeyPairGen, algorithm, id, label)?;
-        Ok((private, self.rsa_public(public)?))
-    }
-
     /// A key pair with the station's templates: the private half is
     /// sensitive and never extractable; both halves carry the id and label.
     /// Returns (private, public) handles.
@@ -266,6 +251,18 @@ impl TokenSession {
         &self,
         mechanism: Mechanism<'_>,
         algorithm: Vec<Attribute>,
+        id: &[u8],
+        label: &str,
+    ) -> Result<(ObjectHandle, ObjectHandle), KeyError> {
+        self.pair_with(mechanism, algorithm, (vec![], vec![]), id, label)
+    }
+
+    /// [`Self::pair`] with more (public, private) attributes.
+    fn pair_with(
+        &self,
+        mechanism: Mechanism<'_>,
+        algorithm: Vec<Attribute>,
+        (more_public, more_private): (Vec<Attribute>, Vec<Attribute>),
         id: &[u8],
         label: &str,
     ) -> Result<(ObjectHandle, ObjectHandle), KeyError> {
@@ -279,6 +276,7 @@ impl TokenSession {
             Attribute::Verify(true),
         ];
         public.extend(algorithm);
+        public.extend(more_public);
         public.extend(named.iter().cloned());
         let mut private = vec![
             Attribute::Token(true),
@@ -287,6 +285,7 @@ impl TokenSession {
             Attribute::Extractable(false),
             Attribute::Sign(true),
         ];
+        private.extend(more_private);
         private.extend(named);
         let (pub_h, priv_h) = self
             .session
@@ -295,7 +294,9 @@ impl TokenSession {
         Ok((priv_h, pub_h))
     }
 
-    /// Generates a key pair of the given kind on the token.
+    /// Generates an applicant's key pair of the given kind on the token:
+    /// it signs, and it decrypts (RSA) or agrees keys (EC), so that the
+    /// hand-over encryption test can run.
     pub fn generate(
         &self,
         kind: KeyKind,
@@ -303,9 +304,113 @@ impl TokenSession {
         label: &str,
     ) -> Result<(ObjectHandle, Vec<u8>), KeyError> {
         match kind {
-            KeyKind::P256 => self.generate_p256(id, label),
-            KeyKind::Rsa2048 => self.generate_rsa2048(id, label),
+            KeyKind::P256 => {
+                let (private, public) = self.pair_with(
+                    Mechanism::EccKeyPairGen,
+                    vec![Attribute::EcParams(P256_PARAMS.to_vec())],
+                    (vec![], vec![Attribute::Derive(true)]),
+                    id,
+                    label,
+                )?;
+                Ok((private, self.ec_point(public)?))
+            }
+            KeyKind::Rsa2048 => {
+                let algorithm = vec![
+                    Attribute::ModulusBits(2048.into()),
+                    Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+                ];
+                let (private, public) = self.pair_with(
+                    Mechanism::RsaPkcsKeyPairGen,
+                    algorithm,
+                    (vec![Attribute::Encrypt(true)], vec![Attribute::Decrypt(true)]),
+                    id,
+                    label,
+                )?;
+                Ok((private, self.rsa_public(public)?))
+            }
         }
+    }
+
+    /// Whether the private key with this id may decrypt or agree keys.
+    pub fn can_decrypt(&self, id: &[u8]) -> Result<bool, KeyError> {
+        let (private, _, kind) = self.key_pair(id)?;
+        let wanted = match kind {
+            KeyKind::P256 => AttributeType::Derive,
+            KeyKind::Rsa2048 => AttributeType::Decrypt,
+        };
+        Ok(self
+            .session
+            .get_attributes(private, &[wanted])
+            .map_err(KeyError::at("C_GetAttributeValue"))?
+            .into_iter()
+            .any(|a| matches!(a, Attribute::Derive(true) | Attribute::Decrypt(true))))
+    }
+
+    /// The raw ECDH shared value (the x-coordinate, CKD_NULL) of the
+    /// private key with this id and a peer's uncompressed point, derived in
+    /// the token as a session object that is read once and destroyed.
+    pub fn ecdh(&self, id: &[u8], peer_point: &[u8]) -> Result<Vec<u8>, KeyError> {
+        use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+        let (private, _, _) = self.key_pair(id)?;
+        let params = Ecdh1DeriveParams::new(EcKdf::null(), peer_point);
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::ValueLen(32.into()),
+            Attribute::Token(false),
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+        ];
+        let secret = self
+            .session
+            .derive_key(&Mechanism::Ecdh1Derive(params), private, &template)
+            .map_err(KeyError::at("C_DeriveKey"))?;
+        let value = self
+            .session
+            .get_attributes(secret, &[AttributeType::Value])
+            .map_err(KeyError::at("C_GetAttributeValue"));
+        self.destroy(secret)?;
+        value?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::Value(v) => Some(v),
+                _ => None,
+            })
+            .ok_or_else(|| KeyError::NoObject("ECDH shared value".into()))
+    }
+
+    /// RSA-OAEP (SHA-1, MGF1-SHA-1) encryption to an RSAPublicKey (DER)
+    /// that is not on the token: it goes in as a session object, is used
+    /// once and destroyed.
+    pub fn rsa_encrypt_to(&self, rsa_public_der: &[u8], data: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let (n, e) = crate::der::read_unsigned_pair(rsa_public_der)
+            .ok_or_else(|| KeyError::X509("the certificate's RSA key is malformed".into()))?;
+        let key = self
+            .session
+            .create_object(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::KeyType(KeyType::RSA),
+                Attribute::Token(false),
+                Attribute::Encrypt(true),
+                Attribute::Modulus(n),
+                Attribute::PublicExponent(e),
+            ])
+            .map_err(KeyError::at("C_CreateObject"))?;
+        let sealed = self
+            .session
+            .encrypt(&oaep(), key, data)
+            .map_err(KeyError::at("C_Encrypt"));
+        self.destroy(key)?;
+        sealed
+    }
+
+    /// RSA-OAEP (SHA-1, MGF1-SHA-1) decryption with the private key with
+    /// this id.
+    pub fn rsa_decrypt(&self, id: &[u8], data: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let (private, _, _) = self.key_pair(id)?;
+        self.session
+            .decrypt(&oaep(), private, data)
+            .map_err(KeyError::at("C_Decrypt"))
     }
 
     /// The private key and public key (P-256 point, or RSAPublicKey DER) of
@@ -635,4 +740,16 @@ impl TokenSession {
             .sign(&Mechanism::Sha256Hmac, key, data)
             .map_err(KeyError::at("C_Sign(HMAC)"))
     }
+}
+
+/// RSA-OAEP with SHA-1 and MGF1-SHA-1, no label: what every PKCS#11 token
+/// that decrypts RSA offers.
+fn oaep() -> Mechanism<'static> {
+    use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+    use cryptoki::mechanism::MechanismType;
+    Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
+        MechanismType::SHA1,
+        PkcsMgfType::MGF1_SHA1,
+        PkcsOaepSource::empty(),
+    ))
 }

@@ -1,11 +1,13 @@
 //! The sync protocol between a station and the central CA, version 1.
 //!
-//! HTTP/JSON over TLS. Every request but `GET /v1/hello` is signed by the
-//! station's issuing key, which never leaves the station token: the
-//! signature covers the method, the path, the station, the certificate
-//! fingerprint, the time, a fresh nonce and the SHA-256 of the body. The
-//! central checks the certificate against the one registered for the
-//! station, the signature, the time window and that the nonce is new.
+//! HTTP/JSON over TLS. Every station request (all but `GET /v1/hello`,
+//! the operator's status and the public CRL and CA certificate downloads
+//! of relying parties) is signed by the station's issuing key, which never
+//! leaves the station token: the signature covers the method, the path,
+//! the station, the certificate fingerprint, the time, a fresh nonce and
+//! the SHA-256 of the body. The central checks the certificate against the
+//! one registered for the station, the signature, the time window and that
+//! the nonce is new.
 //! `docs/sync-protocol.md` is the full description.
 //!
 //! This crate holds only the messages and the pure functions both sides
@@ -208,6 +210,37 @@ pub struct StationCertificate {
     pub chain_pem: String,
 }
 
+/// Content type of a CRL: the body of `POST /v1/stations/{id}/crl`, and
+/// the answer of the public `GET /crl/{station}.crl`.
+pub const CRL_CONTENT_TYPE: &str = "application/pkix-crl";
+
+/// Content type of the public `GET /ca/{station}.cer`.
+pub const CERT_CONTENT_TYPE: &str = "application/pkix-cert";
+
+/// Where a relying party fetches the newest CRL a station signed (plain
+/// HTTP, unsigned), below the central's public base URL: what a station
+/// writes into the CRL distribution point of the certificates it issues.
+pub fn crl_path(station: &str) -> String {
+    format!("/crl/{station}.crl")
+}
+
+/// Where a relying party fetches a station's sub-CA certificate (plain
+/// HTTP, unsigned): the AIA caIssuers of the certificates it issues.
+pub fn ca_path(station: &str) -> String {
+    format!("/ca/{station}.cer")
+}
+
+/// `POST /v1/stations/{id}/crl`: the central's answer, sent only after its
+/// commit. The CRL it now serves is this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrlAck {
+    /// The CRL number (RFC 5280 5.2.3) of the CRL stored.
+    pub number: i64,
+    /// Its thisUpdate and nextUpdate, RFC 3339 UTC.
+    pub this_update: String,
+    pub next_update: String,
+}
+
 /// Every refusal: a stable code, and what to do, in English and Chinese.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
@@ -231,6 +264,17 @@ pub mod refusal {
     pub const GAP: &str = "gap";
     pub const SEQUENCE_CONFLICT: &str = "sequence_conflict";
     pub const UNAVAILABLE: &str = "unavailable";
+    /// The body of a CRL upload is not a DER X.509 CRL with a CRL number
+    /// and a nextUpdate.
+    pub const BAD_CRL: &str = "bad_crl";
+    /// The uploaded CRL is not signed by a sub-CA certificate registered
+    /// for the station.
+    pub const BAD_CRL_SIGNATURE: &str = "bad_crl_signature";
+    /// The central already holds a CRL of the station with this number or
+    /// a higher one: it keeps serving that one.
+    pub const CRL_NOT_NEWER: &str = "crl_not_newer";
+    /// A public path that names no station, or nothing stored for it.
+    pub const NOT_FOUND: &str = "not_found";
 }
 
 #[cfg(test)]

@@ -4,10 +4,17 @@
 //! - [`batches`]: a station's head and the upload of its outbox records;
 //! - [`downloads`]: catalog, revocations, review decisions and renewed
 //!   station certificate, which stations fetch;
+//! - [`crls`]: the upload of a station's CRL, and the public downloads of
+//!   its newest CRL and its sub-CA certificate for relying parties;
 //! - [`status`]: the operator's status, as JSON and as a page.
+//!
+//! [`router`] is the TLS API; [`public_router`] is what a plain HTTP
+//! listener serves (`central serve --public-listen`): the public downloads
+//! only, which the TLS API serves too.
 
 mod auth;
 mod batches;
+mod crls;
 mod downloads;
 mod status;
 
@@ -46,11 +53,27 @@ pub fn router(central: Arc<Central>) -> Router {
         .route("/v1/stations/{id}/certificate", get(downloads::certificate))
         .route("/v1/catalog", get(downloads::catalog))
         .route("/v1/revocations", get(downloads::revocations))
+        .route("/v1/stations/{id}/crl", post(crls::upload))
+        .merge(public_routes())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(central)
 }
 
+/// The unsigned downloads of relying parties, for a plain HTTP listener.
+/// (`{station}.crl` cannot be a route of its own: a parameter takes a
+/// whole path segment, so the handlers strip the suffix.)
+pub fn public_router(central: Arc<Central>) -> Router {
+    public_routes().with_state(central)
+}
+
+fn public_routes() -> Router<Arc<Central>> {
+    Router::new()
+        .route("/crl/{file}", get(crls::crl_file))
+        .route("/ca/{file}", get(crls::ca_file))
+}
+
 /// A refusal with its HTTP status.
+#[derive(Debug)]
 pub struct Refused(StatusCode, Refusal);
 
 impl IntoResponse for Refused {

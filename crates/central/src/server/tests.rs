@@ -111,6 +111,7 @@ async fn every_station_route_needs_each_signed_header() {
         ("GET", "/v1/stations/s/certificate"),
         ("HEAD", "/v1/stations/s/certificate"),
         ("POST", "/v1/stations/s/records"),
+        ("POST", "/v1/stations/s/crl"),
     ] {
         let all = signed("s", "n1", "AAAA");
         for missing in 0..all.len() {
@@ -141,15 +142,61 @@ async fn malformed_signed_headers_are_refused_before_the_database() {
     let long = "n".repeat(65);
     let r = send(addr, "GET", path, &signed("s", &long, "AAAA"), "").await;
     assert_eq!(refusal(r), malformed(another));
-    let r = send(
-        addr,
-        "POST",
-        "/v1/stations/t/records",
-        &signed("s", "n1", "AAAA"),
-        "{}",
-    )
-    .await;
-    assert_eq!(refusal(r), malformed(another));
+    for path in ["/v1/stations/t/records", "/v1/stations/t/crl"] {
+        let r = send(addr, "POST", path, &signed("s", "n1", "AAAA"), "{}").await;
+        assert_eq!(refusal(r), malformed(another), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn public_files_name_a_station_or_are_not_found_before_the_database() {
+    // Both listeners serve them, unsigned.
+    let addr = serve(Clock::system()).await;
+    let plain = {
+        let central = Central {
+            pool: crate::db::pool("host=127.0.0.1 port=1 user=nobody dbname=none", 1).unwrap(),
+            max_skew: Duration::from_secs(300),
+            clock: Clock::system(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, super::public_router(Arc::new(central)))
+                .await
+                .unwrap()
+        });
+        addr
+    };
+    for at in [addr, plain] {
+        for path in ["/crl/0193a2b4-7c1d-7e2f-8a3b-4c5d6e7f8091.crl", "/ca/s.cer"] {
+            let r = refusal(send(at, "GET", path, &[], "").await);
+            assert_eq!((r.0, r.1.as_str()), (503, "unavailable"), "{path}");
+        }
+        for path in [
+            "/crl/s.cer",
+            "/ca/s.crl",
+            "/crl/s",
+            "/crl/.crl",
+            "/crl/..%2Fs.crl",
+            "/crl/s%2F..%2F..%2Fetc.crl",
+            "/ca/s%00.cer",
+            "/crl/s%20t.crl",
+        ] {
+            let r = refusal(send(at, "GET", path, &[], "").await);
+            assert_eq!((r.0, r.1.as_str()), (404, "not_found"), "{path}");
+        }
+        let (status, _) = send(at, "GET", "/crl/a/b.crl", &[], "").await;
+        assert_eq!(status, 404);
+    }
+    // The plain listener serves nothing else.
+    for (method, path) in [
+        ("GET", "/v1/hello"),
+        ("GET", "/status"),
+        ("POST", "/v1/stations/s/crl"),
+    ] {
+        let (status, _) = send(plain, method, path, &signed("s", "n1", "AAAA"), "").await;
+        assert_eq!(status, 404, "{method} {path}");
+    }
 }
 
 #[tokio::test]
@@ -160,6 +207,7 @@ async fn a_well_formed_request_reaches_the_database_then_its_contents() {
         ("GET", "/v1/stations/s/head", ""),
         ("GET", "/v1/stations/s/certificate", ""),
         ("POST", "/v1/stations/s/records", "not json"),
+        ("POST", "/v1/stations/s/crl", "not a CRL"),
     ] {
         let r = refusal(send(addr, method, path, &signed("s", "n1", "AAAA"), body).await);
         assert_eq!(

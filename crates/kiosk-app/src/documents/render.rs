@@ -170,6 +170,7 @@ impl Station {
                 },
             )
             .field("fee.total", yuan(order.fee.total_fen))
+            .field("key.proof", self.key_proof(&order.id)?)
             .field(
                 "payment.method",
                 order
@@ -215,5 +216,37 @@ impl Station {
             .collect();
         d.rows.insert("fee.lines".into(), lines);
         Ok(d)
+    }
+}
+
+impl Station {
+    /// What the last verification of the order's key work found, as the
+    /// receipt says it: the signing challenge and the encryption test
+    /// (数字证书加解密测试) the guides ask applicants to run.
+    fn key_proof(&self, order_id: &str) -> Result<String, AppError> {
+        let verified = self
+            .store()
+            .journal_entries(order_id)?
+            .into_iter()
+            .rev()
+            .find(|e| e.step == crate::Step::Verify.as_str() && e.phase == "done");
+        let Some(v) = verified else {
+            return Ok(String::new());
+        };
+        let said = |k: &str| v.detail.get(k).and_then(|x| x.as_str()).unwrap_or("");
+        let signature = match said("signature") {
+            "passed" => "签名验证通过",
+            _ => "签名验证已完成",
+        };
+        let decryption = match said("decryption") {
+            "passed" => "加解密测试通过",
+            "not-permitted" => "该密钥不支持加解密测试",
+            _ => "",
+        };
+        Ok([signature, decryption]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("；"))
     }
 }

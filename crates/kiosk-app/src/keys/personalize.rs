@@ -214,7 +214,8 @@ impl Station {
                 )
                 .into());
             }
-            Ok(json!({}))
+            let decryption = kiosk_keys::decryption_test(&key, &id, &info)?;
+            Ok(json!({ "signature": "passed", "decryption": decryption.as_str() }))
         })?;
 
         run.step(Step::Complete, json!({}), |st| {

@@ -154,6 +154,29 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
     assert!(verify_signature(&info, b"challenge", &sig));
     assert!(!verify_signature(&info, b"other", &sig));
 
+    // The encryption test (数字证书加解密测试): a key made to sign only says
+    // so; a key that may agree keys or decrypt opens what is sealed to its
+    // certificate, and not what is sealed to another's.
+    use kiosk_keys::{decryption_test, Decryption, KeyKind};
+    assert_eq!(
+        decryption_test(&u, &[1, 2, 3, 4], &info).unwrap(),
+        Decryption::NotPermitted
+    );
+    let (_, point2) = u.generate(KeyKind::P256, &[5, 6, 7, 8], "company-2").unwrap();
+    let mut info2 = info.clone();
+    info2.public_point = point2;
+    assert_eq!(
+        decryption_test(&u, &[5, 6, 7, 8], &info2).unwrap(),
+        Decryption::Passed
+    );
+    let mut other = info.clone();
+    other.public_point = u.generate(KeyKind::P256, &[9], "other").unwrap().1;
+    assert!(decryption_test(&u, &[5, 6, 7, 8], &other).is_err(), "another key's certificate");
+    let (_, rsa) = u.generate(KeyKind::Rsa2048, &[10], "company-rsa").unwrap();
+    let mut info3 = info.clone();
+    (info3.public_point, info3.key_kind) = (rsa, KeyKind::Rsa2048);
+    assert_eq!(decryption_test(&u, &[10], &info3).unwrap(), Decryption::Passed);
+
     let crl = revocation_list(
         &sub,
         &sub_key,
@@ -237,5 +260,9 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
     );
     let objects = u.objects().unwrap();
     let classes: Vec<&str> = objects.iter().map(|o| o.class.as_str()).collect();
-    assert_eq!(objects.len(), 4, "{classes:?}");
+    // The first pair, its certificate and seal, and the three pairs of the
+    // encryption tests; the tests' derived secrets and borrowed public
+    // keys were session objects, gone.
+    assert_eq!(objects.len(), 4 + 3 * 2, "{classes:?}");
+    assert!(!classes.contains(&"CKO_SECRET_KEY"), "{classes:?}");
 }
