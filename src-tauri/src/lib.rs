@@ -80,6 +80,19 @@ fn sync_in_background() {
         .and_then(|v| v.parse().ok())
         .filter(|&s: &u64| s >= 30)
         .unwrap_or(900);
+    kioskctl_every(&["--json", "sync"], Duration::from_secs(every));
+}
+
+/// While the app is up, re-signs the station's CRL when one is due
+/// (`kioskctl crl --if-due`, hourly): before its nextUpdate, and after a
+/// revocation whose CRL could not be signed at once. Offline or not.
+fn crl_in_background() {
+    kioskctl_every(&["--json", "crl", "--if-due"], Duration::from_secs(3600));
+}
+
+/// Runs `kioskctl ARGS` as a child process now and then every `interval`.
+/// Its outcome is recorded by the station itself.
+fn kioskctl_every(args: &'static [&'static str], interval: Duration) {
     let ctl = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|d| d.join("kioskctl")))
@@ -87,12 +100,12 @@ fn sync_in_background() {
         .unwrap_or_else(|| "kioskctl".into());
     std::thread::spawn(move || loop {
         let _ = std::process::Command::new(&ctl)
-            .args(["--json", "sync"])
+            .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status();
-        std::thread::sleep(Duration::from_secs(every));
+        std::thread::sleep(interval);
     });
 }
 
@@ -129,6 +142,7 @@ pub fn run() {
             let desk = desk()?;
             watch_readers(app.handle().clone(), SystemClock.today());
             sync_in_background();
+            crl_in_background();
             app.manage(desk);
             Ok(())
         })

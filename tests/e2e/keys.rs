@@ -1183,6 +1183,9 @@ fn production_path_csr_to_the_central_ca_then_import() {
     assert_eq!(before, 1);
     let crl = h.ctl(&["crl"]).ok();
     assert_eq!(crl["number"], before + 1);
+    // A sub-CA certificate the central (openssl) made, the station's
+    // certificates under it, and its CRL.
+    crate::integrity::lint_ca_dir(&h.data().join("ca"));
 }
 
 /// Runs a command with `lines` on its stdin: (exit code, JSON stdout,
@@ -1243,6 +1246,7 @@ fn rsa_2048_where_the_profile_says() {
         "{text}"
     );
     assert_eq!(object_kinds(&h.objects(&key)), EXPECTED);
+    crate::integrity::lint_ca_dir(&h.data().join("ca"));
 }
 
 #[test]
@@ -1285,6 +1289,7 @@ fn upgrade_onto_a_new_key_when_the_model_cannot_upgrade_in_place() {
         object_kinds(&h.objects_with_pin(&new_key, "246813")),
         EXPECTED
     );
+    crate::integrity::lint_ca_dir(&h.data().join("ca"));
 }
 
 impl Hsm {

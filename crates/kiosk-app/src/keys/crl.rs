@@ -124,6 +124,16 @@ impl Station {
         Ok(None)
     }
 
+    /// Whether the last CRL is past its nextUpdate.
+    pub(crate) fn crl_expired(&self) -> Result<bool, AppError> {
+        let Some(last) = self.store().last_crl()? else {
+            return Ok(false);
+        };
+        let next = DateTime::parse_from_rfc3339(&last.next_update)
+            .map_err(|e| AppError::Corrupt(format!("CRL {}: {e}", last.number)))?;
+        Ok(next.to_utc() <= self.now())
+    }
+
     /// Signs a CRL when one is due (see [`Station::crl_due`]).
     pub fn refresh_crl(
         &mut self,

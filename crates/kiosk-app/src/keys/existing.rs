@@ -276,3 +276,125 @@ impl Station {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeZone, Utc};
+    use kiosk_store::{Actor, CentralRevocation, CertRecord};
+
+    use crate::{demo, FixedClock, Station};
+
+    const SERIAL: &str = "4a010203";
+
+    fn station_at(dir: &std::path::Path, h: u32) -> Station {
+        let at = Utc.with_ymd_and_hms(2026, 12, 2, h, 0, 0).unwrap();
+        Station::open(dir, Arc::new(FixedClock(at))).unwrap()
+    }
+
+    /// A certificate of the demo company as the station records one (the
+    /// ezca profile: CN the name, ST the USCC), valid to 2027-06-30.
+    fn recorded(st: &mut Station) {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "重庆示例建材有限公司");
+        p.distinguished_name.push(
+            rcgen::DnType::CustomDnType(vec![2, 5, 4, 8]),
+            "91500000MA5U8K2T0A",
+        );
+        p.not_before = rcgen::date_time_ymd(2026, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2027, 6, 30);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let c = CertRecord {
+            serial: SERIAL.into(),
+            issuer: "station-ca-1".into(),
+            subject: "CN=重庆示例建材有限公司".into(),
+            not_before: "2026-01-01".into(),
+            not_after: "2027-06-30".into(),
+            key_serial: Some("k1".into()),
+            order_id: None,
+            state: "active".into(),
+            der: p.self_signed(&key).unwrap().der().to_vec(),
+            issued_at: String::new(),
+            revoked_at: None,
+            revocation_reason: None,
+        };
+        let now = st.now();
+        st.store_mut()
+            .write(&Actor::system(), now, |w| w.certificate_issued(&c))
+            .unwrap();
+    }
+
+    fn unlock(uscc: &str) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(demo::APPLICATION_JSON).unwrap();
+        v["operation"] = "unlock".into();
+        v["certificate"] = serde_json::json!({ "serial": SERIAL });
+        v["organization"]["uscc"] = uscc.into();
+        v.to_string()
+    }
+
+    #[test]
+    fn the_record_decides_whose_certificate_it_is_and_what_became_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = station_at(dir.path(), 2);
+        recorded(&mut st);
+        let own = st.create_order(&unlock("91500000MA5U8K2T0A"), "t01").unwrap();
+        assert_eq!(
+            own.application.certificate.unwrap().not_after.unwrap().to_string(),
+            "2027-06-30",
+            "filled from the record"
+        );
+        let other = st.create_order(&unlock("91350100M000100Y43"), "t01");
+        assert_eq!(other.unwrap_err().code(), "certificate_of_another_company");
+
+        // The central says another station revoked it.
+        let revoked = CentralRevocation {
+            issuer: "station-ca-1".into(),
+            serial: SERIAL.into(),
+            reason: 1,
+            revoked_at: "2026-12-01T08:00:00Z".into(),
+            station_id: "elsewhere".into(),
+        };
+        let now = st.now();
+        st.store_mut()
+            .add_central_revocations(&[revoked], 1, now)
+            .unwrap();
+        let e = st.create_order(&unlock("91500000MA5U8K2T0A"), "t01").unwrap_err();
+        assert_eq!(e.code(), "revoked_elsewhere");
+        assert!(e.message_zh().contains("elsewhere"), "{}", e.message_zh());
+        // ... and key work on the order taken before refuses as well.
+        let e = st.replaced_certificate(&own_order(&st, &own.id)).unwrap_err();
+        assert_eq!(e.code(), "revoked_elsewhere");
+    }
+
+    fn own_order(st: &Station, id: &str) -> kiosk_domain::order::Order {
+        st.find_order(id).unwrap()
+    }
+
+    #[test]
+    fn key_work_waits_for_a_clock_to_trust() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = station_at(dir.path(), 2);
+        recorded(&mut st);
+        let order = st.create_order(&unlock("91500000MA5U8K2T0A"), "t01").unwrap();
+        assert!(st.check_clock().is_ok());
+        // The same station an hour earlier: its clock was set back.
+        let behind = station_at(dir.path(), 1);
+        let e = behind.key_work_needs(&order.id, None).unwrap_err();
+        assert_eq!(e.code(), "clock_behind");
+        // A pinned date other than the clock's.
+        let pinned = station_at(dir.path(), 2)
+            .with_today(Some(chrono::NaiveDate::from_ymd_opt(2027, 6, 1).unwrap()));
+        let e = pinned.key_work_needs(&order.id, None).unwrap_err();
+        assert_eq!(e.code(), "today_pinned");
+        // After the certificate's end, only a renewal may name it.
+        let late = Station::open(
+            dir.path(),
+            Arc::new(FixedClock(Utc.with_ymd_and_hms(2027, 7, 2, 2, 0, 0).unwrap())),
+        )
+        .unwrap();
+        let e = late.replaced_certificate(&own_order(&late, &order.id)).unwrap_err();
+        assert_eq!(e.code(), "certificate_expired");
+    }
+}

@@ -145,6 +145,21 @@ impl Station {
                 });
             }
         }
+        // A revocation the CRL does not list yet, or a CRL past its
+        // nextUpdate: the re-signing failed (station token unreachable?).
+        match self.crl_due()? {
+            Some(crate::keys::CrlDue::NewRevocation) => out.push(StationWarning {
+                code: "crl_behind",
+                message: "有已吊销的证书尚未列入CRL（签发失败）。请运维人员检查工作站令牌后执行 kioskctl crl".into(),
+                message_en: "a revoked certificate is not on the CRL yet (signing failed); check the station token and run kioskctl crl".into(),
+            }),
+            Some(crate::keys::CrlDue::Expiring) if self.crl_expired()? => out.push(StationWarning {
+                code: "crl_expired",
+                message: "本站CRL已过下次更新时间，依赖方将无法确认证书状态。请运维人员检查工作站令牌后执行 kioskctl crl".into(),
+                message_en: "the station's CRL is past its nextUpdate, so relying parties cannot check certificates; check the station token and run kioskctl crl".into(),
+            }),
+            _ => {}
+        }
         Ok(out)
     }
 }
