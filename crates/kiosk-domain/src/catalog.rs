@@ -781,6 +781,18 @@ impl Catalog {
                     p.provider, p.crl_url
                 )));
             }
+            // RFC 5280 4.2.1.3 with the key: an RSA key does not agree keys,
+            // an EC key does not encipher them.
+            let (wrong, instead) = match p.key_algorithm {
+                KeyAlgorithm::Rsa2048 => (KeyUsage::KeyAgreement, "key-encipherment"),
+                KeyAlgorithm::EcP256 => (KeyUsage::KeyEncipherment, "key-agreement"),
+            };
+            if p.key_usage.contains(&wrong) {
+                return Err(bad(format!(
+                    "{} 的密钥算法与密钥用法不符：{:?} 密钥不能用于 {wrong:?}，请改为 {instead}",
+                    p.provider, p.key_algorithm
+                )));
+            }
             if let Some(u) = p.ca_issuers_url.as_deref().filter(|u| !per_station(u)) {
                 return Err(bad(format!(
                     "{} 的签发CA证书地址“{u}”须为 http:// 地址并含 {STATION_PLACEHOLDER}",
