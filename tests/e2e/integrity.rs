@@ -93,7 +93,7 @@ fn rand() -> u128 {
 }
 
 /// The CRL as openssl prints it, after openssl verified its signature.
-fn crl_text(h: &Hsm) -> String {
+pub(crate) fn crl_text(h: &Hsm) -> String {
     let (ok, out) = h.openssl(&[
         "crl",
         "-in",
@@ -106,6 +106,22 @@ fn crl_text(h: &Hsm) -> String {
     ]);
     assert!(ok && out.contains("verify OK"), "{out}");
     out
+}
+
+/// `openssl verify -crl_check` up to the root refuses `cert` as revoked.
+pub(crate) fn assert_revoked_per_openssl(h: &Hsm, cert: &str) {
+    let (ok, out) = h.openssl(&[
+        "verify",
+        "-crl_check",
+        "-CRLfile",
+        "station.crl",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "station-ca.pem",
+        cert,
+    ]);
+    assert!(!ok && out.contains("revoked"), "{out}");
 }
 
 /// The block of one serial in `openssl crl -text`, upper-case hex.
@@ -343,18 +359,7 @@ fn the_crl_keeps_every_revocation_across_a_sub_ca_renewal() {
     assert!(!two.contains(&openssl_date), "each its own date: {two}");
     // openssl verify with the CRL: the first certificate (issued under the
     // old sub-CA certificate) is revoked.
-    let (ok, out) = h.openssl(&[
-        "verify",
-        "-crl_check",
-        "-CRLfile",
-        "station.crl",
-        "-CAfile",
-        "root.pem",
-        "-untrusted",
-        "station-ca.pem",
-        &first_pem,
-    ]);
-    assert!(!ok && out.contains("revoked"), "{out}");
+    assert_revoked_per_openssl(&h, &first_pem);
 
     // A lost key's replacement revokes the old certificate (keyCompromise)
     // and re-signs the CRL in the same run.

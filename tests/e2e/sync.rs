@@ -5,10 +5,9 @@
 //! 100 randomized fault runs through a fault-injecting proxy with kills of
 //! both sides; and the requests the central must refuse.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use kiosk_e2e::central::{self, Central};
@@ -84,46 +83,15 @@ impl Rig {
     /// starts; nothing over the network can move a central's clock): the
     /// central as it will be, or was, that much later or earlier, without
     /// waiting.
-    fn central_shifted(&self, offset_secs: i64) -> Another {
+    fn central_shifted(&self, offset_secs: i64) -> Central {
         self.another_central(&format!("--clock-offset-secs={offset_secs}"))
     }
 
     /// Another `central serve` on the rig's database, with one more
     /// argument.
-    fn another_central(&self, arg: &str) -> Another {
-        let mut child = Command::new(kiosk_e2e::workspace_bin("central", "central"))
-            .env("CENTRAL_DATABASE_URL", self.pg.url())
-            .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
-            .arg(&self.tls.0)
-            .arg("--tls-key")
-            .arg(&self.tls.1)
-            .args(["--max-skew-secs", &self.max_skew.to_string()])
-            .arg(arg)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .rsplit("https://")
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("central did not start: {line:?}"));
-        // "central public CRLs on http://ADDR, listening on https://ADDR"
-        let public = line
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .and_then(|a| a.parse().ok());
-        Another {
-            child,
-            addr,
-            public,
-        }
+    fn another_central(&self, arg: &str) -> Central {
+        let url = self.pg.url();
+        Central::start_with(&url, &self.tls, "127.0.0.1:0", self.max_skew, &[arg])
     }
 
     /// Every record the central holds for `station`, oldest first.
@@ -141,26 +109,6 @@ impl Rig {
     }
 }
 
-/// A central started by [`Rig::another_central`], killed when dropped.
-struct Another {
-    child: Child,
-    addr: SocketAddr,
-    /// Its plain HTTP listener for relying parties, if it has one.
-    public: Option<SocketAddr>,
-}
-
-impl Another {
-    fn url(&self) -> String {
-        format!("https://{}", self.addr)
-    }
-}
-
-impl Drop for Another {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn station_id(h: &Hsm) -> String {
     h.ctl(&["sync", "status"]).ok()["station_id"]

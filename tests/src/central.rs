@@ -13,6 +13,8 @@ use crate::{output_ok, workspace_bin};
 pub struct Central {
     child: Child,
     pub addr: SocketAddr,
+    /// Its plain HTTP listener for relying parties (`--public-listen`).
+    pub public: Option<SocketAddr>,
 }
 
 /// A TLS certificate and key for 127.0.0.1 in `dir`: (cert, key).
@@ -48,6 +50,17 @@ impl Central {
     /// Starts `central serve` on `listen` (port 0: any) and waits until it
     /// listens.
     pub fn start(db: &str, tls: &(PathBuf, PathBuf), listen: &str, max_skew_secs: u64) -> Central {
+        Central::start_with(db, tls, listen, max_skew_secs, &[])
+    }
+
+    /// [`Central::start`] with more arguments to `central serve`.
+    pub fn start_with(
+        db: &str,
+        tls: &(PathBuf, PathBuf),
+        listen: &str,
+        max_skew_secs: u64,
+        more: &[&str],
+    ) -> Central {
         let mut child = Command::new(workspace_bin("central", "central"))
             .env("CENTRAL_DATABASE_URL", db)
             .args(["serve", "--listen", listen, "--tls-cert"])
@@ -55,6 +68,7 @@ impl Central {
             .arg("--tls-key")
             .arg(&tls.1)
             .args(["--max-skew-secs", &max_skew_secs.to_string()])
+            .args(more)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -69,7 +83,21 @@ impl Central {
             .next()
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("central did not start: {line:?}"));
-        Central { child, addr }
+        // "central public CRLs on http://ADDR, listening on https://ADDR"
+        let public = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|a| a.parse().ok());
+        Central {
+            child,
+            addr,
+            public,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     /// SIGKILL, as a crash or a power cut would.
