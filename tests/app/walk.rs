@@ -367,6 +367,32 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
         Some(renewal.as_str())
     );
     ui.shot("clerk-3-order-paid").await;
+    // Key work runs on the station clock alone: with "today" pinned it is
+    // refused, and the console says why.
+    ui.fill("pin", UNLOCK_PIN).await;
+    ui.click("#run-key").await;
+    ui.wait("#clerk-error").await;
+    assert!(
+        ui.text("#clerk-error").await.contains("工作站时钟"),
+        "{}",
+        ui.text("#clerk-error").await
+    );
+    ui.close().await;
+    drop(desk);
+    // The same counter on its true clock carries the renewal out.
+    let desk = Desktop::start(
+        1280,
+        800,
+        data.path(),
+        &cups.server(),
+        &[("KIOSK_IDLE_SECONDS", &idle)],
+    );
+    let ui = desk.session("1280x800").await;
+    ui.wait("[data-provider=ezca]").await;
+    clerk_login(&ui, CLERK).await;
+    ui.fill("code", &renewal).await;
+    ui.click("#open").await;
+    ui.wait("#order[data-state=awaiting-production]").await;
     ui.fill("pin", UNLOCK_PIN).await;
     ui.click("#run-key").await;
     ui.wait_long("#order[data-state=completed]").await;
