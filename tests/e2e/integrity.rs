@@ -9,9 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::keys::{
-    application, central_signs, production_station, with_stdin, Hsm, PIN,
-};
+use crate::keys::{application, central_signs, production_station, with_stdin, Hsm, PIN};
 use crate::support::{counts, run};
 
 /// Company B: another name, another USCC.
@@ -35,8 +33,8 @@ fn lint(tool: &str, args: &[&str]) {
         .args(args)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && !text.contains("Failed to load"),
         "{tool} {args:?}: {text}"
@@ -64,9 +62,16 @@ pub(crate) fn lint_ca_dir(ca: &Path) {
             end_entities += 1;
         }
     }
-    assert!(end_entities > 0, "no end-entity certificate in {}", ca.display());
+    assert!(
+        end_entities > 0,
+        "no end-entity certificate in {}",
+        ca.display()
+    );
     if ca.join("station.crl").exists() {
-        lint("lint_crl", &["-t", "CRL", "-p", "PKIX", &path("station.crl")]);
+        lint(
+            "lint_crl",
+            &["-t", "CRL", "-p", "PKIX", &path("station.crl")],
+        );
     }
 }
 
@@ -164,12 +169,23 @@ fn another_companys_certificate_is_refused_for_every_operation() {
         // Both companies named, and what to do, in both languages.
         let zh = e["message"].as_str().unwrap();
         let en = e["message_en"].as_str().unwrap();
-        for want in ["重庆示例建材有限公司", "91500000MA5U8K2T0A", OTHER_NAME, OTHER_USCC] {
+        for want in [
+            "重庆示例建材有限公司",
+            "91500000MA5U8K2T0A",
+            OTHER_NAME,
+            OTHER_USCC,
+        ] {
             assert!(zh.contains(want), "{op}: {zh}");
         }
-        assert!(en.contains(OTHER_USCC) && en.contains("91500000MA5U8K2T0A"), "{op}: {en}");
+        assert!(
+            en.contains(OTHER_USCC) && en.contains("91500000MA5U8K2T0A"),
+            "{op}: {en}"
+        );
         if op == "change" {
-            assert!(zh.contains("新办") && en.contains("new certificate"), "{op}: {zh} / {en}");
+            assert!(
+                zh.contains("新办") && en.contains("new certificate"),
+                "{op}: {zh} / {en}"
+            );
         }
     }
     // Same USCC, another name: only a change may rename.
@@ -203,7 +219,10 @@ fn dates_come_from_the_record_and_key_work_from_the_clock() {
     lying["certificate"]["not_after"] = (end + chrono::Duration::days(365)).to_string().into();
     let e = create(&h, &lying, Some(&near_end)).refused("dates_disagree")["error"].clone();
     assert_eq!(e["rejections"][0]["field"], "certificate.not_after", "{e}");
-    assert!(e["message"].as_str().unwrap().contains(&end.to_string()), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains(&end.to_string()),
+        "{e}"
+    );
 
     // Left out, the station fills it from its record.
     let order = h.paid(&application("renew", Some(&cert)), Some(&near_end));
@@ -217,10 +236,16 @@ fn dates_come_from_the_record_and_key_work_from_the_clock() {
     // Key work with the rules' date pinned: refused before the PIN.
     let audit = counts(&h.data());
     let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
-    c.arg("--json")
-        .arg("--data-dir")
-        .arg(h.data())
-        .args(["--today", &near_end, "order", "run", &order, "--key", &key, "--pin-stdin"]);
+    c.arg("--json").arg("--data-dir").arg(h.data()).args([
+        "--today",
+        &near_end,
+        "order",
+        "run",
+        &order,
+        "--key",
+        &key,
+        "--pin-stdin",
+    ]);
     let (code, j, out) = with_stdin(c, &[PIN]);
     assert_eq!(code, Some(1), "{out}");
     assert_eq!(j["error"]["code"], "today_pinned", "{j}");
@@ -240,13 +265,26 @@ fn dates_come_from_the_record_and_key_work_from_the_clock() {
             .args(args);
         with_stdin(c, stdin)
     };
-    let (code, j, out) = faked(&["order", "run", &order, "--key", &key, "--pin-stdin"], &[PIN]);
+    let (code, j, out) = faked(
+        &["order", "run", &order, "--key", &key, "--pin-stdin"],
+        &[PIN],
+    );
     assert_eq!(code, Some(1), "{out}");
     assert_eq!(j["error"]["code"], "clock_behind", "{j}");
-    assert!(j["error"]["message"].as_str().unwrap().contains("校准"), "{j}");
+    assert!(
+        j["error"]["message"].as_str().unwrap().contains("校准"),
+        "{j}"
+    );
     let (code, j, _) = faked(&["crl"], &[]);
-    assert_eq!((code, j["error"]["code"].as_str()), (Some(1), Some("clock_behind")), "{j}");
-    let (_, j, _) = faked(&["cert", "revoke", &cert, "--reason", "key-compromise"], &[]);
+    assert_eq!(
+        (code, j["error"]["code"].as_str()),
+        (Some(1), Some("clock_behind")),
+        "{j}"
+    );
+    let (_, j, _) = faked(
+        &["cert", "revoke", &cert, "--reason", "key-compromise"],
+        &[],
+    );
     assert_eq!(j["error"]["code"], "clock_behind", "{j}");
     assert_eq!(counts(&h.data()), audit, "nothing written");
     assert_eq!(h.cert_state(&cert), "active");
@@ -266,7 +304,9 @@ fn dates_come_from_the_record_and_key_work_from_the_clock() {
         .args([form["path"].as_str().unwrap(), "-"])
         .output()
         .unwrap();
-    let text: String = String::from_utf8_lossy(&out.stdout).split_whitespace().collect();
+    let text: String = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect();
     assert!(text.contains("签名验证通过；加解密测试通过"), "{text}");
     lint_ca_dir(&h.data().join("ca"));
 }
@@ -287,31 +327,50 @@ fn no_certificate_outlives_its_sub_ca() {
     std::fs::write(&ext, strict).unwrap();
     let e = h
         .ctl(&["ca", "import", loose.to_str().unwrap()])
-        .refused("bad_ca_certificate")["error"].clone();
-    assert!(e["message_en"].as_str().unwrap().contains("pathLenConstraint 0"), "{e}");
+        .refused("bad_ca_certificate")["error"]
+        .clone();
+    assert!(
+        e["message_en"]
+            .as_str()
+            .unwrap()
+            .contains("pathLenConstraint 0"),
+        "{e}"
+    );
 
     // A sub-CA with 40 days left: the console warns, a one-year
     // certificate is refused, nothing is written.
     let short = central_signs(&central, &csr, "40", "short.pem");
     h.ctl(&["ca", "import", short.to_str().unwrap()]).ok();
     let shown = h.ctl(&["ca", "show"]).ok();
-    assert_eq!(shown["warnings"][0]["code"], "station_ca_expiring", "{shown}");
+    assert_eq!(
+        shown["warnings"][0]["code"], "station_ca_expiring",
+        "{shown}"
+    );
     let key = h.stocked_key();
     let order = h.paid_order();
     let before = counts(&h.data());
     let (code, j, out) = h.personalize(&order, &key, (PIN, PIN), None);
     assert_eq!(code, Some(1), "{out}");
     assert_eq!(j["error"]["code"], "outlives_issuer", "{j}");
-    assert!(j["error"]["message"].as_str().unwrap().contains("更新"), "{j}");
+    assert!(
+        j["error"]["message"].as_str().unwrap().contains("更新"),
+        "{j}"
+    );
     assert_eq!(counts(&h.data()), before, "nothing written");
     let certs = h.ctl(&["cert", "list"]).ok();
     assert_eq!(certs["certificates"], serde_json::json!([]), "{certs}");
-    assert_eq!(h.ctl(&["stock", "list"]).ok()["keys"][0]["state"], "in-stock");
+    assert_eq!(
+        h.ctl(&["stock", "list"]).ok()["keys"][0]["state"],
+        "in-stock"
+    );
 
     // Renewed for five years (same key), the same order runs.
     let renewed = central_signs(&central, &csr, "1825", "renewed.pem");
     h.ctl(&["ca", "import", renewed.to_str().unwrap()]).ok();
-    assert_eq!(h.ctl(&["ca", "show"]).ok()["warnings"], serde_json::json!([]));
+    assert_eq!(
+        h.ctl(&["ca", "show"]).ok()["warnings"],
+        serde_json::json!([])
+    );
     let (code, _, out) = h.personalize(&order, &key, (PIN, PIN), None);
     assert_eq!(code, Some(0), "{out}");
     lint_ca_dir(&h.data().join("ca"));

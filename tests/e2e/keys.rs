@@ -1202,8 +1202,16 @@ fn rsa_2048_where_the_profile_says() {
     // An RSA key does not agree keys: the catalog must say what it does.
     let f = h.dir.path().join("rsa.toml");
     std::fs::write(&f, &text).unwrap();
-    let e = h.ctl(&["catalog", "import", f.to_str().unwrap()]).refused("inconsistent");
-    assert!(e["error"]["message"].as_str().unwrap().contains("key-encipherment"), "{e}");
+    let e = h
+        .ctl(&["catalog", "import", f.to_str().unwrap()])
+        .refused("inconsistent");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("key-encipherment"),
+        "{e}"
+    );
     let text = text.replacen(
         "key_usage = [\"digital-signature\", \"non-repudiation\", \"key-agreement\"]",
         "key_usage = [\"digital-signature\", \"non-repudiation\", \"key-encipherment\"]",

@@ -109,7 +109,6 @@ impl Rig {
     }
 }
 
-
 fn station_id(h: &Hsm) -> String {
     h.ctl(&["sync", "status"]).ok()["station_id"]
         .as_str()

@@ -31,7 +31,8 @@ pub use keys::{
     CLOCK_TOLERANCE, CRL_RESIGN_BEFORE, CRL_VALIDITY, STEPS,
 };
 pub use operations::{
-    needs_certificate, pin_need, seal_need, stated_reasons, writes_blank_key, KeyWork, PinNeed, SealNeed,
+    needs_certificate, pin_need, seal_need, stated_reasons, writes_blank_key, KeyWork, PinNeed,
+    SealNeed,
 };
 pub use paths::data_dir;
 pub use report::{DayReport, ReportRow};

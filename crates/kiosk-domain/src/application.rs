@@ -366,7 +366,10 @@ impl Application {
                 errors.push(match stated {
                     None => Rejection::field("revocation_reason", "吊销原因", "required")
                         .zh("未填写吊销原因", format!("请选择其中之一：{choices}"))
-                        .en("the reason for the revocation is missing", format!("choose one of {names}")),
+                        .en(
+                            "the reason for the revocation is missing",
+                            format!("choose one of {names}"),
+                        ),
                     Some(r) => Rejection::field("revocation_reason", "吊销原因", "not_allowed")
                         .zh(
                             format!("“{}”不是申请人可以填写的吊销原因", r.label_zh()),

@@ -283,9 +283,10 @@ pub fn certificate_info(der: &[u8]) -> Result<CertInfo, KeyError> {
         .subject()
         .iter_attributes()
         .map(|a| {
-            let value = a.as_str().map(str::to_string).unwrap_or_else(|_| {
-                String::from_utf8_lossy(a.attr_value().data).into_owned()
-            });
+            let value = a
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|_| String::from_utf8_lossy(a.attr_value().data).into_owned());
             (a.attr_type().to_id_string(), value)
         })
         .collect();

@@ -83,7 +83,11 @@ fn cipher(shared: &[u8]) -> Result<LessSafeKey, KeyError> {
 fn seal(shared: &[u8], secret: &[u8]) -> Result<Vec<u8>, KeyError> {
     let mut buf = secret.to_vec();
     cipher(shared)?
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key([0; 12]), Aad::empty(), &mut buf)
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key([0; 12]),
+            Aad::empty(),
+            &mut buf,
+        )
         .map_err(|_| KeyError::X509("encryption test: sealing failed".into()))?;
     Ok(buf)
 }
@@ -91,7 +95,11 @@ fn seal(shared: &[u8], secret: &[u8]) -> Result<Vec<u8>, KeyError> {
 fn open(shared: &[u8], mut sealed: Vec<u8>) -> Option<Vec<u8>> {
     let opened = cipher(shared)
         .ok()?
-        .open_in_place(Nonce::assume_unique_for_key([0; 12]), Aad::empty(), &mut sealed)
+        .open_in_place(
+            Nonce::assume_unique_for_key([0; 12]),
+            Aad::empty(),
+            &mut sealed,
+        )
         .ok()?;
     Some(opened.to_vec())
 }

@@ -322,7 +322,10 @@ impl TokenSession {
                 let (private, public) = self.pair_with(
                     Mechanism::RsaPkcsKeyPairGen,
                     algorithm,
-                    (vec![Attribute::Encrypt(true)], vec![Attribute::Decrypt(true)]),
+                    (
+                        vec![Attribute::Encrypt(true)],
+                        vec![Attribute::Decrypt(true)],
+                    ),
                     id,
                     label,
                 )?;

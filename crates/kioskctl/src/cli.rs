@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use kiosk_app::domain::RevocationReason;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kiosk_app::domain::RevocationReason;
 
 #[derive(Debug, Parser)]
 #[command(

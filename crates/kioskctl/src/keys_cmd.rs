@@ -24,7 +24,11 @@ pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppErro
             v.not_before.map_or("-".into(), station_time),
             v.not_after.map_or("-".into(), station_time),
             v.crl_number,
-            if v.crl_due.is_some() { "（需要重新签发：kioskctl crl）" } else { "" },
+            if v.crl_due.is_some() {
+                "（需要重新签发：kioskctl crl）"
+            } else {
+                ""
+            },
         );
         for w in &v.warnings {
             human.push_str(&format!("\n注意：{}", w.message));

@@ -154,17 +154,19 @@ impl Station {
                 )
                 .into()
         };
-        let cert = certs.next().ok_or_else(|| bad("文件中没有证书", "the file holds no certificate"))?;
+        let cert = certs
+            .next()
+            .ok_or_else(|| bad("文件中没有证书", "the file holds no certificate"))?;
         let rest: Vec<u8> = certs
             .flat_map(|c| pem(&c, "CERTIFICATE").into_bytes())
             .collect();
         let s = self.station_session(m, cfg)?;
-        let id = s
-            .key_id_by_label(CA_KEY)
-            .map_err(|_| bad(
-                    "工作站令牌中没有签发密钥，请先执行 kioskctl ca csr",
-                    "the station token has no issuing key; run kioskctl ca csr first",
-                ))?;
+        let id = s.key_id_by_label(CA_KEY).map_err(|_| {
+            bad(
+                "工作站令牌中没有签发密钥，请先执行 kioskctl ca csr",
+                "the station token has no issuing key; run kioskctl ca csr first",
+            )
+        })?;
         let key = TokenSigner::new(&s, &id)?;
         let info = certificate_info(&cert)?;
         if info.public_point != key.public_point() {
@@ -179,10 +181,12 @@ impl Station {
         // A station signs end-entity certificates and CRLs, and nothing
         // that could sign further down.
         match info.ca {
-            None => return Err(bad(
+            None => {
+                return Err(bad(
                     "该证书不是CA证书（basicConstraints 未设 CA:TRUE）",
                     "the certificate is not a CA certificate (basicConstraints without CA:TRUE)",
-                )),
+                ))
+            }
             Some(ca) if ca.path_len != Some(0) => {
                 return Err(bad(
                     "签发CA证书须限定 pathLenConstraint 为 0（只能签发终端证书）",

@@ -141,7 +141,11 @@ impl Station {
         cfg: &KeyConfig,
         operator: &str,
     ) -> Result<Option<CrlIssued>, AppError> {
-        if self.store().station_ca()?.is_none_or(|c| c.cert_der.is_none()) {
+        if self
+            .store()
+            .station_ca()?
+            .is_none_or(|c| c.cert_der.is_none())
+        {
             return Ok(None);
         }
         match self.crl_due()? {

@@ -223,9 +223,7 @@ impl Station {
                 .zh(
                     format!(
                         "证书 {serial} 已于 {} 过期",
-                        kiosk_domain::calendar::local_date(crate::clock::from_x509(
-                            info.not_after
-                        ))
+                        kiosk_domain::calendar::local_date(crate::clock::from_x509(info.not_after))
                     ),
                     "过期证书请办理证书更新（或新办证书）",
                 )
@@ -339,9 +337,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut st = station_at(dir.path(), 2);
         recorded(&mut st);
-        let own = st.create_order(&unlock("91500000MA5U8K2T0A"), "t01").unwrap();
+        let own = st
+            .create_order(&unlock("91500000MA5U8K2T0A"), "t01")
+            .unwrap();
         assert_eq!(
-            own.application.certificate.unwrap().not_after.unwrap().to_string(),
+            own.application
+                .certificate
+                .unwrap()
+                .not_after
+                .unwrap()
+                .to_string(),
             "2027-06-30",
             "filled from the record"
         );
@@ -360,11 +365,15 @@ mod tests {
         st.store_mut()
             .add_central_revocations(&[revoked], 1, now)
             .unwrap();
-        let e = st.create_order(&unlock("91500000MA5U8K2T0A"), "t01").unwrap_err();
+        let e = st
+            .create_order(&unlock("91500000MA5U8K2T0A"), "t01")
+            .unwrap_err();
         assert_eq!(e.code(), "revoked_elsewhere");
         assert!(e.message_zh().contains("elsewhere"), "{}", e.message_zh());
         // ... and key work on the order taken before refuses as well.
-        let e = st.replaced_certificate(&own_order(&st, &own.id)).unwrap_err();
+        let e = st
+            .replaced_certificate(&own_order(&st, &own.id))
+            .unwrap_err();
         assert_eq!(e.code(), "revoked_elsewhere");
     }
 
@@ -377,7 +386,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut st = station_at(dir.path(), 2);
         recorded(&mut st);
-        let order = st.create_order(&unlock("91500000MA5U8K2T0A"), "t01").unwrap();
+        let order = st
+            .create_order(&unlock("91500000MA5U8K2T0A"), "t01")
+            .unwrap();
         assert!(st.check_clock().is_ok());
         // The same station an hour earlier: its clock was set back.
         let behind = station_at(dir.path(), 1);
@@ -391,10 +402,14 @@ mod tests {
         // After the certificate's end, only a renewal may name it.
         let late = Station::open(
             dir.path(),
-            Arc::new(FixedClock(Utc.with_ymd_and_hms(2027, 7, 2, 2, 0, 0).unwrap())),
+            Arc::new(FixedClock(
+                Utc.with_ymd_and_hms(2027, 7, 2, 2, 0, 0).unwrap(),
+            )),
         )
         .unwrap();
-        let e = late.replaced_certificate(&own_order(&late, &order.id)).unwrap_err();
+        let e = late
+            .replaced_certificate(&own_order(&late, &order.id))
+            .unwrap_err();
         assert_eq!(e.code(), "certificate_expired");
     }
 }

@@ -28,11 +28,11 @@ mod validity;
 pub use ca::CaView;
 pub(crate) use ca::{derive_so_pin, serial};
 pub use crl::{CrlDue, CrlIssued, CRL_RESIGN_BEFORE, CRL_VALIDITY};
-pub use validity::{StationWarning, CA_WARNING, CLOCK_TOLERANCE};
 pub(crate) use personalize::{record_issued, signed_seal_record};
 pub(crate) use profile::{
     check_operation, end_of_day, extensions, key_kind, self_profile, subject_for,
 };
+pub use validity::{StationWarning, CA_WARNING, CLOCK_TOLERANCE};
 
 /// The steps of a new issue onto a blank key, in order.
 pub const STEPS: [Step; 10] = [

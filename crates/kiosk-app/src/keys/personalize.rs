@@ -230,8 +230,8 @@ impl Station {
                 if let Some(old) = &replaced {
                     // Lost: the old certificate is revoked automatically [004].
                     let op = done.application.operation;
-                    let reason = RevocationReason::implied_by(op)
-                        .unwrap_or(RevocationReason::Superseded);
+                    let reason =
+                        RevocationReason::implied_by(op).unwrap_or(RevocationReason::Superseded);
                     let key_state = match op {
                         Operation::ReplaceDamaged => "defective",
                         _ => "retired",

@@ -106,7 +106,11 @@ impl Station {
 
     /// A certificate ending on `last_day` must not outlive the sub-CA
     /// that signs it.
-    pub(crate) fn within_issuer(&self, ca: &StationCa, last_day: NaiveDate) -> Result<(), AppError> {
+    pub(crate) fn within_issuer(
+        &self,
+        ca: &StationCa,
+        last_day: NaiveDate,
+    ) -> Result<(), AppError> {
         let ca_end = certificate_info(ca.cert_der.as_deref().unwrap_or_default())?.not_after;
         if crate::keys::end_of_day(last_day) > ca_end {
             let ca_day = local_date(from_x509(ca_end));

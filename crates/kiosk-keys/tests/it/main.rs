@@ -162,7 +162,9 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
         decryption_test(&u, &[1, 2, 3, 4], &info).unwrap(),
         Decryption::NotPermitted
     );
-    let (_, point2) = u.generate(KeyKind::P256, &[5, 6, 7, 8], "company-2").unwrap();
+    let (_, point2) = u
+        .generate(KeyKind::P256, &[5, 6, 7, 8], "company-2")
+        .unwrap();
     let mut info2 = info.clone();
     info2.public_point = point2;
     assert_eq!(
@@ -171,11 +173,17 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
     );
     let mut other = info.clone();
     other.public_point = u.generate(KeyKind::P256, &[9], "other").unwrap().1;
-    assert!(decryption_test(&u, &[5, 6, 7, 8], &other).is_err(), "another key's certificate");
+    assert!(
+        decryption_test(&u, &[5, 6, 7, 8], &other).is_err(),
+        "another key's certificate"
+    );
     let (_, rsa) = u.generate(KeyKind::Rsa2048, &[10], "company-rsa").unwrap();
     let mut info3 = info.clone();
     (info3.public_point, info3.key_kind) = (rsa, KeyKind::Rsa2048);
-    assert_eq!(decryption_test(&u, &[10], &info3).unwrap(), Decryption::Passed);
+    assert_eq!(
+        decryption_test(&u, &[10], &info3).unwrap(),
+        Decryption::Passed
+    );
 
     let crl = revocation_list(
         &sub,
