@@ -16,29 +16,16 @@ pub(crate) fn module(cfg: &KeyConfig) -> Result<Module, AppError> {
 }
 
 pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppError> {
-    if let CaCmd::Show = cmd {
-        let v = st.ca_view()?;
-        let mut human = format!(
-            "签发CA：{}\n有效期：{} 至 {}\nCRL：第 {} 号{}",
-            v.subject.as_deref().unwrap_or("（未安装）"),
-            v.not_before.map_or("-".into(), station_time),
-            v.not_after.map_or("-".into(), station_time),
-            v.crl_number,
-            if v.crl_due.is_some() {
-                "（需要重新签发：kioskctl crl）"
-            } else {
-                ""
-            },
-        );
-        for w in &v.warnings {
-            human.push_str(&format!("\n注意：{}", w.message));
-        }
-        return Output::ok(v, human);
-    }
-    let cfg = KeyConfig::from_env();
-    let m = module(&cfg)?;
+    // Every subcommand but `show` works in the station token.
+    let token = || -> Result<(KeyConfig, Module), AppError> {
+        let cfg = KeyConfig::from_env();
+        let m = module(&cfg)?;
+        Ok((cfg, m))
+    };
     match cmd {
+        CaCmd::Show => ca_show(&st),
         CaCmd::Init { .. } => {
+            let (cfg, m) = token()?;
             let ca = st.ca_init_demo(&m, &cfg, operator)?;
             let dir = st.data_dir().join("ca");
             Output::ok(
@@ -47,6 +34,7 @@ pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppErro
             )
         }
         CaCmd::Csr => {
+            let (cfg, m) = token()?;
             let path = st.ca_csr(&m, &cfg)?;
             Output::ok(
                 json!({ "csr_pem": path }),
@@ -54,14 +42,35 @@ pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppErro
             )
         }
         CaCmd::Import { file } => {
+            let (cfg, m) = token()?;
             let ca = st.ca_import(&m, &cfg, &file, operator)?;
             Output::ok(
                 json!({ "token_label": ca.token_label, "installed": true }),
                 "签发CA证书已安装".into(),
             )
         }
-        CaCmd::Show => unreachable!("answered above, without the token"),
     }
+}
+
+/// `ca show`: what the station's records say, without the token.
+fn ca_show(st: &Station) -> Result<Output, AppError> {
+    let v = st.ca_view()?;
+    let mut human = format!(
+        "签发CA：{}\n有效期：{} 至 {}\nCRL：第 {} 号{}",
+        v.subject.as_deref().unwrap_or("（未安装）"),
+        v.not_before.map_or("-".into(), station_time),
+        v.not_after.map_or("-".into(), station_time),
+        v.crl_number,
+        if v.crl_due.is_some() {
+            "（需要重新签发：kioskctl crl）"
+        } else {
+            ""
+        },
+    );
+    for w in &v.warnings {
+        human.push_str(&format!("\n注意：{}", w.message));
+    }
+    Output::ok(v, human)
 }
 
 pub fn stock(

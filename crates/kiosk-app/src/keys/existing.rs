@@ -391,7 +391,14 @@ mod tests {
             .unwrap();
         assert!(st.check_clock().is_ok());
         // The same station an hour earlier: its clock was set back.
-        let behind = station_at(dir.path(), 1);
+        let mut behind = station_at(dir.path(), 1);
+        let e = behind.key_work_needs(&order.id, None).unwrap_err();
+        assert_eq!(e.code(), "clock_behind");
+        // An ordinary write on the set-back clock does not hide the later
+        // time the station already recorded.
+        behind
+            .create_order(&unlock("91500000MA5U8K2T0A"), "t01")
+            .unwrap();
         let e = behind.key_work_needs(&order.id, None).unwrap_err();
         assert_eq!(e.code(), "clock_behind");
         // A pinned date other than the clock's.

@@ -163,23 +163,19 @@ impl Station {
         let ca_key = TokenSigner::new(&station, CA_KEY.as_bytes())?;
         let serial_bytes = serial(&station)?;
         let mut cert = Vec::new();
+        let what = Issuance {
+            request: &request,
+            point: &point,
+            subject: &subject,
+            not_after,
+            serial: &serial_bytes,
+            profile: &profile,
+        };
         run.step(
             Step::Issue,
             json!({ "serial": hex::encode(&serial_bytes) }),
             |st| {
-                let now = crate::clock::x509_time(st.now());
-                cert = issue(
-                    &request,
-                    &point,
-                    &subject,
-                    &ca_cert,
-                    &ca_key,
-                    now,
-                    end_of_day(not_after),
-                    &serial_bytes,
-                    &extensions(&profile, st.station_id()),
-                )?;
-                record_issued(st, &actor, &cert, &ca_cert, not_after, &key_serial, &order)?;
+                cert = issue_recorded(st, &actor, &ca_cert, &ca_key, &what, &key_serial, &order)?;
                 Ok(json!({}))
             },
         )?;
@@ -206,16 +202,7 @@ impl Station {
                 )
                 .into());
             }
-            let challenge = key.random(32)?;
-            let sig = user_key.sign_der(&challenge)?;
-            if !verify_signature(&info, &challenge, &sig) {
-                return Err(kiosk_keys::KeyError::X509(
-                    "the key's signature does not verify with its certificate".into(),
-                )
-                .into());
-            }
-            let decryption = kiosk_keys::decryption_test(&key, &id, &info)?;
-            Ok(json!({ "signature": "passed", "decryption": decryption.as_str() }))
+            prove_key(&key, &cert)
         })?;
 
         run.step(Step::Complete, json!({}), |st| {
@@ -333,27 +320,51 @@ fn transport_missing() -> AppError {
         .into()
 }
 
-/// Records a certificate the moment it is signed, before it goes on a key.
-pub(crate) fn record_issued(
+/// What a certificate is made of: the request the key signed, the key it
+/// must certify, who it names, its last day, its serial and the profile.
+pub(crate) struct Issuance<'a> {
+    pub request: &'a [u8],
+    pub point: &'a [u8],
+    pub subject: &'a kiosk_keys::SubjectSpec,
+    pub not_after: chrono::NaiveDate,
+    pub serial: &'a [u8],
+    pub profile: &'a kiosk_domain::catalog::IssuanceProfile,
+}
+
+/// Signs a certificate with the station CA, valid from the clock's now to
+/// the last second of its last day, and records it the moment it is
+/// signed, before it goes on a key.
+pub(crate) fn issue_recorded(
     st: &mut Station,
     actor: &Actor,
-    cert: &[u8],
     ca_cert: &[u8],
-    not_after: chrono::NaiveDate,
+    ca_key: &TokenSigner<'_>,
+    what: &Issuance<'_>,
     key_serial: &str,
     order: &Order,
-) -> Result<(), AppError> {
-    let info = certificate_info(cert)?;
+) -> Result<Vec<u8>, AppError> {
+    let cert = issue(
+        what.request,
+        what.point,
+        what.subject,
+        ca_cert,
+        ca_key,
+        crate::clock::x509_time(st.now()),
+        end_of_day(what.not_after),
+        what.serial,
+        &extensions(what.profile, st.station_id()),
+    )?;
+    let info = certificate_info(&cert)?;
     let record = CertRecord {
         serial: info.serial.clone(),
         issuer: certificate_info(ca_cert)?.serial,
         subject: info.subject,
         not_before: info.not_before.to_string(),
-        not_after: not_after.to_string(),
+        not_after: what.not_after.to_string(),
         key_serial: Some(key_serial.to_string()),
         order_id: Some(order.id.clone()),
         state: "issued".into(),
-        der: cert.to_vec(),
+        der: cert.clone(),
         issued_at: String::new(),
         revoked_at: None,
         revocation_reason: None,
@@ -361,7 +372,34 @@ pub(crate) fn record_issued(
     let now = st.now();
     st.store_mut()
         .write(actor, now, |w| w.certificate_issued(&record))?;
-    Ok(())
+    Ok(cert)
+}
+
+/// Reads the certificate back, has the key sign a fresh challenge that its
+/// certificate verifies, and decrypt a secret encrypted to its certificate
+/// (数字证书加解密测试). Returns the journal line's detail.
+pub(crate) fn prove_key(
+    key: &kiosk_keys::TokenSession,
+    cert: &[u8],
+) -> Result<serde_json::Value, AppError> {
+    let id = key
+        .certificates()?
+        .into_iter()
+        .find(|c| c.der == cert)
+        .map(|c| c.id)
+        .ok_or_else(|| kiosk_keys::KeyError::X509("the certificate is not on the key".into()))?;
+    let signer = TokenSigner::new(key, &id)?;
+    let challenge = key.random(32)?;
+    let sig = signer.sign_der(&challenge)?;
+    let info = certificate_info(cert)?;
+    if !verify_signature(&info, &challenge, &sig) {
+        return Err(kiosk_keys::KeyError::X509(
+            "the key's signature does not verify with its certificate".into(),
+        )
+        .into());
+    }
+    let decryption = kiosk_keys::decryption_test(key, &id, &info)?;
+    Ok(json!({ "signature": "passed", "decryption": decryption.as_str() }))
 }
 
 /// The seal record that binds the seal image to the company, its USCC and

@@ -8,15 +8,14 @@ use kiosk_domain::order::{Command, Order, OrderState};
 use kiosk_domain::renewal::RenewalMode;
 use kiosk_domain::{Operation, Rejection, RevocationReason};
 use kiosk_keys::{
-    certificate_info, csr, issue, verify_signature, KeyError, Module, ObjectClass, SecretString,
-    TokenSession, TokenSigner,
+    certificate_info, csr, KeyError, Module, ObjectClass, SecretString, TokenSession, TokenSigner,
 };
 use kiosk_store::{Actor, CertRecord};
 use serde_json::json;
 
 use crate::keys::{
-    check_operation, derive_so_pin, end_of_day, record_issued, self_profile, serial,
-    signed_seal_record, subject_for, CA_KEY, MASTER, SEAL_APP,
+    check_operation, derive_so_pin, issue_recorded, prove_key, self_profile, serial,
+    signed_seal_record, subject_for, Issuance, CA_KEY, MASTER, SEAL_APP,
 };
 use crate::run::{Run, Step};
 use crate::{AppError, KeyConfig, Personalized, Station};
@@ -340,30 +339,6 @@ impl Station {
             .map(|c| c.number);
         Ok(done)
     }
-}
-
-/// Reads the certificate back, has the key sign a fresh challenge that its
-/// certificate verifies, and decrypt a secret encrypted to its certificate
-/// (数字证书加解密测试). Returns the journal line's detail.
-pub(super) fn prove_key(key: &TokenSession, cert: &[u8]) -> Result<serde_json::Value, AppError> {
-    let id = key
-        .certificates()?
-        .into_iter()
-        .find(|c| c.der == cert)
-        .map(|c| c.id)
-        .ok_or_else(|| KeyError::X509("the certificate is not on the key".into()))?;
-    let signer = TokenSigner::new(key, &id)?;
-    let challenge = key.random(32)?;
-    let sig = signer.sign_der(&challenge)?;
-    let info = certificate_info(cert)?;
-    if !verify_signature(&info, &challenge, &sig) {
-        return Err(KeyError::X509(
-            "the key's signature does not verify with its certificate".into(),
-        )
-        .into());
-    }
-    let decryption = kiosk_keys::decryption_test(key, &id, &info)?;
-    Ok(json!({ "signature": "passed", "decryption": decryption.as_str() }))
 }
 
 pub(super) fn start_production(

@@ -126,23 +126,20 @@ impl Station {
                 Ok(json!({}))
             })?;
             let serial_bytes = serial(&station)?;
+            let what = Issuance {
+                request: &request,
+                point: user_key.public_point(),
+                subject: &subject,
+                not_after,
+                serial: &serial_bytes,
+                profile: &profile,
+            };
             run.step(
                 Step::Issue,
                 json!({ "serial": hex::encode(&serial_bytes) }),
                 |st| {
-                    let now = crate::clock::x509_time(st.now());
-                    cert = issue(
-                        &request,
-                        user_key.public_point(),
-                        &subject,
-                        &ca_cert,
-                        &ca_key,
-                        now,
-                        end_of_day(not_after),
-                        &serial_bytes,
-                        &crate::keys::extensions(&profile, st.station_id()),
-                    )?;
-                    record_issued(st, &actor, &cert, &ca_cert, not_after, key_serial, &order)?;
+                    cert =
+                        issue_recorded(st, &actor, &ca_cert, &ca_key, &what, key_serial, &order)?;
                     Ok(json!({}))
                 },
             )?;
