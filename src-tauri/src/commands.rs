@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::NaiveDate;
 use kiosk_app::domain::order::{CheckStatus, Command, Payment, PaymentMethod};
 use kiosk_app::domain::{validate, Rejection};
-use kiosk_app::keys::{Module, SecretString};
-use kiosk_app::{AppError, Clock, Document, KeyConfig, KeyWork, Role, Rules, Sessions, Station};
+use kiosk_app::keys::Module;
+use kiosk_app::{AppError, Clock, Document, KeyConfig, KeyWork, Rules, Session, Sessions, Station};
 use serde::de::DeserializeOwned;
 use tauri::{AppHandle, Emitter, State};
 
+use crate::args::*;
 use crate::ipc::*;
 use crate::views;
 
@@ -80,10 +81,15 @@ impl Desk {
         Ok(m.clone().expect("loaded above"))
     }
 
-    /// The clerk behind a console token, if they may act as `role`.
-    fn clerk(&self, token: &str, role: Role) -> IpcResult<String> {
-        let now = self.clock.now();
-        Ok(self.sessions.require(Some(token), role, now)?.clerk.id)
+    /// The live console session behind a token. What its role may do is
+    /// `kiosk-app`'s to decide.
+    fn session(&self, token: &str) -> IpcResult<Session> {
+        Ok(self.sessions.require(Some(token), self.clock.now())?)
+    }
+
+    /// The clerk behind a console token.
+    fn clerk(&self, token: &str) -> IpcResult<String> {
+        Ok(self.session(token)?.clerk.id)
     }
 }
 
@@ -112,10 +118,6 @@ fn date(value: &str, field: &'static str, field_zh: &str) -> IpcResult<NaiveDate
             )
             .into()
     })
-}
-
-fn secret(value: String) -> SecretString {
-    SecretString::from(value)
 }
 
 // ------------------------------------------------------------ applicant
@@ -147,6 +149,11 @@ pub fn kiosk_config(desk: State<'_, Desk>) -> KioskConfigDto {
     KioskConfigDto {
         idle_seconds: desk.idle_seconds,
         station_today: desk.today().to_string(),
+        keypads: KeypadsDto {
+            uscc: validate::USCC_ALPHABET.into(),
+            resident_id: validate::RESIDENT_ID_CHARACTERS.into(),
+            digits: "0123456789".into(),
+        },
     }
 }
 
@@ -157,11 +164,11 @@ pub fn providers(desk: State<'_, Desk>) -> IpcResult<Vec<ProviderDto>> {
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn checklist(
-    desk: State<'_, Desk>,
-    provider: String,
-    operation: String,
-) -> IpcResult<ChecklistDto> {
+pub fn checklist(desk: State<'_, Desk>, args: ChecklistArgs) -> IpcResult<ChecklistDto> {
+    let ChecklistArgs {
+        provider,
+        operation,
+    } = args;
     let view = desk
         .rules()?
         .checklist(&provider, operation.parse()?, Default::default())?;
@@ -169,15 +176,15 @@ pub fn checklist(
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn fee(
-    desk: State<'_, Desk>,
-    provider: String,
-    project: Option<String>,
-    operation: String,
-    years: Option<u32>,
-    fault: Option<String>,
-    first_issued: Option<String>,
-) -> IpcResult<FeeDto> {
+pub fn fee(desk: State<'_, Desk>, args: FeeArgs) -> IpcResult<FeeDto> {
+    let FeeArgs {
+        provider,
+        project,
+        operation,
+        years,
+        fault,
+        first_issued,
+    } = args;
     let fault = fault.as_deref().map(str::parse).transpose()?;
     let first_issued = first_issued
         .as_deref()
@@ -195,12 +202,12 @@ pub fn fee(
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn renewal(
-    desk: State<'_, Desk>,
-    provider: String,
-    not_after: String,
-    years: Option<u32>,
-) -> IpcResult<RenewalDto> {
+pub fn renewal(desk: State<'_, Desk>, args: RenewalArgs) -> IpcResult<RenewalDto> {
+    let RenewalArgs {
+        provider,
+        not_after,
+        years,
+    } = args;
     let not_after = date(&not_after, "not_after", "证书有效期截止日")?;
     Ok(views::renewal(
         &desk.rules()?.renewal(&provider, not_after, years)?,
@@ -212,9 +219,9 @@ pub fn renewal(
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn read_key_renewal(
     desk: State<'_, Desk>,
-    provider: String,
-    years: Option<u32>,
+    args: ReadKeyRenewalArgs,
 ) -> IpcResult<KeyRenewalDto> {
+    let ReadKeyRenewalArgs { provider, years } = args;
     let m = desk.module()?;
     let r = desk
         .station()
@@ -227,7 +234,8 @@ pub fn read_key_renewal(
 
 /// Live validation of one field as the applicant types.
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn check_field(desk: State<'_, Desk>, kind: String, value: String) -> FieldCheck {
+pub fn check_field(desk: State<'_, Desk>, args: CheckFieldArgs) -> FieldCheck {
+    let CheckFieldArgs { kind, value } = args;
     let today = desk.today();
     let result = match kind.as_str() {
         "uscc" => validate::uscc(&value).map(|u| u.as_str().to_string()),
@@ -257,8 +265,9 @@ pub fn check_field(desk: State<'_, Desk>, kind: String, value: String) -> FieldC
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn submit_application(
     desk: State<'_, Desk>,
-    application: serde_json::Value,
+    args: SubmitApplicationArgs,
 ) -> IpcResult<TicketDto> {
+    let application = args.application;
     let order = desk
         .station()
         .create_order(&application.to_string(), kiosk_app::KIOSK_ACTOR)?;
@@ -270,9 +279,9 @@ pub fn submit_application(
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn print_for_applicant(
     desk: State<'_, Desk>,
-    order_id: String,
-    document: String,
+    args: PrintForApplicantArgs,
 ) -> IpcResult<PrintDto> {
+    let PrintForApplicantArgs { order_id, document } = args;
     let out = desk.station().print_for_applicant(
         &order_id,
         document.parse()?,
@@ -284,8 +293,11 @@ pub fn print_for_applicant(
 // ------------------------------------------------------------ console
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn login(desk: State<'_, Desk>, clerk_id: String, secret: String) -> IpcResult<LoginDto> {
-    let secret = self::secret(secret);
+pub fn login(desk: State<'_, Desk>, args: LoginArgs) -> IpcResult<LoginDto> {
+    let LoginArgs {
+        clerk_id,
+        secret: Secret(secret),
+    } = args;
     let st = desk.station();
     let (token, s) = desk.sessions.login(&st, &clerk_id, &secret)?;
     Ok(LoginDto {
@@ -295,36 +307,37 @@ pub fn login(desk: State<'_, Desk>, clerk_id: String, secret: String) -> IpcResu
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn logout(desk: State<'_, Desk>, token: String) {
-    desk.sessions.logout(&token);
+pub fn logout(desk: State<'_, Desk>, args: TokenArgs) {
+    desk.sessions.logout(&args.token);
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn queue(desk: State<'_, Desk>, token: String) -> IpcResult<Vec<OrderRowDto>> {
-    desk.clerk(&token, Role::Clerk)?;
+pub fn queue(desk: State<'_, Desk>, args: TokenArgs) -> IpcResult<Vec<OrderRowDto>> {
+    desk.clerk(&args.token)?;
     let rows = desk.station().list_orders(None, 50)?;
     Ok(rows.iter().map(views::order_row).collect())
 }
 
 /// Opens an order by its number, id, or what the QR scanner typed.
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn open_order(desk: State<'_, Desk>, token: String, code: String) -> IpcResult<OrderDto> {
-    desk.clerk(&token, Role::Clerk)?;
+pub fn open_order(desk: State<'_, Desk>, args: OpenOrderArgs) -> IpcResult<OrderDto> {
+    let OpenOrderArgs { token, code } = args;
+    desk.clerk(&token)?;
     let st = desk.station();
     let view = st.order_from_code(&code)?;
     views::order(&st, &view.order)
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn check_item(
-    desk: State<'_, Desk>,
-    token: String,
-    order: String,
-    item: String,
-    status: String,
-    note: Option<String>,
-) -> IpcResult<OrderDto> {
-    let clerk = desk.clerk(&token, Role::Clerk)?;
+pub fn check_item(desk: State<'_, Desk>, args: CheckItemArgs) -> IpcResult<OrderDto> {
+    let CheckItemArgs {
+        token,
+        order,
+        item,
+        status,
+        note,
+    } = args;
+    let clerk = desk.clerk(&token)?;
     let status: CheckStatus = parse(&status, "status", "核验结果")?;
     let note = note.filter(|n| !n.trim().is_empty());
     let mut st = desk.station();
@@ -334,15 +347,15 @@ pub fn check_item(
 
 /// Attaches a scan (the page sends the file's bytes, base64).
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn attach_scan(
-    desk: State<'_, Desk>,
-    token: String,
-    order: String,
-    item: String,
-    file_name: String,
-    base64: String,
-) -> IpcResult<OrderDto> {
-    let clerk = desk.clerk(&token, Role::Clerk)?;
+pub fn attach_scan(desk: State<'_, Desk>, args: AttachScanArgs) -> IpcResult<OrderDto> {
+    let AttachScanArgs {
+        token,
+        order,
+        item,
+        file_name,
+        base64,
+    } = args;
+    let clerk = desk.clerk(&token)?;
     let mut st = desk.station();
     let (_dir, file) = views::upload(&st, &file_name, &base64)?;
     st.attach_scan(&order, &item, &file, &clerk)?;
@@ -352,27 +365,27 @@ pub fn attach_scan(
 /// Cuts the seal out of the chosen scan (the stamped sample sheet) and
 /// proposes it; the clerk then looks at it and approves or rejects it.
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn extract_seal(
-    desk: State<'_, Desk>,
-    token: String,
-    order: String,
-    attachment: String,
-) -> IpcResult<OrderDto> {
-    let clerk = desk.clerk(&token, Role::Clerk)?;
+pub fn extract_seal(desk: State<'_, Desk>, args: ExtractSealArgs) -> IpcResult<OrderDto> {
+    let ExtractSealArgs {
+        token,
+        order,
+        attachment,
+    } = args;
+    let clerk = desk.clerk(&token)?;
     let mut st = desk.station();
     st.extract_seal(&order, Some(&attachment), &clerk)?;
     views::current_order(&st, &order)
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn decide_seal(
-    desk: State<'_, Desk>,
-    token: String,
-    order: String,
-    seal: String,
-    approve: bool,
-) -> IpcResult<OrderDto> {
-    let clerk = desk.clerk(&token, Role::Clerk)?;
+pub fn decide_seal(desk: State<'_, Desk>, args: DecideSealArgs) -> IpcResult<OrderDto> {
+    let DecideSealArgs {
+        token,
+        order,
+        seal,
+        approve,
+    } = args;
+    let clerk = desk.clerk(&token)?;
     let mut st = desk.station();
     st.decide_seal(Some(&order), &seal, approve, &clerk)?;
     views::current_order(&st, &order)
@@ -380,14 +393,14 @@ pub fn decide_seal(
 
 /// approve | return | cancel, with a reason where the rules want one.
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn advance(
-    desk: State<'_, Desk>,
-    token: String,
-    order: String,
-    step: String,
-    reason: Option<String>,
-) -> IpcResult<OrderDto> {
-    let clerk = desk.clerk(&token, Role::Clerk)?;
+pub fn advance(desk: State<'_, Desk>, args: AdvanceArgs) -> IpcResult<OrderDto> {
+    let AdvanceArgs {
+        token,
+        order,
+        step,
+        reason,
+    } = args;
+    let clerk = desk.clerk(&token)?;
     let reason = reason.unwrap_or_default();
     let cmd = match step.as_str() {
         "approve" => Command::ApproveMaterials,
@@ -406,15 +419,15 @@ pub fn advance(
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn pay(
-    desk: State<'_, Desk>,
-    token: String,
-    order: String,
-    method: String,
-    amount_fen: i64,
-    receipt_no: Option<String>,
-) -> IpcResult<OrderDto> {
-    let clerk = desk.clerk(&token, Role::Clerk)?;
+pub fn pay(desk: State<'_, Desk>, args: PayArgs) -> IpcResult<OrderDto> {
+    let PayArgs {
+        token,
+        order,
+        method,
+        amount_fen,
+        receipt_no,
+    } = args;
+    let clerk = desk.clerk(&token)?;
     let method: PaymentMethod = parse(&method, "method", "付款方式")?;
     let receipt_no = receipt_no.filter(|r| !r.trim().is_empty());
     let mut st = desk.station();
@@ -432,8 +445,8 @@ pub fn pay(
 
 /// Keys plugged in, for the clerk to pick the one to write.
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn present_keys(desk: State<'_, Desk>, token: String) -> IpcResult<Vec<KeyDto>> {
-    desk.clerk(&token, Role::Clerk)?;
+pub fn present_keys(desk: State<'_, Desk>, args: TokenArgs) -> IpcResult<Vec<KeyDto>> {
+    desk.clerk(&args.token)?;
     let m = desk.module()?;
     let keys = desk.station().present_keys(&m, &desk.keys)?;
     Ok(keys.iter().map(views::key).collect())
@@ -443,13 +456,15 @@ pub fn present_keys(desk: State<'_, Desk>, token: String) -> IpcResult<Vec<KeyDt
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn supervisor_approve(
     desk: State<'_, Desk>,
-    token: String,
-    order: String,
-    supervisor_id: String,
-    supervisor_secret: String,
+    args: SupervisorApproveArgs,
 ) -> IpcResult<OrderDto> {
-    let clerk = desk.clerk(&token, Role::Clerk)?;
-    let secret = self::secret(supervisor_secret);
+    let SupervisorApproveArgs {
+        token,
+        order,
+        supervisor_id,
+        supervisor_secret: Secret(secret),
+    } = args;
+    let clerk = desk.clerk(&token)?;
     let mut st = desk.station();
     let now = st.now();
     desk.sessions.throttled(&supervisor_id, now, || {
@@ -461,22 +476,21 @@ pub fn supervisor_approve(
 /// Carries out the order on a key, sending `key-progress` events for each
 /// step as the journal records it.
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn run_key(
-    app: AppHandle,
-    desk: State<'_, Desk>,
-    token: String,
-    order: String,
-    key_serial: Option<String>,
-    pin: Option<String>,
-    pin_again: Option<String>,
-) -> IpcResult<KeyWorkDto> {
-    let clerk = desk.clerk(&token, Role::Clerk)?;
+pub fn run_key(app: AppHandle, desk: State<'_, Desk>, args: RunKeyArgs) -> IpcResult<KeyWorkDto> {
+    let RunKeyArgs {
+        token,
+        order,
+        key_serial,
+        pin,
+        pin_again,
+    } = args;
+    let clerk = desk.clerk(&token)?;
     let m = desk.module()?;
     let key_serial = key_serial.filter(|k| !k.trim().is_empty());
     let work = KeyWork {
         key_serial: key_serial.as_deref(),
-        pin: pin.map(secret),
-        pin_again: pin_again.map(secret),
+        pin: pin.map(|Secret(s)| s),
+        pin_again: pin_again.map(|Secret(s)| s),
         seal_png: None,
         progress: Some(Box::new(move |p| {
             let _ = app.emit(
@@ -502,13 +516,13 @@ pub fn run_key(
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn print_document(
-    desk: State<'_, Desk>,
-    token: String,
-    order: String,
-    document: String,
-) -> IpcResult<PrintDto> {
-    let clerk = desk.clerk(&token, Role::Clerk)?;
+pub fn print_document(desk: State<'_, Desk>, args: PrintDocumentArgs) -> IpcResult<PrintDto> {
+    let PrintDocumentArgs {
+        token,
+        order,
+        document,
+    } = args;
+    let clerk = desk.clerk(&token)?;
     let doc: Document = document.parse()?;
     let out = desk
         .station()
@@ -518,8 +532,9 @@ pub fn print_document(
 
 /// Hands the key over: prints the receipt (回执) of a completed order.
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn hand_over(desk: State<'_, Desk>, token: String, order: String) -> IpcResult<PrintDto> {
-    let clerk = desk.clerk(&token, Role::Clerk)?;
+pub fn hand_over(desk: State<'_, Desk>, args: OrderArgs) -> IpcResult<PrintDto> {
+    let OrderArgs { token, order } = args;
+    let clerk = desk.clerk(&token)?;
     let out = desk
         .station()
         .hand_over(&order, desk.printer.as_deref(), &clerk)?;
@@ -527,12 +542,9 @@ pub fn hand_over(desk: State<'_, Desk>, token: String, order: String) -> IpcResu
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn day_report(
-    desk: State<'_, Desk>,
-    token: String,
-    date: Option<String>,
-) -> IpcResult<DayReportDto> {
-    desk.clerk(&token, Role::Clerk)?;
+pub fn day_report(desk: State<'_, Desk>, args: DayArgs) -> IpcResult<DayReportDto> {
+    let DayArgs { token, date } = args;
+    desk.clerk(&token)?;
     let day = match date {
         Some(d) => self::date(&d, "date", "日期")?,
         None => desk.today(),
@@ -543,23 +555,20 @@ pub fn day_report(
 /// Writes the day report as CSV under `DATA_DIR/reports/` and returns the
 /// path. Supervisors only: it carries the takings.
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn export_day_report(
-    desk: State<'_, Desk>,
-    token: String,
-    date: Option<String>,
-) -> IpcResult<String> {
-    desk.clerk(&token, Role::Supervisor)?;
+pub fn export_day_report(desk: State<'_, Desk>, args: DayArgs) -> IpcResult<String> {
+    let DayArgs { token, date } = args;
+    let session = desk.session(&token)?;
     let day = match date {
         Some(d) => self::date(&d, "date", "日期")?,
         None => desk.today(),
     };
-    let path = desk.station().export_day_report(day)?;
+    let path = desk.station().export_day_report(day, &session)?;
     Ok(path.display().to_string())
 }
 
 #[tauri::command(async, rename_all = "snake_case")]
-pub fn sync_status(desk: State<'_, Desk>, token: String) -> IpcResult<SyncDto> {
-    desk.clerk(&token, Role::Clerk)?;
+pub fn sync_status(desk: State<'_, Desk>, args: TokenArgs) -> IpcResult<SyncDto> {
+    desk.clerk(&args.token)?;
     let s = desk.station().sync_status()?;
     Ok(SyncDto {
         pending: s.pending,

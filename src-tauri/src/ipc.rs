@@ -387,4 +387,15 @@ pub struct KioskConfigDto {
     /// Seconds without a touch before the applicant screens start over.
     pub idle_seconds: u32,
     pub station_today: String,
+    /// The characters each on-screen keypad offers, from the alphabets the
+    /// validators check against.
+    pub keypads: KeypadsDto,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct KeypadsDto {
+    pub uscc: String,
+    pub resident_id: String,
+    pub digits: String,
 }

@@ -1,6 +1,7 @@
 //! The kiosk app's IPC layer and window, as a library so that tests and
 //! the measurement binaries reach the same commands the window calls.
 
+pub mod args;
 pub mod commands;
 pub mod ipc;
 mod views;

@@ -4,10 +4,17 @@ use std::sync::Arc;
 
 use kiosk_app::keys::SecretString;
 use kiosk_app::{FixedClock, KeyConfig, Role, Station};
+use serde_json::json;
 use tauri::Manager;
 
 use crate::commands::*;
 use crate::ipc::ErrorCode;
+
+/// Arguments as the page sends them (JSON), through the same
+/// deserialization the IPC uses.
+fn args<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+    serde_json::from_value(v).expect("the page's arguments")
+}
 
 /// A mock app over a fresh data directory, with one clerk and one
 /// supervisor account.
@@ -20,6 +27,7 @@ fn app(dir: &tempfile::TempDir) -> tauri::App<tauri::test::MockRuntime> {
         "王丽",
         Role::Clerk,
         &SecretString::from("111111".to_string()),
+        None,
         "t",
     )
     .expect("clerk");
@@ -28,6 +36,7 @@ fn app(dir: &tempfile::TempDir) -> tauri::App<tauri::test::MockRuntime> {
         "赵强",
         Role::Supervisor,
         &SecretString::from("222222".to_string()),
+        None,
         "t",
     )
     .expect("supervisor");
@@ -52,12 +61,7 @@ fn unknown_provider_is_an_invalid_field_in_chinese() {
     let app = app(&dir);
     let err = fee(
         app.state(),
-        "nope".into(),
-        None,
-        "new".into(),
-        None,
-        None,
-        None,
+        args(json!({ "provider": "nope", "operation": "new" })),
     )
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::Invalid);
@@ -71,33 +75,36 @@ fn unknown_provider_is_an_invalid_field_in_chinese() {
     );
 }
 
+fn log_in(id: &str, secret: &str) -> crate::args::LoginArgs {
+    args(json!({ "clerk_id": id, "secret": secret }))
+}
+
 #[test]
 fn applicant_mode_cannot_reach_console_commands() {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = app(&dir);
     // No token, a made-up token: refused by the backend.
     for token in ["", "0123456789abcdef"] {
-        let err = queue(app.state(), token.into()).unwrap_err();
+        let err = queue(app.state(), args(json!({ "token": token }))).unwrap_err();
         assert_eq!(err.code, ErrorCode::NotLoggedIn);
-        let err = day_report(app.state(), token.into(), None).unwrap_err();
+        let err = day_report(app.state(), args(json!({ "token": token }))).unwrap_err();
         assert_eq!(err.code, ErrorCode::NotLoggedIn);
     }
-    let err = login(app.state(), "wang".into(), "wrong-one".into()).unwrap_err();
+    let err = login(app.state(), log_in("wang", "wrong-one")).unwrap_err();
     assert_eq!(err.code, ErrorCode::BadCredentials);
-    let clerk = login(app.state(), "wang".into(), "111111".into()).expect("login");
+    let clerk = login(app.state(), log_in("wang", "111111")).expect("login");
     assert_eq!(clerk.clerk.role, "clerk");
-    assert!(queue(app.state(), clerk.token.clone())
-        .expect("queue")
-        .is_empty());
+    let token = || -> crate::args::TokenArgs { args(json!({ "token": clerk.token })) };
+    assert!(queue(app.state(), token()).expect("queue").is_empty());
     // The CSV with the takings is a supervisor's.
-    let err = export_day_report(app.state(), clerk.token.clone(), None).unwrap_err();
+    let err = export_day_report(app.state(), args(json!({ "token": clerk.token }))).unwrap_err();
     assert_eq!(err.code, ErrorCode::Forbidden);
-    let sup = login(app.state(), "zhao".into(), "222222".into()).expect("login");
-    let path = export_day_report(app.state(), sup.token, None).expect("csv");
+    let sup = login(app.state(), log_in("zhao", "222222")).expect("login");
+    let path = export_day_report(app.state(), args(json!({ "token": sup.token }))).expect("csv");
     assert!(std::fs::read_to_string(path).expect("csv").contains("合计"));
-    logout(app.state(), clerk.token.clone());
+    logout(app.state(), token());
     assert_eq!(
-        queue(app.state(), clerk.token).unwrap_err().code,
+        queue(app.state(), token()).unwrap_err().code,
         ErrorCode::NotLoggedIn
     );
 }
@@ -110,16 +117,14 @@ fn a_bad_application_names_every_field_and_a_good_one_gets_a_ticket() {
         serde_json::from_str(kiosk_app::demo::APPLICATION_JSON).expect("fixture");
     form["organization"]["uscc"] = "91500000MA5U8K2T0B".into();
     form["handler"]["mobile"] = "2388308888".into();
-    let err = submit_application(app.state(), form.clone()).unwrap_err();
+    let err = submit_application(app.state(), args(json!({ "application": form }))).unwrap_err();
     assert_eq!(err.code, ErrorCode::Invalid);
     let fields: Vec<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
     assert!(fields.iter().any(|f| f.contains("uscc")), "{fields:?}");
     assert!(fields.iter().any(|f| f.contains("mobile")), "{fields:?}");
-    let t = submit_application(
-        app.state(),
-        serde_json::from_str(kiosk_app::demo::APPLICATION_JSON).expect("fixture"),
-    )
-    .expect("ticket");
+    let good: serde_json::Value =
+        serde_json::from_str(kiosk_app::demo::APPLICATION_JSON).expect("fixture");
+    let t = submit_application(app.state(), args(json!({ "application": good }))).expect("ticket");
     assert_eq!(t.order_number, "20261121-0001");
     assert_eq!(t.queue_no, "0001");
     assert!(t.fee.total_fen > 0);
@@ -129,9 +134,12 @@ fn a_bad_application_names_every_field_and_a_good_one_gets_a_ticket() {
 fn live_field_check_explains_in_chinese() {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = app(&dir);
-    let ok = check_field(app.state(), "uscc".into(), "91500000MA5U8K2T0A".into());
+    let check = |kind: &str, value: &str| {
+        check_field(app.state(), args(json!({ "kind": kind, "value": value })))
+    };
+    let ok = check("uscc", "91500000MA5U8K2T0A");
     assert!(ok.valid);
-    let bad = check_field(app.state(), "id".into(), "500101198502030056".into());
+    let bad = check("id", "500101198502030056");
     assert!(!bad.valid);
     assert!(bad.message.contains("【"), "{}", bad.message);
 }
@@ -141,38 +149,32 @@ fn wrong_secrets_pause_login_and_approval() {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = app(&dir);
     for _ in 0..kiosk_app::accounts::MAX_FAILURES {
-        let err = login(app.state(), "wang".into(), "000000".into()).unwrap_err();
+        let err = login(app.state(), log_in("wang", "000000")).unwrap_err();
         assert_eq!(err.code, ErrorCode::BadCredentials);
     }
-    let err = login(app.state(), "wang".into(), "111111".into()).unwrap_err();
+    let err = login(app.state(), log_in("wang", "111111")).unwrap_err();
     assert_eq!(err.code, ErrorCode::LockedOut);
     assert!(err.message.contains("分钟后再试"), "{}", err.message);
 
     // The supervisor's secret, typed at the approval, counts the same.
-    let clerk = login(app.state(), "zhao".into(), "222222".into()).expect("login");
+    let clerk = login(app.state(), log_in("zhao", "222222")).expect("login");
     let unlock = kiosk_app::demo::APPLICATION_JSON
         .replace("\"operation\": \"new\"", "\"operation\": \"unlock\"");
-    let ticket = submit_application(app.state(), serde_json::from_str(&unlock).expect("json"))
-        .expect("ticket");
-    for _ in 0..kiosk_app::accounts::MAX_FAILURES {
-        let err = supervisor_approve(
+    let unlock: serde_json::Value = serde_json::from_str(&unlock).expect("json");
+    let ticket =
+        submit_application(app.state(), args(json!({ "application": unlock }))).expect("ticket");
+    let approve = || {
+        supervisor_approve(
             app.state(),
-            clerk.token.clone(),
-            ticket.order_id.clone(),
-            "li".into(),
-            "999999".into(),
+            args(json!({ "token": clerk.token, "order": ticket.order_id,
+                         "supervisor_id": "li", "supervisor_secret": "999999" })),
         )
-        .unwrap_err();
+    };
+    for _ in 0..kiosk_app::accounts::MAX_FAILURES {
+        let err = approve().unwrap_err();
         assert_eq!(err.code, ErrorCode::BadCredentials);
     }
-    let err = supervisor_approve(
-        app.state(),
-        clerk.token,
-        ticket.order_id,
-        "li".into(),
-        "999999".into(),
-    )
-    .unwrap_err();
+    let err = approve().unwrap_err();
     assert_eq!(err.code, ErrorCode::LockedOut);
 }
 

@@ -154,10 +154,13 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
     // clerk's session are refused by the backend, commands outside the
     // capability list do not run, and remote pages are not opened.
     for (cmd, args) in [
-        ("queue", json!({ "token": "" })),
-        ("day_report", json!({ "token": "forged-token" })),
-        ("run_key", json!({ "token": "", "order": "20000101-0001" })),
-        ("export_day_report", json!({ "token": "" })),
+        ("queue", json!({ "args": { "token": "" } })),
+        ("day_report", json!({ "args": { "token": "forged-token" } })),
+        (
+            "run_key",
+            json!({ "args": { "token": "", "order": "20000101-0001" } }),
+        ),
+        ("export_day_report", json!({ "args": { "token": "" } })),
     ] {
         assert_eq!(
             ui.invoke_from_page(cmd, args).await,

@@ -13,6 +13,7 @@ use kiosk_domain::order::Order;
 use crate::accounts::needs_approval;
 use crate::operations::{pin_need, seal_need, writes_blank_key};
 use crate::{AppError, AttachmentView, KeyConfig, KeyView, PinNeed, SealNeed, SealView, Station};
+use kiosk_store::{CertState, StockState};
 
 /// A key plugged in at the counter, with what the station knows of it.
 #[derive(Debug, Clone, Serialize)]
@@ -64,7 +65,7 @@ impl Station {
             .store()
             .certificates(None, Some(&order.id))?
             .into_iter()
-            .find(|c| c.state == "active")
+            .find(|c| c.state == CertState::Active)
             .map(|c| c.serial);
         let seal = match self.seals(&order.id)?.pop() {
             Some(v) => {
@@ -94,7 +95,10 @@ impl Station {
                 continue;
             }
             let key = self.key_show(m, &t.serial)?;
-            let blank_in_stock = key.stock.as_ref().is_some_and(|s| s.state == "in-stock");
+            let blank_in_stock = key
+                .stock
+                .as_ref()
+                .is_some_and(|s| s.state == StockState::InStock);
             out.push(PresentKey {
                 not_after_date: key.not_after.map(kiosk_domain::calendar::local_date),
                 key,

@@ -9,6 +9,7 @@ use kiosk_keys::{Module, SecretString};
 use serde::Serialize;
 
 use crate::{AppError, Clock, KeyConfig, Station, DB_FILE};
+use kiosk_store::StockState;
 
 /// A valid application (synthetic company, synthetic people) for the demo
 /// and for tests.
@@ -236,7 +237,7 @@ pub fn prepare(
         .store()
         .stock()?
         .into_iter()
-        .filter(|k| k.state == "in-stock" && present.contains(&k.serial))
+        .filter(|k| k.state == StockState::InStock && present.contains(&k.serial))
         .map(|k| k.serial)
         .collect();
     while blank.len() < blank_keys {
@@ -245,7 +246,7 @@ pub fn prepare(
     for (id, name, role, password) in DEMO_ACCOUNTS {
         if station.store().clerk(id)?.is_none() {
             let secret = SecretString::from(password.to_string());
-            station.put_clerk(id, name, role, &secret, DEMO_CLERK)?;
+            station.put_clerk(id, name, role, &secret, None, DEMO_CLERK)?;
         }
     }
     Ok(DemoStation {

@@ -21,7 +21,7 @@ pub mod sync;
 
 pub mod demo;
 
-pub use accounts::{check_same, ClerkView, Role, Session, Sessions};
+pub use accounts::{ClerkView, Role, Session, Sessions};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use counter::{DeskOrder, KeyRenewal, PresentKey};
 pub use documents::{AttachmentView, Document, PrintOutcome, RenderedDocument, SealView};
@@ -43,7 +43,9 @@ pub use sync::{SyncConfig, SyncError, SyncProgress, SyncSummary};
 
 pub use kiosk_domain as domain;
 /// The records front ends are shown; the store itself stays inside.
-pub use kiosk_store::{Approval, AuditReport, CertRecord, OrderSummary, StockKey, SyncState};
+pub use kiosk_store::{
+    Approval, AuditReport, CertRecord, CertState, OrderSummary, StockKey, StockState, SyncState,
+};
 
 /// The account the touchscreen's own orders and prints are attributed to.
 pub const KIOSK_ACTOR: &str = "kiosk";

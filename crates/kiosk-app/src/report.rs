@@ -152,8 +152,13 @@ impl DayReport {
 
 impl crate::Station {
     /// Writes the day report as CSV under `DATA_DIR/reports/` and returns
-    /// its path.
-    pub fn export_day_report(&self, date: NaiveDate) -> Result<std::path::PathBuf, AppError> {
+    /// its path. Supervisors only: it carries the takings.
+    pub fn export_day_report(
+        &self,
+        date: NaiveDate,
+        by: &crate::Session,
+    ) -> Result<std::path::PathBuf, AppError> {
+        by.may(crate::Role::Supervisor)?;
         let report = self.day_report(date)?;
         let dir = self.data_dir().join("reports");
         std::fs::create_dir_all(&dir).map_err(|e| AppError::io(dir.display(), e))?;

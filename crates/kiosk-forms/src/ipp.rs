@@ -348,6 +348,14 @@ fn http_body(raw: &[u8]) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// [`http_body`] for the fuzz targets in `fuzz/`: the answer to a request,
+/// as read from the socket, to its body.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn fuzz_http_body(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    http_body(raw)
+}
+
 /// Joins the chunks of a chunked body (RFC 9112 §7.1). Chunk extensions are
 /// ignored; the last chunk and the (possibly empty) trailer section must be
 /// there, so an answer cut between two chunks is not taken for a whole one.

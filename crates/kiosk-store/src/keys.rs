@@ -2,13 +2,14 @@
 //! journal.
 
 use chrono::{DateTime, Utc};
-use kiosk_domain::Rejection;
+use kiosk_domain::{Rejection, RevocationReason};
 use rusqlite::{OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::db::ts;
 use crate::journal::Writer;
+use crate::states::{CertState, StockState};
 use crate::{Store, StoreError};
 
 /// A key in stock and what became of it.
@@ -18,8 +19,7 @@ pub struct StockKey {
     pub model: String,
     pub batch: String,
     pub received_on: String,
-    /// in-stock | assigned | issued | defective | returned | retired
-    pub state: String,
+    pub state: StockState,
     pub order_id: Option<String>,
     pub first_issued_on: Option<String>,
     pub updated_at: String,
@@ -35,13 +35,12 @@ pub struct CertRecord {
     pub not_after: String,
     pub key_serial: Option<String>,
     pub order_id: Option<String>,
-    /// issued | active | superseded | revoked
-    pub state: String,
+    pub state: CertState,
     #[serde(skip)]
     pub der: Vec<u8>,
     pub issued_at: String,
     pub revoked_at: Option<String>,
-    pub revocation_reason: Option<u8>,
+    pub revocation_reason: Option<RevocationReason>,
 }
 
 /// The station's issuing sub-CA.
@@ -108,6 +107,21 @@ const STOCK_COLUMNS: &str =
     "serial, model, batch, received_on, state, order_id, first_issued_on, updated_at";
 const CERT_COLUMNS: &str = "serial, issuer, subject, not_before, not_after, key_serial, order_id, state, der, issued_at, revoked_at, revocation_reason";
 
+/// A stored CRLReason code, by name; a code the station never writes is
+/// a damaged row, not a reason.
+fn reason(code: Option<i64>) -> rusqlite::Result<Option<RevocationReason>> {
+    code.map(|c| {
+        RevocationReason::from_code(c).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                11,
+                rusqlite::types::Type::Integer,
+                format!("no CRLReason {c}").into(),
+            )
+        })
+    })
+    .transpose()
+}
+
 fn cert_row(r: &Row<'_>) -> rusqlite::Result<CertRecord> {
     Ok(CertRecord {
         serial: r.get(0)?,
@@ -121,7 +135,7 @@ fn cert_row(r: &Row<'_>) -> rusqlite::Result<CertRecord> {
         der: r.get(8)?,
         issued_at: r.get(9)?,
         revoked_at: r.get(10)?,
-        revocation_reason: r.get(11)?,
+        revocation_reason: reason(r.get(11)?)?,
     })
 }
 
@@ -356,7 +370,7 @@ impl Writer<'_> {
     pub fn stock_set(
         &mut self,
         serial: &str,
-        state: &str,
+        state: StockState,
         order_id: Option<&str>,
         first_issued_on: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -396,14 +410,15 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Changes a certificate's state; `revoked` takes a reason code.
+    /// Changes a certificate's state; `Revoked` takes its reason.
     pub fn certificate_state(
         &mut self,
         serial: &str,
-        state: &str,
-        reason: Option<u8>,
+        state: CertState,
+        reason: Option<RevocationReason>,
     ) -> Result<(), StoreError> {
         let now = ts(self.now());
+        let reason = reason.map(|r| r.code());
         self.tx().execute(
             "UPDATE certificates SET state = ?2,
                  revoked_at = CASE WHEN ?2 = 'revoked' THEN ?3 ELSE revoked_at END,

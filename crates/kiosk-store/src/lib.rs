@@ -14,6 +14,7 @@ mod error;
 mod journal;
 mod keys;
 mod orders;
+mod states;
 mod sync;
 
 pub use audit::{AuditFinding, AuditReport};
@@ -25,6 +26,7 @@ pub use error::StoreError;
 pub use journal::{new_id, Actor, OutboxRecord, Writer};
 pub use keys::{CertRecord, CrlRecord, JournalEntry, StationCa, StockKey};
 pub use orders::{HistoryEntry, OrderSummary};
+pub use states::{CertState, StockState};
 pub use sync::{CentralRevocation, RawRecord, SyncState};
 
 mod migrations {

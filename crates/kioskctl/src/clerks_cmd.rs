@@ -52,10 +52,9 @@ pub fn clerk(cmd: ClerkCmd, mut st: Station, operator: &str) -> Result<Output, A
                 password_stdin,
                 &["请输入密码或PIN码：", "请再次输入："],
             )?;
-            if !password_stdin {
-                kiosk_app::check_same(&first, &second)?;
-            }
-            let c = st.put_clerk(&id, &name, role, &first, operator)?;
+            // Typed at a terminal, the password is asked twice.
+            let again = (!password_stdin).then_some(&second);
+            let c = st.put_clerk(&id, &name, role, &first, again, operator)?;
             let human = format!("账号 {}（{}）已保存", c.id, c.role.label_zh());
             Output::ok(c, human)
         }

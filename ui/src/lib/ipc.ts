@@ -1,12 +1,21 @@
-// The typed IPC layer. Result and error types come from Rust (ts-rs, in
-// ../bindings); the argument shapes are declared once here, so a changed
-// contract fails the build.
+// The typed IPC layer. Argument, result and error types all come from
+// Rust (ts-rs, in ../bindings): each command's arguments are the struct its
+// handler deserializes, so a changed contract fails the build.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 import { tr } from './i18n.svelte';
+import type { AdvanceArgs } from '../bindings/AdvanceArgs';
+import type { AttachScanArgs } from '../bindings/AttachScanArgs';
+import type { CheckFieldArgs } from '../bindings/CheckFieldArgs';
+import type { CheckItemArgs } from '../bindings/CheckItemArgs';
+import type { ChecklistArgs } from '../bindings/ChecklistArgs';
 import type { ChecklistDto } from '../bindings/ChecklistDto';
+import type { DayArgs } from '../bindings/DayArgs';
 import type { DayReportDto } from '../bindings/DayReportDto';
+import type { DecideSealArgs } from '../bindings/DecideSealArgs';
 import type { ErrorCode } from '../bindings/ErrorCode';
+import type { ExtractSealArgs } from '../bindings/ExtractSealArgs';
+import type { FeeArgs } from '../bindings/FeeArgs';
 import type { FeeDto } from '../bindings/FeeDto';
 import type { FieldCheck } from '../bindings/FieldCheck';
 import type { IpcError } from '../bindings/IpcError';
@@ -14,56 +23,68 @@ import type { KeyDto } from '../bindings/KeyDto';
 import type { KeyEventDto } from '../bindings/KeyEventDto';
 import type { KeyRenewalDto } from '../bindings/KeyRenewalDto';
 import type { KeyWorkDto } from '../bindings/KeyWorkDto';
+import type { KeypadsDto } from '../bindings/KeypadsDto';
 import type { KioskConfigDto } from '../bindings/KioskConfigDto';
+import type { LoginArgs } from '../bindings/LoginArgs';
 import type { LoginDto } from '../bindings/LoginDto';
+import type { OpenOrderArgs } from '../bindings/OpenOrderArgs';
+import type { OrderArgs } from '../bindings/OrderArgs';
 import type { OrderDto } from '../bindings/OrderDto';
 import type { OrderRowDto } from '../bindings/OrderRowDto';
+import type { PayArgs } from '../bindings/PayArgs';
+import type { PrintDocumentArgs } from '../bindings/PrintDocumentArgs';
 import type { PrintDto } from '../bindings/PrintDto';
+import type { PrintForApplicantArgs } from '../bindings/PrintForApplicantArgs';
 import type { ProgressEvent } from '../bindings/ProgressEvent';
 import type { ProviderDto } from '../bindings/ProviderDto';
+import type { ReadKeyRenewalArgs } from '../bindings/ReadKeyRenewalArgs';
+import type { RenewalArgs } from '../bindings/RenewalArgs';
 import type { RenewalDto } from '../bindings/RenewalDto';
+import type { RunKeyArgs } from '../bindings/RunKeyArgs';
+import type { SubmitApplicationArgs } from '../bindings/SubmitApplicationArgs';
+import type { SupervisorApproveArgs } from '../bindings/SupervisorApproveArgs';
 import type { SyncDto } from '../bindings/SyncDto';
 import type { TicketDto } from '../bindings/TicketDto';
+import type { TokenArgs } from '../bindings/TokenArgs';
 
 export type {
   ChecklistDto, DayReportDto, ErrorCode, FeeDto, FieldCheck, IpcError, KeyDto, KeyEventDto,
-  KeyRenewalDto, KeyWorkDto, KioskConfigDto, LoginDto, OrderDto, OrderRowDto, PrintDto,
+  KeyRenewalDto, KeypadsDto, KeyWorkDto, KioskConfigDto, LoginDto, OrderDto, OrderRowDto, PrintDto,
   ProgressEvent, ProviderDto, RenewalDto, SyncDto, TicketDto,
 };
 
-type Tok = { token: string };
-type Ord = Tok & { order: string };
+type None = Record<string, never>;
 
 /** Every command: [arguments, result]. */
 interface Commands {
-  kiosk_config: [Record<string, never>, KioskConfigDto];
-  providers: [Record<string, never>, ProviderDto[]];
-  checklist: [{ provider: string; operation: string }, ChecklistDto];
-  fee: [{ provider: string; project?: string | null; operation: string; years?: number | null }, FeeDto];
-  renewal: [{ provider: string; not_after: string; years?: number | null }, RenewalDto];
-  read_key_renewal: [{ provider: string; years?: number | null }, KeyRenewalDto];
-  check_field: [{ kind: string; value: string }, FieldCheck];
-  submit_application: [{ application: unknown }, TicketDto];
-  print_for_applicant: [{ order_id: string; document: string }, PrintDto];
-  login: [{ clerk_id: string; secret: string }, LoginDto];
-  logout: [Tok, null];
-  queue: [Tok, OrderRowDto[]];
-  open_order: [Tok & { code: string }, OrderDto];
-  check_item: [Ord & { item: string; status: string; note?: string | null }, OrderDto];
-  attach_scan: [Ord & { item: string; file_name: string; base64: string }, OrderDto];
-  extract_seal: [Ord & { attachment: string }, OrderDto];
-  decide_seal: [Ord & { seal: string; approve: boolean }, OrderDto];
-  advance: [Ord & { step: string; reason?: string | null }, OrderDto];
-  pay: [Ord & { method: string; amount_fen: number; receipt_no?: string | null }, OrderDto];
-  present_keys: [Tok, KeyDto[]];
-  supervisor_approve: [Ord & { supervisor_id: string; supervisor_secret: string }, OrderDto];
-  run_key: [Ord & { key_serial?: string | null; pin?: string | null; pin_again?: string | null }, KeyWorkDto];
-  print_document: [Ord & { document: string }, PrintDto];
-  hand_over: [Ord, PrintDto];
-  day_report: [Tok & { date?: string | null }, DayReportDto];
-  export_day_report: [Tok & { date?: string | null }, string];
-  sync_status: [Tok, SyncDto];
-  ui_ready: [Record<string, never>, null];
+  kiosk_config: [None, KioskConfigDto];
+  providers: [None, ProviderDto[]];
+  checklist: [ChecklistArgs, ChecklistDto];
+  fee: [FeeArgs, FeeDto];
+  renewal: [RenewalArgs, RenewalDto];
+  read_key_renewal: [ReadKeyRenewalArgs, KeyRenewalDto];
+  check_field: [CheckFieldArgs, FieldCheck];
+  submit_application: [SubmitApplicationArgs, TicketDto];
+  print_for_applicant: [PrintForApplicantArgs, PrintDto];
+  login: [LoginArgs, LoginDto];
+  logout: [TokenArgs, null];
+  queue: [TokenArgs, OrderRowDto[]];
+  open_order: [OpenOrderArgs, OrderDto];
+  check_item: [CheckItemArgs, OrderDto];
+  attach_scan: [AttachScanArgs, OrderDto];
+  extract_seal: [ExtractSealArgs, OrderDto];
+  decide_seal: [DecideSealArgs, OrderDto];
+  advance: [AdvanceArgs, OrderDto];
+  pay: [PayArgs, OrderDto];
+  present_keys: [TokenArgs, KeyDto[]];
+  supervisor_approve: [SupervisorApproveArgs, OrderDto];
+  run_key: [RunKeyArgs, KeyWorkDto];
+  print_document: [PrintDocumentArgs, PrintDto];
+  hand_over: [OrderArgs, PrintDto];
+  day_report: [DayArgs, DayReportDto];
+  export_day_report: [DayArgs, string];
+  sync_status: [TokenArgs, SyncDto];
+  ui_ready: [None, null];
 }
 
 export function isIpcError(e: unknown): e is IpcError {
@@ -84,7 +105,7 @@ export function errorText(e: unknown): string {
 
 export async function call<K extends keyof Commands>(cmd: K, args: Commands[K][0]): Promise<Commands[K][1]> {
   try {
-    return (await invoke(cmd, args as Record<string, unknown>)) as Commands[K][1];
+    return (await invoke(cmd, { args })) as Commands[K][1];
   } catch (e) {
     throw asIpcError(e);
   }

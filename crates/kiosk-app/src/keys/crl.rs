@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::*;
 use crate::{AppError, Station};
+use kiosk_store::CertState;
 
 /// A CRL is valid for this long (its nextUpdate) ...
 pub const CRL_VALIDITY: Duration = Duration::days(7);
@@ -173,7 +174,7 @@ impl Station {
                 what: "证书",
                 key: serial.to_string(),
             })?;
-        if c.state == "revoked" {
+        if c.state == CertState::Revoked {
             return Err(Rejection::field("serial", "证书序列号", "already_revoked")
                 .zh(
                     format!(
@@ -190,7 +191,7 @@ impl Station {
         }
         let now = self.now();
         self.store_mut().write(&Actor::clerk(clerk), now, |w| {
-            w.certificate_state(&c.serial, "revoked", Some(reason.code()))
+            w.certificate_state(&c.serial, CertState::Revoked, Some(reason))
         })?;
         let crl = self.crl(m, cfg, clerk)?;
         let record = self.store().certificate(&serial)?.unwrap_or(c);
@@ -212,6 +213,9 @@ fn revoked_entry(c: &CertRecord) -> Result<Revoked, AppError> {
         serial: hex::decode(&c.serial)
             .map_err(|e| AppError::Corrupt(format!("certificate {}: {e}", c.serial)))?,
         at: crate::clock::x509_time(at.to_utc()),
-        reason: c.revocation_reason.unwrap_or(0),
+        reason: c
+            .revocation_reason
+            .unwrap_or(RevocationReason::Unspecified)
+            .code(),
     })
 }

@@ -9,6 +9,7 @@ use kiosk_keys::{certificate_info, CertInfo};
 use kiosk_store::CertRecord;
 
 use crate::{AppError, Station};
+use kiosk_store::CertState;
 
 /// Subject attributes that carry the USCC, in the order they are looked
 /// for: serialNumber (2.5.4.5), then stateOrProvinceName (2.5.4.8).
@@ -187,7 +188,7 @@ impl Station {
                 )
                 .into());
         }
-        if record.state != "active" {
+        if record.state != CertState::Active {
             return Err(Rejection::field(field, label, "certificate_not_active")
                 .zh(
                     format!("证书 {serial} 当前状态为“{}”，不是有效证书", record.state),
@@ -280,7 +281,7 @@ mod tests {
     use std::sync::Arc;
 
     use chrono::{TimeZone, Utc};
-    use kiosk_store::{Actor, CentralRevocation, CertRecord};
+    use kiosk_store::{Actor, CentralRevocation, CertRecord, CertState};
 
     use crate::{demo, FixedClock, Station};
 
@@ -312,7 +313,7 @@ mod tests {
             not_after: "2027-06-30".into(),
             key_serial: Some("k1".into()),
             order_id: None,
-            state: "active".into(),
+            state: CertState::Active,
             der: p.self_signed(&key).unwrap().der().to_vec(),
             issued_at: String::new(),
             revoked_at: None,

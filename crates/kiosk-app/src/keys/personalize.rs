@@ -11,6 +11,7 @@ use serde_json::json;
 use super::*;
 use crate::run::{Run, Step};
 use crate::{AppError, Station};
+use kiosk_store::{CertState, StockState};
 
 impl Station {
     /// Writes the certificate and seal for a paid new-issue order onto a
@@ -32,13 +33,13 @@ impl Station {
         // the order is complete and the key issued; say so again.
         if order.state == OrderState::Completed {
             let issued = self.store().stock_key(&key_serial)?.is_some_and(|k| {
-                k.state == "issued" && k.order_id.as_deref() == Some(order.id.as_str())
+                k.state == StockState::Issued && k.order_id.as_deref() == Some(order.id.as_str())
             });
             let active = self
                 .store()
                 .certificates(Some(&key_serial), Some(&order.id))?
                 .into_iter()
-                .find(|c| c.state == "active");
+                .find(|c| c.state == CertState::Active);
             if let (true, Some(cert)) = (issued, active) {
                 let attempt = self
                     .store()
@@ -94,8 +95,8 @@ impl Station {
                 started.apply(&Command::StartProduction, now)?;
             }
             st.store_mut().write(&actor, now, |w| {
-                if stock.state != "assigned" {
-                    w.stock_set(&key_serial, "assigned", Some(&order.id), None)?;
+                if stock.state != StockState::Assigned {
+                    w.stock_set(&key_serial, StockState::Assigned, Some(&order.id), None)?;
                 }
                 if start {
                     w.save_transition(from.0, from.1, &started, &Command::StartProduction)?;
@@ -212,18 +213,23 @@ impl Station {
             done.apply(&Command::Complete, now)?;
             let today = st.today().to_string();
             st.store_mut().write(&actor, now, |w| {
-                w.stock_set(&key_serial, "issued", Some(&order.id), Some(&today))?;
-                w.certificate_state(&info.serial, "active", None)?;
+                w.stock_set(
+                    &key_serial,
+                    StockState::Issued,
+                    Some(&order.id),
+                    Some(&today),
+                )?;
+                w.certificate_state(&info.serial, CertState::Active, None)?;
                 if let Some(old) = &replaced {
                     // Lost: the old certificate is revoked automatically [004].
                     let op = done.application.operation;
                     let reason =
                         RevocationReason::implied_by(op).unwrap_or(RevocationReason::Superseded);
                     let key_state = match op {
-                        Operation::ReplaceDamaged => "defective",
-                        _ => "retired",
+                        Operation::ReplaceDamaged => StockState::Defective,
+                        _ => StockState::Retired,
                     };
-                    w.certificate_state(&old.serial, "revoked", Some(reason.code()))?;
+                    w.certificate_state(&old.serial, CertState::Revoked, Some(reason))?;
                     if let Some(k) = &old.key_serial {
                         w.stock_set(k, key_state, old.order_id.as_deref(), None)?;
                     }
@@ -288,7 +294,7 @@ impl Station {
             .store()
             .certificates(Some(key_serial), Some(&order.id))?
             .into_iter()
-            .filter(|c| c.state == "issued" && Some(c.serial.as_str()) != keep)
+            .filter(|c| c.state == CertState::Issued && Some(c.serial.as_str()) != keep)
             .map(|c| c.serial)
             .collect();
         if stale.is_empty() {
@@ -299,7 +305,7 @@ impl Station {
             for s in &stale {
                 // Never handed out, the key is wiped.
                 let reason = RevocationReason::CessationOfOperation;
-                w.certificate_state(s, "revoked", Some(reason.code()))?;
+                w.certificate_state(s, CertState::Revoked, Some(reason))?;
             }
             Ok(())
         })?;
@@ -363,7 +369,7 @@ pub(crate) fn issue_recorded(
         not_after: what.not_after.to_string(),
         key_serial: Some(key_serial.to_string()),
         order_id: Some(order.id.clone()),
-        state: "issued".into(),
+        state: CertState::Issued,
         der: cert.clone(),
         issued_at: String::new(),
         revoked_at: None,

@@ -9,6 +9,7 @@ use kiosk_store::{Actor, StockKey};
 
 use super::*;
 use crate::{AppError, Station};
+use kiosk_store::StockState;
 
 impl Station {
     /// Registers a blank key received from the vendor.
@@ -38,7 +39,7 @@ impl Station {
             model: model.trim().to_string(),
             batch: batch.trim().to_string(),
             received_on: received_on.to_string(),
-            state: "in-stock".into(),
+            state: StockState::InStock,
             order_id: None,
             first_issued_on: None,
             updated_at: String::new(),
@@ -101,10 +102,10 @@ impl Station {
                 "请使用已入库的空白介质，或先用 kioskctl stock add 登记",
             )
         })?;
-        match (stock.state.as_str(), stock.order_id.as_deref()) {
-            ("in-stock", _) => Ok(stock),
-            ("assigned", Some(o)) if o == order.id => Ok(stock),
-            ("assigned", Some(_)) => Err(refuse(
+        match (stock.state, stock.order_id.as_deref()) {
+            (StockState::InStock, _) => Ok(stock),
+            (StockState::Assigned, Some(o)) if o == order.id => Ok(stock),
+            (StockState::Assigned, Some(_)) => Err(refuse(
                 "key_of_other_order",
                 format!("介质 {key_serial} 已分配给其他订单"),
                 "请换一支空白介质",

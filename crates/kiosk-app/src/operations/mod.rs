@@ -19,6 +19,7 @@ use crate::keys::{
 };
 use crate::run::{Run, Step};
 use crate::{AppError, KeyConfig, Personalized, Station};
+use kiosk_store::{CertState, StockState};
 
 mod pin;
 mod recertify;
@@ -80,8 +81,9 @@ impl Station {
     /// assigned to it.
     fn is_blank(&self, order: &Order, key_serial: &str) -> Result<bool, AppError> {
         Ok(self.store().stock_key(key_serial)?.is_some_and(|k| {
-            k.state == "in-stock"
-                || (k.state == "assigned" && k.order_id.as_deref() == Some(order.id.as_str()))
+            k.state == StockState::InStock
+                || (k.state == StockState::Assigned
+                    && k.order_id.as_deref() == Some(order.id.as_str()))
         }))
     }
 
@@ -215,7 +217,7 @@ impl Station {
                 .store()
                 .certificates(None, Some(&order.id))?
                 .into_iter()
-                .find(|c| c.state == "active")
+                .find(|c| c.state == CertState::Active)
             {
                 Some(c) => Some(c),
                 None => match order

@@ -2,6 +2,7 @@
 //! what a rerun after a crash tidies first.
 
 use super::*;
+use kiosk_store::CertState;
 
 impl Station {
     /// 更新 / 变更 / 算法升级: a new certificate on the applicant's key.
@@ -76,7 +77,7 @@ impl Station {
             .store()
             .certificates(Some(key_serial), Some(&order.id))?
             .into_iter()
-            .find(|c| c.state == "issued" && on_key.iter().any(|k| k.der == c.der));
+            .find(|c| c.state == CertState::Issued && on_key.iter().any(|k| k.der == c.der));
         let (station, _so_pin, attempt) = self.begin(
             m,
             cfg,
@@ -193,12 +194,12 @@ impl Station {
         run.step(Step::Verify, json!({}), |_| prove_key(&key, &cert))?;
         run.step(Step::Complete, json!({}), |st| {
             complete(st, &actor, &order.id, |w| {
-                w.certificate_state(&info.serial, "active", None)?;
+                w.certificate_state(&info.serial, CertState::Active, None)?;
                 // A renewal supersedes the old certificate; a change or an
                 // upgrade replaces it, so it is revoked (superseded).
                 match RevocationReason::implied_by(op) {
-                    None => w.certificate_state(&old.serial, "superseded", None),
-                    Some(r) => w.certificate_state(&old.serial, "revoked", Some(r.code())),
+                    None => w.certificate_state(&old.serial, CertState::Superseded, None),
+                    Some(r) => w.certificate_state(&old.serial, CertState::Revoked, Some(r)),
                 }
             })
         })?;

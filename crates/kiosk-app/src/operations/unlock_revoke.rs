@@ -2,6 +2,7 @@
 //! revocation revokes, signs a CRL and wipes the key when it is here.
 
 use super::*;
+use kiosk_store::{CertState, StockState};
 
 impl Station {
     /// 解锁: the SO resets the user PIN; the applicant sets a new one.
@@ -83,7 +84,7 @@ impl Station {
             |st| {
                 let now = st.now();
                 st.store_mut().write(&actor, now, |w| {
-                    w.certificate_state(&old.serial, "revoked", Some(reason.code()))
+                    w.certificate_state(&old.serial, CertState::Revoked, Some(reason))
                 })?;
                 Ok(json!({}))
             },
@@ -105,7 +106,7 @@ impl Station {
         )?;
         run.step(Step::Complete, json!({}), |st| {
             complete(st, &actor, &order.id, |w| match &old.key_serial {
-                Some(k) => w.stock_set(k, "retired", old.order_id.as_deref(), None),
+                Some(k) => w.stock_set(k, StockState::Retired, old.order_id.as_deref(), None),
                 None => Ok(()),
             })
         })?;

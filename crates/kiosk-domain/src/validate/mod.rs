@@ -18,8 +18,10 @@ pub use self::image::{
     decoded_upload, upload, DecodedUpload, ImageInfo, ImageKind, MAX_PIXELS, MAX_SIDE,
     MAX_UPLOAD_BYTES,
 };
-pub use self::resident_id::{resident_id, resident_id_check_char, ResidentId};
-pub use self::uscc::{uscc, uscc_check_char, Uscc};
+pub use self::resident_id::{
+    resident_id, resident_id_check_char, ResidentId, RESIDENT_ID_CHARACTERS,
+};
+pub use self::uscc::{uscc, uscc_check_char, Uscc, USCC_ALPHABET};
 
 /// The normalisation applied to codes and numbers before they are checked.
 ///

@@ -13,6 +13,9 @@ const LABEL: &str = "身份证号码";
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 /// The check character, indexed by the weighted sum mod 11.
 const CHECK: &[u8; 11] = b"10X98765432";
+/// Every character a resident ID number may hold: digits, and X as the
+/// check character.
+pub const RESIDENT_ID_CHARACTERS: &str = "0123456789X";
 
 const ACTION_ZH: &str = "请对照身份证逐位核对号码后重新输入";
 const ACTION_EN: &str = "compare the number with the ID card digit by digit and enter it again";

@@ -10,7 +10,8 @@ const LABEL: &str = "统一社会信用代码";
 
 /// The 31 characters the standard uses; I, O, Z, S and V are left out
 /// because they are easily mistaken for digits or for each other.
-const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+pub const USCC_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+const ALPHABET: &[u8] = USCC_ALPHABET.as_bytes();
 
 /// Weights of the first 17 characters (3^i mod 31).
 const WEIGHTS: [u32; 17] = [

@@ -1,0 +1,376 @@
+//! Station clerk accounts, console sessions and roles.
+//!
+//! Secrets (passwords or PINs) arrive as `SecretString`, are hashed with
+//! argon2id and dropped; only the PHC string is stored. A console session
+//! is an opaque random token that only the backend can map to a clerk and
+//! a role; every clerk command asks [`Sessions::require`] first.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use kiosk_domain::Rejection;
+use kiosk_keys::ExposeSecret;
+use kiosk_keys::SecretString;
+use kiosk_store::{Actor, Approval};
+use serde::Serialize;
+
+use crate::error::Denial;
+use crate::{AppError, Station};
+
+mod sessions;
+#[cfg(test)]
+mod tests;
+
+pub use sessions::{Session, Sessions, LOCKOUT_MINUTES, MAX_FAILURES};
+
+/// What an account may do at the console. A supervisor may do everything
+/// a clerk may, and approves unlocks and revocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Clerk,
+    Supervisor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Clerk => "clerk",
+            Role::Supervisor => "supervisor",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Role::Clerk => "受理员",
+            Role::Supervisor => "主管",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = Rejection;
+    fn from_str(s: &str) -> Result<Role, Rejection> {
+        match s.trim() {
+            "clerk" => Ok(Role::Clerk),
+            "supervisor" => Ok(Role::Supervisor),
+            other => Err(Rejection::field("role", "角色", "unknown_role")
+                .zh(
+                    format!("没有“{other}”这种角色"),
+                    "请选择 clerk（受理员）或 supervisor（主管）",
+                )
+                .en(format!("no role '{other}'"), "use clerk or supervisor")),
+        }
+    }
+}
+
+/// An account as front ends see it: never the hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClerkView {
+    pub id: String,
+    pub display_name: String,
+    pub role: Role,
+    pub active: bool,
+}
+
+/// Shortest secret accepted: a six-digit PIN.
+pub const MIN_SECRET_CHARS: usize = 6;
+
+fn rejection(
+    field: &'static str,
+    code: &'static str,
+    field_zh: &str,
+    problem: &str,
+    action: &str,
+    en: &str,
+) -> AppError {
+    refusal(field, code, field_zh, problem, action, en).into()
+}
+
+/// A refusal of who may do what: the front end acts on its kind (shows
+/// the login, asks for a supervisor, …), not on its code.
+fn denied(
+    kind: Denial,
+    field: &'static str,
+    code: &'static str,
+    field_zh: &str,
+    problem: &str,
+    action: &str,
+    en: &str,
+) -> AppError {
+    AppError::Denied(kind, refusal(field, code, field_zh, problem, action, en))
+}
+
+fn refusal(
+    field: &'static str,
+    code: &'static str,
+    field_zh: &str,
+    problem: &str,
+    action: &str,
+    en: &str,
+) -> Rejection {
+    Rejection::field(field, field_zh, code)
+        .zh(problem, action)
+        .en(en, action_en(code))
+}
+
+/// What to do, in English, for each refusal of this module.
+fn action_en(code: &str) -> &'static str {
+    match code {
+        "bad_credentials" => "check both and try again; a supervisor resets a forgotten password",
+        "format" => "choose another account id",
+        "too_short" => "choose a longer password",
+        "approval_not_needed" => "carry out the order directly",
+        "not_supervisor" | "self_approval" => {
+            "have another supervisor approve with their own account and password"
+        }
+        "approval_required" => {
+            "have another supervisor approve it (the console's supervisor approval, or kioskctl order approve ORDER --supervisor ID) and run it again"
+        }
+        "locked_out" => "wait five minutes, or have a supervisor help",
+        "not_logged_in" => "log in again",
+        "forbidden" => "ask a supervisor",
+        "mismatch" => "type the same password twice",
+        _ => "ask a supervisor",
+    }
+}
+
+fn bad_login() -> AppError {
+    // One answer for an unknown account and a wrong secret: the console
+    // does not tell which account names exist.
+    denied(
+        Denial::BadCredentials,
+        "secret",
+        "bad_credentials",
+        "账号或密码",
+        "账号或密码不正确",
+        "请核对后重新输入；忘记密码请联系主管重置",
+        "wrong account or password",
+    )
+}
+
+fn hash_secret(secret: &SecretString) -> Result<String, AppError> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt)
+        .map_err(|e| AppError::io("getrandom", std::io::Error::other(e.to_string())))?;
+    let salt = SaltString::encode_b64(&salt)
+        .map_err(|e| AppError::io("argon2", std::io::Error::other(e.to_string())))?;
+    Argon2::default()
+        .hash_password(secret.expose_secret().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::io("argon2", std::io::Error::other(e.to_string())))
+}
+
+fn verify_secret(secret: &SecretString, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(secret.expose_secret().as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// Account ids are what a clerk types to log in and what the audit names.
+fn check_id(id: &str) -> Result<&str, AppError> {
+    let id = id.trim();
+    if id.is_empty()
+        || id.len() > 32
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return Err(rejection(
+            "clerk_id",
+            "format",
+            "账号",
+            "账号须为 1–32 位字母、数字、点、横线或下划线",
+            "请换一个账号名，例如 wang.li",
+            "an account id is 1-32 letters, digits, '.', '-' or '_'",
+        ));
+    }
+    Ok(id)
+}
+
+impl Station {
+    /// Adds an account or sets a new secret, name and role for it. A
+    /// secret typed twice (`again`) must be the same both times.
+    pub fn put_clerk(
+        &mut self,
+        id: &str,
+        display_name: &str,
+        role: Role,
+        secret: &SecretString,
+        again: Option<&SecretString>,
+        operator: &str,
+    ) -> Result<ClerkView, AppError> {
+        let id = check_id(id)?.to_string();
+        if let Some(again) = again {
+            check_same(secret, again)?;
+        }
+        let name = display_name.trim();
+        let name = if name.is_empty() {
+            id.clone()
+        } else {
+            name.to_string()
+        };
+        if secret.expose_secret().chars().count() < MIN_SECRET_CHARS {
+            return Err(rejection(
+                "secret",
+                "too_short",
+                "密码",
+                "密码或PIN码太短（至少6位）",
+                "请设置至少6位的密码或PIN码",
+                "the password or PIN is shorter than 6 characters",
+            ));
+        }
+        let hash = hash_secret(secret)?;
+        let now = self.now();
+        self.store_mut().put_clerk(
+            &Actor::operator(operator),
+            now,
+            &id,
+            &name,
+            role.as_str(),
+            &hash,
+        )?;
+        Ok(ClerkView {
+            id,
+            display_name: name,
+            role,
+            active: true,
+        })
+    }
+
+    pub fn deactivate_clerk(&mut self, id: &str, operator: &str) -> Result<bool, AppError> {
+        let now = self.now();
+        Ok(self
+            .store_mut()
+            .deactivate_clerk(&Actor::operator(operator), now, id.trim())?)
+    }
+
+    pub fn clerks(&self) -> Result<Vec<ClerkView>, AppError> {
+        Ok(self
+            .store()
+            .clerks()?
+            .into_iter()
+            .map(|c| ClerkView {
+                role: c.role.parse().unwrap_or(Role::Clerk),
+                id: c.id,
+                display_name: c.display_name,
+                active: c.active,
+            })
+            .collect())
+    }
+
+    /// Checks an account's secret. Inactive and unknown accounts fail like
+    /// a wrong secret.
+    pub fn verify_clerk(&self, id: &str, secret: &SecretString) -> Result<ClerkView, AppError> {
+        let row = self.store().clerk(id.trim())?;
+        match row {
+            Some(c) if c.active && verify_secret(secret, &c.secret_hash) => Ok(ClerkView {
+                role: c.role.parse().unwrap_or(Role::Clerk),
+                id: c.id,
+                display_name: c.display_name,
+                active: true,
+            }),
+            _ => Err(bad_login()),
+        }
+    }
+
+    /// A supervisor approves, with their own secret, an unlock or a
+    /// revocation that a clerk is about to carry out.
+    pub fn approve_operation(
+        &mut self,
+        order_key: &str,
+        supervisor_id: &str,
+        supervisor_secret: &SecretString,
+        clerk: &str,
+    ) -> Result<Approval, AppError> {
+        let order = self.find_order(order_key)?;
+        let op = order.application.operation;
+        if !needs_approval(op) {
+            return Err(rejection(
+                "operation",
+                "approval_not_needed",
+                "业务类型",
+                "该业务无需主管审批",
+                "请直接办理",
+                "this operation needs no supervisor approval",
+            ));
+        }
+        let sup = self.verify_clerk(supervisor_id, supervisor_secret)?;
+        if sup.role != Role::Supervisor {
+            return Err(rejection(
+                "supervisor",
+                "not_supervisor",
+                "审批人",
+                "该账号不是主管，不能审批解锁或吊销",
+                "请由主管输入其账号和密码",
+                "this account is not a supervisor",
+            ));
+        }
+        if sup.id == clerk {
+            return Err(rejection(
+                "supervisor",
+                "self_approval",
+                "审批人",
+                "不能审批自己经办的业务",
+                "请由另一位主管审批",
+                "a clerk cannot approve their own order",
+            ));
+        }
+        let now = self.now();
+        Ok(self.store_mut().record_approval(
+            &Actor::clerk(clerk),
+            now,
+            &order.id,
+            op.as_str(),
+            &sup.id,
+        )?)
+    }
+
+    /// Refuses an unlock or revocation that no supervisor approved.
+    pub fn check_approved(&self, order_key: &str) -> Result<(), AppError> {
+        let order = self.find_order(order_key)?;
+        let op = order.application.operation;
+        if needs_approval(op)
+            && !self
+                .store()
+                .approvals(&order.id)?
+                .iter()
+                .any(|a| a.operation == op.as_str())
+        {
+            return Err(denied(
+                Denial::ApprovalRequired,
+                "supervisor",
+                "approval_required",
+                "主管审批",
+                "解锁和吊销须经主管审批",
+                "请另一位主管用其账号和密码审批后再办理（控制台“主管审批”，或 kioskctl order approve 订单号 --supervisor 主管账号）",
+                "unlock and revoke need a supervisor's approval",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Operations that need a supervisor's approval at the counter.
+pub fn needs_approval(op: kiosk_domain::Operation) -> bool {
+    matches!(
+        op,
+        kiosk_domain::Operation::Unlock | kiosk_domain::Operation::Revoke
+    )
+}
+
+/// Refuses a password typed twice that differs.
+fn check_same(first: &SecretString, second: &SecretString) -> Result<(), AppError> {
+    if first.expose_secret() != second.expose_secret() {
+        return Err(rejection(
+            "secret",
+            "mismatch",
+            "密码",
+            "两次输入的密码不一致",
+            "请重新输入两次相同的密码",
+            "the two passwords differ",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The states a stock key and an issued certificate go through, as the
+//! store writes them (`key_stock.state`, `certificates.state`) and as the
+//! audit trail names their events (`key.issued`, `certificate.revoked`).
+
+use std::fmt;
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use serde::Serialize;
+
+macro_rules! stored_state {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name the database and the audit trail use.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!("unknown {} '{other}'", stringify!($name))),
+                }
+            }
+        }
+
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                value
+                    .as_str()?
+                    .parse()
+                    .map_err(|e: String| FromSqlError::Other(e.into()))
+            }
+        }
+    };
+}
+
+stored_state!(
+    /// A key in stock: received blank, set aside for an order, written and
+    /// handed over, or taken out of service.
+    StockState {
+        InStock => "in-stock",
+        Assigned => "assigned",
+        Issued => "issued",
+        Defective => "defective",
+        Returned => "returned",
+        Retired => "retired",
+    }
+);
+
+stored_state!(
+    /// A certificate the station signed: recorded the moment it is signed
+    /// (`Issued`), in use once it is on the key (`Active`), then replaced by
+    /// a renewal (`Superseded`) or revoked.
+    CertState {
+        Issued => "issued",
+        Active => "active",
+        Superseded => "superseded",
+        Revoked => "revoked",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in StockState::ALL {
+            assert_eq!(s.as_str().parse::<StockState>(), Ok(*s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in CertState::ALL {
+            assert_eq!(s.as_str().parse::<CertState>(), Ok(*s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert!("in_stock".parse::<StockState>().is_err());
+    }
+}
