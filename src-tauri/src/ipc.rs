@@ -5,7 +5,7 @@
 use kiosk_app::domain::order::OrderState;
 use kiosk_app::domain::Operation;
 use kiosk_app::domain::{Rejection, RevocationReason};
-use kiosk_app::{AppError, ErrorKind, Phase, PinNeed, SealNeed, Step};
+use kiosk_app::{AppError, ErrorKind, Phase, PinNeed, SealNeed, SealState, Step};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -301,8 +301,7 @@ pub struct OrderDto {
 #[ts(export)]
 pub struct SealDto {
     pub id: String,
-    /// proposed | approved | rejected
-    pub status: String,
+    pub status: SealState,
     pub width: u32,
     pub height: u32,
     /// The transparent PNG, base64, for an `<img src="data:…">`.

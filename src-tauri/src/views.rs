@@ -232,7 +232,7 @@ pub fn order(st: &Station, o: &Order) -> IpcResult<OrderDto> {
         seal_need: d.seal_need,
         seal: d.seal.as_ref().map(|(v, png)| SealDto {
             id: v.seal.id.clone(),
-            status: v.seal.status.clone(),
+            status: v.seal.status,
             width: v.seal.width,
             height: v.seal.height,
             png_base64: base64::engine::general_purpose::STANDARD.encode(png),

@@ -44,7 +44,8 @@ pub use sync::{SyncConfig, SyncError, SyncProgress, SyncSummary};
 pub use kiosk_domain as domain;
 /// The records front ends are shown; the store itself stays inside.
 pub use kiosk_store::{
-    Approval, AuditReport, CertRecord, CertState, OrderSummary, StockKey, StockState, SyncState,
+    Approval, AuditReport, CertRecord, CertState, OrderSummary, SealState, StockKey, StockState,
+    SyncState,
 };
 
 /// The account the touchscreen's own orders and prints are attributed to.

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::db::ts;
 use crate::journal::Actor;
+use crate::states::SealState;
 use crate::{Store, StoreError};
 
 /// A scan attached to a checklist item.
@@ -69,8 +70,7 @@ pub struct Seal {
     pub png_sha256: String,
     pub width: u32,
     pub height: u32,
-    /// `proposed`, `approved`, `rejected`.
-    pub status: String,
+    pub status: SealState,
     pub created_at: String,
     pub updated_at: String,
     pub decided_by: Option<String>,
@@ -253,7 +253,7 @@ impl Store {
                 return Err(StoreError::Conflict(s.id.clone()));
             }
             w.record(
-                if s.status == "approved" {
+                if s.status == SealState::Approved {
                     "seal.approved"
                 } else {
                     "seal.rejected"

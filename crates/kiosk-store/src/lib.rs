@@ -26,7 +26,7 @@ pub use error::StoreError;
 pub use journal::{new_id, Actor, OutboxRecord, Writer};
 pub use keys::{CertRecord, CrlRecord, JournalEntry, StationCa, StockKey};
 pub use orders::{HistoryEntry, OrderSummary};
-pub use states::{CertState, StockState};
+pub use states::{CertState, SealState, StockState};
 pub use sync::{CentralRevocation, RawRecord, SyncState};
 
 mod migrations {

@@ -1,17 +1,19 @@
-//! The states a stock key and an issued certificate go through, as the
-//! store writes them (`key_stock.state`, `certificates.state`) and as the
-//! audit trail names their events (`key.issued`, `certificate.revoked`).
+//! The states a stock key, an issued certificate and an extracted seal go
+//! through, as the store writes them (`key_stock.state`,
+//! `certificates.state`, `seals.status`) and as the audit trail names their
+//! events (`key.issued`, `certificate.revoked`).
 
 use std::fmt;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 macro_rules! stored_state {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
         #[serde(rename_all = "kebab-case")]
+        #[ts(export)]
         pub enum $name {
             $($variant),+
         }
@@ -85,6 +87,16 @@ stored_state!(
     }
 );
 
+stored_state!(
+    /// A seal cut out of the stamped sample sheet: proposed to the clerk,
+    /// who approves or rejects it once.
+    SealState {
+        Proposed => "proposed",
+        Approved => "approved",
+        Rejected => "rejected",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +110,9 @@ mod tests {
         for s in CertState::ALL {
             assert_eq!(s.as_str().parse::<CertState>(), Ok(*s));
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in SealState::ALL {
+            assert_eq!(s.as_str().parse::<SealState>(), Ok(*s));
         }
         assert!("in_stock".parse::<StockState>().is_err());
     }

@@ -142,6 +142,8 @@ mod print;
 mod render;
 mod scans;
 mod seals;
+#[cfg(test)]
+mod tests;
 
 /// The checklist item of the seal sample sheet in the catalog.
 pub const SEAL_SHEET_ITEM: &str = "seal-sample-sheet";

@@ -4,7 +4,7 @@ use std::fs;
 
 use kiosk_domain::Rejection;
 use kiosk_forms::{scan, seal};
-use kiosk_store::Seal;
+use kiosk_store::{Seal, SealState};
 use sha2::{Digest, Sha256};
 
 use super::*;
@@ -74,7 +74,7 @@ impl Station {
             png_sha256: png_sha,
             width: extracted.width,
             height: extracted.height,
-            status: "proposed".into(),
+            status: SealState::Proposed,
             created_at: kiosk_domain_ts(now),
             updated_at: kiosk_domain_ts(now),
             decided_by: None,
@@ -107,12 +107,12 @@ impl Station {
                 });
             }
         }
-        if seal.status != "proposed" {
+        if seal.status != SealState::Proposed {
             return Err(Rejection::field("seal", "电子印章", "already_decided")
                 .zh(
                     format!(
                         "该印章已{}",
-                        if seal.status == "approved" {
+                        if seal.status == SealState::Approved {
                             "确认"
                         } else {
                             "退回"
@@ -127,7 +127,11 @@ impl Station {
                 .into());
         }
         let now = self.now();
-        seal.status = if approve { "approved" } else { "rejected" }.into();
+        seal.status = if approve {
+            SealState::Approved
+        } else {
+            SealState::Rejected
+        };
         seal.decided_by = Some(actor.as_str().to_string());
         seal.updated_at = kiosk_domain_ts(now);
         self.store_mut().decide_seal(&actor, now, &seal)?;
@@ -144,7 +148,7 @@ impl Station {
             .seals(&order.id)?
             .into_iter()
             .rev()
-            .find(|s| s.status == "approved")
+            .find(|s| s.status == SealState::Approved)
         else {
             return Ok(None);
         };

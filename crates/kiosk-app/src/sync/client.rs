@@ -1,0 +1,148 @@
+//! The signed-request client of one sync run: every request signed by the
+//! station token's key, transient failures retried with backoff.
+
+use super::*;
+
+/// A signed-request client for one run. The signing key stays in the
+/// station token.
+pub(super) struct Client<'a> {
+    pub(super) agent: ureq::Agent,
+    pub(super) base: String,
+    pub(super) station: String,
+    pub(super) certificate_sha256: String,
+    pub(super) signer: TokenSigner<'a>,
+    pub(super) trace_dir: Option<PathBuf>,
+    pub(super) clock: std::sync::Arc<dyn crate::Clock>,
+}
+
+pub(super) enum Answer {
+    Body(Vec<u8>),
+    NoContent,
+}
+
+impl Client<'_> {
+    pub(super) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Result<Answer, SyncError> {
+        let now = self.clock.now();
+        let time = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let nonce = kiosk_store::new_id(now);
+        let signed = kiosk_sync::Signed {
+            method,
+            path_and_query: path,
+            station: &self.station,
+            certificate_sha256: &self.certificate_sha256,
+            time: &time,
+            nonce: &nonce,
+            body,
+        };
+        let signature = self
+            .signer
+            .sign_der(&signed.message())
+            .map_err(|e| SyncError::Protocol(format!("the station token cannot sign: {e}")))?;
+        let signature = base64::engine::general_purpose::STANDARD.encode(signature);
+        let url = format!("{}{path}", self.base);
+        let headers = [
+            (header::STATION, self.station.as_str()),
+            (header::CERTIFICATE, self.certificate_sha256.as_str()),
+            (header::TIME, time.as_str()),
+            (header::NONCE, nonce.as_str()),
+            (header::SIGNATURE, signature.as_str()),
+        ];
+        if let Some(dir) = &self.trace_dir {
+            let head: String = std::iter::once(format!("{method} {path}\n"))
+                .chain(headers.iter().map(|(k, v)| format!("{k}: {v}\n")))
+                .collect();
+            let _ = fs::create_dir_all(dir);
+            let _ = fs::write(dir.join(format!("{nonce}.head")), head);
+            let _ = fs::write(dir.join(format!("{nonce}.body")), body);
+        }
+        fn with<B>(
+            mut rb: ureq::RequestBuilder<B>,
+            headers: &[(&str, &str)],
+        ) -> ureq::RequestBuilder<B> {
+            for (k, v) in headers {
+                rb = rb.header(*k, *v);
+            }
+            rb
+        }
+        let response = if method == "POST" {
+            with(self.agent.post(&url), &headers)
+                .content_type(content_type)
+                .send(body)
+        } else {
+            with(self.agent.get(&url), &headers).call()
+        };
+        let mut response = response.map_err(|e| SyncError::Unreachable(e.to_string()))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| SyncError::Unreachable(e.to_string()))?;
+        match status {
+            200 => Ok(Answer::Body(bytes)),
+            204 => Ok(Answer::NoContent),
+            _ => Err(match serde_json::from_slice::<Refusal>(&bytes) {
+                Ok(r) => SyncError::Refused(r),
+                Err(_) => SyncError::Protocol(format!("HTTP {status}")),
+            }),
+        }
+    }
+
+    pub(super) fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Option<T>, SyncError> {
+        match self.call(method, path, body, "application/json")? {
+            Answer::NoContent => Ok(None),
+            Answer::Body(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| SyncError::Protocol(format!("{path}: {e}"))),
+        }
+    }
+
+    /// Like [`Client::json`], tried again on a transient failure.
+    pub(super) fn json_retrying<T: serde::de::DeserializeOwned>(
+        &self,
+        attempts: u32,
+        retries: &mut u32,
+        path: &str,
+    ) -> Result<Option<T>, SyncError> {
+        let mut failures = 0;
+        loop {
+            match self.json("GET", path, b"") {
+                Err(e) if try_again(&e, &mut failures, attempts, retries) => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * 2u64.pow(attempt.min(5)))
+}
+
+/// Whether to try again after `e`: a transient failure with tries left.
+/// Counts the failure and waits before saying yes.
+pub(super) fn try_again(
+    e: &SyncError,
+    failures: &mut u32,
+    attempts: u32,
+    retries: &mut u32,
+) -> bool {
+    if !e.transient() || *failures + 1 >= attempts {
+        return false;
+    }
+    *failures += 1;
+    *retries += 1;
+    std::thread::sleep(backoff(*failures));
+    true
+}

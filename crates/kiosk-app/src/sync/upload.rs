@@ -1,0 +1,173 @@
+//! Sending the outbox in consecutive batches, and the newest CRL.
+
+use super::*;
+
+/// The request body of a batch, as the protocol's `Batch`. The payloads
+/// are the stored JSON text, carried as raw JSON (checked, not rewritten).
+fn batch_body(records: &[kiosk_store::RawRecord]) -> Result<Vec<u8>, SyncError> {
+    let records = records
+        .iter()
+        .map(|r| {
+            Ok(kiosk_sync::Record {
+                seq: r.seq,
+                id: &r.id,
+                kind: &r.kind,
+                payload_version: r.payload_version,
+                created_at: &r.created_at,
+                payload: serde_json::from_str(&r.payload)?,
+            })
+        })
+        .collect::<Result<Vec<_>, serde_json::Error>>()
+        .map_err(|e| SyncError::Protocol(format!("a stored payload is not JSON: {e}")))?;
+    serde_json::to_vec(&kiosk_sync::Batch { records })
+        .map_err(|e| SyncError::Protocol(format!("the batch cannot be written: {e}")))
+}
+
+impl Station {
+    pub(super) fn upload(
+        &mut self,
+        client: &Client<'_>,
+        cfg: &SyncConfig,
+        summary: &mut SyncSummary,
+        progress: &mut dyn FnMut(SyncProgress),
+    ) -> Result<(), AppError> {
+        let local_head = self.store().outbox_head()?;
+        let mut failures = 0;
+        let mut announced = false;
+        'resume: loop {
+            let head_path = format!(
+                "/v1/stations/{}/head?outbox_head={local_head}",
+                client.station
+            );
+            let head: Head = match client.json("GET", &head_path, b"") {
+                Ok(Some(h)) => h,
+                Ok(None) => return Err(SyncError::Protocol("empty head".into()).into()),
+                Err(e) if try_again(&e, &mut failures, cfg.attempts, &mut summary.retries) => {
+                    continue 'resume;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if head.committed_seq > local_head {
+                return Err(SyncError::CentralAhead {
+                    central: head.committed_seq,
+                    local: local_head,
+                }
+                .into());
+            }
+            let now = self.now();
+            self.store_mut().mark_acked(head.committed_seq, now)?;
+            summary.committed_seq = head.committed_seq;
+            if !announced {
+                progress(SyncProgress::Pending(
+                    (local_head - head.committed_seq).max(0) as u64,
+                ));
+                announced = true;
+            }
+            let mut after = head.committed_seq;
+            let path = format!("/v1/stations/{}/records", client.station);
+            loop {
+                let records = self.store().outbox_after(after, cfg.batch)?;
+                if records.is_empty() {
+                    return Ok(());
+                }
+                let body = batch_body(&records)?;
+                let ack: BatchAck = match client.json("POST", &path, &body) {
+                    Ok(Some(a)) => a,
+                    Ok(None) => return Err(SyncError::Protocol("empty batch answer".into()).into()),
+                    Err(SyncError::Refused(r)) if r.code == refusal::GAP => {
+                        // The central is elsewhere than thought: ask again.
+                        if failures + 1 >= cfg.attempts {
+                            return Err(SyncError::Refused(r).into());
+                        }
+                        failures += 1;
+                        continue 'resume;
+                    }
+                    Err(e) if try_again(&e, &mut failures, cfg.attempts, &mut summary.retries) => {
+                        continue 'resume;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let last = records[records.len() - 1].seq;
+                if ack.committed_seq < last || ack.committed_seq > local_head {
+                    return Err(SyncError::Protocol(format!(
+                        "the central acknowledged {} after a batch ending at {last}",
+                        ack.committed_seq
+                    ))
+                    .into());
+                }
+                let now = self.now();
+                self.store_mut().mark_acked(ack.committed_seq, now)?;
+                summary.sent += ack.inserted;
+                summary.duplicates += ack.duplicates;
+                summary.newer_payload_versions += ack.newer_payload_versions;
+                summary.batches += 1;
+                summary.bytes_sent += body.len() as u64;
+                summary.committed_seq = ack.committed_seq;
+                progress(SyncProgress::Committed(summary.sent + summary.duplicates));
+                after = ack.committed_seq;
+            }
+        }
+    }
+
+    /// Uploads the newest CRL not yet delivered and marks it and all older
+    /// ones delivered. Only the newest: a CRL lists every unexpired
+    /// revocation, relying parties get only the newest, and the central
+    /// refuses an older one after it; so a backlog costs one request, and a
+    /// CRL refused for good stops the runs only until the next is signed.
+    /// `crl_not_newer`: the central has it (an answer lost) or a newer one.
+    pub(super) fn upload_crl(
+        &mut self,
+        client: &Client<'_>,
+        cfg: &SyncConfig,
+        summary: &mut SyncSummary,
+    ) -> Result<(), AppError> {
+        let waiting = self.store().crls_to_upload()?;
+        let Some(newest) = waiting.last() else {
+            return Ok(());
+        };
+        let path = format!("/v1/stations/{}/crl", client.station);
+        let mut failures = 0;
+        let stored = loop {
+            match client.call("POST", &path, &newest.der, kiosk_sync::CRL_CONTENT_TYPE) {
+                Ok(Answer::Body(b)) => match serde_json::from_slice::<CrlAck>(&b) {
+                    Ok(ack) if ack.number == newest.number => break Some(ack.number),
+                    _ => return Err(SyncError::Protocol(format!("{path}: bad answer")).into()),
+                },
+                Ok(Answer::NoContent) => {
+                    return Err(SyncError::Protocol(format!("{path}: empty answer")).into())
+                }
+                Err(SyncError::Refused(r)) if r.code == refusal::CRL_NOT_NEWER => break None,
+                Err(e) if try_again(&e, &mut failures, cfg.attempts, &mut summary.retries) => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let numbers: Vec<i64> = waiting.iter().map(|c| c.number).collect();
+        let now = self.now();
+        self.store_mut()
+            .write(&Actor::system(), now, |w| w.crls_uploaded(&numbers))?;
+        summary.crl_uploaded = stored;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_body_carries_payloads_untouched() {
+        let r = kiosk_store::RawRecord {
+            seq: 7,
+            id: "0190-x".into(),
+            kind: "order.created".into(),
+            payload_version: 1,
+            payload: r#"{"a": "甲\"b"}"#.into(),
+            created_at: "2026-11-21T00:00:00.000000Z".into(),
+        };
+        let body = batch_body(&[r.clone(), kiosk_store::RawRecord { seq: 8, ..r }]).unwrap();
+        let b: kiosk_sync::Batch = serde_json::from_slice(&body).unwrap();
+        assert_eq!(b.records.len(), 2);
+        assert_eq!(b.records[1].seq, 8);
+        assert_eq!(b.records[0].payload.get(), r#"{"a": "甲\"b"}"#);
+    }
+}
