@@ -30,7 +30,7 @@ fn desk() -> Result<Desk, kiosk_app::AppError> {
     let keys = if var("KIOSK_DEMO").is_some_and(|v| v != "0") {
         kiosk_app::demo::prepare(&data_dir, clock.clone(), 3)?.key_config
     } else {
-        KeyConfig::from_env()
+        KeyConfig::from_env()?
     };
     let idle = var("KIOSK_IDLE_SECONDS")
         .and_then(|s| s.parse().ok())

@@ -46,7 +46,7 @@ fn app(dir: &tempfile::TempDir) -> tauri::App<tauri::test::MockRuntime> {
         dir.path().to_path_buf(),
         clock,
         None,
-        KeyConfig::from_env(),
+        KeyConfig::from_env().expect("key settings"),
         None,
         90,
     )

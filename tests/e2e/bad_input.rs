@@ -192,6 +192,44 @@ fn sh(args: &[&str]) {
 }
 
 #[test]
+fn the_demo_stays_out_of_a_stations_own_directory() {
+    let d = tempfile::tempdir().unwrap();
+    let app = file(d.path(), "app.json", kiosk_app::demo::APPLICATION_JSON);
+    let station = d.path().join("station");
+    ctl(&station, &["order", "create", app.to_str().unwrap()]).ok();
+    let before = counts(&station);
+    let r = ctl(&station, &["demo"]).refused("not_a_demo_dir");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--data-dir"),
+        "{r}"
+    );
+    assert_eq!(counts(&station), before, "nothing written");
+    assert!(
+        ctl(&station, &["clerk", "list"]).ok()["clerks"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no demo accounts"
+    );
+    // A directory the demo made is its own: a second run carries on there,
+    // with the documented accounts.
+    let demo = d.path().join("demo");
+    ctl(&demo, &["demo"]).ok();
+    ctl(&demo, &["demo"]).ok();
+    let clerks = ctl(&demo, &["clerk", "list"]).ok();
+    let ids: Vec<&str> = clerks["clerks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["clerk", "super"], "{clerks}");
+}
+
+#[test]
 fn read_only_data_directory() {
     let m = Mount::tmpfs("16m");
     let dir = m.path().join("station");

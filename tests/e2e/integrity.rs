@@ -445,8 +445,14 @@ fn the_demo_passes_the_linter() {
     let data = dir.path().join("data");
     let mut c = Command::new(kiosk_e2e::kioskctl());
     c.env("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"))
-        .env("KIOSK_STATION_PIN", "station-pin-1")
-        .env("KIOSK_TRANSPORT_SO_PIN", "vendor-so-1")
+        .env(
+            "KIOSK_STATION_PIN_FILE",
+            kiosk_e2e::secret_file(dir.path(), "station-pin", "station-pin-1"),
+        )
+        .env(
+            "KIOSK_TRANSPORT_SO_PIN_FILE",
+            kiosk_e2e::secret_file(dir.path(), "transport-so-pin", "vendor-so-1"),
+        )
         .env("KIOSK_CLERK", "t01")
         .env_remove("KIOSK_DATA_DIR")
         .arg("--json")

@@ -37,9 +37,16 @@ impl Hsm {
 
     pub(crate) fn command(&self, program: &str) -> Command {
         let mut c = Command::new(program);
+        let dir = self.dir.path();
         c.env("SOFTHSM2_CONF", self.conf())
-            .env("KIOSK_STATION_PIN", "station-pin-1")
-            .env("KIOSK_TRANSPORT_SO_PIN", TRANSPORT)
+            .env(
+                "KIOSK_STATION_PIN_FILE",
+                kiosk_e2e::secret_file(dir, "station-pin", "station-pin-1"),
+            )
+            .env(
+                "KIOSK_TRANSPORT_SO_PIN_FILE",
+                kiosk_e2e::secret_file(dir, "transport-so-pin", TRANSPORT),
+            )
             .env("KIOSK_CLERK", "t01")
             .env_remove("KIOSK_KILL_AT_STEP")
             .env_remove("KIOSK_DATA_DIR");
@@ -412,6 +419,43 @@ fn no_station_ca_is_refused() {
         r["error"]["message"].as_str().unwrap().contains("ca csr"),
         "{r}"
     );
+}
+
+#[test]
+fn a_pin_in_the_environment_or_an_open_file_is_refused() {
+    let h = Hsm::new();
+    let audit_rows = || h.ctl(&["audit", "verify"]).ok()["rows"].clone();
+    let before = audit_rows();
+    // The old way: the PIN itself in the environment.
+    let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
+    c.env("KIOSK_STATION_PIN", "station-pin-1")
+        .args(["--json", "--data-dir"])
+        .arg(h.data())
+        .arg("crl");
+    let r = run(c).refused("secret_source");
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(message.contains("KIOSK_STATION_PIN"), "{r}");
+    assert!(
+        !r.to_string().contains("station-pin-1"),
+        "not repeated: {r}"
+    );
+    // A PIN file that other accounts can read.
+    let open = kiosk_e2e::secret_file(h.dir.path(), "open-pin", "station-pin-1");
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
+    c.env("KIOSK_STATION_PIN_FILE", &open)
+        .args(["--json", "--data-dir"])
+        .arg(h.data())
+        .arg("crl");
+    let r = run(c).refused("secret_source");
+    assert!(
+        r["error"]["message_en"]
+            .as_str()
+            .unwrap()
+            .contains("mode 644"),
+        "{r}"
+    );
+    assert_eq!(audit_rows(), before, "nothing written");
 }
 
 #[test]

@@ -89,6 +89,25 @@ pub fn output_ok(cmd: &mut Command, what: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// Writes a secret (a PIN) into `dir/secrets/<name>` with mode 0600, as an
+/// operator sets one up for `KIOSK_STATION_PIN_FILE` and its kin, and
+/// returns the file's path.
+pub fn secret_file(dir: &Path, name: &str, value: &str) -> PathBuf {
+    use std::os::unix::fs::OpenOptionsExt;
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let path = secrets.join(name);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, value.as_bytes()).unwrap();
+    path
+}
+
 /// Writes a SoftHSM2 configuration with its token directory under `dir`
 /// and returns its path (for `SOFTHSM2_CONF`).
 pub fn softhsm_conf(dir: &Path) -> PathBuf {

@@ -50,10 +50,12 @@ pub const DEMO_USER_PIN: &str = "246810";
 /// Takes in the demo application, checks every item, takes the fee,
 /// writes a SoftHSM2 key with the certificate and a placeholder seal, and
 /// completes the order. Without `SOFTHSM2_CONF`, the tokens live under
-/// `DATA_DIR/softhsm`; without `KIOSK_STATION_PIN` and
-/// `KIOSK_TRANSPORT_SO_PIN`, demo values derived from the station are used.
+/// `DATA_DIR/softhsm`; without a station PIN and a transport SO PIN set up
+/// (their files, see `keys::secrets`), demo values derived from the
+/// station are used.
 pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppError> {
     let (mut station, conf, cfg, m) = open_demo(data_dir, clock)?;
+    demo_accounts(&mut station)?;
     let key_serial = demo_blank_key(&mut station, &m, &cfg)?;
 
     let order = station.create_order(APPLICATION_JSON, DEMO_CLERK)?;
@@ -110,9 +112,11 @@ fn open_demo(
     data_dir: &Path,
     clock: Arc<dyn Clock>,
 ) -> Result<(Station, PathBuf, KeyConfig, Module), AppError> {
+    check_demo_dir(data_dir)?;
     let mut station = Station::open(data_dir, clock)?;
+    mark_demo_dir(data_dir)?;
     let conf = softhsm_conf(data_dir)?;
-    let mut cfg = KeyConfig::from_env();
+    let mut cfg = KeyConfig::from_env()?;
     let demo_secret = format!("demo-{}", &station.store().station_id()[..8]);
     cfg.station_pin
         .get_or_insert_with(|| SecretString::from(demo_secret.clone()));
@@ -123,6 +127,55 @@ fn open_demo(
         station.ca_init_demo(&m, &cfg, DEMO_CLERK)?;
     }
     Ok((station, conf, cfg, m))
+}
+
+/// Marks a data directory as the demo's own.
+pub const DEMO_MARKER: &str = "DEMO-STATION";
+
+/// Demo data (demo accounts with documented passwords, a demo root CA)
+/// goes only into a directory the demo made itself: a new one, which it
+/// marks, or one it marked before. A station's real directory is refused,
+/// whatever it holds.
+fn check_demo_dir(data_dir: &Path) -> Result<(), AppError> {
+    if data_dir.join(DB_FILE).exists() && !data_dir.join(DEMO_MARKER).exists() {
+        return Err(kiosk_domain::Rejection::field("data_dir", "数据目录", "not_a_demo_dir")
+            .zh(
+                format!("{} 是一个工作站的数据目录，不是演示目录", data_dir.display()),
+                "演示数据（演示账号、演示根证书）只能放在演示自己建立的目录中：请用 --data-dir 指定一个新的目录",
+            )
+            .en(
+                format!("{} holds a station's data, not a demo's", data_dir.display()),
+                "the demo's accounts and root CA go only into a directory the demo makes itself: give --data-dir a new directory",
+            )
+            .into());
+    }
+    Ok(())
+}
+
+/// Marks the directory [`check_demo_dir`] let through, once the station
+/// is open in it.
+fn mark_demo_dir(data_dir: &Path) -> Result<(), AppError> {
+    let marker = data_dir.join(DEMO_MARKER);
+    if marker.exists() {
+        return Ok(());
+    }
+    std::fs::write(
+        &marker,
+        "This data directory was made by the kiosk station's demo: its accounts and CA are for demonstration only.\n",
+    )
+    .map_err(|e| AppError::io(marker.display(), e))
+}
+
+/// The demo's console accounts, with their documented passwords, added
+/// where missing.
+fn demo_accounts(station: &mut Station) -> Result<(), AppError> {
+    for (id, name, role, password) in DEMO_ACCOUNTS {
+        if station.store().clerk(id)?.is_none() {
+            let secret = SecretString::from(password.to_string());
+            station.put_clerk(id, name, role, &secret, None, DEMO_CLERK)?;
+        }
+    }
+    Ok(())
 }
 
 /// The SoftHSM2 configuration in force, made under the data directory when
@@ -243,12 +296,7 @@ pub fn prepare(
     while blank.len() < blank_keys {
         blank.push(demo_blank_key(&mut station, &m, &cfg)?);
     }
-    for (id, name, role, password) in DEMO_ACCOUNTS {
-        if station.store().clerk(id)?.is_none() {
-            let secret = SecretString::from(password.to_string());
-            station.put_clerk(id, name, role, &secret, None, DEMO_CLERK)?;
-        }
-    }
+    demo_accounts(&mut station)?;
     Ok(DemoStation {
         key_config: cfg,
         softhsm2_conf: conf,

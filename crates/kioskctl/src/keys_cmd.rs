@@ -18,7 +18,7 @@ pub(crate) fn module(cfg: &KeyConfig) -> Result<Module, AppError> {
 pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppError> {
     // Every subcommand but `show` works in the station token.
     let token = || -> Result<(KeyConfig, Module), AppError> {
-        let cfg = KeyConfig::from_env();
+        let cfg = KeyConfig::from_env()?;
         let m = module(&cfg)?;
         Ok((cfg, m))
     };
@@ -103,7 +103,7 @@ pub fn stock(
 }
 
 pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
-    let cfg = KeyConfig::from_env();
+    let cfg = KeyConfig::from_env()?;
     if let KeyCmd::Watch {
         events,
         timeout_secs,
@@ -178,7 +178,7 @@ pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
 }
 
 pub fn crl(mut st: Station, operator: &str, if_due: bool) -> Result<Output, AppError> {
-    let cfg = KeyConfig::from_env();
+    let cfg = KeyConfig::from_env()?;
     let m = module(&cfg)?;
     let signed = if if_due {
         st.refresh_crl(&m, &cfg, operator)?
@@ -211,7 +211,7 @@ pub fn run(
     pin_stdin: bool,
     clerk: &str,
 ) -> Result<Output, AppError> {
-    let cfg = KeyConfig::from_env();
+    let cfg = KeyConfig::from_env()?;
     let seal_png = seal
         .map(|p| std::fs::read(p).map_err(|e| AppError::io(p.display(), e)))
         .transpose()?;
@@ -316,7 +316,7 @@ pub fn cert(cmd: CertCmd, mut st: Station, clerk: &str) -> Result<Output, AppErr
             Output::ok(json!({ "certificates": certs }), human)
         }
         CertCmd::Revoke { serial, reason } => {
-            let cfg = KeyConfig::from_env();
+            let cfg = KeyConfig::from_env()?;
             let m = module(&cfg)?;
             let (c, crl) = st.revoke_certificate(&m, &cfg, &serial, reason, clerk)?;
             let human = format!(

@@ -12,7 +12,7 @@ use crate::commands::Output;
 
 pub fn sync(mut st: Station, json: bool) -> Result<Output, AppError> {
     let cfg = SyncConfig::from_env().ok_or(AppError::Sync(SyncError::NotConfigured))?;
-    let keys = KeyConfig::from_env();
+    let keys = KeyConfig::from_env()?;
     let m = load(&keys)?;
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(0);

@@ -27,11 +27,14 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     let conf = kiosk_e2e::softhsm_conf(work.path());
     std::env::set_var("SOFTHSM2_CONF", &conf);
-    std::env::set_var("KIOSK_STATION_PIN", "bench-pin-1");
+    std::env::set_var(
+        "KIOSK_STATION_PIN_FILE",
+        kiosk_e2e::secret_file(work.path(), "station-pin", "bench-pin-1"),
+    );
     let data = work.path().join("data");
 
     // The station: demo CA in SoftHSM2, 10,000 records from real orders.
-    let keys = KeyConfig::from_env();
+    let keys = KeyConfig::from_env().unwrap();
     let module = Module::load(&keys.module).unwrap();
     let mut st = Station::open(&data, Arc::new(SystemClock)).unwrap();
     st.ca_init_demo(&module, &keys, "bench").unwrap();

@@ -22,6 +22,7 @@ mod crl;
 mod existing;
 mod personalize;
 mod profile;
+pub mod secrets;
 mod stock;
 mod validity;
 
@@ -70,18 +71,19 @@ pub struct KeyConfig {
 }
 
 impl KeyConfig {
-    /// From `KIOSK_PKCS11_MODULE`, `KIOSK_STATION_TOKEN`,
-    /// `KIOSK_STATION_PIN`, `KIOSK_TRANSPORT_SO_PIN`, `KIOSK_KILL_AT_STEP`.
-    pub fn from_env() -> KeyConfig {
+    /// From `KIOSK_PKCS11_MODULE`, `KIOSK_STATION_TOKEN` and
+    /// `KIOSK_KILL_AT_STEP`; the station PIN and the transport SO PIN from
+    /// their files ([`secrets`]), never from the environment.
+    pub fn from_env() -> Result<KeyConfig, AppError> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        KeyConfig {
+        Ok(KeyConfig {
             module: var("KIOSK_PKCS11_MODULE")
                 .unwrap_or_else(|| "/usr/lib/softhsm/libsofthsm2.so".into()),
             station_token: var("KIOSK_STATION_TOKEN").unwrap_or_else(|| "kiosk-station".into()),
-            station_pin: var("KIOSK_STATION_PIN").map(SecretString::from),
-            transport_so_pin: var("KIOSK_TRANSPORT_SO_PIN").map(SecretString::from),
+            station_pin: secrets::load(&secrets::STATION_PIN)?,
+            transport_so_pin: secrets::load(&secrets::TRANSPORT_SO_PIN)?,
             kill_at_step: var("KIOSK_KILL_AT_STEP"),
-        }
+        })
     }
 
     fn station_pin(&self) -> Result<&SecretString, AppError> {
@@ -89,9 +91,12 @@ impl KeyConfig {
             Rejection::field("station_pin", "工作站令牌PIN", "required")
                 .zh(
                     "未提供工作站令牌的PIN码",
-                    "请由运维人员设置环境变量 KIOSK_STATION_PIN 后重试",
+                    "请由运维人员把PIN码写入只有服务账号可读的文件，并用 KIOSK_STATION_PIN_FILE 指向它（或 systemd LoadCredential=station-pin:文件）后重试",
                 )
-                .en("the station token PIN is not set", "set KIOSK_STATION_PIN")
+                .en(
+                    "the station token PIN is not set up",
+                    "put it in a file only the service user can read and set KIOSK_STATION_PIN_FILE (or systemd LoadCredential=station-pin:FILE)",
+                )
                 .into()
         })
     }

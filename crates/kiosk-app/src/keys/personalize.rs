@@ -317,11 +317,11 @@ fn transport_missing() -> AppError {
     Rejection::field("transport_so_pin", "介质出厂管理员PIN", "required")
         .zh(
             "这是一支新介质，需要厂商的出厂管理员PIN（SO PIN）才能初始化",
-            "请运维人员设置 KIOSK_TRANSPORT_SO_PIN 后重试",
+            "请运维人员把它写入只有服务账号可读的文件，并用 KIOSK_TRANSPORT_SO_PIN_FILE 指向它后重试",
         )
         .en(
             "a fresh key needs the vendor's transport SO PIN",
-            "set KIOSK_TRANSPORT_SO_PIN",
+            "put it in a file only the service user can read and set KIOSK_TRANSPORT_SO_PIN_FILE",
         )
         .into()
 }
