@@ -49,8 +49,10 @@ impl Desk {
             station: Mutex::new(station),
             keys,
             module: Mutex::new(None),
-            // Console sessions end after 15 minutes without a command.
-            sessions: Sessions::new(chrono::Duration::minutes(15)),
+            // Console sessions end after the same idle time as kioskctl's.
+            sessions: Sessions::new(chrono::Duration::minutes(
+                kiosk_app::accounts::SESSION_IDLE_MINUTES,
+            )),
             printer,
             idle_seconds,
         })
@@ -298,8 +300,8 @@ pub fn login(desk: State<'_, Desk>, args: LoginArgs) -> IpcResult<LoginDto> {
         clerk_id,
         secret: Secret(secret),
     } = args;
-    let st = desk.station();
-    let (token, s) = desk.sessions.login(&st, &clerk_id, &secret)?;
+    let mut st = desk.station();
+    let (token, s) = desk.sessions.login(&mut st, &clerk_id, &secret)?;
     Ok(LoginDto {
         token,
         clerk: views::clerk(&s.clerk),
@@ -466,8 +468,7 @@ pub fn supervisor_approve(
     } = args;
     let clerk = desk.clerk(&token)?;
     let mut st = desk.station();
-    let now = st.now();
-    desk.sessions.throttled(&supervisor_id, now, || {
+    st.throttled(&supervisor_id, |st| {
         st.approve_operation(&order, &supervisor_id, &secret, &clerk)
     })?;
     views::current_order(&st, &order)

@@ -16,30 +16,35 @@ fn args<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
     serde_json::from_value(v).expect("the page's arguments")
 }
 
-/// A mock app over a fresh data directory, with one clerk and one
-/// supervisor account.
+/// A mock app over a fresh data directory, with one clerk (`wang`) and two
+/// supervisor accounts (`zhao`, `qian`), made as a station's first
+/// supervisors make the rest: the two supervisors at the start, the clerk
+/// by one of them with the other's approval.
 fn app(dir: &tempfile::TempDir) -> tauri::App<tauri::test::MockRuntime> {
     let noon = "2026-11-21T04:00:00Z".parse().expect("instant");
     let clock = Arc::new(FixedClock(noon));
     let mut st = Station::open(dir.path(), clock.clone()).expect("station");
+    let secret = |s: &str| SecretString::from(s.to_string());
+    for (id, name, pw) in [("zhao", "赵强", "222222"), ("qian", "钱敏", "333333")] {
+        st.put_clerk(id, name, Role::Supervisor, &secret(pw), None, None)
+            .expect("supervisor");
+    }
+    let (token, _) = st.cli_login("zhao", &secret("222222")).expect("login");
+    let session = st
+        .cli_session(kiosk_app::keys::ExposeSecret::expose_secret(&token))
+        .expect("session");
+    let by = st
+        .second_account(&session, "qian", &secret("333333"))
+        .expect("approval");
     st.put_clerk(
         "wang",
         "王丽",
         Role::Clerk,
-        &SecretString::from("111111".to_string()),
+        &secret("111111"),
         None,
-        "t",
+        Some(&by),
     )
     .expect("clerk");
-    st.put_clerk(
-        "zhao",
-        "赵强",
-        Role::Supervisor,
-        &SecretString::from("222222".to_string()),
-        None,
-        "t",
-    )
-    .expect("supervisor");
     drop(st);
     let app = tauri::test::mock_app();
     let desk = Desk::new(

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{ctl, file, run};
+use crate::support::{ctl, ctl_privileged, file, run};
 
 #[test]
 fn fee_prints_total_and_lines() {
@@ -240,7 +240,7 @@ fn data_dir_from_environment_and_today_flag() {
 #[test]
 fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
     let d = tempfile::tempdir().unwrap();
-    ctl(
+    ctl_privileged(
         d.path(),
         &[
             "catalog",
@@ -266,7 +266,7 @@ fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
         .ok()["total_fen"],
         5000
     );
-    ctl(
+    ctl_privileged(
         d.path(),
         &[
             "catalog",
@@ -292,7 +292,7 @@ fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
     let v2 = with_version(kiosk_app::EMBEDDED_CATALOG, base + 1)
         .replace("amount_fen = 48000", "amount_fen = 50000");
     let f = file(d.path(), "v2.toml", &v2);
-    ctl(d.path(), &["catalog", "import", f.to_str().unwrap()]).ok();
+    ctl_privileged(d.path(), &["catalog", "import", f.to_str().unwrap()]).ok();
     assert_eq!(
         ctl(
             d.path(),
@@ -303,11 +303,12 @@ fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
     );
     // Importing the same version again is harmless; an older one is refused.
     assert_eq!(
-        ctl(d.path(), &["catalog", "import", f.to_str().unwrap()]).ok()["outcome"],
+        ctl_privileged(d.path(), &["catalog", "import", f.to_str().unwrap()]).ok()["outcome"],
         "already-present"
     );
     let v1 = file(d.path(), "v1.toml", kiosk_app::EMBEDDED_CATALOG);
-    ctl(d.path(), &["catalog", "import", v1.to_str().unwrap()]).refused("version_not_newer");
+    ctl_privileged(d.path(), &["catalog", "import", v1.to_str().unwrap()])
+        .refused("version_not_newer");
     // A catalog that takes effect later does not apply yet.
     let v3 = with_version(&v2, base + 2)
         .replace(
@@ -316,7 +317,7 @@ fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
         )
         .replace("amount_fen = 50000", "amount_fen = 60000");
     let f3 = file(d.path(), "v3.toml", &v3);
-    ctl(d.path(), &["catalog", "import", f3.to_str().unwrap()]).ok();
+    ctl_privileged(d.path(), &["catalog", "import", f3.to_str().unwrap()]).ok();
     assert_eq!(
         ctl(
             d.path(),
@@ -347,7 +348,7 @@ fn operator_sets_a_tariff_and_imports_a_newer_catalog() {
         "bad.toml",
         &with_version(&v2, base + 9).replace("offers = [\"upgrade\"]", "offers = []"),
     );
-    ctl(d.path(), &["catalog", "import", bad.to_str().unwrap()]).refused("inconsistent");
+    ctl_privileged(d.path(), &["catalog", "import", bad.to_str().unwrap()]).refused("inconsistent");
     assert_eq!(
         ctl(d.path(), &["catalog", "show"]).ok()["versions"]
             .as_array()
@@ -369,4 +370,157 @@ fn with_version(text: &str, version: u64) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[test]
+fn privileged_commands_need_a_session_and_a_second_account() {
+    use crate::support::{counts, run_with_stdin, BOSS_SECRET};
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let runtime = d.path().join("run");
+    std::fs::create_dir(&runtime).unwrap();
+    let ctl_as = |args: &[&str], stdin: &[&str]| {
+        let mut c = std::process::Command::new(kiosk_e2e::kioskctl());
+        c.arg("--json")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("KIOSK_CLERK", "t01")
+            .env_remove("KIOSK_DATA_DIR");
+        run_with_stdin(c, stdin)
+    };
+    let catalog = file(d.path(), "v.toml", kiosk_app::EMBEDDED_CATALOG);
+    let privileged: [&[&str]; 5] = [
+        &[
+            "catalog",
+            "set-tariff",
+            "--provider",
+            "bjca",
+            "--operation",
+            "revoke",
+            "--item",
+            "service",
+            "--amount-fen",
+            "0",
+        ],
+        &["catalog", "import", catalog.to_str().unwrap()],
+        &["clerk", "add", "li", "--password-stdin"],
+        &["clerk", "deactivate", "boss2"],
+        &["cert", "revoke", "00ff", "--reason", "key-compromise"],
+    ];
+    // The station's first two supervisors need nobody's approval.
+    for id in ["boss1", "boss2"] {
+        ctl_as(
+            &[
+                "clerk",
+                "add",
+                id,
+                "--role",
+                "supervisor",
+                "--password-stdin",
+            ],
+            &[BOSS_SECRET],
+        )
+        .ok();
+    }
+    let before = counts(&data);
+    // Without a session: refused, whoever is named with --clerk.
+    for args in privileged {
+        let mut with = args.to_vec();
+        with.extend(["--approver", "boss2", "--approver-stdin"]);
+        ctl_as(&with, &[BOSS_SECRET, "new-pass-1"]).refused("not_logged_in");
+    }
+    // A third supervisor is no longer a bootstrap.
+    ctl_as(
+        &[
+            "clerk",
+            "add",
+            "boss3",
+            "--role",
+            "supervisor",
+            "--password-stdin",
+        ],
+        &[BOSS_SECRET],
+    )
+    .refused("second_account_required");
+
+    // Logged in, but alone.
+    ctl_as(
+        &["login", "--clerk", "boss1", "--password-stdin"],
+        &["wrong-pass"],
+    )
+    .refused("bad_credentials");
+    ctl_as(
+        &["login", "--clerk", "boss1", "--password-stdin"],
+        &[BOSS_SECRET],
+    )
+    .ok();
+    let sessions: Vec<_> = std::fs::read_dir(runtime.join("kiosk-station"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&sessions[0]).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the session file is the user's alone");
+    for (i, args) in privileged.into_iter().enumerate() {
+        ctl_as(args, &["new-pass-1"]).refused("second_account_required");
+        // Approving one's own change, or with a wrong password.
+        let mut own = args.to_vec();
+        own.extend(["--approver", "boss1", "--approver-stdin"]);
+        ctl_as(&own, &[BOSS_SECRET, "new-pass-1"]).refused("self_approval");
+        if i < 4 {
+            let mut wrong = args.to_vec();
+            wrong.extend(["--approver", "boss2", "--approver-stdin"]);
+            ctl_as(&wrong, &["guess-1", "new-pass-1"]).refused("bad_credentials");
+        }
+    }
+    assert_eq!(counts(&data), before, "nothing written");
+
+    // With the second account: done, and the audit names both.
+    ctl_as(
+        &[
+            "catalog",
+            "set-tariff",
+            "--provider",
+            "bjca",
+            "--operation",
+            "revoke",
+            "--item",
+            "service",
+            "--amount-fen",
+            "0",
+            "--approver",
+            "boss2",
+            "--approver-stdin",
+        ],
+        &[BOSS_SECRET],
+    )
+    .ok();
+    let show = ctl_as(&["catalog", "show"], &[]).ok();
+    assert_eq!(
+        show["overrides"][0]["set_by"], "clerk:boss1+boss2",
+        "{show}"
+    );
+    // A forged session file (another token) is nobody's; logout ends it.
+    std::fs::write(&sessions[0], "0".repeat(64)).unwrap();
+    ctl_as(privileged[0], &[]).refused("not_logged_in");
+    ctl_as(&["logout"], &[]).ok();
+    assert!(!sessions[0].exists());
+    // Wrong passwords are counted across processes: five in a row pause
+    // the account, even for the right one.
+    for _ in 0..kiosk_app::accounts::MAX_FAILURES {
+        ctl_as(
+            &["login", "--clerk", "boss2", "--password-stdin"],
+            &["guess-2"],
+        )
+        .refused("bad_credentials");
+    }
+    ctl_as(
+        &["login", "--clerk", "boss2", "--password-stdin"],
+        &[BOSS_SECRET],
+    )
+    .refused("locked_out");
 }

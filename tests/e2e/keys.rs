@@ -327,7 +327,7 @@ fn new_key_is_issued_verified_and_revocable() {
     assert_eq!(h.ctl(&["order", "show", &order]).ok()["state"], "completed");
 
     // Revoke it: the next CRL lists it and openssl sees it revoked.
-    h.ctl(&["cert", "revoke", &serial, "--reason", "key-compromise"])
+    h.privileged(&["cert", "revoke", &serial, "--reason", "key-compromise"])
         .ok();
     let crl = h.ctl(&["crl"]).ok();
     assert_eq!(crl["revoked"], 1);
@@ -616,7 +616,7 @@ impl Hsm {
     /// The seeds name no price for an ezca revocation: the operator sets
     /// one (free) so that revoke orders can be paid.
     pub(crate) fn free_revocation(&self) {
-        self.ctl(&[
+        self.privileged(&[
             "catalog",
             "set-tariff",
             "--provider",
@@ -640,19 +640,35 @@ impl Hsm {
         self.approve_as(order, "s01", SUPERVISOR_SECRET)
     }
 
-    /// A supervisor account with [`SUPERVISOR_SECRET`].
+    /// A supervisor account with [`SUPERVISOR_SECRET`], added (once) as
+    /// every account after the first two is: with another's approval.
     fn supervisor(&self, id: &str) {
-        let mut add = self.command(kiosk_e2e::kioskctl().to_str().unwrap());
-        add.arg("--json").arg("--data-dir").arg(self.data()).args([
+        let clerks = self.ctl(&["clerk", "list"]).ok();
+        if clerks["clerks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id)
+        {
+            return;
+        }
+        let add = [
             "clerk",
             "add",
             id,
             "--role",
             "supervisor",
             "--password-stdin",
-        ]);
-        let (code, _, out) = with_stdin(add, &[SUPERVISOR_SECRET]);
-        assert_eq!(code, Some(0), "supervisor account: {out}");
+        ];
+        let base = || self.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        crate::support::privileged(&base, &self.data(), &add, &[SUPERVISOR_SECRET]).ok();
+    }
+
+    /// A privileged command, logged in and approved (see
+    /// [`crate::support::privileged`]).
+    pub(crate) fn privileged(&self, args: &[&str]) -> crate::support::Run {
+        let base = || self.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        crate::support::privileged(&base, &self.data(), args, &[])
     }
 
     fn approve_as(&self, order: &str, id: &str, secret: &str) -> (Option<i32>, Value, String) {
@@ -1247,7 +1263,7 @@ fn rsa_2048_where_the_profile_says() {
     let f = h.dir.path().join("rsa.toml");
     std::fs::write(&f, &text).unwrap();
     let e = h
-        .ctl(&["catalog", "import", f.to_str().unwrap()])
+        .privileged(&["catalog", "import", f.to_str().unwrap()])
         .refused("inconsistent");
     assert!(
         e["error"]["message"]
@@ -1262,7 +1278,8 @@ fn rsa_2048_where_the_profile_says() {
         1,
     );
     std::fs::write(&f, text).unwrap();
-    h.ctl(&["catalog", "import", f.to_str().unwrap()]).ok();
+    h.privileged(&["catalog", "import", f.to_str().unwrap()])
+        .ok();
 
     let (key, j) = h.issued_key();
     let cert = format!("{}.pem", j["certificate_serial"].as_str().unwrap());
@@ -1293,7 +1310,8 @@ fn upgrade_onto_a_new_key_when_the_model_cannot_upgrade_in_place() {
         .replace("upgrade_in_place = true", "upgrade_in_place = false");
     let f = h.dir.path().join("no-in-place.toml");
     std::fs::write(&f, text).unwrap();
-    h.ctl(&["catalog", "import", f.to_str().unwrap()]).ok();
+    h.privileged(&["catalog", "import", f.to_str().unwrap()])
+        .ok();
 
     let old_key = h.stocked_key();
     let (code, j, out) = h.personalize(&h.paid_order(), &old_key, (PIN, PIN), None);

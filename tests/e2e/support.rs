@@ -23,12 +23,103 @@ pub fn ctl(dir: &Path, args: &[&str]) -> Run {
     run(cmd)
 }
 
-pub fn run(mut cmd: Command) -> Run {
+/// The password of the two supervisors a test station starts with
+/// (`boss1`, `boss2`).
+pub const BOSS_SECRET: &str = "boss-secret-1";
+
+/// A privileged command (cert revoke, catalog import and set-tariff,
+/// clerk add and deactivate) as a station's operators run one: `boss1`
+/// logged in, `boss2` approving with their password on stdin. The two are
+/// made as the station's first supervisors when missing. `base` is the
+/// `kioskctl` command with the test's environment; `more_stdin` follows
+/// the approver's password (a new account's password).
+pub fn privileged(
+    base: &dyn Fn() -> Command,
+    data: &Path,
+    args: &[&str],
+    more_stdin: &[&str],
+) -> Run {
+    use std::os::unix::fs::PermissionsExt;
+    let runtime = data.with_extension("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let ctl = |args: &[&str], stdin: &[&str]| {
+        let mut c = base();
+        c.arg("--json")
+            .arg("--data-dir")
+            .arg(data)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &runtime);
+        run_with_stdin(c, stdin)
+    };
+    let clerks = ctl(&["clerk", "list"], &[]).ok();
+    for id in ["boss1", "boss2"] {
+        let known = clerks["clerks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id);
+        if !known {
+            ctl(
+                &[
+                    "clerk",
+                    "add",
+                    id,
+                    "--role",
+                    "supervisor",
+                    "--password-stdin",
+                ],
+                &[BOSS_SECRET],
+            )
+            .ok();
+        }
+    }
+    ctl(
+        &["login", "--clerk", "boss1", "--password-stdin"],
+        &[BOSS_SECRET],
+    )
+    .ok();
+    let mut all = args.to_vec();
+    all.extend(["--approver", "boss2", "--approver-stdin"]);
+    let mut stdin = vec![BOSS_SECRET];
+    stdin.extend(more_stdin);
+    ctl(&all, &stdin)
+}
+
+/// [`privileged`] on a station run by [`ctl`].
+pub fn ctl_privileged(dir: &Path, args: &[&str]) -> Run {
+    let base = || {
+        let mut c = Command::new(kiosk_e2e::kioskctl());
+        c.env("KIOSK_CLERK", "t01").env_remove("KIOSK_DATA_DIR");
+        c
+    };
+    privileged(&base, dir, args, &[])
+}
+
+pub fn run(cmd: Command) -> Run {
+    run_with_stdin(cmd, &[])
+}
+
+/// Runs a command with these lines on its stdin (none: stdin is closed).
+pub fn run_with_stdin(mut cmd: Command, lines: &[&str]) -> Run {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kioskctl");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
     let Output {
         status,
         stdout,
         stderr,
-    } = cmd.stdin(Stdio::null()).output().expect("spawn kioskctl");
+    } = child.wait_with_output().expect("kioskctl output");
     let stdout = String::from_utf8(stdout).expect("utf-8 stdout");
     Run {
         code: status.code().unwrap_or(-1),

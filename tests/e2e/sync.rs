@@ -160,7 +160,7 @@ fn round_trip_of_orders_keys_catalog_decisions_and_station_certificate() {
     // the central's review (a renewal expired for more than a year).
     let (_, issued) = h.issued_key();
     let serial = issued["certificate_serial"].as_str().unwrap().to_string();
-    h.ctl(&["cert", "revoke", &serial, "--reason", "key-compromise"])
+    h.privileged(&["cert", "revoke", &serial, "--reason", "key-compromise"])
         .ok();
     let mut late: Value = serde_json::from_str(kiosk_app::demo::APPLICATION_JSON).unwrap();
     late["operation"] = "renew".into();
@@ -383,7 +383,7 @@ fn the_central_serves_the_newest_crl_of_each_station_to_relying_parties() {
     let (_, issued) = h.issued_key();
     let serial = issued["certificate_serial"].as_str().unwrap().to_string();
     let revoked = h
-        .ctl(&["cert", "revoke", &serial, "--reason", "key-compromise"])
+        .privileged(&["cert", "revoke", &serial, "--reason", "key-compromise"])
         .ok();
     let number = revoked["crl"]["number"].as_i64().unwrap();
     let first = rig.sync(&h).ok();

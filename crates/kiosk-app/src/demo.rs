@@ -172,7 +172,14 @@ fn demo_accounts(station: &mut Station) -> Result<(), AppError> {
     for (id, name, role, password) in DEMO_ACCOUNTS {
         if station.store().clerk(id)?.is_none() {
             let secret = SecretString::from(password.to_string());
-            station.put_clerk(id, name, role, &secret, None, DEMO_CLERK)?;
+            station.put_clerk_as(
+                id,
+                name,
+                role,
+                &secret,
+                None,
+                &kiosk_store::Actor::operator(DEMO_CLERK),
+            )?;
         }
     }
     Ok(())

@@ -21,7 +21,7 @@ pub mod sync;
 
 pub mod demo;
 
-pub use accounts::{ClerkView, Role, Session, Sessions};
+pub use accounts::{Acting, ClerkView, Role, Session, Sessions};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use counter::{DeskOrder, KeyRenewal, PresentKey};
 pub use documents::{AttachmentView, Document, PrintOutcome, RenderedDocument, SealView};

@@ -17,7 +17,7 @@ use kiosk_store::{
 };
 use serde::Serialize;
 
-use crate::{AppError, Clock, Rules, EMBEDDED_CATALOG};
+use crate::{Acting, AppError, Clock, Rules, EMBEDDED_CATALOG};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "station.db";
@@ -316,12 +316,10 @@ impl Station {
         })
     }
 
-    /// Imports a catalog file (TOML, or JSON by its `.json` extension).
-    pub fn import_catalog(
-        &mut self,
-        path: &Path,
-        operator: &str,
-    ) -> Result<ImportOutcome, AppError> {
+    /// Imports a catalog file (TOML, or JSON by its `.json` extension): a
+    /// clerk with another account's approval does it, since the catalog
+    /// sets fees, validity and what goes into certificates.
+    pub fn import_catalog(&mut self, path: &Path, by: &Acting) -> Result<ImportOutcome, AppError> {
         let text = fs::read_to_string(path).map_err(|e| AppError::io(path.display(), e))?;
         let catalog = if path
             .extension()
@@ -343,7 +341,7 @@ impl Station {
         } else {
             Catalog::from_toml(&text)?
         };
-        let actor = operator_actor(operator)?;
+        let actor = Actor::clerk(&by.actor());
         Ok(self.store.import_catalog(
             &actor,
             self.clock.now(),
@@ -352,7 +350,8 @@ impl Station {
         )?)
     }
 
-    /// Sets one tariff line's amount, over whatever catalog is active.
+    /// Sets one tariff line's amount, over whatever catalog is active: a
+    /// clerk with another account's approval does it.
     #[allow(clippy::too_many_arguments)]
     pub fn set_tariff(
         &mut self,
@@ -362,9 +361,9 @@ impl Station {
         item: &str,
         amount_fen: i64,
         reason: &str,
-        operator: &str,
+        by: &Acting,
     ) -> Result<TariffOverride, AppError> {
-        let actor = operator_actor(operator)?;
+        let actor = Actor::clerk(&by.actor());
         let mut catalog = self.rules()?.catalog().clone();
         catalog.set_tariff(provider, project, operation, item, amount_fen)?;
         let o = TariffOverride {
@@ -450,10 +449,6 @@ fn assess(rules: &Rules, app: Application) -> Result<Assessment, AppError> {
 
 fn clerk_actor(clerk: &str) -> Result<Actor, AppError> {
     named(clerk, "受理员").map(Actor::clerk)
-}
-
-fn operator_actor(operator: &str) -> Result<Actor, AppError> {
-    named(operator, "操作员").map(Actor::operator)
 }
 
 fn named<'a>(id: &'a str, label: &str) -> Result<&'a str, AppError> {

@@ -14,6 +14,7 @@ mod error;
 mod journal;
 mod keys;
 mod orders;
+mod sessions;
 mod states;
 mod sync;
 
@@ -26,6 +27,7 @@ pub use error::StoreError;
 pub use journal::{new_id, Actor, OutboxRecord, Writer};
 pub use keys::{CertRecord, CrlRecord, JournalEntry, StationCa, StockKey};
 pub use orders::{HistoryEntry, OrderSummary};
+pub use sessions::{CliSession, LoginFailures};
 pub use states::{CertState, SealState, StockState};
 pub use sync::{CentralRevocation, RawRecord, SyncState};
 

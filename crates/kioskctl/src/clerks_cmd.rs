@@ -39,7 +39,11 @@ pub enum ReportCmd {
     },
 }
 
-pub fn clerk(cmd: ClerkCmd, mut st: Station, operator: &str) -> Result<Output, AppError> {
+pub fn clerk(
+    cmd: ClerkCmd,
+    mut st: Station,
+    approver: &crate::commands::Approver,
+) -> Result<Output, AppError> {
     match cmd {
         ClerkCmd::Add {
             id,
@@ -48,13 +52,19 @@ pub fn clerk(cmd: ClerkCmd, mut st: Station, operator: &str) -> Result<Output, A
             password_stdin,
         } => {
             let role: Role = role.parse()?;
+            // Without an approver: the station's first two supervisors
+            // (kiosk-app refuses anything else).
+            let by = match approver.id {
+                Some(_) => Some(approver.acting(&mut st)?),
+                None => None,
+            };
             let (first, second) = crate::keys_cmd::read_pins(
                 password_stdin,
                 &["请输入密码或PIN码：", "请再次输入："],
             )?;
             // Typed at a terminal, the password is asked twice.
             let again = (!password_stdin).then_some(&second);
-            let c = st.put_clerk(&id, &name, role, &first, again, operator)?;
+            let c = st.put_clerk(&id, &name, role, &first, again, by.as_ref())?;
             let human = format!("账号 {}（{}）已保存", c.id, c.role.label_zh());
             Output::ok(c, human)
         }
@@ -76,7 +86,8 @@ pub fn clerk(cmd: ClerkCmd, mut st: Station, operator: &str) -> Result<Output, A
             Output::ok(json!({ "clerks": all }), human)
         }
         ClerkCmd::Deactivate { id } => {
-            let changed = st.deactivate_clerk(&id, operator)?;
+            let by = approver.acting(&mut st)?;
+            let changed = st.deactivate_clerk(&id, &by)?;
             Output::ok(
                 json!({ "id": id, "deactivated": changed }),
                 if changed {

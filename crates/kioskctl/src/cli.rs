@@ -20,15 +20,33 @@ pub struct Cli {
     /// The date the rules apply on (YYYY-MM-DD); the station clock otherwise.
     #[arg(long, global = true, value_name = "YYYY-MM-DD")]
     pub today: Option<NaiveDate>,
-    /// The clerk or operator responsible for a change.
+    /// The clerk or operator responsible for a change (and the account
+    /// `login` opens a session for).
     #[arg(long, global = true, env = "KIOSK_CLERK", value_name = "ID")]
     pub clerk: Option<String>,
+    /// A supervisor, not the logged-in account, who approves a privileged
+    /// change (cert revoke, catalog import and set-tariff, clerk add and
+    /// deactivate) by typing their own password.
+    #[arg(long, global = true, value_name = "ID")]
+    pub approver: Option<String>,
+    /// Read the approver's password from the first line of stdin instead
+    /// of the terminal.
+    #[arg(long, global = true)]
+    pub approver_stdin: bool,
     #[command(subcommand)]
     pub command: Cmd,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
+    /// Open a session as --clerk ID (password from the terminal, or with
+    /// --password-stdin from stdin); it ends after the console's idle time.
+    Login {
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// End this user's session at this station.
+    Logout,
     /// Fee of an operation, with its lines and reasons.
     Fee(FeeArgs),
     /// Materials checklist of an operation.

@@ -37,6 +37,10 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
     let data_dir = kiosk_app::data_dir(cli.data_dir.as_deref());
     let today = cli.today.unwrap_or_else(|| clock.today());
     let clerk = cli.clerk.unwrap_or_default();
+    let approver = Approver {
+        id: cli.approver,
+        stdin: cli.approver_stdin,
+    };
     let open = || Station::open(&data_dir, clock.clone()).map(|s| s.with_today(cli.today));
     match cli.command {
         Cmd::Fee(a) => {
@@ -123,7 +127,9 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
                 exit,
             })
         }
-        Cmd::Catalog(c) => catalog(c, open, &clerk),
+        Cmd::Login { password_stdin } => crate::session_cmd::login(open()?, &clerk, password_stdin),
+        Cmd::Logout => crate::session_cmd::logout(open()?),
+        Cmd::Catalog(c) => catalog(c, open, &approver),
         Cmd::Ca(c) => crate::keys_cmd::ca(c, open()?, &clerk),
         Cmd::Stock(c) => crate::keys_cmd::stock(c, open()?, &clerk, today),
         Cmd::Key(c) => crate::keys_cmd::key(c, open()?),
@@ -132,12 +138,12 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Sync {
             action: Some(crate::cli::SyncCmd::Status),
         } => crate::sync_cmd::status(open()?),
-        Cmd::Cert(c) => crate::keys_cmd::cert(c, open()?, &clerk),
+        Cmd::Cert(c) => crate::keys_cmd::cert(c, open()?, &approver),
         Cmd::Form(a) => crate::documents_cmd::form(a, open()?),
         Cmd::Print(a) => crate::documents_cmd::print(a, open()?, &clerk),
         Cmd::Scan(c) => crate::documents_cmd::scan(c, open()?, &clerk),
         Cmd::Seal(c) => crate::documents_cmd::seal(c, open()?, &clerk),
-        Cmd::Clerk(c) => crate::clerks_cmd::clerk(c, open()?, &clerk),
+        Cmd::Clerk(c) => crate::clerks_cmd::clerk(c, open()?, &approver),
         Cmd::Report(c) => crate::clerks_cmd::report(c, open()?, today),
         Cmd::Demo => {
             let summary = demo::run(&data_dir, clock.clone())?;
@@ -325,10 +331,23 @@ fn order(
     }
 }
 
+/// Who approves a privileged change, as the command line names them.
+pub struct Approver {
+    pub id: Option<String>,
+    pub stdin: bool,
+}
+
+impl Approver {
+    /// The logged-in clerk with this approver's consent.
+    pub fn acting(&self, st: &mut Station) -> Result<kiosk_app::Acting, AppError> {
+        crate::session_cmd::acting(st, self.id.as_deref(), self.stdin)
+    }
+}
+
 fn catalog(
     cmd: CatalogCmd,
     open: impl Fn() -> Result<Station, AppError>,
-    clerk: &str,
+    approver: &Approver,
 ) -> Result<Output, AppError> {
     match cmd {
         CatalogCmd::Show => {
@@ -357,7 +376,9 @@ fn catalog(
             Output::ok(&view, human.trim_end().to_string())
         }
         CatalogCmd::Import { file } => {
-            let outcome = open()?.import_catalog(&file, clerk)?;
+            let mut st = open()?;
+            let by = approver.acting(&mut st)?;
+            let outcome = st.import_catalog(&file, &by)?;
             let human = format!("{outcome:?}");
             Output::ok(outcome, human)
         }
@@ -369,14 +390,16 @@ fn catalog(
             amount_fen,
             reason,
         } => {
-            let o = open()?.set_tariff(
+            let mut st = open()?;
+            let by = approver.acting(&mut st)?;
+            let o = st.set_tariff(
                 &provider,
                 project.as_deref(),
                 op(&operation)?,
                 &item,
                 amount_fen,
                 &reason,
-                clerk,
+                &by,
             )?;
             let human = format!(
                 "已设定 {} {} {} 为 {} 元",

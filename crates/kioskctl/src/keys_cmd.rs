@@ -304,7 +304,11 @@ pub fn approve(
     Output::ok(a, human)
 }
 
-pub fn cert(cmd: CertCmd, mut st: Station, clerk: &str) -> Result<Output, AppError> {
+pub fn cert(
+    cmd: CertCmd,
+    mut st: Station,
+    approver: &crate::commands::Approver,
+) -> Result<Output, AppError> {
     match cmd {
         CertCmd::List { key, order } => {
             let certs = st.certificates(key.as_deref(), order.as_deref())?;
@@ -316,9 +320,10 @@ pub fn cert(cmd: CertCmd, mut st: Station, clerk: &str) -> Result<Output, AppErr
             Output::ok(json!({ "certificates": certs }), human)
         }
         CertCmd::Revoke { serial, reason } => {
+            let by = approver.acting(&mut st)?;
             let cfg = KeyConfig::from_env()?;
             let m = module(&cfg)?;
-            let (c, crl) = st.revoke_certificate(&m, &cfg, &serial, reason, clerk)?;
+            let (c, crl) = st.revoke_certificate(&m, &cfg, &serial, reason, &by)?;
             let human = format!(
                 "证书 {} 已吊销（{}），已列入 CRL 第 {} 号",
                 c.serial,

@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod documents_cmd;
 mod keys_cmd;
+mod session_cmd;
 mod sync_cmd;
 
 use std::io::Write;

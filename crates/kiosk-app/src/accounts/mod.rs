@@ -16,11 +16,13 @@ use serde::Serialize;
 use crate::error::Denial;
 use crate::{AppError, Station};
 
+mod dual;
 mod sessions;
 #[cfg(test)]
 mod tests;
 
-pub use sessions::{Session, Sessions, LOCKOUT_MINUTES, MAX_FAILURES};
+pub use dual::{second_account_required, Acting};
+pub use sessions::{Session, Sessions, LOCKOUT_MINUTES, MAX_FAILURES, SESSION_IDLE_MINUTES};
 
 /// What an account may do at the console. A supervisor may do everything
 /// a clerk may, and approves unlocks and revocations.
@@ -126,6 +128,9 @@ fn action_en(code: &str) -> &'static str {
         "approval_required" => {
             "have another supervisor approve it (the console's supervisor approval, or kioskctl order approve ORDER --supervisor ID) and run it again"
         }
+        "second_account_required" => {
+            "log in with kioskctl login --clerk ID, add --approver SUPERVISOR (who types their own password) and try again"
+        }
         "locked_out" => "wait five minutes, or have a supervisor help",
         "not_logged_in" => "log in again",
         "forbidden" => "ask a supervisor",
@@ -168,6 +173,16 @@ fn verify_secret(secret: &SecretString, phc: &str) -> bool {
     })
 }
 
+/// A hash no secret matches, checked for unknown accounts.
+fn unknown_account_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let mut raw = [0u8; 32];
+        let _ = getrandom::fill(&mut raw);
+        hash_secret(&SecretString::from(hex::encode(raw))).unwrap_or_default()
+    })
+}
+
 /// Account ids are what a clerk types to log in and what the audit names.
 fn check_id(id: &str) -> Result<&str, AppError> {
     let id = id.trim();
@@ -192,6 +207,11 @@ fn check_id(id: &str) -> Result<&str, AppError> {
 impl Station {
     /// Adds an account or sets a new secret, name and role for it. A
     /// secret typed twice (`again`) must be the same both times.
+    ///
+    /// A clerk with another account's approval does it (`by`). The one
+    /// exception is the station's start: while it has fewer than two
+    /// active supervisors, a supervisor account is added without one, since
+    /// there is nobody yet to approve (recorded as `bootstrap`).
     pub fn put_clerk(
         &mut self,
         id: &str,
@@ -199,7 +219,36 @@ impl Station {
         role: Role,
         secret: &SecretString,
         again: Option<&SecretString>,
-        operator: &str,
+        by: Option<&Acting>,
+    ) -> Result<ClerkView, AppError> {
+        let actor = match by {
+            Some(by) => Actor::clerk(&by.actor()),
+            None if role == Role::Supervisor && self.active_supervisors()? < 2 => {
+                Actor::operator("bootstrap")
+            }
+            None => return Err(second_account_required()),
+        };
+        self.put_clerk_as(id, display_name, role, secret, again, &actor)
+    }
+
+    fn active_supervisors(&self) -> Result<usize, AppError> {
+        Ok(self
+            .clerks()?
+            .iter()
+            .filter(|c| c.active && c.role == Role::Supervisor)
+            .count())
+    }
+
+    /// [`Station::put_clerk`] for the station's own set-up (the demo's
+    /// documented accounts).
+    pub(crate) fn put_clerk_as(
+        &mut self,
+        id: &str,
+        display_name: &str,
+        role: Role,
+        secret: &SecretString,
+        again: Option<&SecretString>,
+        actor: &Actor,
     ) -> Result<ClerkView, AppError> {
         let id = check_id(id)?.to_string();
         if let Some(again) = again {
@@ -223,14 +272,8 @@ impl Station {
         }
         let hash = hash_secret(secret)?;
         let now = self.now();
-        self.store_mut().put_clerk(
-            &Actor::operator(operator),
-            now,
-            &id,
-            &name,
-            role.as_str(),
-            &hash,
-        )?;
+        self.store_mut()
+            .put_clerk(actor, now, &id, &name, role.as_str(), &hash)?;
         Ok(ClerkView {
             id,
             display_name: name,
@@ -239,11 +282,13 @@ impl Station {
         })
     }
 
-    pub fn deactivate_clerk(&mut self, id: &str, operator: &str) -> Result<bool, AppError> {
+    /// Deactivates an account (its sessions end with it); a clerk with
+    /// another account's approval does it.
+    pub fn deactivate_clerk(&mut self, id: &str, by: &Acting) -> Result<bool, AppError> {
         let now = self.now();
         Ok(self
             .store_mut()
-            .deactivate_clerk(&Actor::operator(operator), now, id.trim())?)
+            .deactivate_clerk(&Actor::clerk(&by.actor()), now, id.trim())?)
     }
 
     pub fn clerks(&self) -> Result<Vec<ClerkView>, AppError> {
@@ -264,6 +309,11 @@ impl Station {
     /// a wrong secret.
     pub fn verify_clerk(&self, id: &str, secret: &SecretString) -> Result<ClerkView, AppError> {
         let row = self.store().clerk(id.trim())?;
+        if row.is_none() {
+            // An unknown account costs the same hashing as a wrong
+            // password, so timing does not tell which accounts exist.
+            verify_secret(secret, unknown_account_hash());
+        }
         match row {
             Some(c) if c.active && verify_secret(secret, &c.secret_hash) => Ok(ClerkView {
                 role: c.role.parse().unwrap_or(Role::Clerk),

@@ -1,12 +1,13 @@
 //! Console sessions: random tokens that only this process can map to a
-//! clerk, ended by idle time, and the wrong-secret throttle shared by
-//! logins and supervisor approvals.
+//! clerk, ended by idle time; and the wrong-secret throttle shared by
+//! logins and supervisor approvals at the console and the command line.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 use kiosk_keys::SecretString;
+use kiosk_store::LoginFailures;
 use serde::Serialize;
 
 use super::{denied, ClerkView, Role};
@@ -23,6 +24,19 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session found again (the command line's, kept in the database).
+    pub(super) fn resumed(
+        clerk: ClerkView,
+        started_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Session {
+        Session {
+            clerk,
+            started_at,
+            last_seen: now,
+        }
+    }
+
     /// Refuses unless the session's account acts as `role` or above.
     pub fn may(&self, role: Role) -> Result<(), AppError> {
         if self.clerk.role < role {
@@ -44,21 +58,67 @@ impl Session {
 pub const MAX_FAILURES: u32 = 5;
 /// How long an account stays paused after [`MAX_FAILURES`].
 pub const LOCKOUT_MINUTES: i64 = 5;
-
-#[derive(Debug, Default)]
-struct Failures {
-    count: u32,
-    until: Option<DateTime<Utc>>,
-}
+/// How long a session (console or command line) lasts without use.
+pub const SESSION_IDLE_MINUTES: i64 = 15;
 
 /// The console sessions of this process. Tokens are random, never stored,
-/// and expire after `idle` without use. Wrong secrets are counted per
-/// account: after [`MAX_FAILURES`] in a row the account is paused for
-/// [`LOCKOUT_MINUTES`], at login and at supervisor approval alike.
+/// and expire after `idle` without use.
 pub struct Sessions {
     idle: Duration,
     by_token: Mutex<HashMap<String, Session>>,
-    failures: Mutex<HashMap<String, Failures>>,
+}
+
+impl Station {
+    /// Runs `check` (which verifies `id`'s secret) unless the account is
+    /// paused; counts a wrong secret, forgets the count on success. Wrong
+    /// secrets are counted per account in the station's database: after
+    /// [`MAX_FAILURES`] in a row the account is paused for
+    /// [`LOCKOUT_MINUTES`], at the console and the command line, at login
+    /// and at approval alike, and a restart does not clear it.
+    pub fn throttled<T>(
+        &mut self,
+        id: &str,
+        check: impl FnOnce(&mut Station) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let key = id.trim().to_lowercase();
+        let now = self.now();
+        let mut f = self.store().login_failures(&key)?;
+        let paused = f
+            .paused_until
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.to_utc())
+            .filter(|until| *until > now);
+        if let Some(until) = paused {
+            let minutes = ((until - now).num_seconds() + 59) / 60;
+            return Err(denied(
+                Denial::LockedOut,
+                "clerk_id",
+                "locked_out",
+                "账号",
+                &format!("该账号连续 {MAX_FAILURES} 次密码错误，已暂停登录和审批"),
+                &format!("请 {minutes} 分钟后再试；忘记密码请联系主管重置"),
+                "too many wrong secrets in a row: the account is paused",
+            ));
+        }
+        let out = check(self);
+        match &out {
+            Ok(_) => f = LoginFailures::default(),
+            Err(AppError::Denied(Denial::BadCredentials, _)) => {
+                f.failures += 1;
+                f.paused_until = None;
+                if f.failures >= MAX_FAILURES {
+                    f.failures = 0;
+                    f.paused_until = Some(kiosk_store::timestamp(
+                        now + Duration::minutes(LOCKOUT_MINUTES),
+                    ));
+                }
+            }
+            Err(_) => return out,
+        }
+        self.store().set_login_failures(&key, &f)?;
+        out
+    }
 }
 
 impl Sessions {
@@ -66,60 +126,17 @@ impl Sessions {
         Sessions {
             idle,
             by_token: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// Runs `check` (which verifies `id`'s secret) unless the account is
-    /// paused; counts a wrong secret, forgets the count on success.
-    pub fn throttled<T>(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-        check: impl FnOnce() -> Result<T, AppError>,
-    ) -> Result<T, AppError> {
-        let key = id.trim().to_lowercase();
-        if let Some(until) = self.failures().get(&key).and_then(|f| f.until) {
-            if until > now {
-                let minutes = ((until - now).num_seconds() + 59) / 60;
-                return Err(denied(
-                    Denial::LockedOut,
-                    "clerk_id",
-                    "locked_out",
-                    "账号",
-                    &format!("该账号连续 {MAX_FAILURES} 次密码错误，已暂停登录和审批"),
-                    &format!("请 {minutes} 分钟后再试；忘记密码请联系主管重置"),
-                    "too many wrong secrets in a row: the account is paused",
-                ));
-            }
-        }
-        let out = check();
-        let mut failures = self.failures();
-        match &out {
-            Ok(_) => {
-                failures.remove(&key);
-            }
-            Err(AppError::Denied(Denial::BadCredentials, _)) => {
-                let f = failures.entry(key).or_default();
-                f.count += 1;
-                if f.count >= MAX_FAILURES {
-                    f.count = 0;
-                    f.until = Some(now + Duration::minutes(LOCKOUT_MINUTES));
-                }
-            }
-            Err(_) => {}
-        }
-        out
     }
 
     /// Checks the account and opens a session; returns its token.
     pub fn login(
         &self,
-        station: &Station,
+        station: &mut Station,
         id: &str,
         secret: &SecretString,
     ) -> Result<(String, Session), AppError> {
-        let clerk = self.throttled(id, station.now(), || station.verify_clerk(id, secret))?;
+        let clerk = station.throttled(id, |st| st.verify_clerk(id, secret))?;
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw)
             .map_err(|e| AppError::io("getrandom", std::io::Error::other(e.to_string())))?;
@@ -161,9 +178,5 @@ impl Sessions {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         // A panic elsewhere must not lock every clerk out.
         self.by_token.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failures>> {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -155,15 +155,17 @@ impl Station {
         }
     }
 
-    /// Revokes an active certificate (吊销) by hand and re-signs the CRL.
+    /// Revokes an active certificate (吊销) by hand and re-signs the CRL:
+    /// a clerk with another account's approval does it.
     pub fn revoke_certificate(
         &mut self,
         m: &Module,
         cfg: &KeyConfig,
         serial: &str,
         reason: RevocationReason,
-        clerk: &str,
+        by: &crate::Acting,
     ) -> Result<(CertRecord, CrlIssued), AppError> {
+        let clerk = &by.actor();
         // Its revocation time goes on the CRL: only from a clock to trust.
         self.check_clock()?;
         let serial = serial.trim().to_ascii_lowercase();

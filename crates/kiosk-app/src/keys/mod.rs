@@ -10,7 +10,7 @@ use std::fs;
 
 use kiosk_domain::Rejection;
 use kiosk_keys::TokenInfo;
-pub use kiosk_keys::{KeyKind, Module, SecretString};
+pub use kiosk_keys::{ExposeSecret, KeyKind, Module, SecretString};
 use kiosk_store::StockKey;
 use serde::Serialize;
 
