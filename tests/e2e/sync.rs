@@ -492,6 +492,10 @@ fn offline_is_recorded_and_nothing_is_lost() {
         .arg(h.data())
         .arg("sync")
         .env("KIOSK_CENTRAL_URL", format!("https://127.0.0.1:{port}"))
+        .env(
+            "KIOSK_CENTRAL_CA",
+            h.data().join("ca").join("station-ca.pem"),
+        )
         .env("KIOSK_SYNC_TIMEOUT_SECS", "2");
     let r = run(c).refused("central_unreachable");
     assert!(
@@ -509,6 +513,31 @@ fn offline_is_recorded_and_nothing_is_lost() {
         .arg("sync")
         .env_remove("KIOSK_CENTRAL_URL");
     run(c).refused("sync_not_configured");
+    // Plain HTTP, or a central whose certificate is not pinned: refused
+    // before anything is sent or recorded.
+    for (url, ca) in [
+        (format!("http://127.0.0.1:{port}"), true),
+        (format!("https://127.0.0.1:{port}"), false),
+    ] {
+        let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        c.args(["--json", "--data-dir"])
+            .arg(h.data())
+            .arg("sync")
+            .env("KIOSK_CENTRAL_URL", &url)
+            .env_remove("KIOSK_CENTRAL_CA");
+        if ca {
+            c.env(
+                "KIOSK_CENTRAL_CA",
+                h.data().join("ca").join("station-ca.pem"),
+            );
+        }
+        run(c).refused(if ca {
+            "plain_http"
+        } else {
+            "central_not_pinned"
+        });
+        assert_eq!(h.ctl(&["sync", "status"]).ok(), status, "nothing recorded");
+    }
 }
 
 /// A small deterministic generator, seeded per run and printed, so a

@@ -82,7 +82,7 @@ impl Client<'_> {
         let bytes = response
             .body_mut()
             .with_config()
-            .limit(256 * 1024 * 1024)
+            .limit(MAX_ANSWER_BYTES)
             .read_to_vec()
             .map_err(|e| SyncError::Unreachable(e.to_string()))?;
         match status {

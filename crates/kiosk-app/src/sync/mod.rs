@@ -40,7 +40,8 @@ pub struct SyncConfig {
     /// Base URL, e.g. `https://central.example:8443`.
     pub url: String,
     /// PEM of the certificate (or CA) the central's TLS certificate must
-    /// chain to. Without it the system's web roots are used.
+    /// chain to: required, since the system's web roots would let anyone
+    /// with a public certificate for that name be the central.
     pub central_ca: Option<PathBuf>,
     /// Records per batch.
     pub batch: u32,
@@ -54,7 +55,45 @@ pub struct SyncConfig {
     pub trace_dir: Option<PathBuf>,
 }
 
+/// Largest answer read from the central (16 MiB). A catalog is tens of
+/// kilobytes and a page of revocations or decisions far less than this; a
+/// larger answer is refused before it is held in memory.
+pub const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
+
 impl SyncConfig {
+    /// Refuses a central reached over plain HTTP or without a pinned CA:
+    /// nothing the station takes from the network may come from whoever
+    /// sits between it and the central.
+    pub fn check(&self) -> Result<(), AppError> {
+        if !self.url.starts_with("https://") {
+            return Err(
+                kiosk_domain::Rejection::field("central_url", "中心CA地址", "plain_http")
+                    .zh(
+                        format!("中心CA地址 {} 不是 HTTPS", self.url),
+                        "请把 KIOSK_CENTRAL_URL 设为 https:// 开头的地址",
+                    )
+                    .en(
+                        format!("the central's address {} is not HTTPS", self.url),
+                        "set KIOSK_CENTRAL_URL to an https:// address",
+                    )
+                    .into(),
+            );
+        }
+        if self.central_ca.is_none() {
+            return Err(kiosk_domain::Rejection::field("central_ca", "中心CA证书", "central_not_pinned")
+                .zh(
+                    "未指定中心CA的TLS证书（KIOSK_CENTRAL_CA），工作站不会信任系统的公共根证书",
+                    "请把中心CA提供的证书（PEM）放到本机，并用 KIOSK_CENTRAL_CA 指向它",
+                )
+                .en(
+                    "the central's TLS certificate is not pinned (KIOSK_CENTRAL_CA); public roots are not trusted",
+                    "put the central's certificate (PEM) on this machine and name it with KIOSK_CENTRAL_CA",
+                )
+                .into());
+        }
+        Ok(())
+    }
+
     /// From `KIOSK_CENTRAL_URL` (none: sync is not set up),
     /// `KIOSK_CENTRAL_CA`, `KIOSK_SYNC_BATCH`, `KIOSK_SYNC_TIMEOUT_SECS`,
     /// `KIOSK_SYNC_TRACE_DIR`.
@@ -247,6 +286,7 @@ impl Station {
         cfg: &SyncConfig,
         progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<SyncSummary, AppError> {
+        cfg.check()?;
         let _lock = lock(self.data_dir())?;
         let started = Instant::now();
         let now = self.now();
