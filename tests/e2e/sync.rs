@@ -777,6 +777,13 @@ fn forged_revoked_modified_and_replayed_requests_are_refused() {
             "clock {offset:+} s"
         );
     }
+    // To a central whose clock is past the station certificate's end
+    // (thirty years on): refused for the certificate, whatever else.
+    let expired = rig.central_shifted(30 * 366 * 24 * 3600);
+    assert_eq!(
+        resend(&rig, &expired.url(), &head, &body, a.dir.path()),
+        (401, "certificate_expired".into())
+    );
     assert_eq!(
         rig.records(&station).len(),
         stored,

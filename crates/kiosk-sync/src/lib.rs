@@ -257,6 +257,9 @@ pub mod refusal {
     pub const UNKNOWN_STATION: &str = "unknown_station";
     pub const UNKNOWN_CERTIFICATE: &str = "unknown_certificate";
     pub const STATION_REVOKED: &str = "station_revoked";
+    /// The station signed with a certificate outside its validity, by the
+    /// central's clock.
+    pub const CERTIFICATE_EXPIRED: &str = "certificate_expired";
     pub const BAD_SIGNATURE: &str = "bad_signature";
     pub const REPLAYED: &str = "replayed";
     pub const CLOCK_SKEW: &str = "clock_skew";

@@ -225,6 +225,32 @@ async fn verify(
             "签名所用的工作站证书未在中心CA登记。请联系中心CA登记本工作站当前的签发CA证书",
         ));
     };
+    // A registered certificate is good only within its validity, by the
+    // central's own clock (its start with the same tolerance as a request's
+    // time: a sub-CA certificate made a moment ago on a station whose clock
+    // runs a little ahead).
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|_| {
+        refused(
+            StatusCode::UNAUTHORIZED,
+            refusal::UNKNOWN_CERTIFICATE,
+            "the registered station certificate cannot be read",
+            "中心CA登记的工作站证书无法解析。请联系中心CA重新登记",
+        )
+    })?;
+    let now = c.clock.now().timestamp();
+    let validity = cert.validity();
+    let tolerance = c.max_skew.as_secs() as i64;
+    if now + tolerance < validity.not_before.timestamp() || now > validity.not_after.timestamp() {
+        return Err(refused(
+            StatusCode::UNAUTHORIZED,
+            refusal::CERTIFICATE_EXPIRED,
+            &format!(
+                "the station certificate {fingerprint} is not valid now (valid {} to {})",
+                validity.not_before, validity.not_after
+            ),
+            "工作站签发CA证书不在有效期内。请向中心CA申请续期（kioskctl ca csr / ca import）",
+        ));
+    }
     let at = DateTime::parse_from_rfc3339(time)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {

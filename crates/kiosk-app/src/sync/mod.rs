@@ -190,6 +190,7 @@ impl SyncError {
                     "central_unknown_station"
                 }
                 refusal::STATION_REVOKED => "central_station_revoked",
+                refusal::CERTIFICATE_EXPIRED => "central_certificate_expired",
                 refusal::CLOCK_SKEW => "central_clock_skew",
                 refusal::SEQUENCE_CONFLICT => "central_sequence_conflict",
                 refusal::UNAVAILABLE => "central_unavailable",
