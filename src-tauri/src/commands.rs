@@ -150,6 +150,7 @@ pub fn ui_ready() {
 pub fn kiosk_config(desk: State<'_, Desk>) -> KioskConfigDto {
     KioskConfigDto {
         idle_seconds: desk.idle_seconds,
+        console_idle_seconds: (kiosk_app::accounts::SESSION_IDLE_MINUTES * 60) as u32,
         station_today: desk.today().to_string(),
         keypads: KeypadsDto {
             uscc: validate::USCC_ALPHABET.into(),

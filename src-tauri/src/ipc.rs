@@ -385,6 +385,9 @@ pub struct WarningDto {
 pub struct KioskConfigDto {
     /// Seconds without a touch before the applicant screens start over.
     pub idle_seconds: u32,
+    /// Seconds without a touch before the clerk console logs out and
+    /// returns to the touchscreen (the console session's own idle time).
+    pub console_idle_seconds: u32,
     pub station_today: String,
     /// The characters each on-screen keypad offers, from the alphabets the
     /// validators check against.

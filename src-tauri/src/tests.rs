@@ -25,22 +25,22 @@ fn app(dir: &tempfile::TempDir) -> tauri::App<tauri::test::MockRuntime> {
     let clock = Arc::new(FixedClock(noon));
     let mut st = Station::open(dir.path(), clock.clone()).expect("station");
     let secret = |s: &str| SecretString::from(s.to_string());
-    for (id, name, pw) in [("zhao", "赵强", "222222"), ("qian", "钱敏", "333333")] {
+    for (id, name, pw) in [("zhao", "赵强", "zhao-pass-2"), ("qian", "钱敏", "qian-pass-3")] {
         st.put_clerk(id, name, Role::Supervisor, &secret(pw), None, None)
             .expect("supervisor");
     }
-    let (token, _) = st.cli_login("zhao", &secret("222222")).expect("login");
+    let (token, _) = st.cli_login("zhao", &secret("zhao-pass-2")).expect("login");
     let session = st
         .cli_session(kiosk_app::keys::ExposeSecret::expose_secret(&token))
         .expect("session");
     let by = st
-        .second_account(&session, "qian", &secret("333333"))
+        .second_account(&session, "qian", &secret("qian-pass-3"))
         .expect("approval");
     st.put_clerk(
         "wang",
         "王丽",
         Role::Clerk,
-        &secret("111111"),
+        &secret("wang-pass-1"),
         None,
         Some(&by),
     )
@@ -97,14 +97,14 @@ fn applicant_mode_cannot_reach_console_commands() {
     }
     let err = login(app.state(), log_in("wang", "wrong-one")).unwrap_err();
     assert_eq!(err.code, ErrorCode::BadCredentials);
-    let clerk = login(app.state(), log_in("wang", "111111")).expect("login");
+    let clerk = login(app.state(), log_in("wang", "wang-pass-1")).expect("login");
     assert_eq!(clerk.clerk.role, "clerk");
     let token = || -> crate::args::TokenArgs { args(json!({ "token": clerk.token })) };
     assert!(queue(app.state(), token()).expect("queue").is_empty());
     // The CSV with the takings is a supervisor's.
     let err = export_day_report(app.state(), args(json!({ "token": clerk.token }))).unwrap_err();
     assert_eq!(err.code, ErrorCode::Forbidden);
-    let sup = login(app.state(), log_in("zhao", "222222")).expect("login");
+    let sup = login(app.state(), log_in("zhao", "zhao-pass-2")).expect("login");
     let path = export_day_report(app.state(), args(json!({ "token": sup.token }))).expect("csv");
     assert!(std::fs::read_to_string(path).expect("csv").contains("合计"));
     logout(app.state(), token());
@@ -157,12 +157,12 @@ fn wrong_secrets_pause_login_and_approval() {
         let err = login(app.state(), log_in("wang", "000000")).unwrap_err();
         assert_eq!(err.code, ErrorCode::BadCredentials);
     }
-    let err = login(app.state(), log_in("wang", "111111")).unwrap_err();
+    let err = login(app.state(), log_in("wang", "wang-pass-1")).unwrap_err();
     assert_eq!(err.code, ErrorCode::LockedOut);
     assert!(err.message.contains("分钟后再试"), "{}", err.message);
 
     // The supervisor's secret, typed at the approval, counts the same.
-    let clerk = login(app.state(), log_in("zhao", "222222")).expect("login");
+    let clerk = login(app.state(), log_in("zhao", "zhao-pass-2")).expect("login");
     let unlock = kiosk_app::demo::APPLICATION_JSON
         .replace("\"operation\": \"new\"", "\"operation\": \"unlock\"");
     let unlock: serde_json::Value = serde_json::from_str(&unlock).expect("json");

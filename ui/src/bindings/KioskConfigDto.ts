@@ -8,7 +8,12 @@ export type KioskConfigDto = {
 /**
  * Seconds without a touch before the applicant screens start over.
  */
-idle_seconds: number, station_today: string, 
+idle_seconds: number, 
+/**
+ * Seconds without a touch before the clerk console logs out and
+ * returns to the touchscreen (the console session's own idle time).
+ */
+console_idle_seconds: number, station_today: string, 
 /**
  * The characters each on-screen keypad offers, from the alphabets the
  * validators check against.

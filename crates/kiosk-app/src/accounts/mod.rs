@@ -74,8 +74,48 @@ pub struct ClerkView {
     pub active: bool,
 }
 
-/// Shortest secret accepted: a six-digit PIN.
-pub const MIN_SECRET_CHARS: usize = 6;
+/// Shortest account password accepted. A clerk's password guards
+/// issuance and revocation, so it is longer than a key's six-digit PIN.
+pub const MIN_SECRET_CHARS: usize = 8;
+
+/// Passwords that guessing tries first (the most common in Chinese and
+/// English leaks), refused whatever their length.
+const COMMON_SECRETS: &[&str] = &[
+    "12345678", "123456789", "1234567890", "87654321", "11111111", "00000000", "88888888",
+    "66666666", "12341234", "11223344", "123123123", "password", "password1", "passw0rd",
+    "qwerty123", "qwertyui", "1qaz2wsx", "1q2w3e4r", "abc12345", "abcd1234", "a1234567",
+    "aa123456", "admin123", "admin888", "iloveyou", "woaini1314", "woaini520", "5201314a",
+    "computer", "zxcvbnm123",
+];
+
+/// Refuses a password that is short, common, one character repeated, or
+/// the account's own id.
+fn check_secret(id: &str, secret: &SecretString) -> Result<(), AppError> {
+    let s = secret.expose_secret();
+    let lower = s.to_lowercase();
+    if s.chars().count() < MIN_SECRET_CHARS {
+        return Err(rejection(
+            "secret",
+            "too_short",
+            "密码",
+            "密码太短（至少8位）",
+            "请设置至少8位、不易猜到的密码",
+            "the password is shorter than 8 characters",
+        ));
+    }
+    let one_char = s.chars().all(|c| Some(c) == s.chars().next());
+    if one_char || COMMON_SECRETS.contains(&lower.as_str()) || lower == id.to_lowercase() {
+        return Err(rejection(
+            "secret",
+            "too_common",
+            "密码",
+            "密码太常见或与账号相同，容易被猜到",
+            "请换一个不常见的密码，例如几个词加数字",
+            "the password is among the first ones guessed, or is the account id",
+        ));
+    }
+    Ok(())
+}
 
 fn rejection(
     field: &'static str,
@@ -121,6 +161,7 @@ fn action_en(code: &str) -> &'static str {
         "bad_credentials" => "check both and try again; a supervisor resets a forgotten password",
         "format" => "choose another account id",
         "too_short" => "choose a longer password",
+        "too_common" => "choose a password that is not common, e.g. a few words and digits",
         "approval_not_needed" => "carry out the order directly",
         "not_supervisor" | "self_approval" => {
             "have another supervisor approve with their own account and password"
@@ -260,16 +301,7 @@ impl Station {
         } else {
             name.to_string()
         };
-        if secret.expose_secret().chars().count() < MIN_SECRET_CHARS {
-            return Err(rejection(
-                "secret",
-                "too_short",
-                "密码",
-                "密码或PIN码太短（至少6位）",
-                "请设置至少6位的密码或PIN码",
-                "the password or PIN is shorter than 6 characters",
-            ));
-        }
+        check_secret(&id, secret)?;
         let hash = hash_secret(secret)?;
         let now = self.now();
         self.store_mut()

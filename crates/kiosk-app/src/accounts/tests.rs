@@ -106,8 +106,8 @@ fn only_the_hash_is_stored_and_the_right_secret_logs_in() {
 fn five_wrong_secrets_pause_the_account_for_five_minutes_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = station(&dir);
-    hire(&mut st, "wang", Role::Clerk, "111111");
-    hire(&mut st, "li", Role::Clerk, "333333");
+    hire(&mut st, "wang", Role::Clerk, "wang-pass-1");
+    hire(&mut st, "li", Role::Clerk, "li-pass-33");
     let attempt = |st: &mut Station, who: &str, s: &str| {
         st.throttled(who, |st| st.verify_clerk(who, &secret(s)))
             .map(|c| c.id)
@@ -117,15 +117,15 @@ fn five_wrong_secrets_pause_the_account_for_five_minutes_across_restarts() {
     for _ in 0..MAX_FAILURES - 1 {
         assert_eq!(attempt(&mut st, "wang", "000000"), Err("bad_credentials"));
     }
-    assert_eq!(attempt(&mut st, "wang", "111111"), Ok("wang".into()));
+    assert_eq!(attempt(&mut st, "wang", "wang-pass-1"), Ok("wang".into()));
     for _ in 0..MAX_FAILURES {
         assert_eq!(attempt(&mut st, "wang", "000000"), Err("bad_credentials"));
     }
     // Paused: even the right secret is not tried, under any spelling.
-    assert_eq!(attempt(&mut st, "wang", "111111"), Err("locked_out"));
-    assert_eq!(attempt(&mut st, " WANG ", "111111"), Err("locked_out"));
+    assert_eq!(attempt(&mut st, "wang", "wang-pass-1"), Err("locked_out"));
+    assert_eq!(attempt(&mut st, " WANG ", "wang-pass-1"), Err("locked_out"));
     let paused = st
-        .throttled("wang", |st| st.verify_clerk("wang", &secret("111111")))
+        .throttled("wang", |st| st.verify_clerk("wang", &secret("wang-pass-1")))
         .unwrap_err();
     assert!(
         paused.message_zh().contains("5 分钟后再试"),
@@ -133,26 +133,26 @@ fn five_wrong_secrets_pause_the_account_for_five_minutes_across_restarts() {
         paused.message_zh()
     );
     // Another account is not affected.
-    assert_eq!(attempt(&mut st, "li", "333333"), Ok("li".into()));
+    assert_eq!(attempt(&mut st, "li", "li-pass-33"), Ok("li".into()));
     // A restart (the station opened again) does not clear the pause.
     let now = st.now();
     drop(st);
     let at = |t| Station::open(dir.path(), Arc::new(FixedClock(t))).unwrap();
     let later = now + Duration::minutes(LOCKOUT_MINUTES);
-    assert_eq!(attempt(&mut at(now), "wang", "111111"), Err("locked_out"));
+    assert_eq!(attempt(&mut at(now), "wang", "wang-pass-1"), Err("locked_out"));
     assert_eq!(
-        attempt(&mut at(later - Duration::seconds(1)), "wang", "111111"),
+        attempt(&mut at(later - Duration::seconds(1)), "wang", "wang-pass-1"),
         Err("locked_out")
     );
-    assert_eq!(attempt(&mut at(later), "wang", "111111"), Ok("wang".into()));
+    assert_eq!(attempt(&mut at(later), "wang", "wang-pass-1"), Ok("wang".into()));
 }
 
 #[test]
 fn a_command_line_session_ends_with_idle_time_and_with_a_changed_account() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = station(&dir);
-    hire(&mut st, "wang", Role::Clerk, "111111");
-    let (token, view) = st.cli_login("wang", &secret("111111")).unwrap();
+    hire(&mut st, "wang", Role::Clerk, "wang-pass-1");
+    let (token, view) = st.cli_login("wang", &secret("wang-pass-1")).unwrap();
     assert_eq!(view.id, "wang");
     let token = token.expose_secret().to_string();
     assert_eq!(token.len(), 64);
@@ -180,12 +180,12 @@ fn a_command_line_session_ends_with_idle_time_and_with_a_changed_account() {
     );
 
     // A new password (or role, or deactivation) ends every session.
-    let (token, _) = later.cli_login("wang", &secret("111111")).unwrap();
+    let (token, _) = later.cli_login("wang", &secret("wang-pass-1")).unwrap();
     let token = token.expose_secret().to_string();
     later.cli_session(&token).unwrap();
     let by = bosses_or_again(&mut later);
     later
-        .put_clerk("wang", "", Role::Clerk, &secret("444444"), None, Some(&by))
+        .put_clerk("wang", "", Role::Clerk, &secret("wang-pass-4"), None, Some(&by))
         .unwrap();
     let e = later.cli_session(&token).unwrap_err();
     assert!(
@@ -215,7 +215,7 @@ fn privileged_changes_need_a_second_account() {
         .unwrap_err();
     assert_eq!(e.code(), "second_account_required");
     let e = st
-        .put_clerk("wang", "", Role::Clerk, &secret("111111"), None, None)
+        .put_clerk("wang", "", Role::Clerk, &secret("wang-pass-1"), None, None)
         .unwrap_err();
     assert_eq!(e.code(), "second_account_required");
     assert!(e.message_en().contains("approver"), "{}", e.message_en());
@@ -224,7 +224,7 @@ fn privileged_changes_need_a_second_account() {
         "nothing written"
     );
 
-    hire(&mut st, "wang", Role::Clerk, "111111");
+    hire(&mut st, "wang", Role::Clerk, "wang-pass-1");
     let (token, _) = st.cli_login("boss1", &secret("boss-pass")).unwrap();
     let boss1 = st.cli_session(token.expose_secret()).unwrap();
     // Approving one's own change.
@@ -234,7 +234,7 @@ fn privileged_changes_need_a_second_account() {
     assert_eq!(e.code(), "self_approval");
     // A clerk is no approver.
     let e = st
-        .second_account(&boss1, "wang", &secret("111111"))
+        .second_account(&boss1, "wang", &secret("wang-pass-1"))
         .unwrap_err();
     assert_eq!(e.code(), "not_supervisor");
     // A wrong password counts towards the pause like a login.
@@ -255,7 +255,13 @@ fn short_secrets_and_bad_ids_are_refused_in_chinese() {
         .put_clerk("wang", "", Role::Clerk, &secret("12345"), None, Some(&by))
         .unwrap_err();
     assert_eq!(e.code(), "too_short");
-    assert!(e.message_zh().contains("至少6位"));
+    assert!(e.message_zh().contains("至少8位"));
+    for common in ["12345678", "Password1", "aaaaaaaaaa", "WangLiLi"] {
+        let e = st
+            .put_clerk("wanglili", "", Role::Clerk, &secret(common), None, Some(&by))
+            .unwrap_err();
+        assert_eq!(e.code(), "too_common", "{common}");
+    }
     let e = st
         .put_clerk("王 丽", "", Role::Clerk, &secret("123456"), None, Some(&by))
         .unwrap_err();
@@ -278,8 +284,8 @@ fn short_secrets_and_bad_ids_are_refused_in_chinese() {
 fn unlock_needs_another_supervisor() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = station(&dir);
-    hire(&mut st, "wang", Role::Clerk, "111111");
-    hire(&mut st, "zhao", Role::Supervisor, "222222");
+    hire(&mut st, "wang", Role::Clerk, "wang-pass-1");
+    hire(&mut st, "zhao", Role::Supervisor, "zhao-pass-2");
     let app = demo::APPLICATION_JSON.replace("\"operation\": \"new\"", "\"operation\": \"unlock\"");
     let order = st.create_order(&app, "wang").unwrap();
     assert_eq!(
@@ -287,7 +293,7 @@ fn unlock_needs_another_supervisor() {
         "approval_required"
     );
     let e = st
-        .approve_operation(&order.id, "wang", &secret("111111"), "wang")
+        .approve_operation(&order.id, "wang", &secret("wang-pass-1"), "wang")
         .unwrap_err();
     assert_eq!(e.code(), "not_supervisor");
     let e = st
@@ -295,12 +301,12 @@ fn unlock_needs_another_supervisor() {
         .unwrap_err();
     assert_eq!(e.code(), "bad_credentials");
     let a = st
-        .approve_operation(&order.id, "zhao", &secret("222222"), "wang")
+        .approve_operation(&order.id, "zhao", &secret("zhao-pass-2"), "wang")
         .unwrap();
     assert_eq!(a.supervisor, "zhao");
     st.check_approved(&order.id).unwrap();
     let e = st
-        .approve_operation(&order.id, "zhao", &secret("222222"), "zhao")
+        .approve_operation(&order.id, "zhao", &secret("zhao-pass-2"), "zhao")
         .unwrap_err();
     assert_eq!(e.code(), "self_approval");
 }

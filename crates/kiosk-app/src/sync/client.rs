@@ -126,8 +126,30 @@ impl Client<'_> {
     }
 }
 
+/// The wait before try `attempt + 1`: doubling from 400 ms, with up to
+/// half of it again at random, so stations cut off together (a central
+/// restarting) do not all come back in the same instant.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200 * 2u64.pow(attempt.min(5)))
+    let base = 200 * 2u64.pow(attempt.min(5));
+    let mut r = [0u8; 2];
+    let _ = getrandom::fill(&mut r);
+    let jitter = u64::from(u16::from_le_bytes(r)) * (base / 2) / u64::from(u16::MAX);
+    Duration::from_millis(base + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_doubles_with_jitter_of_up_to_half() {
+        for attempt in 1..=7 {
+            let base = 200 * 2u64.pow(attempt.min(5));
+            let waits: Vec<u64> = (0..50)
+                .map(|_| super::backoff(attempt).as_millis() as u64)
+                .collect();
+            assert!(waits.iter().all(|w| (base..=base + base / 2).contains(w)));
+            assert!(waits.iter().any(|w| *w != waits[0]), "the waits differ");
+        }
+    }
 }
 
 /// Whether to try again after `e`: a transient failure with tries left.
