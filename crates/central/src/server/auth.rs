@@ -226,9 +226,9 @@ async fn verify(
         ));
     };
     // A registered certificate is good only within its validity, by the
-    // central's own clock (its start with the same tolerance as a request's
-    // time: a sub-CA certificate made a moment ago on a station whose clock
-    // runs a little ahead).
+    // central's own clock. Its end is exact; its start is given a day beyond
+    // the request-time tolerance, since a certificate made a moment ago on
+    // a station (or by a CA) whose clock runs ahead is not a forgery.
     let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|_| {
         refused(
             StatusCode::UNAUTHORIZED,
@@ -239,7 +239,7 @@ async fn verify(
     })?;
     let now = c.clock.now().timestamp();
     let validity = cert.validity();
-    let tolerance = c.max_skew.as_secs() as i64;
+    let tolerance = c.max_skew.as_secs() as i64 + NOT_BEFORE_GRACE_SECS;
     if now + tolerance < validity.not_before.timestamp() || now > validity.not_after.timestamp() {
         return Err(refused(
             StatusCode::UNAUTHORIZED,
@@ -276,6 +276,10 @@ async fn verify(
         at,
     })
 }
+
+/// How far before a station certificate's notBefore a request is still
+/// taken, beyond the clock tolerance.
+const NOT_BEFORE_GRACE_SECS: i64 = 24 * 3600;
 
 /// Refuses a request signed at `at` (`time` as sent) farther than
 /// `max_skew` from the central's time `now`, either way.
