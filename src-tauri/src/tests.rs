@@ -25,7 +25,10 @@ fn app(dir: &tempfile::TempDir) -> tauri::App<tauri::test::MockRuntime> {
     let clock = Arc::new(FixedClock(noon));
     let mut st = Station::open(dir.path(), clock.clone()).expect("station");
     let secret = |s: &str| SecretString::from(s.to_string());
-    for (id, name, pw) in [("zhao", "赵强", "zhao-pass-2"), ("qian", "钱敏", "qian-pass-3")] {
+    for (id, name, pw) in [
+        ("zhao", "赵强", "zhao-pass-2"),
+        ("qian", "钱敏", "qian-pass-3"),
+    ] {
         st.put_clerk(id, name, Role::Supervisor, &secret(pw), None, None)
             .expect("supervisor");
     }

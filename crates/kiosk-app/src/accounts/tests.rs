@@ -139,12 +139,18 @@ fn five_wrong_secrets_pause_the_account_for_five_minutes_across_restarts() {
     drop(st);
     let at = |t| Station::open(dir.path(), Arc::new(FixedClock(t))).unwrap();
     let later = now + Duration::minutes(LOCKOUT_MINUTES);
-    assert_eq!(attempt(&mut at(now), "wang", "wang-pass-1"), Err("locked_out"));
+    assert_eq!(
+        attempt(&mut at(now), "wang", "wang-pass-1"),
+        Err("locked_out")
+    );
     assert_eq!(
         attempt(&mut at(later - Duration::seconds(1)), "wang", "wang-pass-1"),
         Err("locked_out")
     );
-    assert_eq!(attempt(&mut at(later), "wang", "wang-pass-1"), Ok("wang".into()));
+    assert_eq!(
+        attempt(&mut at(later), "wang", "wang-pass-1"),
+        Ok("wang".into())
+    );
 }
 
 #[test]
@@ -185,7 +191,14 @@ fn a_command_line_session_ends_with_idle_time_and_with_a_changed_account() {
     later.cli_session(&token).unwrap();
     let by = bosses_or_again(&mut later);
     later
-        .put_clerk("wang", "", Role::Clerk, &secret("wang-pass-4"), None, Some(&by))
+        .put_clerk(
+            "wang",
+            "",
+            Role::Clerk,
+            &secret("wang-pass-4"),
+            None,
+            Some(&by),
+        )
         .unwrap();
     let e = later.cli_session(&token).unwrap_err();
     assert!(
@@ -258,7 +271,14 @@ fn short_secrets_and_bad_ids_are_refused_in_chinese() {
     assert!(e.message_zh().contains("至少8位"));
     for common in ["12345678", "Password1", "aaaaaaaaaa", "WangLiLi"] {
         let e = st
-            .put_clerk("wanglili", "", Role::Clerk, &secret(common), None, Some(&by))
+            .put_clerk(
+                "wanglili",
+                "",
+                Role::Clerk,
+                &secret(common),
+                None,
+                Some(&by),
+            )
             .unwrap_err();
         assert_eq!(e.code(), "too_common", "{common}");
     }
