@@ -60,7 +60,12 @@ fn assess(catalog: &Catalog, app: &Application) {
         let provider = catalog
             .offering(&app.provider, Operation::Renew)
             .expect("a valid renewal's provider offers renewals");
-        match decide(catalog.renewal_window(provider), not_after, today, app.years) {
+        match decide(
+            catalog.renewal_window(provider),
+            not_after,
+            today,
+            app.years,
+        ) {
             Ok(d) => {
                 if let (Some(from), Some(to)) = (d.new_not_before, d.new_not_after) {
                     assert!(from < to, "renewal from {from} to {to}");
@@ -82,7 +87,10 @@ fn assess(catalog: &Catalog, app: &Application) {
     match quote(catalog, &q) {
         Ok(fee) => {
             assert!(fee.total_fen >= 0, "a negative bill: {fee:?}");
-            assert_eq!(fee.total_fen, fee.lines.iter().map(|l| l.amount_fen).sum::<i64>());
+            assert_eq!(
+                fee.total_fen,
+                fee.lines.iter().map(|l| l.amount_fen).sum::<i64>()
+            );
         }
         Err(r) => check_rejection(&r),
     }

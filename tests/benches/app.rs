@@ -170,19 +170,20 @@ async fn ipc_round_trips() -> Vec<(String, Vec<f64>)> {
         const [n, application, done] = arguments;
         const invoke = window.__TAURI_INTERNALS__.invoke;
         (async () => {
-          const ticket = await invoke('submit_application', { application });
-          const { token } = await invoke('login', { clerk_id: 'clerk', secret: 'clerk-2468' });
+          const ticket = await invoke('submit_application', { args: { application } });
+          const { token } = await invoke('login', { args: { clerk_id: 'clerk', secret: 'clerk-2468' } });
           const plan = [
             ['baseline: core no-op', 'plugin:event|unlisten', { event: 'bench', eventId: 4294967295 }],
+            // The app's commands take their arguments as `{ args }`.
             ['kiosk_config', 'kiosk_config', {}],
             ['providers', 'providers', {}],
-            ['checklist', 'checklist', { provider: 'ezca', operation: 'new' }],
-            ['fee', 'fee', { provider: 'ezca', operation: 'new' }],
-            ['check_field (uscc)', 'check_field', { kind: 'uscc', value: '91500000MA5U8K2T0A' }],
-            ['check_field (id)', 'check_field', { kind: 'id', value: '500101198502030055' }],
-            ['queue', 'queue', { token }],
-            ['open_order', 'open_order', { token, code: ticket.order_number }],
-            ['sync_status', 'sync_status', { token }],
+            ['checklist', 'checklist', { args: { provider: 'ezca', operation: 'new' } }],
+            ['fee', 'fee', { args: { provider: 'ezca', operation: 'new' } }],
+            ['check_field (uscc)', 'check_field', { args: { kind: 'uscc', value: '91500000MA5U8K2T0A' } }],
+            ['check_field (id)', 'check_field', { args: { kind: 'id', value: '500101198502030055' } }],
+            ['queue', 'queue', { args: { token } }],
+            ['open_order', 'open_order', { args: { token, code: ticket.order_number } }],
+            ['sync_status', 'sync_status', { args: { token } }],
           ];
           const out = [];
           for (const [name, cmd, args] of plan) {
