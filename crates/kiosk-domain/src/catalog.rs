@@ -267,6 +267,15 @@ fn default_extended_key_usage() -> Vec<ExtendedKeyUsage> {
 /// Stands for the issuing station's id in a profile's addresses.
 pub const STATION_PLACEHOLDER: &str = "{station}";
 
+/// The largest amount one tariff line may name: 1,000,000 yuan. Far above
+/// any counter price, and small enough that a line times the years it is
+/// bought for, summed over a bill, never leaves an i64.
+pub const MAX_AMOUNT_FEN: i64 = 100_000_000;
+
+/// The most years a renewal window may name: a certificate lives a few
+/// years, and the calendar arithmetic stays far inside chrono's range.
+pub const MAX_RENEWAL_YEARS: u32 = 10;
+
 impl IssuanceProfile {
     /// The CRL distribution point of certificates this station issues.
     pub fn crl_url_for(&self, station: &str) -> String {
@@ -649,6 +658,17 @@ impl Catalog {
         item: &str,
         amount_fen: i64,
     ) -> Result<(), Rejection> {
+        if amount_fen > MAX_AMOUNT_FEN {
+            return Err(Rejection::field("amount_fen", "金额", "too_large")
+                .zh(
+                    format!("金额 {amount_fen} 分超过上限 {MAX_AMOUNT_FEN} 分"),
+                    "请核对金额（单位：分）",
+                )
+                .en(
+                    format!("the amount is over the limit of {MAX_AMOUNT_FEN} fen"),
+                    "check the amount (in fen)",
+                ));
+        }
         if amount_fen < 0 {
             return Err(Rejection::field("amount_fen", "金额", "negative")
                 .zh(
@@ -740,6 +760,12 @@ impl Catalog {
             if t.amount_fen.is_some_and(|a| a < 0) {
                 return Err(bad(format!("收费项“{}”金额为负", t.item)));
             }
+            if t.amount_fen.is_some_and(|a| a > MAX_AMOUNT_FEN) {
+                return Err(bad(format!(
+                    "收费项“{}”金额超过上限 {MAX_AMOUNT_FEN} 分",
+                    t.item
+                )));
+            }
             let same = self
                 .tariffs
                 .iter()
@@ -821,9 +847,15 @@ impl Catalog {
                 )));
             }
         }
-        let w = self.renewal;
-        if w.max_years == 0 || w.years_per_renewal == 0 {
-            return Err(bad("续期年限不能为 0".into()));
+        let windows =
+            std::iter::once(self.renewal).chain(self.providers.iter().filter_map(|p| p.renewal));
+        for w in windows {
+            if w.max_years == 0 || w.years_per_renewal == 0 {
+                return Err(bad("续期年限不能为 0".into()));
+            }
+            if w.max_years > MAX_RENEWAL_YEARS || w.years_per_renewal > MAX_RENEWAL_YEARS {
+                return Err(bad(format!("续期年限超过上限 {MAX_RENEWAL_YEARS} 年")));
+            }
         }
         Ok(())
     }

@@ -143,7 +143,14 @@ pub fn decoded_upload(file_name: &str, bytes: &[u8]) -> Result<DecodedUpload, Re
         .reserve(needed)
         .map_err(|_| too_much_memory(width, height, needed))?;
     decoder.set_limits(limits).map_err(|_| undecodable())?;
-    match DynamicImage::from_decoder(decoder) {
+    // A decoder that panics on a malformed file (the fuzzer found two in
+    // the JPEG decoder) must not take the counter down: it is one more
+    // picture that cannot be opened.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        DynamicImage::from_decoder(decoder)
+    }))
+    .map_err(|_| undecodable())?;
+    match decoded {
         Ok(image) => Ok(DecodedUpload {
             info: ImageInfo {
                 kind,
