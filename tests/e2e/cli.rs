@@ -374,22 +374,18 @@ fn with_version(text: &str, version: u64) -> String {
 
 #[test]
 fn privileged_commands_need_a_session_and_a_second_account() {
-    use crate::support::{counts, run_with_stdin, BOSS_SECRET};
+    use crate::support::{counts, BOSS_SECRET};
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     let runtime = d.path().join("run");
     std::fs::create_dir(&runtime).unwrap();
-    let ctl_as = |args: &[&str], stdin: &[&str]| {
+    let base = || {
         let mut c = std::process::Command::new(kiosk_e2e::kioskctl());
-        c.arg("--json")
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args)
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .env("KIOSK_CLERK", "t01")
-            .env_remove("KIOSK_DATA_DIR");
-        run_with_stdin(c, stdin)
+        c.env("KIOSK_CLERK", "t01").env_remove("KIOSK_DATA_DIR");
+        c
     };
+    let ctl_as =
+        |args: &[&str], stdin: &[&str]| crate::support::ctl_in(&base, &data, &runtime, args, stdin);
     let catalog = file(d.path(), "v.toml", kiosk_app::EMBEDDED_CATALOG);
     let privileged: [&[&str]; 5] = [
         &[

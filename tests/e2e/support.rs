@@ -43,15 +43,7 @@ pub fn privileged(
     let runtime = data.with_extension("run");
     std::fs::create_dir_all(&runtime).unwrap();
     std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let ctl = |args: &[&str], stdin: &[&str]| {
-        let mut c = base();
-        c.arg("--json")
-            .arg("--data-dir")
-            .arg(data)
-            .args(args)
-            .env("XDG_RUNTIME_DIR", &runtime);
-        run_with_stdin(c, stdin)
-    };
+    let ctl = |args: &[&str], stdin: &[&str]| ctl_in(base, data, &runtime, args, stdin);
     let clerks = ctl(&["clerk", "list"], &[]).ok();
     for id in ["boss1", "boss2"] {
         let known = clerks["clerks"]
@@ -84,6 +76,24 @@ pub fn privileged(
     let mut stdin = vec![BOSS_SECRET];
     stdin.extend(more_stdin);
     ctl(&all, &stdin)
+}
+
+/// `kioskctl --json --data-dir DATA ARGS...` with this user's runtime
+/// directory (where `login` keeps its session) and these stdin lines.
+pub fn ctl_in(
+    base: &dyn Fn() -> Command,
+    data: &Path,
+    runtime: &Path,
+    args: &[&str],
+    stdin: &[&str],
+) -> Run {
+    let mut c = base();
+    c.arg("--json")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("XDG_RUNTIME_DIR", runtime);
+    run_with_stdin(c, stdin)
 }
 
 /// [`privileged`] on a station run by [`ctl`].

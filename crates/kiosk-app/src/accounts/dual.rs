@@ -105,9 +105,9 @@ impl Station {
         }
         self.store().cli_session_touch(&hash, now)?;
         let clerk = self
-            .clerks()?
-            .into_iter()
-            .find(|c| c.id == row.clerk_id)
+            .store()
+            .clerk(&row.clerk_id)?
+            .map(ClerkView::from)
             .ok_or_else(|| logged_out("账号不存在", "the account does not exist"))?;
         Ok(Session::resumed(
             clerk,

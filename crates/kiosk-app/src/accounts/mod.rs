@@ -74,6 +74,17 @@ pub struct ClerkView {
     pub active: bool,
 }
 
+impl From<kiosk_store::ClerkRow> for ClerkView {
+    fn from(c: kiosk_store::ClerkRow) -> ClerkView {
+        ClerkView {
+            role: c.role.parse().unwrap_or(Role::Clerk),
+            id: c.id,
+            display_name: c.display_name,
+            active: c.active,
+        }
+    }
+}
+
 /// Shortest account password accepted. A clerk's password guards
 /// issuance and revocation, so it is longer than a key's six-digit PIN.
 pub const MIN_SECRET_CHARS: usize = 8;
@@ -353,12 +364,7 @@ impl Station {
             .store()
             .clerks()?
             .into_iter()
-            .map(|c| ClerkView {
-                role: c.role.parse().unwrap_or(Role::Clerk),
-                id: c.id,
-                display_name: c.display_name,
-                active: c.active,
-            })
+            .map(ClerkView::from)
             .collect())
     }
 
@@ -372,12 +378,7 @@ impl Station {
             verify_secret(secret, unknown_account_hash());
         }
         match row {
-            Some(c) if c.active && verify_secret(secret, &c.secret_hash) => Ok(ClerkView {
-                role: c.role.parse().unwrap_or(Role::Clerk),
-                id: c.id,
-                display_name: c.display_name,
-                active: true,
-            }),
+            Some(c) if c.active && verify_secret(secret, &c.secret_hash) => Ok(c.into()),
             _ => Err(bad_login()),
         }
     }
