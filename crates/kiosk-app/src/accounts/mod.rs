@@ -139,7 +139,7 @@ fn check_secret(id: &str, secret: &SecretString) -> Result<(), AppError> {
             "the password is shorter than 8 characters",
         ));
     }
-    let one_char = s.chars().all(|c| Some(c) == s.chars().next());
+    let one_char = s.chars().all(|c| s.starts_with(c));
     if one_char || COMMON_SECRETS.contains(&lower.as_str()) || lower == id.to_lowercase() {
         return Err(rejection(
             "secret",

@@ -137,21 +137,6 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base + jitter)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn backoff_doubles_with_jitter_of_up_to_half() {
-        for attempt in 1..=7 {
-            let base = 200 * 2u64.pow(attempt.min(5));
-            let waits: Vec<u64> = (0..50)
-                .map(|_| super::backoff(attempt).as_millis() as u64)
-                .collect();
-            assert!(waits.iter().all(|w| (base..=base + base / 2).contains(w)));
-            assert!(waits.iter().any(|w| *w != waits[0]), "the waits differ");
-        }
-    }
-}
-
 /// Whether to try again after `e`: a transient failure with tries left.
 /// Counts the failure and waits before saying yes.
 pub(super) fn try_again(
@@ -167,4 +152,19 @@ pub(super) fn try_again(
     *retries += 1;
     std::thread::sleep(backoff(*failures));
     true
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_doubles_with_jitter_of_up_to_half() {
+        for attempt in 1..=7 {
+            let base = 200 * 2u64.pow(attempt.min(5));
+            let waits: Vec<u64> = (0..50)
+                .map(|_| super::backoff(attempt).as_millis() as u64)
+                .collect();
+            assert!(waits.iter().all(|w| (base..=base + base / 2).contains(w)));
+            assert!(waits.iter().any(|w| *w != waits[0]), "the waits differ");
+        }
+    }
 }
