@@ -89,9 +89,10 @@ impl Desk {
         Ok(self.sessions.require(Some(token), self.clock.now())?)
     }
 
-    /// The clerk behind a console token.
-    fn clerk(&self, token: &str) -> IpcResult<String> {
-        Ok(self.session(token)?.clerk.id)
+    /// The clerk's session behind a console token: what every change is
+    /// made under.
+    fn clerk(&self, token: &str) -> IpcResult<Session> {
+        self.session(token)
     }
 }
 
@@ -271,9 +272,7 @@ pub fn submit_application(
     args: SubmitApplicationArgs,
 ) -> IpcResult<TicketDto> {
     let application = args.application;
-    let order = desk
-        .station()
-        .create_order(&application.to_string(), kiosk_app::KIOSK_ACTOR)?;
+    let order = desk.station().submit_at_kiosk(&application.to_string())?;
     Ok(views::ticket(&order))
 }
 

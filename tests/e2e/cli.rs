@@ -229,9 +229,7 @@ fn validate_exit_codes() {
 fn data_dir_from_environment_and_today_flag() {
     let d = tempfile::tempdir().unwrap();
     let mut cmd = std::process::Command::new(kiosk_e2e::kioskctl());
-    cmd.args(["--json", "demo"])
-        .env("KIOSK_DATA_DIR", d.path())
-        .env("KIOSK_CLERK", "t01");
+    cmd.args(["--json", "demo"]).env("KIOSK_DATA_DIR", d.path());
     let j = run(cmd).ok();
     assert_eq!(j["state"], "completed");
     assert!(d.path().join("station.db").exists());
@@ -381,7 +379,7 @@ fn privileged_commands_need_a_session_and_a_second_account() {
     std::fs::create_dir(&runtime).unwrap();
     let base = || {
         let mut c = std::process::Command::new(kiosk_e2e::kioskctl());
-        c.env("KIOSK_CLERK", "t01").env_remove("KIOSK_DATA_DIR");
+        c.env_remove("KIOSK_DATA_DIR");
         c
     };
     let ctl_as =
@@ -421,7 +419,7 @@ fn privileged_commands_need_a_session_and_a_second_account() {
         .ok();
     }
     let before = counts(&data);
-    // Without a session: refused, whoever is named with --clerk.
+    // Without a session: refused.
     for args in privileged {
         let mut with = args.to_vec();
         with.extend(["--approver", "boss2", "--approver-stdin"]);

@@ -12,12 +12,17 @@ use crate::support::{application_with, ctl, file, run, Run};
 
 /// `kioskctl --json --data-dir DIR ARGS` as clerk t01, printing through `cups`.
 fn ctl_cups(dir: &Path, cups: &str, args: &[&str]) -> Run {
-    let mut cmd = Command::new(kiosk_e2e::kioskctl());
+    let base = || {
+        let mut c = Command::new(kiosk_e2e::kioskctl());
+        c.env_remove("KIOSK_DATA_DIR");
+        c
+    };
+    let mut cmd = base();
     cmd.arg("--json")
         .arg("--data-dir")
         .arg(dir)
         .args(args)
-        .env("KIOSK_CLERK", "t01")
+        .env("XDG_RUNTIME_DIR", crate::support::signed_in(&base, dir))
         .env("CUPS_SERVER", cups)
         .env_remove("KIOSK_DATA_DIR");
     run(cmd)

@@ -338,7 +338,7 @@ fn no_certificate_outlives_its_sub_ca() {
     let loose = central_signs(&central, &csr, "1825", "loose.pem");
     std::fs::write(&ext, strict).unwrap();
     let e = h
-        .ctl(&["ca", "import", loose.to_str().unwrap()])
+        .boss(&["ca", "import", loose.to_str().unwrap()], &[])
         .refused("bad_ca_certificate")["error"]
         .clone();
     assert!(
@@ -352,7 +352,7 @@ fn no_certificate_outlives_its_sub_ca() {
     // A sub-CA with 40 days left: the console warns, a one-year
     // certificate is refused, nothing is written.
     let short = central_signs(&central, &csr, "40", "short.pem");
-    h.ctl(&["ca", "import", short.to_str().unwrap()]).ok();
+    h.boss(&["ca", "import", short.to_str().unwrap()], &[]).ok();
     let shown = h.ctl(&["ca", "show"]).ok();
     assert_eq!(
         shown["warnings"][0]["code"], "station_ca_expiring",
@@ -378,7 +378,8 @@ fn no_certificate_outlives_its_sub_ca() {
 
     // Renewed for five years (same key), the same order runs.
     let renewed = central_signs(&central, &csr, "1825", "renewed.pem");
-    h.ctl(&["ca", "import", renewed.to_str().unwrap()]).ok();
+    h.boss(&["ca", "import", renewed.to_str().unwrap()], &[])
+        .ok();
     assert_eq!(
         h.ctl(&["ca", "show"]).ok()["warnings"],
         serde_json::json!([])
@@ -392,7 +393,8 @@ fn no_certificate_outlives_its_sub_ca() {
 fn the_crl_keeps_every_revocation_across_a_sub_ca_renewal() {
     let (h, central, csr) = production_station();
     let bundle = central_signs(&central, &csr, "1825", "bundle.pem");
-    h.ctl(&["ca", "import", bundle.to_str().unwrap()]).ok();
+    h.boss(&["ca", "import", bundle.to_str().unwrap()], &[])
+        .ok();
     let (_, j) = h.issued_key();
     let first = j["certificate_serial"].as_str().unwrap().to_string();
     let first_pem = j["certificate_pem"].as_str().unwrap().to_string();
@@ -409,7 +411,8 @@ fn the_crl_keeps_every_revocation_across_a_sub_ca_renewal() {
     // The central renews the sub-CA certificate for the same key.
     std::thread::sleep(std::time::Duration::from_secs(1));
     let renewed = central_signs(&central, &csr, "1825", "renewed.pem");
-    h.ctl(&["ca", "import", renewed.to_str().unwrap()]).ok();
+    h.boss(&["ca", "import", renewed.to_str().unwrap()], &[])
+        .ok();
     let (_, j) = h.issued_key();
     let second = j["certificate_serial"].as_str().unwrap().to_string();
     let r = h
@@ -465,7 +468,6 @@ fn the_demo_passes_the_linter() {
             "KIOSK_TRANSPORT_SO_PIN_FILE",
             kiosk_e2e::secret_file(dir.path(), "transport-so-pin", "vendor-so-1"),
         )
-        .env("KIOSK_CLERK", "t01")
         .env_remove("KIOSK_DATA_DIR")
         .arg("--json")
         .arg("--data-dir")

@@ -23,7 +23,8 @@ impl Hsm {
         let dir = tempfile::tempdir().unwrap();
         kiosk_e2e::softhsm_conf(dir.path());
         let h = Hsm { dir };
-        h.ctl(&["ca", "init", "--demo"]).ok();
+        let base = || h.plain(kiosk_e2e::kioskctl().to_str().unwrap());
+        crate::support::as_boss(&base, &h.data(), &["ca", "init", "--demo"], &[]).ok();
         h
     }
 
@@ -35,7 +36,18 @@ impl Hsm {
         self.dir.path().join("softhsm2.conf")
     }
 
+    /// `program` with the station's token settings and clerk `t01`'s
+    /// session (see [`crate::support::signed_in`]).
     pub(crate) fn command(&self, program: &str) -> Command {
+        let base = || self.plain(kiosk_e2e::kioskctl().to_str().unwrap());
+        let runtime = crate::support::signed_in(&base, &self.data());
+        let mut c = self.plain(program);
+        c.env("XDG_RUNTIME_DIR", runtime);
+        c
+    }
+
+    /// `program` with the station's token settings, and no session.
+    pub(crate) fn plain(&self, program: &str) -> Command {
         let mut c = Command::new(program);
         let dir = self.dir.path();
         c.env("SOFTHSM2_CONF", self.conf())
@@ -47,7 +59,6 @@ impl Hsm {
                 "KIOSK_TRANSPORT_SO_PIN_FILE",
                 kiosk_e2e::secret_file(dir, "transport-so-pin", TRANSPORT),
             )
-            .env("KIOSK_CLERK", "t01")
             .env_remove("KIOSK_KILL_AT_STEP")
             .env_remove("KIOSK_DATA_DIR");
         c
@@ -84,7 +95,7 @@ impl Hsm {
 
     fn serials(&self) -> Vec<String> {
         let slots = self
-            .command("softhsm2-util")
+            .plain("softhsm2-util")
             .arg("--show-slots")
             .output()
             .unwrap();
@@ -100,7 +111,7 @@ impl Hsm {
     fn blank_key(&self) -> String {
         let before = self.serials();
         let out = self
-            .command("softhsm2-util")
+            .plain("softhsm2-util")
             .args([
                 "--init-token",
                 "--free",
@@ -409,12 +420,7 @@ fn bad_paths_are_refused_in_chinese() {
 #[test]
 fn no_station_ca_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = Command::new(kiosk_e2e::kioskctl());
-    c.args(["--json", "--data-dir"])
-        .arg(dir.path())
-        .args(["crl"])
-        .env("KIOSK_CLERK", "t01");
-    let r = run(c).refused("no_station_ca");
+    let r = crate::support::ctl(dir.path(), &["crl"]).refused("no_station_ca");
     assert!(
         r["error"]["message"].as_str().unwrap().contains("ca csr"),
         "{r}"
@@ -660,14 +666,21 @@ impl Hsm {
             "supervisor",
             "--password-stdin",
         ];
-        let base = || self.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        let base = || self.plain(kiosk_e2e::kioskctl().to_str().unwrap());
         crate::support::privileged(&base, &self.data(), &add, &[SUPERVISOR_SECRET]).ok();
+    }
+
+    /// `kioskctl ARGS...` as supervisor `boss1`, logged in (see
+    /// [`crate::support::as_boss`]).
+    pub(crate) fn boss(&self, args: &[&str], stdin: &[&str]) -> crate::support::Run {
+        let base = || self.plain(kiosk_e2e::kioskctl().to_str().unwrap());
+        crate::support::as_boss(&base, &self.data(), args, stdin)
     }
 
     /// A privileged command, logged in and approved (see
     /// [`crate::support::privileged`]).
     pub(crate) fn privileged(&self, args: &[&str]) -> crate::support::Run {
-        let base = || self.command(kiosk_e2e::kioskctl().to_str().unwrap());
+        let base = || self.plain(kiosk_e2e::kioskctl().to_str().unwrap());
         crate::support::privileged(&base, &self.data(), args, &[])
     }
 
@@ -945,13 +958,24 @@ fn the_cli_refuses_unlock_and_revoke_without_a_supervisor() {
             audit_before["rows"],
             "{op}: nothing written"
         );
-        // The clerk carrying it out cannot approve it as supervisor, and a
-        // wrong password approves nothing.
-        h.supervisor("t01");
+        // A clerk's own password approves nothing; the supervisor who is
+        // carrying it out cannot approve it; nor does a wrong password.
         h.supervisor("s01");
-        let (code, j, _) = h.approve_as(&order, "t01", SUPERVISOR_SECRET);
+        let (code, j, _) = h.approve_as(&order, "t01", crate::support::CLERK_SECRET);
         assert_eq!(code, Some(1));
-        assert_eq!(j["error"]["code"], "self_approval", "{j}");
+        assert_eq!(j["error"]["code"], "not_supervisor", "{j}");
+        let own = [
+            "order",
+            "approve",
+            &order,
+            "--supervisor",
+            "boss1",
+            "--password-stdin",
+        ];
+        let j = h
+            .boss(&own, &[crate::support::BOSS_SECRET])
+            .refused("self_approval");
+        assert!(j["error"]["message"].as_str().is_some(), "{j}");
         let (code, j, _) = h.approve_as(&order, "s01", "wrong-password-1");
         assert_eq!(code, Some(1));
         assert_eq!(j["error"]["code"], "bad_credentials", "{j}");
@@ -1088,7 +1112,7 @@ pub(crate) fn production_station() -> (Hsm, PathBuf, String) {
     let h = Hsm { dir };
     // The operator prepares the station token (an HSM in production).
     let ok = |c: &mut Command| assert!(c.status().unwrap().success());
-    ok(h.command("softhsm2-util").args([
+    ok(h.plain("softhsm2-util").args([
         "--init-token",
         "--free",
         "--label",
@@ -1098,7 +1122,7 @@ pub(crate) fn production_station() -> (Hsm, PathBuf, String) {
         "--pin",
         "station-pin-1",
     ]));
-    let csr = h.ctl(&["ca", "csr"]).ok();
+    let csr = h.boss(&["ca", "csr"], &[]).ok();
     let csr_path = csr["csr_pem"].as_str().unwrap().to_string();
     let central = h.dir.path().join("central");
     std::fs::create_dir(&central).unwrap();
@@ -1193,13 +1217,24 @@ fn production_path_csr_to_the_central_ca_then_import() {
             "/CN=Other",
         ],
     );
-    let r = h.ctl(&["ca", "import", central.join("other.pem").to_str().unwrap()]);
+    let r = h.boss(
+        &["ca", "import", central.join("other.pem").to_str().unwrap()],
+        &[],
+    );
     assert_eq!(
         r.json["error"]["code"], "bad_ca_certificate",
         "{}",
         r.stdout
     );
-    h.ctl(&["ca", "import", bundle.to_str().unwrap()]).ok();
+    // A clerk (logged in first) cannot install the station's issuing CA;
+    // a supervisor can.
+    h.ctl(&["clerk", "list"]).ok();
+    let before = crate::support::counts(&h.data());
+    h.ctl(&["ca", "import", bundle.to_str().unwrap()])
+        .refused("forbidden");
+    assert_eq!(crate::support::counts(&h.data()), before, "nothing written");
+    h.boss(&["ca", "import", bundle.to_str().unwrap()], &[])
+        .ok();
 
     let (_, j) = h.issued_key();
     let cert = format!("{}.pem", j["certificate_serial"].as_str().unwrap());
@@ -1341,7 +1376,7 @@ fn upgrade_onto_a_new_key_when_the_model_cannot_upgrade_in_place() {
 impl Hsm {
     fn objects_with_pin(&self, key_serial: &str, pin: &str) -> Vec<String> {
         let out = self
-            .command("pkcs11-tool")
+            .plain("pkcs11-tool")
             .args(["--module", MODULE, "--token-label"])
             .arg(self.token_label(key_serial))
             .args(["--login", "--pin", pin, "--list-objects"])

@@ -1,5 +1,7 @@
 //! An order's life through the CLI, with its outbox and audit rows.
 
+use std::path::Path;
+
 use serde_json::json;
 
 use crate::support::{application_with, counts, ctl, file};
@@ -139,11 +141,12 @@ fn counter_transaction_from_intake_to_completion() {
     assert_eq!(actions.last(), Some(&"order.completed"));
     assert!(history.iter().all(|h| h["actor"] == "clerk:t01"));
     assert_eq!(history.len() as u64, done["revision"].as_u64().unwrap());
-    // One outbox record and one audit row per step, plus the catalog import.
+    // One outbox record and one audit row per step, plus the catalog
+    // import and the test station's three accounts (boss1, boss2, t01).
     let (orders, outbox, audit) = counts(d.path());
     assert_eq!(
         (orders, outbox, audit),
-        (1, history.len() as i64 + 1, history.len() as i64 + 1)
+        (1, history.len() as i64 + 4, history.len() as i64 + 4)
     );
     let list = ctl(d.path(), &["order", "list", "--state", "completed"]).ok();
     assert_eq!(list["orders"][0]["number"], number.as_str());
@@ -152,17 +155,70 @@ fn counter_transaction_from_intake_to_completion() {
 }
 
 #[test]
-fn every_change_needs_a_clerk() {
+fn every_change_is_made_by_a_logged_in_clerk() {
+    use std::os::unix::fs::PermissionsExt;
     let d = tempfile::tempdir().unwrap();
     let app = file(d.path(), "app.json", kiosk_app::demo::APPLICATION_JSON);
-    let mut cmd = std::process::Command::new(kiosk_e2e::kioskctl());
-    cmd.args(["--json", "--data-dir"])
-        .arg(d.path())
-        .args(["order", "create"])
-        .arg(&app)
-        .env_remove("KIOSK_CLERK");
-    let r = crate::support::run(cmd).refused("required");
-    assert_eq!(r["error"]["rejections"][0]["field"], "clerk");
+    let data = d.path().join("data");
+    let bare = |runtime: &Path, args: &[&str]| {
+        let mut cmd = std::process::Command::new(kiosk_e2e::kioskctl());
+        cmd.args(["--json", "--data-dir"])
+            .arg(&data)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", runtime)
+            .env_remove("KIOSK_DATA_DIR");
+        crate::support::run(cmd)
+    };
+    let nobody = d.path().join("nobody");
+    std::fs::create_dir(&nobody).unwrap();
+    std::fs::set_permissions(&nobody, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    // No session, no station: refused, and the directory is not made.
+    let r = bare(&nobody, &["order", "create", app.to_str().unwrap()]).refused("not_logged_in");
+    assert_eq!(r["error"]["rejections"][0]["field"], "session", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kioskctl login"),
+        "{r}"
+    );
+    assert!(!data.exists(), "nothing written");
+    // A clerk can no longer name themselves.
+    let r = bare(
+        &nobody,
+        &["--clerk", "t01", "order", "create", app.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 2, "not an option any more: {}", r.stderr);
+
+    // Logged in, t01's order is t01's in the trail.
+    let order = ctl(&data, &["order", "create", app.to_str().unwrap()]).ok();
+    let number = order["number"].as_str().unwrap();
+    let shown = ctl(&data, &["order", "show", number]).ok();
+    assert_eq!(shown["history"][0]["actor"], "clerk:t01", "{shown}");
+
+    // Without a session, or with a token made up by hand: nothing changes.
+    let before = counts(&data);
+    let cancel = ["order", "advance", number, "cancel", "--reason", "test"];
+    bare(&nobody, &cancel).refused("not_logged_in");
+    let forged = d.path().join("forged");
+    let station_dir = forged.join("kiosk-station");
+    std::fs::create_dir_all(&station_dir).unwrap();
+    std::fs::set_permissions(&forged, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let station_id = ctl(&data, &["sync", "status"]).ok()["station_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = station_dir.join(format!("{station_id}.session"));
+    std::fs::write(&token, "0123456789abcdef0123456789abcdef").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    bare(&forged, &cancel).refused("not_logged_in");
+    // Reading needs no session.
+    assert_eq!(
+        bare(&nobody, &["order", "show", number]).ok()["number"],
+        number
+    );
+    assert_eq!(counts(&data), before, "nothing written");
 }
 
 #[test]

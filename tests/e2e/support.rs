@@ -11,16 +11,79 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs `kioskctl --json --data-dir DIR ARGS...` as clerk `t01`.
+/// Runs `kioskctl --json --data-dir DIR ARGS...` as a logged-in clerk:
+/// as it is, and when that is refused for want of a session, again once
+/// the clerk has logged in (see [`signed_in`]). A refusal writes nothing,
+/// so the first try leaves no trace; a reading or a demo run never makes
+/// accounts.
 pub fn ctl(dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(kiosk_e2e::kioskctl());
-    cmd.arg("--json")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env("KIOSK_CLERK", "t01")
-        .env_remove("KIOSK_DATA_DIR");
-    run(cmd)
+    let once = |runtime: &Path| ctl_in(&bare, dir, runtime, args, &[]);
+    let first = once(&dir.join(CLERK_RUNTIME));
+    if first.json["error"]["code"] != "not_logged_in" {
+        return first;
+    }
+    once(&signed_in(&bare, dir))
+}
+
+/// `kioskctl` with nothing of the caller's environment that would choose
+/// its data directory.
+fn bare() -> Command {
+    let mut c = Command::new(kiosk_e2e::kioskctl());
+    c.env_remove("KIOSK_DATA_DIR");
+    c
+}
+
+/// The password of clerk `t01`, whom the tests act as.
+pub const CLERK_SECRET: &str = "t01-secret-1";
+
+/// Where, under a station's data directory, the tests keep the clerk's
+/// runtime directory (its session file).
+const CLERK_RUNTIME: &str = ".runtime-clerk";
+
+/// The runtime directory that holds a clerk's session at the station in
+/// `data`, as a clerk gets one, with `kioskctl login`. On a station the
+/// demo made it is the demo's documented clerk; elsewhere it is `t01`,
+/// whom the station's two supervisors add on first use (see
+/// [`privileged`]). `base` is the `kioskctl` command with the test's
+/// environment.
+pub fn signed_in(base: &dyn Fn() -> Command, data: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let runtime = data.join(CLERK_RUNTIME);
+    if runtime.join("kiosk-station").exists() {
+        return runtime;
+    }
+    let (id, secret) = if data.join(kiosk_app::demo::DEMO_MARKER).exists() {
+        let (id, _, _, secret) = kiosk_app::demo::DEMO_ACCOUNTS[0];
+        (id, secret)
+    } else {
+        privileged(
+            base,
+            data,
+            &["clerk", "add", "t01", "--role", "clerk", "--password-stdin"],
+            &[CLERK_SECRET],
+        )
+        .ok();
+        ("t01", CLERK_SECRET)
+    };
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    ctl_in(
+        base,
+        data,
+        &runtime,
+        &["login", "--clerk", id, "--password-stdin"],
+        &[secret],
+    )
+    .ok();
+    runtime
+}
+
+/// `kioskctl ARGS...` in `data` as supervisor `boss1`, logged in, with
+/// no approver (a CA ceremony needs a supervisor's session), and these
+/// lines on stdin.
+pub fn as_boss(base: &dyn Fn() -> Command, data: &Path, args: &[&str], stdin: &[&str]) -> Run {
+    let runtime = bosses(base, data);
+    ctl_in(base, data, &runtime, args, stdin)
 }
 
 /// The password of the two supervisors a test station starts with
@@ -39,8 +102,20 @@ pub fn privileged(
     args: &[&str],
     more_stdin: &[&str],
 ) -> Run {
+    let runtime = bosses(base, data);
+    let mut all = args.to_vec();
+    all.extend(["--approver", "boss2", "--approver-stdin"]);
+    let mut stdin = vec![BOSS_SECRET];
+    stdin.extend(more_stdin);
+    ctl_in(base, data, &runtime, &all, &stdin)
+}
+
+/// The runtime directory of `boss1`'s session in `data`: the station's
+/// first two supervisors, `boss1` and `boss2`, are made when missing and
+/// `boss1` logs in.
+fn bosses(base: &dyn Fn() -> Command, data: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    let runtime = data.with_extension("run");
+    let runtime = data.join(".runtime-boss");
     std::fs::create_dir_all(&runtime).unwrap();
     std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
     let ctl = |args: &[&str], stdin: &[&str]| ctl_in(base, data, &runtime, args, stdin);
@@ -71,11 +146,7 @@ pub fn privileged(
         &[BOSS_SECRET],
     )
     .ok();
-    let mut all = args.to_vec();
-    all.extend(["--approver", "boss2", "--approver-stdin"]);
-    let mut stdin = vec![BOSS_SECRET];
-    stdin.extend(more_stdin);
-    ctl(&all, &stdin)
+    runtime
 }
 
 /// `kioskctl --json --data-dir DATA ARGS...` with this user's runtime
@@ -98,12 +169,7 @@ pub fn ctl_in(
 
 /// [`privileged`] on a station run by [`ctl`].
 pub fn ctl_privileged(dir: &Path, args: &[&str]) -> Run {
-    let base = || {
-        let mut c = Command::new(kiosk_e2e::kioskctl());
-        c.env("KIOSK_CLERK", "t01").env_remove("KIOSK_DATA_DIR");
-        c
-    };
-    privileged(&base, dir, args, &[])
+    privileged(&bare, dir, args, &[])
 }
 
 pub fn run(cmd: Command) -> Run {

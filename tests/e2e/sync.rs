@@ -140,19 +140,19 @@ fn outbox(h: &Hsm) -> Vec<Value> {
 
 /// Completed counter orders, written by the crash-test writer.
 fn burst(h: &Hsm, orders: u32) {
-    output_ok(
-        Command::new(env!("CARGO_BIN_EXE_order-burst"))
-            .arg(h.data())
-            .arg(orders.to_string()),
-        "order-burst",
-    );
+    h.ctl(&["clerk", "list"]).ok(); // t01 exists and is logged in
+    let mut c = Command::new(env!("CARGO_BIN_EXE_order-burst"));
+    c.arg(h.data()).arg(orders.to_string()).arg("t01");
+    let r = crate::support::run_with_stdin(c, &[crate::support::CLERK_SECRET]);
+    assert_eq!(r.code, 0, "order-burst: {}{}", r.stdout, r.stderr);
 }
 
 #[test]
 fn round_trip_of_orders_keys_catalog_decisions_and_station_certificate() {
     let (h, central_dir, csr) = production_station();
     let bundle = central_signs(&central_dir, &csr, "1825", "bundle.pem");
-    h.ctl(&["ca", "import", bundle.to_str().unwrap()]).ok();
+    h.boss(&["ca", "import", bundle.to_str().unwrap()], &[])
+        .ok();
     let rig = Rig::new(300);
     let station = rig.register(&h);
 

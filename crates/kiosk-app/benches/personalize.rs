@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kiosk_app::demo::{intake_steps, APPLICATION_JSON, DEMO_CLERK};
+use kiosk_app::demo::{intake_steps, APPLICATION_JSON};
 use kiosk_app::keys::{Module, SecretString};
 use kiosk_app::{KeyConfig, KeyWork, Station, SystemClock};
 
@@ -40,7 +40,8 @@ fn main() {
     };
     let m = Module::load(&cfg.module).unwrap();
     let mut station = Station::open(&dir.path().join("data"), Arc::new(SystemClock)).unwrap();
-    station.ca_init_demo(&m, &cfg, "bench").unwrap();
+    let clerk = kiosk_app::demo::scratch_session(&mut station).expect("scratch session");
+    station.ca_init_demo(&m, &cfg, &clerk).unwrap();
     let seal = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/seal-sample.png"
@@ -66,11 +67,11 @@ fn main() {
         let key = blank(&m, "BLANK");
         let today = station.today();
         station
-            .stock_add(&key.serial, "SoftHSM v2", "BENCH", today, DEMO_CLERK)
+            .stock_add(&key.serial, "SoftHSM v2", "BENCH", today, &clerk)
             .unwrap();
-        let order = station.create_order(APPLICATION_JSON, DEMO_CLERK).unwrap();
+        let order = station.create_order(APPLICATION_JSON, &clerk).unwrap();
         for cmd in intake_steps(&order) {
-            station.order_command(&order.id, cmd, DEMO_CLERK).unwrap();
+            station.order_command(&order.id, cmd, &clerk).unwrap();
         }
         let t = Instant::now();
         let work = KeyWork {
@@ -81,7 +82,7 @@ fn main() {
             progress: None,
         };
         station
-            .run_order(&m, &cfg, &order.id, work, DEMO_CLERK)
+            .run_order(&m, &cfg, &order.id, work, &clerk)
             .unwrap();
         station_times.push(t.elapsed());
 

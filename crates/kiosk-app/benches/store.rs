@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kiosk_app::demo::{counter_steps, APPLICATION_JSON, DEMO_CLERK};
+use kiosk_app::demo::{counter_steps, APPLICATION_JSON};
 use kiosk_app::{Station, SystemClock};
 
 fn main() {
@@ -40,15 +40,16 @@ fn main() {
 
     let station_dir = dir.path().join("station");
     let mut station = Station::open(&station_dir, Arc::new(SystemClock)).unwrap();
+    let clerk = kiosk_app::demo::scratch_session(&mut station).expect("scratch session");
     let mut transitions = Vec::with_capacity(orders * 9);
     let mut creates = Vec::with_capacity(orders);
     for _ in 0..orders {
         let t = Instant::now();
-        let order = station.create_order(APPLICATION_JSON, DEMO_CLERK).unwrap();
+        let order = station.create_order(APPLICATION_JSON, &clerk).unwrap();
         creates.push(t.elapsed());
         for cmd in counter_steps(&order) {
             let t = Instant::now();
-            station.order_command(&order.id, cmd, DEMO_CLERK).unwrap();
+            station.order_command(&order.id, cmd, &clerk).unwrap();
             transitions.push(t.elapsed());
         }
     }

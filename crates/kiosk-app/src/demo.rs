@@ -15,8 +15,10 @@ use kiosk_store::StockState;
 /// and for tests.
 pub const APPLICATION_JSON: &str = include_str!("../fixtures/demo-application.json");
 
-/// The clerk the demo acts as.
-pub const DEMO_CLERK: &str = "demo";
+/// The accounts the demo acts as: its clerk at the counter, its
+/// supervisor for the CA.
+pub const DEMO_CLERK: &str = "clerk";
+const DEMO_SUPERVISOR: &str = "super";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoSummary {
@@ -55,15 +57,15 @@ pub const DEMO_USER_PIN: &str = "246810";
 /// station are used.
 pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppError> {
     let (mut station, conf, cfg, m) = open_demo(data_dir, clock)?;
-    demo_accounts(&mut station)?;
+    let clerk = station.session_without_password(DEMO_CLERK)?;
     let key_serial = demo_blank_key(&mut station, &m, &cfg)?;
 
-    let order = station.create_order(APPLICATION_JSON, DEMO_CLERK)?;
+    let order = station.create_order(APPLICATION_JSON, &clerk)?;
     for cmd in intake_steps(&order) {
-        station.order_command(&order.id, cmd, DEMO_CLERK)?;
+        station.order_command(&order.id, cmd, &clerk)?;
     }
     // The PDFs, a scanned stamped seal sample sheet, and the seal cut from it.
-    let paperwork = crate::documents::demo_paperwork(&mut station, &order.id, DEMO_CLERK)?;
+    let paperwork = crate::documents::demo_paperwork(&mut station, &order.id, &clerk)?;
     let seal = paperwork.seal_png_bytes.clone();
     let seal_path = paperwork.seal_png.clone();
     let pin = SecretString::from(DEMO_USER_PIN.to_string());
@@ -74,7 +76,7 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
         seal_png: Some(&seal),
         progress: None,
     };
-    let made = station.run_order(&m, &cfg, &order.id, work, DEMO_CLERK)?;
+    let made = station.run_order(&m, &cfg, &order.id, work, &clerk)?;
     let done = station.order(&order.id)?.order;
     let audit = station.verify_audit()?;
     let counts = station.store().counts()?;
@@ -123,8 +125,10 @@ fn open_demo(
     cfg.transport_so_pin
         .get_or_insert_with(|| SecretString::from(format!("{demo_secret}-so")));
     let m = Module::load(&cfg.module)?;
+    demo_accounts(&mut station)?;
     if station.store().station_ca()?.is_none() {
-        station.ca_init_demo(&m, &cfg, DEMO_CLERK)?;
+        let supervisor = station.session_without_password(DEMO_SUPERVISOR)?;
+        station.ca_init_demo(&m, &cfg, &supervisor)?;
     }
     Ok((station, conf, cfg, m))
 }
@@ -178,7 +182,7 @@ fn demo_accounts(station: &mut Station) -> Result<(), AppError> {
                 role,
                 &secret,
                 None,
-                &kiosk_store::Actor::operator(DEMO_CLERK),
+                &kiosk_store::Actor::operator("demo"),
             )?;
         }
     }
@@ -221,8 +225,30 @@ fn demo_blank_key(station: &mut Station, m: &Module, cfg: &KeyConfig) -> Result<
             value: "BLANK".into(),
         })?;
     let today = station.today();
-    station.stock_add(&serial, "SoftHSM v2", "DEMO", today, DEMO_CLERK)?;
+    let clerk = station.session_without_password(DEMO_CLERK)?;
+    station.stock_add(&serial, "SoftHSM v2", "DEMO", today, &clerk)?;
     Ok(serial.to_ascii_lowercase())
+}
+
+/// The session that tools writing to a scratch station (benchmarks, the
+/// crash test's writer) act under: account `scratch`, made as the
+/// station's first supervisor when missing (a fresh station's first two
+/// need no approval), logged in as any account is.
+pub fn scratch_session(station: &mut Station) -> Result<crate::Session, AppError> {
+    use kiosk_keys::ExposeSecret;
+    let secret = SecretString::from("scratch-pass-1".to_string());
+    if station.store().clerk("scratch")?.is_none() {
+        station.put_clerk(
+            "scratch",
+            "scratch",
+            crate::Role::Supervisor,
+            &secret,
+            None,
+            None,
+        )?;
+    }
+    let (token, _) = station.cli_login("scratch", &secret)?;
+    station.cli_session(token.expose_secret())
 }
 
 /// Checks, approval and payment: what comes before production.
@@ -303,7 +329,6 @@ pub fn prepare(
     while blank.len() < blank_keys {
         blank.push(demo_blank_key(&mut station, &m, &cfg)?);
     }
-    demo_accounts(&mut station)?;
     Ok(DemoStation {
         key_config: cfg,
         softhsm2_conf: conf,

@@ -49,7 +49,7 @@ pub use kiosk_store::{
 };
 
 /// The account the touchscreen's own orders and prints are attributed to.
-pub const KIOSK_ACTOR: &str = "kiosk";
+pub(crate) const KIOSK_ACTOR: &str = "kiosk";
 
 /// The catalog compiled into the binary; the station's default rules until
 /// an operator or the central CA imports a newer one.

@@ -184,11 +184,12 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 21, 15, 30, 0).unwrap(),
         ));
         let mut st = Station::open(dir.path(), clock).unwrap();
-        let a = st.create_order(demo::APPLICATION_JSON, "c").unwrap();
+        let c = st.test_clerk("c");
+        let a = st.create_order(demo::APPLICATION_JSON, &c).unwrap();
         for cmd in demo::counter_steps(&a) {
-            st.order_command(&a.id, cmd, "c").unwrap();
+            st.order_command(&a.id, cmd, &c).unwrap();
         }
-        st.create_order(demo::APPLICATION_JSON, "c").unwrap();
+        st.create_order(demo::APPLICATION_JSON, &c).unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
         let r = st.day_report(day).unwrap();
         assert_eq!(r.total_orders, 2);

@@ -17,7 +17,7 @@ use kiosk_store::{
 };
 use serde::Serialize;
 
-use crate::{Acting, AppError, Clock, Rules, EMBEDDED_CATALOG};
+use crate::{Acting, AppError, Clock, Rules, Session, EMBEDDED_CATALOG};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "station.db";
@@ -170,10 +170,26 @@ impl Station {
 
     // ------------------------------------------------------------ orders
 
-    /// Takes in an application (JSON) and opens an order for it. Nothing is
-    /// written unless every field passes.
-    pub fn create_order(&mut self, application_json: &str, clerk: &str) -> Result<Order, AppError> {
-        let actor = clerk_actor(clerk)?;
+    /// Takes in an application (JSON) at the counter and opens an order
+    /// for it. Nothing is written unless every field passes.
+    pub fn create_order(
+        &mut self,
+        application_json: &str,
+        by: &Session,
+    ) -> Result<Order, AppError> {
+        self.create_order_as(application_json, &Actor::clerk(by.clerk_id()))
+    }
+
+    /// Takes in the application an applicant filled in at the touchscreen.
+    pub fn submit_at_kiosk(&mut self, application_json: &str) -> Result<Order, AppError> {
+        self.create_order_as(application_json, &Actor::clerk(crate::KIOSK_ACTOR))
+    }
+
+    fn create_order_as(
+        &mut self,
+        application_json: &str,
+        actor: &Actor,
+    ) -> Result<Order, AppError> {
         let rules = self.rules()?;
         let (application, checklist, fee, renewal) = self.assess(&rules, application_json)?;
         let now = self.clock.now();
@@ -191,7 +207,7 @@ impl Station {
             updated_at: now,
             revision: 1,
         };
-        Ok(self.store.create_order(&actor, now, order)?)
+        Ok(self.store.create_order(actor, now, order)?)
     }
 
     /// Replaces the application of an order under correction.
@@ -199,7 +215,7 @@ impl Station {
         &mut self,
         key: &str,
         application_json: &str,
-        clerk: &str,
+        by: &Session,
     ) -> Result<Order, AppError> {
         let rules = self.rules()?;
         let (application, checklist, fee, renewal) = self.assess(&rules, application_json)?;
@@ -211,7 +227,7 @@ impl Station {
                 fee,
                 renewal,
             },
-            clerk,
+            by,
         )
     }
 
@@ -221,10 +237,9 @@ impl Station {
         &mut self,
         key: &str,
         cmd: Command,
-        clerk: &str,
+        by: &Session,
     ) -> Result<Order, AppError> {
-        let actor = clerk_actor(clerk)?;
-        self.order_command_as(key, cmd, &actor)
+        self.order_command_as(key, cmd, &Actor::clerk(by.clerk_id()))
     }
 
     /// [`Station::order_command`] for any actor (the central CA's decisions).
@@ -447,29 +462,6 @@ fn assess(rules: &Rules, app: Application) -> Result<Assessment, AppError> {
     Ok((app, checklist, fee, renewal))
 }
 
-fn clerk_actor(clerk: &str) -> Result<Actor, AppError> {
-    named(clerk, "受理员").map(Actor::clerk)
-}
-
-fn named<'a>(id: &'a str, label: &str) -> Result<&'a str, AppError> {
-    let id = id.trim();
-    if id.is_empty() || id.chars().any(|c| c.is_control() || c == ':') {
-        return Err(Rejection::field("clerk", label, "required")
-            .zh(
-                format!("未指明{label}或编号含非法字符"),
-                format!(
-                    "每一步都须记录经办的{label}：请用 --clerk 编号（或环境变量 KIOSK_CLERK）指明"
-                ),
-            )
-            .en(
-                "no clerk given, or it has illegal characters",
-                "give --clerk ID (or KIOSK_CLERK)",
-            )
-            .into());
-    }
-    Ok(id)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -487,7 +479,8 @@ mod tests {
         ));
         let mut a = Station::open(dir.path(), clock.clone()).unwrap();
         let mut b = Station::open(dir.path(), clock).unwrap();
-        let order = a.create_order(demo::APPLICATION_JSON, "a").unwrap();
+        let clerk_a = a.test_clerk("a");
+        let order = a.create_order(demo::APPLICATION_JSON, &clerk_a).unwrap();
         assert_eq!(
             order.number, "20261121-0001",
             "numbered by the station's day (UTC+8)"
@@ -502,7 +495,7 @@ mod tests {
                 status: CheckStatus::Ok,
                 note: None,
             },
-            "a",
+            &clerk_a,
         )
         .unwrap();
         let cmd = Command::Check {

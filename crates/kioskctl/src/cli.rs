@@ -20,10 +20,6 @@ pub struct Cli {
     /// The date the rules apply on (YYYY-MM-DD); the station clock otherwise.
     #[arg(long, global = true, value_name = "YYYY-MM-DD")]
     pub today: Option<NaiveDate>,
-    /// The clerk or operator responsible for a change (and the account
-    /// `login` opens a session for).
-    #[arg(long, global = true, env = "KIOSK_CLERK", value_name = "ID")]
-    pub clerk: Option<String>,
     /// A supervisor, not the logged-in account, who approves a privileged
     /// change (cert revoke, catalog import and set-tariff, clerk add and
     /// deactivate) by typing their own password.
@@ -41,7 +37,10 @@ pub struct Cli {
 pub enum Cmd {
     /// Open a session as --clerk ID (password from the terminal, or with
     /// --password-stdin from stdin); it ends after the console's idle time.
+    /// Every change is made by the session's clerk.
     Login {
+        #[arg(long, value_name = "ID")]
+        clerk: String,
         #[arg(long)]
         password_stdin: bool,
     },

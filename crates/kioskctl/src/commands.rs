@@ -7,13 +7,18 @@ use std::sync::Arc;
 use kiosk_app::domain::fee::yuan;
 use kiosk_app::domain::order::{CheckStatus, Command, OrderState, Payment, PaymentMethod};
 use kiosk_app::domain::{validate, Channel, Operation, Rejection};
-use kiosk_app::{demo, AppError, Clock, Rules, Station, SystemClock};
+use kiosk_app::{demo, AppError, Clock, Rules, Session, Station, SystemClock};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::cli::{
     AuditCmd, CatalogCmd, CheckStatusArg, Cli, Cmd, MethodArg, OrderCmd, Step, ValidateKind,
 };
+
+/// Opens the station, for reading.
+pub type Open<'a> = &'a dyn Fn() -> Result<Station, AppError>;
+/// Opens the station with this user's live session there, for a change.
+pub type SignedIn<'a> = &'a dyn Fn() -> Result<(Station, Session), AppError>;
 
 /// What a command prints and how it exits.
 pub struct Output {
@@ -36,12 +41,21 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let data_dir = kiosk_app::data_dir(cli.data_dir.as_deref());
     let today = cli.today.unwrap_or_else(|| clock.today());
-    let clerk = cli.clerk.unwrap_or_default();
     let approver = Approver {
         id: cli.approver,
         stdin: cli.approver_stdin,
     };
     let open = || Station::open(&data_dir, clock.clone()).map(|s| s.with_today(cli.today));
+    // A change: the station and the live session of this user there. A
+    // directory with no station has no session either, and stays untouched.
+    let signed_in = || -> Result<(Station, Session), AppError> {
+        if !data_dir.join(kiosk_app::DB_FILE).exists() {
+            return Err(kiosk_app::accounts::not_logged_in());
+        }
+        let mut st = open()?;
+        let by = crate::session_cmd::session(&mut st)?;
+        Ok((st, by))
+    };
     match cli.command {
         Cmd::Fee(a) => {
             let rules = Rules::load(&data_dir, today)?;
@@ -107,7 +121,7 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
             Output::ok(&d, human)
         }
         Cmd::Validate { kind, value } => validate_one(kind, &value, today),
-        Cmd::Order(o) => order(o, open, &clerk),
+        Cmd::Order(o) => order(o, open, signed_in),
         Cmd::Audit(AuditCmd::Verify) => {
             let report = open()?.verify_audit()?;
             let human = if report.ok {
@@ -127,22 +141,29 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
                 exit,
             })
         }
-        Cmd::Login { password_stdin } => crate::session_cmd::login(open()?, &clerk, password_stdin),
+        Cmd::Login {
+            clerk,
+            password_stdin,
+        } => crate::session_cmd::login(open()?, &clerk, password_stdin),
         Cmd::Logout => crate::session_cmd::logout(open()?),
         Cmd::Catalog(c) => catalog(c, open, &approver),
-        Cmd::Ca(c) => crate::keys_cmd::ca(c, open()?, &clerk),
-        Cmd::Stock(c) => crate::keys_cmd::stock(c, open()?, &clerk, today),
+        Cmd::Ca(c) => crate::keys_cmd::ca(c, &open, &signed_in),
+        Cmd::Stock(c) => crate::keys_cmd::stock(c, &open, &signed_in, today),
         Cmd::Key(c) => crate::keys_cmd::key(c, open()?),
-        Cmd::Crl { if_due } => crate::keys_cmd::crl(open()?, &clerk, if_due),
+        Cmd::Crl { if_due: true } => crate::keys_cmd::crl(open()?, None),
+        Cmd::Crl { if_due: false } => {
+            let (st, by) = signed_in()?;
+            crate::keys_cmd::crl(st, Some(&by))
+        }
         Cmd::Sync { action: None } => crate::sync_cmd::sync(open()?, cli.json),
         Cmd::Sync {
             action: Some(crate::cli::SyncCmd::Status),
         } => crate::sync_cmd::status(open()?),
         Cmd::Cert(c) => crate::keys_cmd::cert(c, open()?, &approver),
         Cmd::Form(a) => crate::documents_cmd::form(a, open()?),
-        Cmd::Print(a) => crate::documents_cmd::print(a, open()?, &clerk),
-        Cmd::Scan(c) => crate::documents_cmd::scan(c, open()?, &clerk),
-        Cmd::Seal(c) => crate::documents_cmd::seal(c, open()?, &clerk),
+        Cmd::Print(a) => crate::documents_cmd::print(a, &open, &signed_in),
+        Cmd::Scan(c) => crate::documents_cmd::scan(c, &open, &signed_in),
+        Cmd::Seal(c) => crate::documents_cmd::seal(c, &open, &signed_in),
         Cmd::Clerk(c) => crate::clerks_cmd::clerk(c, open()?, &approver),
         Cmd::Report(c) => crate::clerks_cmd::report(c, open()?, today),
         Cmd::Demo => {
@@ -170,7 +191,7 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
 fn order(
     cmd: OrderCmd,
     open: impl Fn() -> Result<Station, AppError>,
-    clerk: &str,
+    signed_in: impl Fn() -> Result<(Station, Session), AppError>,
 ) -> Result<Output, AppError> {
     let show = |o: &kiosk_app::domain::order::Order| {
         Output::ok(
@@ -189,7 +210,8 @@ fn order(
             // input writes nothing at all.
             let text = read_input(&file)?;
             kiosk_app::domain::application::Application::from_json(&text)?;
-            let order = open()?.create_order(&text, clerk)?;
+            let (mut st, by) = signed_in()?;
+            let order = st.create_order(&text, &by)?;
             show(&order)
         }
         OrderCmd::Check {
@@ -199,7 +221,7 @@ fn order(
             status,
             note,
         } => {
-            let mut st = open()?;
+            let (mut st, by) = signed_in()?;
             let status = match status {
                 CheckStatusArg::Ok => CheckStatus::Ok,
                 CheckStatusArg::Missing => CheckStatus::Missing,
@@ -225,7 +247,7 @@ fn order(
                         status,
                         note: note.clone(),
                     },
-                    clerk,
+                    &by,
                 )?);
             }
             match last {
@@ -249,14 +271,15 @@ fn order(
                 MethodArg::BankCard => PaymentMethod::BankCard,
                 MethodArg::Free => PaymentMethod::Free,
             };
-            let o = open()?.order_command(
+            let (mut st, by) = signed_in()?;
+            let o = st.order_command(
                 &order,
                 Command::Pay(Payment {
                     method,
                     amount_fen,
                     receipt_no: receipt,
                 }),
-                clerk,
+                &by,
             )?;
             show(&o)
         }
@@ -276,12 +299,14 @@ fn order(
                 Step::Complete => Command::Complete,
                 Step::Cancel => Command::Cancel { reason },
             };
-            let o = open()?.order_command(&order, cmd, clerk)?;
+            let (mut st, by) = signed_in()?;
+            let o = st.order_command(&order, cmd, &by)?;
             show(&o)
         }
         OrderCmd::Amend { order, file } => {
             let text = read_input(&file)?;
-            let o = open()?.amend_order(&order, &text, clerk)?;
+            let (mut st, by) = signed_in()?;
+            let o = st.amend_order(&order, &text, &by)?;
             show(&o)
         }
         OrderCmd::List { state, limit } => {
@@ -309,20 +334,19 @@ fn order(
             order,
             supervisor,
             password_stdin,
-        } => crate::keys_cmd::approve(open()?, &order, &supervisor, password_stdin, clerk),
+        } => {
+            let (st, by) = signed_in()?;
+            crate::keys_cmd::approve(st, &order, &supervisor, password_stdin, &by)
+        }
         OrderCmd::Run {
             order,
             key,
             seal,
             pin_stdin,
-        } => crate::keys_cmd::run(
-            open()?,
-            &order,
-            key.as_deref(),
-            seal.as_deref(),
-            pin_stdin,
-            clerk,
-        ),
+        } => {
+            let (st, by) = signed_in()?;
+            crate::keys_cmd::run(st, &order, key.as_deref(), seal.as_deref(), pin_stdin, &by)
+        }
         OrderCmd::Show { order } => {
             let view = open()?.order(&order)?;
             let human = serde_json::to_string_pretty(&view).unwrap_or_default();

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use kiosk_app::{AppError, Document, Station};
 use serde_json::json;
 
-use crate::commands::Output;
+use crate::commands::{Open, Output, SignedIn};
 
 #[derive(Debug, Args)]
 pub struct FormArgs {
@@ -94,9 +94,9 @@ pub fn form(a: FormArgs, st: Station) -> Result<Output, AppError> {
     Output::ok(&r, human)
 }
 
-pub fn print(a: PrintArgs, mut st: Station, clerk: &str) -> Result<Output, AppError> {
+pub fn print(a: PrintArgs, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output, AppError> {
     if a.list {
-        let printers = st.printers()?;
+        let printers = open()?.printers()?;
         let human = printers
             .iter()
             .map(|p| {
@@ -118,15 +118,17 @@ pub fn print(a: PrintArgs, mut st: Station, clerk: &str) -> Result<Output, AppEr
     }
     let (order, document) = (a.order.unwrap_or_default(), a.document.unwrap_or_default());
     let doc: Document = document.parse()?;
-    let out = st.print_document(&order, doc, a.printer.as_deref(), a.save, clerk)?;
+    let (mut st, by) = signed_in()?;
+    let out = st.print_document(&order, doc, a.printer.as_deref(), a.save, &by)?;
     let human = out.job.message.clone();
     Output::ok(&out, human)
 }
 
-pub fn scan(cmd: ScanCmd, mut st: Station, clerk: &str) -> Result<Output, AppError> {
+pub fn scan(cmd: ScanCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output, AppError> {
     match cmd {
         ScanCmd::Attach { order, item, file } => {
-            let a = st.attach_scan(&order, &item, &file, clerk)?;
+            let (mut st, by) = signed_in()?;
+            let a = st.attach_scan(&order, &item, &file, &by)?;
             let mut human = format!(
                 "已接收扫描件“{}”（{}×{}），存于 {}",
                 a.attachment.file_name,
@@ -140,7 +142,7 @@ pub fn scan(cmd: ScanCmd, mut st: Station, clerk: &str) -> Result<Output, AppErr
             Output::ok(&a, human)
         }
         ScanCmd::List { order } => {
-            let list = st.attachments(&order)?;
+            let list = open()?.attachments(&order)?;
             let human = list
                 .iter()
                 .map(|a| {
@@ -157,35 +159,37 @@ pub fn scan(cmd: ScanCmd, mut st: Station, clerk: &str) -> Result<Output, AppErr
             Output::ok(json!({ "attachments": list }), human)
         }
         ScanCmd::Code { text } => {
-            let v = st.order_from_code(&text)?;
+            let v = open()?.order_from_code(&text)?;
             let human = format!("订单 {}：{}", v.order.number, v.state_zh);
             Output::ok(&v, human)
         }
         ScanCmd::Qr { file } => {
-            let v = st.order_from_picture(&file)?;
+            let v = open()?.order_from_picture(&file)?;
             let human = format!("订单 {}：{}", v.order.number, v.state_zh);
             Output::ok(&v, human)
         }
     }
 }
 
-pub fn seal(cmd: SealCmd, mut st: Station, clerk: &str) -> Result<Output, AppError> {
+pub fn seal(cmd: SealCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output, AppError> {
+    if let SealCmd::List { order } = &cmd {
+        let list = open()?.seals(order)?;
+        let human = list
+            .iter()
+            .map(|s| format!("{}  {}  {}", s.seal.id, s.seal.status, s.path.display()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Output::ok(json!({ "seals": list }), human);
+    }
+    let (mut st, by) = signed_in()?;
     let (view, verb) = match cmd {
         SealCmd::Extract { order, attachment } => (
-            st.extract_seal(&order, attachment.as_deref(), clerk)?,
+            st.extract_seal(&order, attachment.as_deref(), &by)?,
             "已提取电子印章，请查看后确认（kioskctl seal approve 编号）",
         ),
-        SealCmd::Approve { seal } => (st.decide_seal(None, &seal, true, clerk)?, "已确认电子印章"),
-        SealCmd::Reject { seal } => (st.decide_seal(None, &seal, false, clerk)?, "已退回电子印章"),
-        SealCmd::List { order } => {
-            let list = st.seals(&order)?;
-            let human = list
-                .iter()
-                .map(|s| format!("{}  {}  {}", s.seal.id, s.seal.status, s.path.display()))
-                .collect::<Vec<_>>()
-                .join("\n");
-            return Output::ok(json!({ "seals": list }), human);
-        }
+        SealCmd::Approve { seal } => (st.decide_seal(None, &seal, true, &by)?, "已确认电子印章"),
+        SealCmd::Reject { seal } => (st.decide_seal(None, &seal, false, &by)?, "已退回电子印章"),
+        SealCmd::List { .. } => unreachable!("listed above"),
     };
     let human = format!(
         "{verb}：{}（{}×{}）\n编号：{}",

@@ -5,17 +5,17 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use kiosk_app::keys::{Module, SecretString};
-use kiosk_app::{AppError, KeyConfig, KeyWork, PinNeed, Station};
+use kiosk_app::{AppError, KeyConfig, KeyWork, PinNeed, Session, Station};
 use serde_json::json;
 
 use crate::cli::{CaCmd, CertCmd, KeyCmd, StockCmd};
-use crate::commands::Output;
+use crate::commands::{Open, Output, SignedIn};
 
 pub(crate) fn module(cfg: &KeyConfig) -> Result<Module, AppError> {
     Ok(Module::load(&cfg.module)?)
 }
 
-pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppError> {
+pub fn ca(cmd: CaCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output, AppError> {
     // Every subcommand but `show` works in the station token.
     let token = || -> Result<(KeyConfig, Module), AppError> {
         let cfg = KeyConfig::from_env()?;
@@ -23,10 +23,11 @@ pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppErro
         Ok((cfg, m))
     };
     match cmd {
-        CaCmd::Show => ca_show(&st),
+        CaCmd::Show => ca_show(&open()?),
         CaCmd::Init { .. } => {
+            let (mut st, by) = signed_in()?;
             let (cfg, m) = token()?;
-            let ca = st.ca_init_demo(&m, &cfg, operator)?;
+            let ca = st.ca_init_demo(&m, &cfg, &by)?;
             let dir = st.data_dir().join("ca");
             Output::ok(
                 json!({ "token_label": ca.token_label, "chain_pem": dir.join("chain.pem"), "root_pem": dir.join("root.pem") }),
@@ -34,6 +35,7 @@ pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppErro
             )
         }
         CaCmd::Csr => {
+            let (mut st, _) = signed_in()?;
             let (cfg, m) = token()?;
             let path = st.ca_csr(&m, &cfg)?;
             Output::ok(
@@ -42,8 +44,9 @@ pub fn ca(cmd: CaCmd, mut st: Station, operator: &str) -> Result<Output, AppErro
             )
         }
         CaCmd::Import { file } => {
+            let (mut st, by) = signed_in()?;
             let (cfg, m) = token()?;
-            let ca = st.ca_import(&m, &cfg, &file, operator)?;
+            let ca = st.ca_import(&m, &cfg, &file, &by)?;
             Output::ok(
                 json!({ "token_label": ca.token_label, "installed": true }),
                 "签发CA证书已安装".into(),
@@ -75,8 +78,8 @@ fn ca_show(st: &Station) -> Result<Output, AppError> {
 
 pub fn stock(
     cmd: StockCmd,
-    mut st: Station,
-    clerk: &str,
+    open: Open<'_>,
+    signed_in: SignedIn<'_>,
     today: NaiveDate,
 ) -> Result<Output, AppError> {
     match cmd {
@@ -86,12 +89,13 @@ pub fn stock(
             batch,
             received_on,
         } => {
-            let k = st.stock_add(&serial, &model, &batch, received_on.unwrap_or(today), clerk)?;
+            let (mut st, by) = signed_in()?;
+            let k = st.stock_add(&serial, &model, &batch, received_on.unwrap_or(today), &by)?;
             let human = format!("介质 {} 已入库", k.serial);
             Output::ok(k, human)
         }
         StockCmd::List => {
-            let keys = st.stock()?;
+            let keys = open()?.stock()?;
             let human = keys
                 .iter()
                 .map(|k| format!("{}  {}  {}", k.serial, k.model, k.state))
@@ -177,13 +181,14 @@ pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
     }
 }
 
-pub fn crl(mut st: Station, operator: &str, if_due: bool) -> Result<Output, AppError> {
+/// Signs the CRL: by the session's clerk, or (`None`, `crl --if-due`) by
+/// the station's timer, only when one is due.
+pub fn crl(mut st: Station, by: Option<&Session>) -> Result<Output, AppError> {
     let cfg = KeyConfig::from_env()?;
     let m = module(&cfg)?;
-    let signed = if if_due {
-        st.refresh_crl(&m, &cfg, operator)?
-    } else {
-        Some(st.crl(&m, &cfg, operator)?)
+    let signed = match by {
+        None => st.refresh_crl(&m, &cfg, None)?,
+        Some(by) => Some(st.crl(&m, &cfg, Some(by))?),
     };
     match signed {
         Some(c) => Output::ok(
@@ -209,7 +214,7 @@ pub fn run(
     key: Option<&str>,
     seal: Option<&Path>,
     pin_stdin: bool,
-    clerk: &str,
+    by: &Session,
 ) -> Result<Output, AppError> {
     let cfg = KeyConfig::from_env()?;
     let seal_png = seal
@@ -237,7 +242,7 @@ pub fn run(
         seal_png: seal_png.as_deref(),
         progress: None,
     };
-    let done = st.run_order(&m, &cfg, order, work, clerk)?;
+    let done = st.run_order(&m, &cfg, order, work, by)?;
     let human = format!(
         "{}完成：介质 {}，证书序列号 {}，有效期至 {}",
         op.label_zh(),
@@ -296,10 +301,10 @@ pub fn approve(
     order: &str,
     supervisor: &str,
     password_stdin: bool,
-    clerk: &str,
+    by: &Session,
 ) -> Result<Output, AppError> {
     let (secret, _) = read_pins(password_stdin, &["主管密码："])?;
-    let a = st.approve_operation(order, supervisor, &secret, clerk)?;
+    let a = st.approve_operation(order, supervisor, &secret, by)?;
     let human = format!("主管 {supervisor} 已审批订单 {order}，可以办理");
     Output::ok(a, human)
 }

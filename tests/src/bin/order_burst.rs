@@ -2,13 +2,18 @@
 //! after each commit returns, so a test can kill it at any moment and then
 //! check that everything it reported is on disk.
 //!
-//! Usage: order-burst DATA_DIR ORDERS
+//! Usage: order-burst DATA_DIR ORDERS [CLERK]
+//!
+//! With CLERK it logs in as that account, its password the first line of
+//! stdin; without, it acts as the scratch account a fresh station starts
+//! with (`kiosk_app::demo::scratch_session`).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kiosk_app::demo::{counter_steps, APPLICATION_JSON, DEMO_CLERK};
+use kiosk_app::demo::{counter_steps, APPLICATION_JSON};
+use kiosk_app::keys::{ExposeSecret, SecretString};
 use kiosk_app::{Station, SystemClock};
 
 fn main() {
@@ -16,6 +21,18 @@ fn main() {
     let dir = PathBuf::from(args.next().expect("DATA_DIR"));
     let orders: u32 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let mut station = Station::open(&dir, Arc::new(SystemClock)).expect("open station");
+    let clerk = match args.next() {
+        Some(id) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .expect("password on stdin");
+            let secret = SecretString::from(line.trim_end().to_string());
+            let (token, _) = station.cli_login(&id, &secret).expect("login");
+            station.cli_session(token.expose_secret()).expect("session")
+        }
+        None => kiosk_app::demo::scratch_session(&mut station).expect("scratch session"),
+    };
     let out = std::io::stdout();
     let report = |o: &kiosk_app::domain::order::Order| {
         let mut w = out.lock();
@@ -24,12 +41,12 @@ fn main() {
     };
     for _ in 0..orders {
         let order = station
-            .create_order(APPLICATION_JSON, DEMO_CLERK)
+            .create_order(APPLICATION_JSON, &clerk)
             .expect("create");
         report(&order);
         for cmd in counter_steps(&order) {
             let o = station
-                .order_command(&order.id, cmd, DEMO_CLERK)
+                .order_command(&order.id, cmd, &clerk)
                 .expect("transition");
             report(&o);
         }

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kiosk_app::demo::{counter_steps, APPLICATION_JSON, DEMO_CLERK};
+use kiosk_app::demo::{counter_steps, APPLICATION_JSON};
 use kiosk_app::keys::{KeyConfig, Module};
 use kiosk_app::{Station, SyncConfig, SystemClock};
 use kiosk_e2e::central::{self, Central};
@@ -37,14 +37,15 @@ fn main() {
     let keys = KeyConfig::from_env().unwrap();
     let module = Module::load(&keys.module).unwrap();
     let mut st = Station::open(&data, Arc::new(SystemClock)).unwrap();
-    st.ca_init_demo(&module, &keys, "bench").unwrap();
+    let clerk = kiosk_app::demo::scratch_session(&mut st).expect("scratch session");
+    st.ca_init_demo(&module, &keys, &clerk).unwrap();
     let db = kiosk_store::Store::open_read_only(&data.join(kiosk_app::DB_FILE))
         .unwrap()
         .unwrap();
     while db.outbox_head().unwrap() < RECORDS as i64 {
-        let o = st.create_order(APPLICATION_JSON, DEMO_CLERK).unwrap();
+        let o = st.create_order(APPLICATION_JSON, &clerk).unwrap();
         for cmd in counter_steps(&o) {
-            st.order_command(&o.id, cmd, DEMO_CLERK).unwrap();
+            st.order_command(&o.id, cmd, &clerk).unwrap();
         }
     }
     let head = db.outbox_head().unwrap();

@@ -103,7 +103,11 @@ impl Station {
                 "the session was idle too long and ended",
             ));
         }
-        self.store().cli_session_touch(&hash, now)?;
+        // A clock set back does not move the last use back with it (the
+        // session would end the moment the clock is right again).
+        if now > last_seen {
+            self.store().cli_session_touch(&hash, now)?;
+        }
         let clerk = self
             .store()
             .clerk(&row.clerk_id)?
@@ -155,6 +159,14 @@ impl Station {
             approved_by: sup.id,
         })
     }
+}
+
+/// The refusal of a change that comes without a live session.
+pub fn not_logged_in() -> AppError {
+    logged_out(
+        "没有登录：每一项变更都记在登录的受理员名下",
+        "no one is logged in: every change is recorded as the logged-in clerk's",
+    )
 }
 
 /// The refusal of a privileged change that comes without a second account.

@@ -21,7 +21,7 @@ mod sessions;
 #[cfg(test)]
 mod tests;
 
-pub use dual::{second_account_required, Acting};
+pub use dual::{not_logged_in, second_account_required, Acting};
 pub use sessions::{Session, Sessions, LOCKOUT_MINUTES, MAX_FAILURES, SESSION_IDLE_MINUTES};
 
 /// What an account may do at the console. A supervisor may do everything
@@ -278,6 +278,18 @@ fn check_id(id: &str) -> Result<&str, AppError> {
             "an account id is 1-32 letters, digits, '.', '-' or '_'",
         ));
     }
+    // The trail names the touchscreen's applicant `clerk:kiosk`: no
+    // account may be mistaken for it.
+    if id.eq_ignore_ascii_case(crate::KIOSK_ACTOR) {
+        return Err(rejection(
+            "clerk_id",
+            "reserved",
+            "账号",
+            "“kiosk”是触摸屏申请人在记录中的名字，不能用作账号",
+            "请换一个账号名，例如 wang.li",
+            "'kiosk' names the touchscreen's applicant in the trail; it cannot be an account",
+        ));
+    }
     Ok(id)
 }
 
@@ -390,8 +402,9 @@ impl Station {
         order_key: &str,
         supervisor_id: &str,
         supervisor_secret: &SecretString,
-        clerk: &str,
+        by: &Session,
     ) -> Result<Approval, AppError> {
+        let clerk = by.clerk_id();
         let order = self.find_order(order_key)?;
         let op = order.application.operation;
         if !needs_approval(op) {

@@ -37,6 +37,11 @@ impl Session {
         }
     }
 
+    /// The session's clerk: who the station records as having acted.
+    pub fn clerk_id(&self) -> &str {
+        &self.clerk.id
+    }
+
     /// Refuses unless the session's account acts as `role` or above.
     pub fn may(&self, role: Role) -> Result<(), AppError> {
         if self.clerk.role < role {
@@ -51,6 +56,45 @@ impl Session {
             ));
         }
         Ok(())
+    }
+}
+
+impl Station {
+    /// A session for an active account of this station, opened without its
+    /// password. Only the demo (acting as the documented accounts it made
+    /// itself) and tests use it; front ends get sessions by logging in.
+    pub(crate) fn session_without_password(&self, id: &str) -> Result<Session, AppError> {
+        let clerk: ClerkView = self
+            .store()
+            .clerk(id)?
+            .filter(|c| c.active)
+            .ok_or_else(|| AppError::NotFound {
+                what: "账号",
+                key: id.to_string(),
+            })?
+            .into();
+        let now = self.now();
+        Ok(Session::resumed(clerk, now, now))
+    }
+}
+
+#[cfg(test)]
+impl Station {
+    /// The session of clerk `id`, made (role clerk) when missing.
+    pub(crate) fn test_clerk(&mut self, id: &str) -> Session {
+        if self.store().clerk(id).unwrap().is_none() {
+            let secret = SecretString::from(format!("{id}-test-password"));
+            self.put_clerk_as(
+                id,
+                id,
+                Role::Clerk,
+                &secret,
+                None,
+                &kiosk_store::Actor::operator("test"),
+            )
+            .unwrap();
+        }
+        self.session_without_password(id).unwrap()
     }
 }
 

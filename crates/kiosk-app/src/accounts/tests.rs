@@ -288,6 +288,17 @@ fn short_secrets_and_bad_ids_are_refused_in_chinese() {
     assert_eq!(e.code(), "format");
     let e = st
         .put_clerk(
+            "Kiosk",
+            "",
+            Role::Clerk,
+            &secret("kiosk-pass-1"),
+            None,
+            Some(&by),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "reserved", "the touchscreen's name in the trail");
+    let e = st
+        .put_clerk(
             "wang",
             "",
             Role::Clerk,
@@ -307,26 +318,28 @@ fn unlock_needs_another_supervisor() {
     hire(&mut st, "wang", Role::Clerk, "wang-pass-1");
     hire(&mut st, "zhao", Role::Supervisor, "zhao-pass-2");
     let app = demo::APPLICATION_JSON.replace("\"operation\": \"new\"", "\"operation\": \"unlock\"");
-    let order = st.create_order(&app, "wang").unwrap();
+    let wang = st.session_without_password("wang").unwrap();
+    let zhao = st.session_without_password("zhao").unwrap();
+    let order = st.create_order(&app, &wang).unwrap();
     assert_eq!(
         st.check_approved(&order.id).unwrap_err().code(),
         "approval_required"
     );
     let e = st
-        .approve_operation(&order.id, "wang", &secret("wang-pass-1"), "wang")
+        .approve_operation(&order.id, "wang", &secret("wang-pass-1"), &wang)
         .unwrap_err();
     assert_eq!(e.code(), "not_supervisor");
     let e = st
-        .approve_operation(&order.id, "zhao", &secret("nope-nope"), "wang")
+        .approve_operation(&order.id, "zhao", &secret("nope-nope"), &wang)
         .unwrap_err();
     assert_eq!(e.code(), "bad_credentials");
     let a = st
-        .approve_operation(&order.id, "zhao", &secret("zhao-pass-2"), "wang")
+        .approve_operation(&order.id, "zhao", &secret("zhao-pass-2"), &wang)
         .unwrap();
     assert_eq!(a.supervisor, "zhao");
     st.check_approved(&order.id).unwrap();
     let e = st
-        .approve_operation(&order.id, "zhao", &secret("zhao-pass-2"), "zhao")
+        .approve_operation(&order.id, "zhao", &secret("zhao-pass-2"), &zhao)
         .unwrap_err();
     assert_eq!(e.code(), "self_approval");
 }

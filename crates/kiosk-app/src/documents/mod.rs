@@ -162,23 +162,6 @@ fn kiosk_domain_ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-fn clerk_actor(clerk: &str) -> Result<Actor, AppError> {
-    let id = clerk.trim();
-    if id.is_empty() || id.chars().any(|c| c.is_control() || c == ':') {
-        return Err(Rejection::field("clerk", "受理员", "required")
-            .zh(
-                "未指明受理员或编号含非法字符",
-                "每一步都须记录经办的受理员：请用 --clerk 编号（或环境变量 KIOSK_CLERK）指明",
-            )
-            .en(
-                "no clerk given, or it has illegal characters",
-                "give --clerk ID (or KIOSK_CLERK)",
-            )
-            .into());
-    }
-    Ok(Actor::clerk(id))
-}
-
 /// `files/ab/abcdef….ext` under the data directory.
 pub fn file_path(data_dir: &Path, sha256: &str, ext: &str) -> PathBuf {
     data_dir
@@ -273,7 +256,7 @@ pub struct DemoPaperwork {
 pub fn demo_paperwork(
     station: &mut Station,
     order_key: &str,
-    clerk: &str,
+    by: &crate::Session,
 ) -> Result<DemoPaperwork, AppError> {
     let order = station.find_order(order_key)?;
     let mut pdfs = Vec::new();
@@ -282,11 +265,7 @@ pub fn demo_paperwork(
         Document::SealSheet,
         Document::Receipt,
     ] {
-        pdfs.push(
-            station
-                .print_document(&order.id, doc, None, true, clerk)?
-                .path,
-        );
+        pdfs.push(station.print_document(&order.id, doc, None, true, by)?.path);
     }
     let (sheet, _) = kiosk_forms::synthetic::stamped_sheet(1240, 1754, 2026);
     let mut jpeg = Vec::new();
@@ -308,9 +287,9 @@ pub fn demo_paperwork(
         .or_else(|| order.checklist.iter().find(|e| e.sealed))
         .map(|e| e.id.clone())
         .unwrap_or_else(|| SEAL_SHEET_ITEM.to_string());
-    let attached = station.attach_scan(&order.id, &item, &scan, clerk)?;
-    let proposed = station.extract_seal(&order.id, Some(&attached.attachment.id), clerk)?;
-    station.decide_seal(None, &proposed.seal.id, true, clerk)?;
+    let attached = station.attach_scan(&order.id, &item, &scan, by)?;
+    let proposed = station.extract_seal(&order.id, Some(&attached.attachment.id), by)?;
+    station.decide_seal(None, &proposed.seal.id, true, by)?;
     let (seal, png) = station
         .approved_seal(&order.id)?
         .expect("the seal was just approved");

@@ -6,7 +6,7 @@ use kiosk_forms::print::{Cups, JobStatus, PrintError, PrinterStatus, Problem};
 use kiosk_store::PrintJob;
 
 use super::*;
-use crate::{AppError, Station};
+use crate::{AppError, Session, Station};
 
 impl Station {
     // ------------------------------------------------------------ printing
@@ -42,7 +42,13 @@ impl Station {
                 )
                 .into());
         }
-        self.print_document(&order.id, document, printer, false, crate::KIOSK_ACTOR)
+        self.print_as(
+            &order.id,
+            document,
+            printer,
+            false,
+            &Actor::clerk(crate::KIOSK_ACTOR),
+        )
     }
 
     /// Hands the key over: prints the receipt (回执), which exists only for
@@ -51,7 +57,7 @@ impl Station {
         &mut self,
         key: &str,
         printer: Option<&str>,
-        clerk: &str,
+        by: &Session,
     ) -> Result<PrintOutcome, AppError> {
         let order = self.find_order(key)?;
         if order.state != OrderState::Completed {
@@ -66,7 +72,7 @@ impl Station {
                 )
                 .into());
         }
-        self.print_document(&order.id, Document::Receipt, printer, false, clerk)
+        self.print_document(&order.id, Document::Receipt, printer, false, by)
     }
 
     /// Prints a document on `printer` (else the default or only queue) and
@@ -79,9 +85,25 @@ impl Station {
         document: Document,
         printer: Option<&str>,
         save_only: bool,
-        clerk: &str,
+        by: &Session,
     ) -> Result<PrintOutcome, AppError> {
-        let actor = clerk_actor(clerk)?;
+        self.print_as(
+            key,
+            document,
+            printer,
+            save_only,
+            &Actor::clerk(by.clerk_id()),
+        )
+    }
+
+    fn print_as(
+        &mut self,
+        key: &str,
+        document: Document,
+        printer: Option<&str>,
+        save_only: bool,
+        actor: &Actor,
+    ) -> Result<PrintOutcome, AppError> {
         let doc = self.render_document(key, document)?;
         let now = self.now();
         let mut job = PrintJob {
@@ -99,7 +121,7 @@ impl Station {
             created_by: actor.as_str().to_string(),
         };
         let saved = |st: &mut Station, job: PrintJob, status| {
-            st.store_mut().add_print_job(&actor, now, &job)?;
+            st.store_mut().add_print_job(actor, now, &job)?;
             Ok(PrintOutcome {
                 job,
                 path: doc.path.clone(),
@@ -127,7 +149,7 @@ impl Station {
                 job.printer = printer.map(str::to_string);
                 let r = print_rejection(&e, &doc, key);
                 job.message = r.message_zh();
-                self.store_mut().add_print_job(&actor, now, &job)?;
+                self.store_mut().add_print_job(actor, now, &job)?;
                 return Err(r.into());
             }
         };
@@ -136,7 +158,7 @@ impl Station {
             job.state = "not-printed".into();
             let r = printer_rejection(&queue, &doc, key);
             job.message = r.message_zh();
-            self.store_mut().add_print_job(&actor, now, &job)?;
+            self.store_mut().add_print_job(actor, now, &job)?;
             return Err(r.into());
         }
         let title = format!("{} {}", doc.order_number, document.label_zh());
@@ -146,14 +168,14 @@ impl Station {
                 job.state = "failed".into();
                 let r = print_rejection(&e, &doc, key);
                 job.message = r.message_zh();
-                self.store_mut().add_print_job(&actor, now, &job)?;
+                self.store_mut().add_print_job(actor, now, &job)?;
                 return Err(r.into());
             }
         };
         job.cups_job_id = Some(id);
         job.state = "submitted".into();
         job.message = format!("已送打印机“{}”，任务号 {id}", queue.name);
-        self.store_mut().add_print_job(&actor, now, &job)?;
+        self.store_mut().add_print_job(actor, now, &job)?;
         let followed = cups.follow(&queue.name, id, FOLLOW_TIMEOUT);
         let now = self.now();
         let (status, printer_status) = match followed {
@@ -162,7 +184,7 @@ impl Station {
                 job.state = "unknown".into();
                 let r = print_rejection(&e, &doc, key);
                 job.message = r.message_zh();
-                self.store_mut().update_print_job(&actor, now, &job)?;
+                self.store_mut().update_print_job(actor, now, &job)?;
                 return Err(r.into());
             }
         };
@@ -172,7 +194,7 @@ impl Station {
             Ok((state, message)) => {
                 job.state = state.into();
                 job.message = message;
-                self.store_mut().update_print_job(&actor, now, &job)?;
+                self.store_mut().update_print_job(actor, now, &job)?;
                 Ok(PrintOutcome {
                     job,
                     path: doc.path.clone(),
@@ -182,7 +204,7 @@ impl Station {
             Err((state, r)) => {
                 job.state = state.into();
                 job.message = r.message_zh();
-                self.store_mut().update_print_job(&actor, now, &job)?;
+                self.store_mut().update_print_job(actor, now, &job)?;
                 Err(r.into())
             }
         }

@@ -8,7 +8,7 @@ use kiosk_forms::scan;
 use kiosk_store::Attachment;
 
 use super::*;
-use crate::{AppError, OrderView, Station};
+use crate::{AppError, OrderView, Session, Station};
 
 impl Station {
     // ------------------------------------------------------------ scans
@@ -22,9 +22,9 @@ impl Station {
         key: &str,
         item: &str,
         file: &Path,
-        clerk: &str,
+        by: &Session,
     ) -> Result<AttachmentView, AppError> {
-        let actor = clerk_actor(clerk)?;
+        let actor = Actor::clerk(by.clerk_id());
         let order = self.find_order(key)?;
         let entry = order
             .checklist

@@ -8,7 +8,7 @@ use kiosk_store::{Seal, SealState};
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::{AppError, Station};
+use crate::{AppError, Session, Station};
 
 impl Station {
     // ------------------------------------------------------------ seal
@@ -19,9 +19,9 @@ impl Station {
         &mut self,
         key: &str,
         attachment_id: Option<&str>,
-        clerk: &str,
+        by: &Session,
     ) -> Result<SealView, AppError> {
-        let actor = clerk_actor(clerk)?;
+        let actor = Actor::clerk(by.clerk_id());
         let order = self.find_order(key)?;
         let scans = self.attachments(&order.id)?;
         let chosen = match attachment_id {
@@ -91,9 +91,9 @@ impl Station {
         order: Option<&str>,
         seal_id: &str,
         approve: bool,
-        clerk: &str,
+        by: &Session,
     ) -> Result<SealView, AppError> {
-        let actor = clerk_actor(clerk)?;
+        let actor = Actor::clerk(by.clerk_id());
         let not_found = || AppError::NotFound {
             what: "电子印章",
             key: seal_id.to_string(),

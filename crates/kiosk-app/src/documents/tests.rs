@@ -60,13 +60,15 @@ fn proposed_seal(st: &mut Station, order: &str) -> Seal {
 fn a_seal_is_decided_only_on_its_own_order() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = station(&dir);
-    let a = st.create_order(demo::APPLICATION_JSON, "wang").unwrap();
-    let b = st.create_order(demo::APPLICATION_JSON, "wang").unwrap();
+    let wang = st.test_clerk("wang");
+    let li = st.test_clerk("li");
+    let a = st.create_order(demo::APPLICATION_JSON, &wang).unwrap();
+    let b = st.create_order(demo::APPLICATION_JSON, &wang).unwrap();
     let seal_of_b = proposed_seal(&mut st, &b.id);
 
     // The console showing order A approves B's seal by its id.
     let e = st
-        .decide_seal(Some(&a.id), &seal_of_b.id, true, "wang")
+        .decide_seal(Some(&a.id), &seal_of_b.id, true, &wang)
         .unwrap_err();
     assert_eq!(e.code(), "not_found");
     assert!(
@@ -80,11 +82,11 @@ fn a_seal_is_decided_only_on_its_own_order() {
 
     // On its own order it is decided once.
     let v = st
-        .decide_seal(Some(&b.number), &seal_of_b.id, true, "wang")
+        .decide_seal(Some(&b.number), &seal_of_b.id, true, &wang)
         .unwrap();
     assert_eq!(v.seal.status, SealState::Approved);
     let e = st
-        .decide_seal(Some(&b.id), &seal_of_b.id, false, "li")
+        .decide_seal(Some(&b.id), &seal_of_b.id, false, &li)
         .unwrap_err();
     assert_eq!(e.code(), "already_decided");
 }
@@ -93,7 +95,8 @@ fn a_seal_is_decided_only_on_its_own_order() {
 fn the_touchscreen_prints_two_documents_and_only_while_the_order_waits() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = station(&dir);
-    let order = st.create_order(demo::APPLICATION_JSON, "kiosk").unwrap();
+    let order = st.submit_at_kiosk(demo::APPLICATION_JSON).unwrap();
+    let wang = st.test_clerk("wang");
 
     // A receipt or a letter of authorization is the counter's to print.
     for doc in [Document::Receipt, Document::Authorization] {
@@ -109,7 +112,7 @@ fn the_touchscreen_prints_two_documents_and_only_while_the_order_waits() {
             Command::Cancel {
                 reason: "申请人放弃".into(),
             },
-            "wang",
+            &wang,
         )
         .unwrap();
     assert_ne!(o.state, OrderState::PendingReview);

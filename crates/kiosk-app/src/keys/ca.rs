@@ -12,7 +12,7 @@ use kiosk_keys::{Module, SecretString};
 use kiosk_store::{Actor, StationCa};
 
 use super::*;
-use crate::{AppError, Station};
+use crate::{AppError, Role, Session, Station};
 
 impl Station {
     pub(super) fn ca_dir(&self) -> Result<PathBuf, AppError> {
@@ -39,8 +39,10 @@ impl Station {
         &mut self,
         m: &Module,
         cfg: &KeyConfig,
-        operator: &str,
+        by: &Session,
     ) -> Result<StationCa, AppError> {
+        by.may(Role::Supervisor)?;
+        let operator = by.clerk_id();
         if self
             .store()
             .station_ca()?
@@ -106,7 +108,7 @@ impl Station {
             now + time::Duration::days(1825),
             &serial(&s)?,
         )?;
-        self.install_ca(cfg, sub, pem(&root, "CERTIFICATE"), operator)
+        self.install_ca(cfg, sub, pem(&root, "CERTIFICATE"), &Actor::clerk(operator))
     }
 
     /// Makes the station's issuing key pair in the station token (and the
@@ -138,7 +140,19 @@ impl Station {
         m: &Module,
         cfg: &KeyConfig,
         path: &std::path::Path,
-        operator: &str,
+        by: &Session,
+    ) -> Result<StationCa, AppError> {
+        by.may(Role::Supervisor)?;
+        self.ca_import_as(m, cfg, path, &Actor::clerk(by.clerk_id()))
+    }
+
+    /// [`Station::ca_import`] by any actor (the central, renewing it).
+    pub(crate) fn ca_import_as(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        path: &std::path::Path,
+        operator: &Actor,
     ) -> Result<StationCa, AppError> {
         let text = fs::read_to_string(path).map_err(|e| AppError::io(path.display(), e))?;
         let mut certs = kiosk_keys::pem_blocks(&text)
@@ -218,7 +232,7 @@ impl Station {
         cfg: &KeyConfig,
         cert: Vec<u8>,
         chain_tail: String,
-        operator: &str,
+        actor: &Actor,
     ) -> Result<StationCa, AppError> {
         let dir = self.ca_dir()?;
         let chain = pem(&cert, "CERTIFICATE") + &chain_tail;
@@ -239,10 +253,9 @@ impl Station {
                 .profile("")
                 .crl_url_for(self.station_id()),
         };
-        let actor = Actor::operator(operator);
         let now = self.now();
         self.store_mut()
-            .write(&actor, now, |w| w.station_ca_set(&ca))?;
+            .write(actor, now, |w| w.station_ca_set(&ca))?;
         Ok(ca)
     }
 

@@ -16,7 +16,7 @@ use kiosk_store::{Actor, CertRecord, CrlRecord};
 use serde::Serialize;
 
 use super::*;
-use crate::{AppError, Station};
+use crate::{AppError, Session, Station};
 use kiosk_store::CertState;
 
 /// A CRL is valid for this long (its nextUpdate) ...
@@ -46,12 +46,23 @@ pub enum CrlDue {
 }
 
 impl Station {
-    /// Signs a fresh CRL and writes it to `ca/station.crl`.
+    /// Signs a fresh CRL and writes it to `ca/station.crl`: by the clerk
+    /// of a session, or (`None`) by the station itself, as its timer does.
+    /// It decides nothing: the list is the revocations already recorded.
     pub fn crl(
         &mut self,
         m: &Module,
         cfg: &KeyConfig,
-        operator: &str,
+        by: Option<&Session>,
+    ) -> Result<CrlIssued, AppError> {
+        self.crl_as(m, cfg, &actor_or_station(by))
+    }
+
+    pub(crate) fn crl_as(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        actor: &Actor,
     ) -> Result<CrlIssued, AppError> {
         self.check_clock()?;
         let ca = self.usable_ca()?;
@@ -90,9 +101,7 @@ impl Station {
             uploaded_at: None,
         };
         self.store_mut()
-            .write(&Actor::operator(operator), signed_at, |w| {
-                w.crl_issued(&record)
-            })?;
+            .write(actor, signed_at, |w| w.crl_issued(&record))?;
         let path = self.ca_dir()?.join("station.crl");
         write_file(&path, &pem(&der, "X509 CRL"))?;
         Ok(CrlIssued {
@@ -140,7 +149,16 @@ impl Station {
         &mut self,
         m: &Module,
         cfg: &KeyConfig,
-        operator: &str,
+        by: Option<&Session>,
+    ) -> Result<Option<CrlIssued>, AppError> {
+        self.refresh_crl_as(m, cfg, &actor_or_station(by))
+    }
+
+    pub(crate) fn refresh_crl_as(
+        &mut self,
+        m: &Module,
+        cfg: &KeyConfig,
+        actor: &Actor,
     ) -> Result<Option<CrlIssued>, AppError> {
         if self
             .store()
@@ -150,7 +168,7 @@ impl Station {
             return Ok(None);
         }
         match self.crl_due()? {
-            Some(_) => self.crl(m, cfg, operator).map(Some),
+            Some(_) => self.crl_as(m, cfg, actor).map(Some),
             None => Ok(None),
         }
     }
@@ -195,7 +213,7 @@ impl Station {
         self.store_mut().write(&Actor::clerk(clerk), now, |w| {
             w.certificate_state(&c.serial, CertState::Revoked, Some(reason))
         })?;
-        let crl = self.crl(m, cfg, clerk)?;
+        let crl = self.crl_as(m, cfg, &Actor::clerk(clerk))?;
         let record = self.store().certificate(&serial)?.unwrap_or(c);
         Ok((record, crl))
     }
@@ -220,4 +238,9 @@ fn revoked_entry(c: &CertRecord) -> Result<Revoked, AppError> {
             .unwrap_or(RevocationReason::Unspecified)
             .code(),
     })
+}
+
+/// The session's clerk, or the station itself (its timer) without one.
+fn actor_or_station(by: Option<&Session>) -> Actor {
+    by.map_or_else(Actor::system, |s| Actor::clerk(s.clerk_id()))
 }

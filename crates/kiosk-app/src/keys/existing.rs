@@ -338,8 +338,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut st = station_at(dir.path(), 2);
         recorded(&mut st);
+        let t01 = st.test_clerk("t01");
         let own = st
-            .create_order(&unlock("91500000MA5U8K2T0A"), "t01")
+            .create_order(&unlock("91500000MA5U8K2T0A"), &t01)
             .unwrap();
         assert_eq!(
             own.application
@@ -351,7 +352,7 @@ mod tests {
             "2027-06-30",
             "filled from the record"
         );
-        let other = st.create_order(&unlock("91350100M000100Y43"), "t01");
+        let other = st.create_order(&unlock("91350100M000100Y43"), &t01);
         assert_eq!(other.unwrap_err().code(), "certificate_of_another_company");
 
         // The central says another station revoked it.
@@ -367,7 +368,7 @@ mod tests {
             .add_central_revocations(&[revoked], 1, now)
             .unwrap();
         let e = st
-            .create_order(&unlock("91500000MA5U8K2T0A"), "t01")
+            .create_order(&unlock("91500000MA5U8K2T0A"), &t01)
             .unwrap_err();
         assert_eq!(e.code(), "revoked_elsewhere");
         assert!(e.message_zh().contains("elsewhere"), "{}", e.message_zh());
@@ -387,18 +388,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut st = station_at(dir.path(), 2);
         recorded(&mut st);
+        let t01 = st.test_clerk("t01");
         let order = st
-            .create_order(&unlock("91500000MA5U8K2T0A"), "t01")
+            .create_order(&unlock("91500000MA5U8K2T0A"), &t01)
             .unwrap();
         assert!(st.check_clock().is_ok());
         // The same station an hour earlier: its clock was set back.
         let mut behind = station_at(dir.path(), 1);
+        let t01 = behind.test_clerk("t01");
         let e = behind.key_work_needs(&order.id, None).unwrap_err();
         assert_eq!(e.code(), "clock_behind");
         // An ordinary write on the set-back clock does not hide the later
         // time the station already recorded.
         behind
-            .create_order(&unlock("91500000MA5U8K2T0A"), "t01")
+            .create_order(&unlock("91500000MA5U8K2T0A"), &t01)
             .unwrap();
         let e = behind.key_work_needs(&order.id, None).unwrap_err();
         assert_eq!(e.code(), "clock_behind");

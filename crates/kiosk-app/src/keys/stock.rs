@@ -8,7 +8,7 @@ use kiosk_keys::{certificate_info, ObjectClass};
 use kiosk_store::{Actor, StockKey};
 
 use super::*;
-use crate::{AppError, Station};
+use crate::{AppError, Session, Station};
 use kiosk_store::StockState;
 
 impl Station {
@@ -19,7 +19,7 @@ impl Station {
         model: &str,
         batch: &str,
         received_on: NaiveDate,
-        clerk: &str,
+        by: &Session,
     ) -> Result<StockKey, AppError> {
         let serial = serial.trim().to_ascii_lowercase();
         if serial.is_empty() || !serial.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -46,7 +46,7 @@ impl Station {
         };
         let now = self.now();
         self.store_mut()
-            .write(&Actor::clerk(clerk), now, |w| w.stock_add(&key))?;
+            .write(&Actor::clerk(by.clerk_id()), now, |w| w.stock_add(&key))?;
         Ok(self.store().stock_key(&key.serial)?.unwrap_or(key))
     }
 

@@ -18,7 +18,7 @@ use crate::keys::{
     signed_seal_record, subject_for, Issuance, CA_KEY, MASTER, SEAL_APP,
 };
 use crate::run::{Run, Step};
-use crate::{AppError, KeyConfig, Personalized, Station};
+use crate::{AppError, KeyConfig, Personalized, Session, Station};
 use kiosk_store::{CertState, StockState};
 
 mod pin;
@@ -165,7 +165,7 @@ impl Station {
         cfg: &KeyConfig,
         order_key: &str,
         work: KeyWork<'_>,
-        clerk: &str,
+        by: &Session,
     ) -> Result<Personalized, AppError> {
         let need = self.key_work_needs(order_key, work.key_serial)?;
         let pin = match need {
@@ -189,7 +189,7 @@ impl Station {
             work.key_serial,
             pin.as_ref(),
             work.seal_png,
-            clerk,
+            by.clerk_id(),
         );
         self.set_progress(before);
         done
@@ -319,7 +319,7 @@ impl Station {
             + 1;
         self.void_unfinished(order, key_serial, keep, clerk)?;
         // What an interrupted run revoked, or a CRL near its nextUpdate.
-        self.refresh_crl(m, cfg, clerk)?;
+        self.refresh_crl_as(m, cfg, &Actor::clerk(clerk))?;
         Ok((station, so_pin, attempt))
     }
 
@@ -335,7 +335,7 @@ impl Station {
         mut done: Personalized,
     ) -> Result<Personalized, AppError> {
         done.crl_number = self
-            .refresh_crl(m, cfg, clerk)
+            .refresh_crl_as(m, cfg, &Actor::clerk(clerk))
             .ok()
             .flatten()
             .map(|c| c.number);
@@ -350,7 +350,7 @@ pub(super) fn start_production(
 ) -> Result<serde_json::Value, AppError> {
     let current = st.find_order(&order.id)?;
     if current.state == OrderState::AwaitingProduction {
-        st.order_command(&order.id, Command::StartProduction, actor_id(actor))?;
+        st.order_command_as(&order.id, Command::StartProduction, actor)?;
     }
     Ok(json!({}))
 }
@@ -371,14 +371,6 @@ pub(super) fn complete(
         w.save_transition(from.0, from.1, &done, &Command::Complete)
     })?;
     Ok(json!({}))
-}
-
-fn actor_id(actor: &Actor) -> &str {
-    actor
-        .as_str()
-        .split_once(':')
-        .map(|(_, id)| id)
-        .unwrap_or(actor.as_str())
 }
 
 pub(super) fn same_key(cert: &CertRecord, key_serial: &str) -> Result<(), AppError> {

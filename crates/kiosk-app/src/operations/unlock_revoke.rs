@@ -90,7 +90,7 @@ impl Station {
             },
         )?;
         run.step(Step::Crl, json!({}), |st| {
-            let crl = st.crl(m, cfg, clerk)?;
+            let crl = st.crl_as(m, cfg, &Actor::clerk(clerk))?;
             Ok(json!({ "number": crl.number }))
         })?;
         let present = key_serial.and_then(|k| m.by_serial(k).ok());

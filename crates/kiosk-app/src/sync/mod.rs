@@ -353,7 +353,7 @@ impl Station {
         drop(client);
         drop(session);
         if let Some(file) = renewed {
-            self.ca_import(m, keys, &file, "central")?;
+            self.ca_import_as(m, keys, &file, &kiosk_store::Actor::central())?;
             summary.station_certificate_renewed = true;
         }
         summary.pending = self.store().sync_state()?.pending;
