@@ -829,3 +829,153 @@ fn forged_revoked_modified_and_replayed_requests_are_refused() {
     );
     assert_eq!(rig.records(&station).len(), stored);
 }
+
+/// The central's sealed audit position for `station`: (seq, hash).
+fn central_audit(rig: &Rig, station: &str) -> (i64, String) {
+    let out = rig.pg.psql(&format!(
+        "SELECT audit_seq || ' ' || coalesce(audit_hash, '') FROM stations WHERE id = '{station}'"
+    ));
+    let (seq, hash) = out.trim().split_once(' ').unwrap();
+    (seq.parse().unwrap(), hash.to_string())
+}
+
+/// What someone holding `station.db`, but not the station token, can do:
+/// lower the fee of a paid order, in the order, in the outbox record the
+/// central is told and in the audit row that vouches for it, then compute
+/// the whole chain again from there and set its head. Returns the
+/// rewritten audit row's seq.
+fn forge_a_payment(db: &std::path::Path) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let (outbox, payload): (i64, String) = c
+        .query_row(
+            "SELECT seq, payload FROM outbox WHERE kind = 'order.paid' ORDER BY seq LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let mut p: Value = serde_json::from_str(&payload).unwrap();
+    assert!(
+        p["data"]["command"]["amount_fen"].as_i64().unwrap() > 1,
+        "{p}"
+    );
+    p["data"]["command"]["amount_fen"] = serde_json::json!(1);
+    let forged = p.to_string();
+    c.execute(
+        "UPDATE outbox SET payload = ?1 WHERE seq = ?2",
+        (&forged, outbox),
+    )
+    .unwrap();
+    let sha = kiosk_sync::fingerprint(forged.as_bytes());
+    let seq: i64 = c
+        .query_row(
+            "SELECT seq FROM audit WHERE json_extract(detail, '$.outbox_seq') = ?1",
+            [outbox],
+            |r| r.get(0),
+        )
+        .unwrap();
+    c.execute(
+        "UPDATE audit SET detail = json_set(detail, '$.payload_sha256', ?1) WHERE seq = ?2",
+        (&sha, seq),
+    )
+    .unwrap();
+    // The chain again, from the forged row to the head.
+    let mut prev: String = c
+        .query_row(
+            "SELECT coalesce((SELECT hash FROM audit WHERE seq = ?1 - 1), ?2)",
+            (seq, kiosk_sync::audit::GENESIS),
+            |r| r.get(0),
+        )
+        .unwrap();
+    let rows: Vec<kiosk_sync::audit::AuditRow> = {
+        let mut st = c
+            .prepare("SELECT seq, at, actor, action, subject, detail FROM audit WHERE seq >= ?1 ORDER BY seq")
+            .unwrap();
+        st.query_map([seq], |r| {
+            Ok(kiosk_sync::audit::AuditRow {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                subject: r.get(4)?,
+                detail: r.get(5)?,
+                prev_hash: String::new(),
+            })
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+    };
+    for mut row in rows {
+        row.prev_hash = prev;
+        let hash = row.hash();
+        c.execute(
+            "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+            (&row.prev_hash, &hash, row.seq),
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE audit_head SET seq = ?1, hash = ?2",
+            (row.seq, &hash),
+        )
+        .unwrap();
+        prev = hash;
+    }
+    seq
+}
+
+#[test]
+fn a_forger_holding_the_database_but_not_the_token_is_caught_by_audit_verify_and_the_central() {
+    let rig = Rig::new(300);
+    let a = Hsm::new();
+    let station = rig.register(&a);
+    burst(&a, 2);
+    let synced = rig.sync(&a).ok();
+    // The sync sealed the trail up to its newest row, and the central
+    // checked the rows and the seal and holds them.
+    let verified = a.ctl(&["audit", "verify"]).ok();
+    let head = verified["head_seq"].as_i64().unwrap();
+    assert_eq!(verified["sealed_upto"], head, "{verified}");
+    assert_eq!(synced["sync"]["audit_sealed_at_central"], head, "{synced}");
+    let (central_seq, central_hash) = central_audit(&rig, &station);
+    assert_eq!(central_seq, head);
+    let db = a.data().join("station.db");
+    let stored_head: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT hash FROM audit_head", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(central_hash, stored_head);
+
+    // The forger rewrites a payment and computes the chain again: every
+    // row links, but the seal of the head is broken.
+    let forged = forge_a_payment(&db);
+    let r = a.ctl(&["audit", "verify"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let kinds: Vec<&str> = r.json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["seal_broken"], "{}", r.stdout);
+    assert!(r.stderr.contains("加封"), "{}", r.stderr);
+    assert!(forged < head);
+
+    // Deleting the seals hides it from the file alone; not from the
+    // central, which refuses the station's next rows and stores nothing.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM audit_seals", [])
+        .unwrap();
+    assert_eq!(a.ctl(&["audit", "verify"]).ok()["seals"], 0);
+    burst(&a, 1);
+    let before = rig.records(&station).len();
+    let r = rig.sync(&a).refused("central_history_diverged");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("审计记录"),
+        "{r}"
+    );
+    assert_eq!(central_audit(&rig, &station), (central_seq, central_hash));
+    // The new order's records reached the central before the audit upload
+    // was refused: they are kept, for whoever looks into it.
+    assert!(rig.records(&station).len() > before);
+}

@@ -1,4 +1,5 @@
-//! Editing, inserting or deleting audit rows by hand is found and named.
+//! Editing, inserting or deleting audit rows by hand is found and named;
+//! so is an order or an outbox record changed behind the trail's back.
 
 use rusqlite::Connection;
 
@@ -108,7 +109,15 @@ fn deleted_rows_are_named() {
     let (d, c) = station();
     c.execute("DELETE FROM audit WHERE seq IN (3, 4)", [])
         .unwrap();
-    assert_eq!(findings(&d), [(3, "deleted".to_string())]);
+    // The two records the rows vouched for are now vouched for by nothing.
+    assert_eq!(
+        findings(&d),
+        [
+            (3, "deleted".to_string()),
+            (3, "record_unvouched".to_string()),
+            (4, "record_unvouched".to_string())
+        ]
+    );
 }
 
 #[test]
@@ -119,7 +128,15 @@ fn deleted_tail_is_seen() {
         .unwrap();
     c.execute("DELETE FROM audit WHERE seq = ?1", [last])
         .unwrap();
-    assert_eq!(findings(&d), [(last, "truncated".to_string())]);
+    assert_eq!(
+        findings(&d),
+        [
+            (last, "truncated".to_string()),
+            (last, "record_unvouched".to_string()),
+            // The demo's key work sealed the row that was the last.
+            (last, "seal_broken".to_string())
+        ]
+    );
 }
 
 #[test]
@@ -141,6 +158,78 @@ fn inserted_row_is_named() {
     assert_eq!(f[0], (11, "inserted".to_string()), "{f:?}");
     assert!(!f.contains(&(10, "edited".to_string())), "{f:?}");
     assert!(f.contains(&(12, "edited".to_string())), "{f:?}");
+}
+
+#[test]
+fn an_order_changed_in_the_file_is_named() {
+    let (d, c) = station();
+    // The fee of a completed order, lowered in its stored body.
+    let (number, last): (String, i64) = c
+        .query_row(
+            "SELECT o.number, max(x.seq) FROM orders o JOIN outbox x
+               ON json_extract(x.payload, '$.subject') = o.id AND x.kind LIKE 'order.%'
+             GROUP BY o.id ORDER BY o.number LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    c.execute(
+        "UPDATE orders SET body = json_set(body, '$.fee.total_fen', 1) WHERE number = ?1",
+        [&number],
+    )
+    .unwrap();
+    assert_eq!(findings(&d), [(last, "order_edited".to_string())]);
+    let r = ctl(d.path(), &["audit", "verify"]);
+    assert!(r.stderr.contains(&number), "names the order: {}", r.stderr);
+}
+
+#[test]
+fn an_order_moved_on_without_a_record_is_named() {
+    let (d, c) = station();
+    c.execute(
+        "UPDATE orders SET state = 'cancelled', body = json_set(body, '$.state', 'cancelled')
+         WHERE rowid = (SELECT min(rowid) FROM orders)",
+        [],
+    )
+    .unwrap();
+    let f = findings(&d);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].1, "order_edited");
+}
+
+#[test]
+fn an_outbox_record_changed_in_the_file_is_named() {
+    let (d, c) = station();
+    // What the central will be told: a payment, made smaller.
+    let seq: i64 = c
+        .query_row(
+            "SELECT min(seq) FROM outbox WHERE kind = 'order.paid'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    c.execute(
+        "UPDATE outbox SET payload = replace(payload, '\"amount_fen\":', '\"amount_fen\":1') WHERE seq = ?1",
+        [seq],
+    )
+    .unwrap();
+    let audit: i64 = c
+        .query_row(
+            "SELECT seq FROM audit WHERE json_extract(detail, '$.outbox_seq') = ?1",
+            [seq],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(findings(&d), [(audit, "record_edited".to_string())]);
+    // And a record slipped into the outbox with no audit row.
+    c.execute(
+        "INSERT INTO outbox (id, kind, payload_version, payload, created_at)
+         SELECT id || 'x', kind, payload_version, payload, created_at FROM outbox WHERE seq = ?1",
+        [seq],
+    )
+    .unwrap();
+    let f = findings(&d);
+    assert!(f.iter().any(|(_, k)| k == "record_unvouched"), "{f:?}");
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

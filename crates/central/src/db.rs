@@ -14,6 +14,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_station_crls",
         include_str!("../migrations/0002_station_crls.sql"),
     ),
+    ("0003_audit", include_str!("../migrations/0003_audit.sql")),
 ];
 
 /// A pool on `url` (a libpq URL or key=value string).

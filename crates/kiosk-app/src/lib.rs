@@ -6,6 +6,7 @@
 //! [`AppError`] with a stable code and a Chinese message.
 
 pub mod accounts;
+mod audit;
 mod clock;
 pub mod counter;
 pub mod documents;

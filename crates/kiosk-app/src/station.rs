@@ -12,8 +12,8 @@ use kiosk_domain::order::{ChecklistEntry, Command, Order, OrderState};
 use kiosk_domain::renewal::{RenewalDecision, RenewalMode};
 use kiosk_domain::{Catalog, Operation, Rejection};
 use kiosk_store::{
-    Actor, AuditReport, CatalogSummary, CertRecord, HistoryEntry, ImportOutcome, OrderSummary,
-    StockKey, Store, TariffOverride,
+    Actor, CatalogSummary, CertRecord, HistoryEntry, ImportOutcome, OrderSummary, StockKey, Store,
+    TariffOverride,
 };
 use serde::Serialize;
 
@@ -286,12 +286,6 @@ impl Station {
             what: "订单",
             key: key.to_string(),
         })
-    }
-
-    // ------------------------------------------------------------ audit
-
-    pub fn verify_audit(&self) -> Result<AuditReport, AppError> {
-        Ok(self.store.verify_audit()?)
     }
 
     // ------------------------------------------------------------ sync

@@ -1,6 +1,10 @@
 //! Verification of the hash-chained audit trail.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::journal::{AuditRow, GENESIS};
 use crate::{Store, StoreError};
@@ -10,7 +14,9 @@ use crate::{Store, StoreError};
 pub struct AuditFinding {
     /// The audit row concerned (its sequence number).
     pub seq: i64,
-    /// `edited`, `deleted`, `inserted` or `truncated`.
+    /// The chain: `edited`, `deleted`, `inserted` or `truncated`. What it
+    /// vouches for: `record_edited`, `record_deleted`, `record_unvouched`
+    /// (an outbox record), `order_edited`, `order_unvouched` (an order).
     pub kind: &'static str,
     pub message: String,
     pub message_en: String,
@@ -21,12 +27,16 @@ pub struct AuditReport {
     pub ok: bool,
     pub rows: i64,
     pub head_seq: i64,
+    /// Seals checked, and the newest sealed row (0: none).
+    pub seals: usize,
+    pub sealed_upto: i64,
     pub findings: Vec<AuditFinding>,
 }
 
 impl Store {
     /// Walks the whole trail and reports every edited, inserted or deleted
-    /// row, by sequence number.
+    /// row, by sequence number; then checks what the trail vouches for
+    /// (see [`Store::verify_records`]).
     pub fn verify_audit(&self) -> Result<AuditReport, StoreError> {
         let mut stmt = self
             .conn
@@ -114,11 +124,134 @@ impl Store {
                 message_en: format!("the trail should end at row {head_seq} but ends at row {}", expected_seq - 1),
             });
         }
+        self.verify_records(&mut findings)?;
         Ok(AuditReport {
             ok: findings.is_empty(),
             rows: count,
             head_seq,
+            seals: 0,
+            sealed_upto: 0,
             findings,
         })
+    }
+
+    /// Every outbox record must be the one an audit row vouches for (the
+    /// SHA-256 of its payload is in the row), and every order must be
+    /// where its last record left it: the same state and revision, and the
+    /// very order when that record carries the whole order (its creation
+    /// and its end). So an order or a record changed in the file without
+    /// the trail is found, by sequence number.
+    fn verify_records(&self, findings: &mut Vec<AuditFinding>) -> Result<(), StoreError> {
+        // outbox seq -> (audit seq, payload hash) from the rows' details.
+        let mut vouched: HashMap<i64, (i64, String)> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, detail FROM audit ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (seq, detail) = row?;
+            let detail: Value = serde_json::from_str(&detail).unwrap_or(Value::Null);
+            if let (Some(outbox), Some(hash)) = (
+                detail["outbox_seq"].as_i64(),
+                detail["payload_sha256"].as_str(),
+            ) {
+                vouched.insert(outbox, (seq, hash.to_string()));
+            }
+        }
+        // The last record of each order, as the trail has it.
+        let mut last_of_order: HashMap<String, (i64, Value)> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, kind, payload FROM outbox ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (seq, kind, payload) = row?;
+            match vouched.remove(&seq) {
+                None => findings.push(AuditFinding {
+                    seq,
+                    kind: "record_unvouched",
+                    message: format!("待同步记录第 {seq} 条（{kind}）没有审计记录为其作证：是在审计之外写入的"),
+                    message_en: format!("outbox record {seq} ({kind}) has no audit row vouching for it: written outside the trail"),
+                }),
+                Some((audit_seq, hash)) if hash != hex::encode(Sha256::digest(payload.as_bytes())) => {
+                    findings.push(AuditFinding {
+                        seq: audit_seq,
+                        kind: "record_edited",
+                        message: format!("待同步记录第 {seq} 条（{kind}）与第 {audit_seq} 条审计记录不符：内容被修改"),
+                        message_en: format!("outbox record {seq} ({kind}) differs from what audit row {audit_seq} vouches for: it was edited"),
+                    })
+                }
+                Some(_) => {}
+            }
+            if kind.starts_with("order.") {
+                let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+                if let Some(subject) = payload["subject"].as_str() {
+                    last_of_order.insert(subject.to_string(), (seq, payload["data"].clone()));
+                }
+            }
+        }
+        let mut gone: Vec<_> = vouched.into_iter().collect();
+        gone.sort();
+        for (outbox, (audit_seq, _)) in gone {
+            findings.push(AuditFinding {
+                seq: audit_seq,
+                kind: "record_deleted",
+                message: format!("第 {audit_seq} 条审计记录所证明的待同步记录第 {outbox} 条不见了：被删除"),
+                message_en: format!("outbox record {outbox}, vouched for by audit row {audit_seq}, is gone: deleted"),
+            });
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT id, number, state, revision, body FROM orders ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, number, state, revision, body) = row?;
+            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let Some((seq, data)) = last_of_order.get(&id) else {
+                findings.push(AuditFinding {
+                    seq: 0,
+                    kind: "order_unvouched",
+                    message: format!("订单 {number} 在审计记录中没有任何记录：是在审计之外写入的"),
+                    message_en: format!(
+                        "order {number} has no record in the trail: written outside it"
+                    ),
+                });
+                continue;
+            };
+            let expected_state = data["to"].as_str().or(data["order"]["state"].as_str());
+            let expected_revision = data["revision"]
+                .as_i64()
+                .or(data["order"]["revision"].as_i64());
+            let whole_differs = data.get("order").is_some_and(|o| *o != body);
+            let columns_differ = body["state"].as_str() != Some(state.as_str())
+                || body["revision"].as_i64() != Some(revision);
+            if whole_differs
+                || columns_differ
+                || expected_state != Some(state.as_str())
+                || expected_revision != Some(revision)
+            {
+                findings.push(AuditFinding {
+                    seq: *seq,
+                    kind: "order_edited",
+                    message: format!("订单 {number} 与审计记录所证明的最后一条记录（待同步记录第 {seq} 条）不符：订单被修改"),
+                    message_en: format!("order {number} differs from its last record (outbox record {seq}): the order was edited"),
+                });
+            }
+        }
+        Ok(())
     }
 }

@@ -13,8 +13,7 @@ use crate::StoreError;
 /// Version of the outbox payload envelope written by this binary.
 pub const PAYLOAD_VERSION: i64 = 1;
 
-/// Hash that precedes the first audit row.
-pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) use kiosk_sync::audit::{AuditRow, GENESIS};
 
 /// Who did it: a clerk, an operator, the system, or the central CA.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -152,33 +151,5 @@ impl Writer<'_> {
             (row.seq, &hash),
         )?;
         Ok(outbox_seq)
-    }
-}
-
-/// One audit row, as hashed.
-pub(crate) struct AuditRow {
-    pub seq: i64,
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub detail: String,
-    pub prev_hash: String,
-}
-
-impl AuditRow {
-    /// SHA-256 over a JSON array of every column but the hash, so that no
-    /// two different rows can encode alike.
-    pub fn hash(&self) -> String {
-        let canonical = json!([
-            self.seq,
-            self.at,
-            self.actor,
-            self.action,
-            self.subject,
-            self.detail,
-            self.prev_hash
-        ]);
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
 }

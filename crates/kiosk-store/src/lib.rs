@@ -14,6 +14,7 @@ mod error;
 mod journal;
 mod keys;
 mod orders;
+mod seals;
 mod sessions;
 mod states;
 mod sync;

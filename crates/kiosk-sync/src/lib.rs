@@ -13,6 +13,8 @@
 //! This crate holds only the messages and the pure functions both sides
 //! need; the station's client lives in `kiosk-app`, the server in `central`.
 
+pub mod audit;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -121,6 +123,10 @@ pub struct Head {
     pub station_id: String,
     /// Every record with `seq <= committed_seq` is stored; none above.
     pub committed_seq: i64,
+    /// The newest audit row the central has checked and holds sealed (0:
+    /// none yet); the station's next rows must chain from it.
+    #[serde(default)]
+    pub audit_seq: i64,
 }
 
 /// One outbox record as sent. The payload is sent as the JSON text the
@@ -278,6 +284,11 @@ pub mod refusal {
     pub const CRL_NOT_NEWER: &str = "crl_not_newer";
     /// A public path that names no station, or nothing stored for it.
     pub const NOT_FOUND: &str = "not_found";
+    /// The station's audit trail no longer leads to the rows the central
+    /// holds (rewritten, or the database replaced): nothing is stored.
+    pub const HISTORY_DIVERGED: &str = "history_diverged";
+    /// A seal that the station's registered certificate did not make.
+    pub const BAD_SEAL: &str = "bad_seal";
 }
 
 #[cfg(test)]

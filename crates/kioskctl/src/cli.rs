@@ -343,8 +343,13 @@ pub enum Step {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
-    /// Check that no audit row was edited, inserted or deleted.
+    /// Check that no audit row was edited, inserted or deleted, that the
+    /// orders and outbox records are what the trail vouches for, and that
+    /// every seal still holds.
     Verify,
+    /// Seal the newest audit row with the station CA's key (the timer
+    /// runs it; key work, CRLs and sync seal too).
+    Seal,
 }
 
 #[derive(Debug, Subcommand)]

@@ -125,7 +125,17 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Audit(AuditCmd::Verify) => {
             let report = open()?.verify_audit()?;
             let human = if report.ok {
-                format!("审计记录完整：共 {} 条，链条无断点", report.rows)
+                let unsealed = report.head_seq - report.sealed_upto;
+                format!(
+                    "审计记录完整：共 {} 条，链条无断点；{} 个封记有效{}",
+                    report.rows,
+                    report.seals,
+                    if unsealed > 0 {
+                        format!("，最后 {unsealed} 条尚未加封（kioskctl audit seal）")
+                    } else {
+                        String::new()
+                    }
+                )
             } else {
                 report
                     .findings
@@ -140,6 +150,18 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
                 human,
                 exit,
             })
+        }
+        Cmd::Audit(AuditCmd::Seal) => {
+            let st = open()?;
+            let cfg = kiosk_app::KeyConfig::from_env()?;
+            let m = kiosk_app::keys::Module::load(&cfg.module)?;
+            match st.seal_audit(&m, &cfg)? {
+                Some(seal) => {
+                    let human = format!("审计记录已加封至第 {} 条", seal.seq);
+                    Output::ok(seal, human)
+                }
+                None => Output::ok(json!({ "seq": null }), "审计记录为空，无需加封".into()),
+            }
         }
         Cmd::Login {
             clerk,

@@ -37,7 +37,7 @@ pub(super) async fn head(
         .query_one(
             "UPDATE stations SET last_seen_at = $3,
                  reported_head = greatest(reported_head, coalesce($2, reported_head))
-             WHERE id = $1 RETURNING committed_seq",
+             WHERE id = $1 RETURNING committed_seq, audit_seq",
             &[&signed.station, &q.outbox_head, &now],
         )
         .await?;
@@ -49,6 +49,7 @@ pub(super) async fn head(
     Ok(Json(Head {
         station_id: signed.station,
         committed_seq: row.get(0),
+        audit_seq: row.get(1),
     }))
 }
 
@@ -104,17 +105,23 @@ pub(super) async fn records(
     }
     // A resent record must be the very record the central has: the same
     // seq with another id means the station lost its database and started
-    // over, and must not be silently dropped.
+    // over, and with another payload that it was rewritten; neither may be
+    // dropped as a harmless duplicate.
     let overlap: Vec<_> = recs.iter().take_while(|r| r.seq <= committed).collect();
     if !overlap.is_empty() {
         let seqs: Vec<i64> = overlap.iter().map(|r| r.seq).collect();
         let ids: Vec<&str> = overlap.iter().map(|r| r.id).collect();
+        let hashes: Vec<String> = overlap.iter().map(|r| payload_sha256(r)).collect();
+        let payloads: Vec<&str> = overlap.iter().map(|r| r.payload.get()).collect();
         let clash: i64 = tx
             .query_one(
-                "SELECT count(*) FROM records r JOIN unnest($2::bigint[], $3::text[]) AS u(seq, id)
+                "SELECT count(*) FROM records r
+                   JOIN unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(seq, id, h, p)
                    ON r.station_id = $1 AND r.seq = u.seq
-                 WHERE r.id::text <> u.id",
-                &[station, &seqs, &ids],
+                 WHERE r.id::text <> u.id
+                    OR r.payload_sha256 <> u.h
+                    OR r.payload <> u.p::jsonb",
+                &[station, &seqs, &ids, &hashes, &payloads],
             )
             .await?
             .get(0);
@@ -137,14 +144,15 @@ pub(super) async fn records(
         let versions: Vec<i32> = fresh.iter().map(|r| r.payload_version as i32).collect();
         let created: Vec<&str> = fresh.iter().map(|r| r.created_at).collect();
         let payloads: Vec<&str> = fresh.iter().map(|r| r.payload.get()).collect();
+        let hashes: Vec<String> = fresh.iter().map(|r| payload_sha256(r)).collect();
         inserted = tx
             .execute(
-                "INSERT INTO records (station_id, seq, id, kind, payload_version, created_at, payload, received_at)
-                 SELECT $1, u.seq, u.id::uuid, u.kind, u.v, u.at::timestamptz, u.p::jsonb, $8::timestamptz
-                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[])
-                   AS u(seq, id, kind, v, at, p)
+                "INSERT INTO records (station_id, seq, id, kind, payload_version, created_at, payload, received_at, payload_sha256)
+                 SELECT $1, u.seq, u.id::uuid, u.kind, u.v, u.at::timestamptz, u.p::jsonb, $8::timestamptz, u.h
+                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $9::text[])
+                   AS u(seq, id, kind, v, at, p, h)
                  ON CONFLICT (station_id, seq) DO NOTHING",
-                &[station, &seqs, &ids, &kinds, &versions, &created, &payloads, &now],
+                &[station, &seqs, &ids, &kinds, &versions, &created, &payloads, &now, &hashes],
             )
             .await?;
         let (lo, hi) = (committed + 1, last);
@@ -156,13 +164,16 @@ pub(super) async fn records(
             &[station, &lo, &hi],
         )
         .await?;
+        // A station revokes only what its own CA issued: a revocation of
+        // another's certificate is kept as a record, never published.
         tx.execute(
             "INSERT INTO revocations (issuer, serial, reason, revoked_at, station_id)
              SELECT coalesce(c.issuer, ''), r.payload->'data'->>'serial',
                     coalesce((r.payload->'data'->>'reason')::int, 0),
                     coalesce(r.payload->'data'->>'at', r.created_at::text), r.station_id
              FROM records r
-             LEFT JOIN certificates c ON c.serial = r.payload->'data'->>'serial'
+             JOIN certificates c ON c.serial = r.payload->'data'->>'serial'
+               AND c.station_id = r.station_id
              WHERE r.station_id = $1 AND r.seq BETWEEN $2 AND $3 AND r.kind = 'certificate.revoked'
              ON CONFLICT DO NOTHING",
             &[station, &lo, &hi],
@@ -189,4 +200,10 @@ pub(super) async fn records(
         duplicates: recs.len() as u64 - inserted,
         newer_payload_versions: newer as u64,
     }))
+}
+
+/// The SHA-256 of a record's payload as the station sent it: what its
+/// audit row vouches for.
+fn payload_sha256(r: &kiosk_sync::Record<'_>) -> String {
+    kiosk_sync::fingerprint(r.payload.get().as_bytes())
 }

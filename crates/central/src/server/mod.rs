@@ -2,6 +2,7 @@
 //! its state and its refusals. The handlers live by concern:
 //! - [`auth`]: the signed-request extractors every station route takes;
 //! - [`batches`]: a station's head and the upload of its outbox records;
+//! - [`audit`]: the upload of its audit trail, sealed;
 //! - [`downloads`]: catalog, revocations, review decisions and renewed
 //!   station certificate, which stations fetch;
 //! - [`crls`]: the upload of a station's CRL, and the public downloads of
@@ -12,6 +13,7 @@
 //! listener serves (`central serve --public-listen`): the public downloads
 //! only, which the TLS API serves too.
 
+mod audit;
 mod auth;
 mod batches;
 mod crls;
@@ -49,6 +51,7 @@ pub fn router(central: Arc<Central>) -> Router {
         .route("/status", get(status::status_page))
         .route("/v1/stations/{id}/head", get(batches::head))
         .route("/v1/stations/{id}/records", post(batches::records))
+        .route("/v1/stations/{id}/audit", post(audit::upload))
         .route("/v1/stations/{id}/decisions", get(downloads::decisions))
         .route("/v1/stations/{id}/certificate", get(downloads::certificate))
         .route("/v1/catalog", get(downloads::catalog))

@@ -102,6 +102,7 @@ impl Station {
         };
         self.store_mut()
             .write(actor, signed_at, |w| w.crl_issued(&record))?;
+        self.seal_audit_in(&s)?;
         let path = self.ca_dir()?.join("station.crl");
         write_file(&path, &pem(&der, "X509 CRL"))?;
         Ok(CrlIssued {

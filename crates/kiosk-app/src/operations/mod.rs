@@ -192,6 +192,13 @@ impl Station {
             by.clerk_id(),
         );
         self.set_progress(before);
+        // The key work's rows, sealed while the token is at hand. A seal
+        // that cannot be made now is made by the next one (the timer's).
+        if done.is_ok() {
+            if let Ok(s) = self.station_session(m, cfg) {
+                let _ = self.seal_audit_in(&s);
+            }
+        }
         done
     }
 

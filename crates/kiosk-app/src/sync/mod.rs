@@ -148,6 +148,8 @@ pub struct SyncSummary {
     pub bytes_sent: u64,
     /// The number of the CRL the central stored in this run.
     pub crl_uploaded: Option<i64>,
+    /// The newest audit row the central holds sealed after the run.
+    pub audit_sealed_at_central: i64,
     /// A newer catalog version imported.
     pub catalog_version: Option<u64>,
     /// Revocations received.
@@ -193,6 +195,8 @@ impl SyncError {
                 refusal::CERTIFICATE_EXPIRED => "central_certificate_expired",
                 refusal::CLOCK_SKEW => "central_clock_skew",
                 refusal::SEQUENCE_CONFLICT => "central_sequence_conflict",
+                refusal::HISTORY_DIVERGED => "central_history_diverged",
+                refusal::BAD_SEAL => "central_bad_seal",
                 refusal::UNAVAILABLE => "central_unavailable",
                 _ => "central_refused",
             },
@@ -331,6 +335,8 @@ impl Station {
                     )
             })?;
         let session = self.station_session(m, keys)?;
+        // What the central receives is sealed up to the newest row.
+        let seal = self.seal_audit_in(&session)?.is_some();
         let signer = TokenSigner::new(&session, CA_KEY.as_bytes())?;
         let client = Client {
             agent: agent(cfg)?,
@@ -347,6 +353,9 @@ impl Station {
         };
         self.upload(&client, cfg, &mut summary, progress)?;
         self.upload_crl(&client, cfg, &mut summary)?;
+        if seal {
+            self.upload_audit(&client, cfg, &mut summary)?;
+        }
         progress(SyncProgress::Downloading);
         let renewed = self.download(&client, cfg, &ca, &mut summary)?;
         // The import logs in to the station token itself.

@@ -148,6 +148,76 @@ impl Station {
         summary.crl_uploaded = stored;
         Ok(())
     }
+
+    /// Sends the audit rows the central does not hold yet, each upload
+    /// ending at a sealed row, until it holds the newest seal. The central
+    /// checks that they chain from what it holds and that the seal is the
+    /// station's; a history that no longer leads there is refused
+    /// (`history_diverged`) and the run stops.
+    pub(super) fn upload_audit(
+        &mut self,
+        client: &Client<'_>,
+        cfg: &SyncConfig,
+        summary: &mut SyncSummary,
+    ) -> Result<(), AppError> {
+        use kiosk_sync::audit::{AuditAck, AuditUpload, MAX_AUDIT_ROWS};
+        let seals = self.store().audit_seals()?;
+        let Some(newest) = seals.last() else {
+            return Ok(());
+        };
+        let head_path = format!("/v1/stations/{}/head", client.station);
+        let path = format!("/v1/stations/{}/audit", client.station);
+        let reach = MAX_AUDIT_ROWS as i64;
+        let mut failures = 0;
+        loop {
+            let head: Head = match client.json("GET", &head_path, b"") {
+                Ok(Some(h)) => h,
+                Ok(None) => return Err(SyncError::Protocol("empty head".into()).into()),
+                Err(e) if try_again(&e, &mut failures, cfg.attempts, &mut summary.retries) => {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            summary.audit_sealed_at_central = head.audit_seq;
+            if head.audit_seq >= newest.seq {
+                return Ok(());
+            }
+            // The furthest seal one upload reaches (a first upload: the
+            // newest, with the rows before it up to the limit).
+            let (from, seal) = if head.audit_seq == 0 {
+                ((newest.seq - reach).max(0), newest)
+            } else {
+                let ahead = seals.iter().filter(|s| s.seq > head.audit_seq);
+                let seal = ahead
+                    .clone()
+                    .filter(|s| s.seq - head.audit_seq <= reach)
+                    .last()
+                    .or_else(|| ahead.clone().next())
+                    .unwrap_or(newest);
+                (head.audit_seq, seal)
+            };
+            let body = serde_json::to_vec(&AuditUpload {
+                rows: self.store().audit_rows(from, seal.seq)?,
+                seal: seal.clone(),
+            })
+            .map_err(|e| SyncError::Protocol(format!("the audit upload cannot be written: {e}")))?;
+            match client.json::<AuditAck>("POST", &path, &body) {
+                Ok(Some(ack)) if ack.audit_seq >= seal.seq => {
+                    summary.audit_sealed_at_central = ack.audit_seq;
+                }
+                Ok(Some(ack)) => {
+                    return Err(SyncError::Protocol(format!(
+                        "the central acknowledged audit row {} for a seal of row {}",
+                        ack.audit_seq, seal.seq
+                    ))
+                    .into())
+                }
+                Ok(None) => return Err(SyncError::Protocol(format!("{path}: empty answer")).into()),
+                Err(e) if try_again(&e, &mut failures, cfg.attempts, &mut summary.retries) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
