@@ -190,8 +190,8 @@ impl Station {
                 let ahead = seals.iter().filter(|s| s.seq > head.audit_seq);
                 let seal = ahead
                     .clone()
-                    .filter(|s| s.seq - head.audit_seq <= reach)
-                    .last()
+                    .rev()
+                    .find(|s| s.seq - head.audit_seq <= reach)
                     .or_else(|| ahead.clone().next())
                     .unwrap_or(newest);
                 (head.audit_seq, seal)
