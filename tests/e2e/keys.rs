@@ -1395,3 +1395,84 @@ impl Hsm {
             .collect()
     }
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn no_pin_or_password_is_left_in_the_data_directory_the_output_or_a_process_environment() {
+    let h = Hsm::new();
+    // An applicant PIN of its own, so that no stored number matches it by
+    // chance.
+    const APPLICANT_PIN: &str = "73920461";
+    let key = h.stocked_key();
+    let order = h.paid_order();
+    let seal = h.seal();
+    let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
+    c.arg("--json")
+        .arg("--data-dir")
+        .arg(h.data())
+        .args(["order", "run", &order, "--key", &key, "--seal"])
+        .arg(&seal)
+        .arg("--pin-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // While it waits for the PIN, with the station token's settings: its
+    // environment names files, never a secret.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{APPLICANT_PIN}\n{APPLICANT_PIN}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let issued: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let serial = issued["certificate_serial"].as_str().unwrap().to_string();
+    let mut printed = [out.stdout, out.stderr].concat();
+    // Passwords at the command line: a privileged revocation (two
+    // supervisors) and the clerk's login, done above.
+    let r = h.privileged(&["cert", "revoke", &serial, "--reason", "key-compromise"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    printed.extend(r.stdout.bytes().chain(r.stderr.bytes()));
+
+    let secrets = [
+        APPLICANT_PIN,
+        "station-pin-1",
+        TRANSPORT,
+        crate::support::BOSS_SECRET,
+        crate::support::CLERK_SECRET,
+    ];
+    let mut places: Vec<(String, Vec<u8>)> = files_under(&h.data())
+        .into_iter()
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    assert!(places.len() > 5, "the data directory: {places:?}");
+    places.push(("the process environment".into(), environ));
+    places.push(("what kioskctl printed".into(), printed));
+    for (place, bytes) in &places {
+        for s in secrets {
+            assert!(
+                !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                "{s:?} found in {place}"
+            );
+        }
+    }
+}
