@@ -1161,6 +1161,66 @@ fn openssl_in(dir: &Path, args: &[&str]) {
     );
 }
 
+/// Another root with the central root's very name signs the station's
+/// CSR (`central/rogue/`); returns the bundle (sub-CA, then that root).
+fn rogue_root_signs(central: &Path, csr: &str) -> PathBuf {
+    let rogue = central.join("rogue");
+    std::fs::create_dir_all(&rogue).unwrap();
+    std::fs::copy(central.join("ext.cnf"), rogue.join("ext.cnf")).unwrap();
+    openssl_in(
+        &rogue,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.pem",
+            "-days",
+            "3650",
+            "-subj",
+            "/C=CN/O=Central CA/CN=Central Root",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ],
+    );
+    openssl_in(
+        &rogue,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "1825",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "sub.pem",
+        ],
+    );
+    let bundle = rogue.join("bundle.pem");
+    std::fs::write(
+        &bundle,
+        std::fs::read_to_string(rogue.join("sub.pem")).unwrap()
+            + &std::fs::read_to_string(rogue.join("root.pem")).unwrap(),
+    )
+    .unwrap();
+    bundle
+}
+
 /// The central root signs the station's CSR as a sub-CA valid for `days`;
 /// returns the PEM bundle (sub-CA, then root) named `name`.
 pub(crate) fn central_signs(central: &Path, csr: &str, days: &str, name: &str) -> PathBuf {
@@ -1233,8 +1293,46 @@ fn production_path_csr_to_the_central_ca_then_import() {
     h.ctl(&["ca", "import", bundle.to_str().unwrap()])
         .refused("forbidden");
     assert_eq!(crate::support::counts(&h.data()), before, "nothing written");
+    // Without the chain to its root, or with a root that did not sign it,
+    // the certificate is refused.
+    let sub_only = central.join("bundle.pem.sub.pem");
+    let e = h
+        .boss(&["ca", "import", sub_only.to_str().unwrap()], &[])
+        .refused("bad_ca_certificate");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("证书链"),
+        "{e}"
+    );
+    let rogue = rogue_root_signs(&central, &csr_path);
+    let mismatched = central.join("mismatched.pem");
+    std::fs::write(
+        &mismatched,
+        std::fs::read_to_string(central.join("rogue/sub.pem")).unwrap()
+            + &std::fs::read_to_string(central.join("root.pem")).unwrap(),
+    )
+    .unwrap();
+    let e = h
+        .boss(&["ca", "import", mismatched.to_str().unwrap()], &[])
+        .refused("bad_ca_certificate");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("不是由其后一张签发"),
+        "{e}"
+    );
+    assert_eq!(crate::support::counts(&h.data()), before, "nothing written");
     h.boss(&["ca", "import", bundle.to_str().unwrap()], &[])
         .ok();
+    // A renewal must end at the root the station trusts: a chain that holds
+    // up to another root (of the same name) is refused.
+    let e = h
+        .boss(&["ca", "import", rogue.to_str().unwrap()], &[])
+        .refused("bad_ca_certificate");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("根证书"),
+        "{e}"
+    );
 
     let (_, j) = h.issued_key();
     let cert = format!("{}.pem", j["certificate_serial"].as_str().unwrap());
@@ -1443,7 +1541,11 @@ fn no_pin_or_password_is_left_in_the_data_directory_the_output_or_a_process_envi
         writeln!(stdin, "{APPLICANT_PIN}\n{APPLICANT_PIN}").unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let issued: Value = serde_json::from_slice(&out.stdout).unwrap();
     let serial = issued["certificate_serial"].as_str().unwrap().to_string();
     let mut printed = [out.stdout, out.stderr].concat();

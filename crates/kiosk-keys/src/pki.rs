@@ -373,3 +373,55 @@ fn aia(url: &str) -> Result<Vec<u8>, KeyError> {
         })
     }))
 }
+
+/// Why a certificate chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainBreak {
+    /// Certificate `i` (0: the first) cannot be read.
+    Unreadable(usize),
+    /// Certificate `i` is not signed by certificate `i + 1` (names, key).
+    NotSignedByNext(usize),
+    /// Certificate `i` signs another but is not a CA (basicConstraints).
+    NotACa(usize),
+    /// The last certificate is not a self-signed root.
+    NoRoot,
+}
+
+/// Checks a chain, first certificate first, up to its root: each is
+/// issued by the next (the issuer's name is the next one's subject and the
+/// next one's key verifies the signature), every issuer is a CA, and the
+/// last is self-signed.
+pub fn verify_chain(chain: &[Vec<u8>]) -> Result<(), ChainBreak> {
+    let parsed = chain
+        .iter()
+        .enumerate()
+        .map(|(i, der)| {
+            X509Certificate::from_der(der)
+                .map(|(_, c)| c)
+                .map_err(|_| ChainBreak::Unreadable(i))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(root) = parsed.last() else {
+        return Err(ChainBreak::NoRoot);
+    };
+    for (i, pair) in parsed.windows(2).enumerate() {
+        let (cert, issuer) = (&pair[0], &pair[1]);
+        if cert.issuer().as_raw() != issuer.subject().as_raw()
+            || cert.verify_signature(Some(issuer.public_key())).is_err()
+        {
+            return Err(ChainBreak::NotSignedByNext(i));
+        }
+        let is_ca = issuer
+            .basic_constraints()
+            .ok()
+            .flatten()
+            .is_some_and(|b| b.value.ca);
+        if !is_ca {
+            return Err(ChainBreak::NotACa(i + 1));
+        }
+    }
+    if root.issuer().as_raw() != root.subject().as_raw() || root.verify_signature(None).is_err() {
+        return Err(ChainBreak::NoRoot);
+    }
+    Ok(())
+}

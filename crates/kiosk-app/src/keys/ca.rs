@@ -155,10 +155,12 @@ impl Station {
         operator: &Actor,
     ) -> Result<StationCa, AppError> {
         let text = fs::read_to_string(path).map_err(|e| AppError::io(path.display(), e))?;
-        let mut certs = kiosk_keys::pem_blocks(&text)
+        let chain: Vec<Vec<u8>> = kiosk_keys::pem_blocks(&text)
             .into_iter()
             .filter(|(l, _)| l == "CERTIFICATE")
-            .map(|(_, d)| d);
+            .map(|(_, d)| d)
+            .collect();
+        let mut certs = chain.iter().cloned();
         let bad = |problem: &str, problem_en: &str| -> AppError {
             Rejection::field("certificate", "签发CA证书", "bad_ca_certificate")
                 .zh(problem, "请导入中心CA为本工作站签发的证书文件（PEM）")
@@ -214,6 +216,41 @@ impl Station {
                 ))
             }
             Some(_) => {}
+        }
+        // The chain up to a root, each certificate signed by the next; and
+        // a renewal keeps the root the station already trusts.
+        if chain.len() < 2 {
+            return Err(bad(
+                "文件中只有签发CA证书，缺少其上级CA直至根证书的证书链",
+                "the file holds the station certificate without its chain up to the root",
+            ));
+        }
+        if let Err(b) = kiosk_keys::verify_chain(&chain) {
+            let which = match b {
+                kiosk_keys::ChainBreak::Unreadable(i) => format!("第 {} 张证书无法读取", i + 1),
+                kiosk_keys::ChainBreak::NotSignedByNext(i) => {
+                    format!("第 {} 张证书不是由其后一张签发的", i + 1)
+                }
+                kiosk_keys::ChainBreak::NotACa(i) => {
+                    format!("第 {} 张证书不是CA证书，不能签发", i + 1)
+                }
+                kiosk_keys::ChainBreak::NoRoot => "最后一张不是自签名的根证书".to_string(),
+            };
+            return Err(bad(
+                &format!("证书链不成立：{which}"),
+                &format!("the chain does not hold: {b:?}"),
+            ));
+        }
+        let trusted_root = self
+            .store()
+            .station_ca()?
+            .and_then(|c| c.chain_pem)
+            .and_then(|p| kiosk_keys::pem_blocks(&p).pop().map(|(_, d)| d));
+        if trusted_root.is_some_and(|r| Some(&r) != chain.last()) {
+            return Err(bad(
+                "新证书链的根证书与本工作站已信任的根证书不同",
+                "the new chain ends at another root than the one the station trusts",
+            ));
         }
         drop(key);
         self.install_ca(
