@@ -48,6 +48,20 @@ impl Rig {
         central::admin(&self.pg.url(), args)
     }
 
+    /// A `central` admin command that must fail: its exit code and stderr.
+    fn admin_fails(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = Command::new(kiosk_e2e::workspace_bin("central", "central"))
+            .env("CENTRAL_DATABASE_URL", self.pg.url())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "central {args:?} succeeded");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Registers the station by its current sub-CA certificate.
     fn register(&self, h: &Hsm) -> String {
         let id = station_id(h);
@@ -215,8 +229,24 @@ fn round_trip_of_orders_keys_catalog_decisions_and_station_certificate() {
 
     // The central decides the review; the station's order moves on.
     let number = review["number"].as_str().unwrap();
+    // Order numbers are per station: the decision names the station, and
+    // without it the central does not guess.
+    let (code, _) = rig.admin_fails(&["decide", "--order", number, "--approve"]);
+    assert_eq!(code, Some(2), "--station is required");
+    let (code, other) = rig.admin_fails(&[
+        "decide",
+        "--station",
+        "elsewhere",
+        "--order",
+        number,
+        "--approve",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(other.contains("not known"), "{other}");
     rig.admin(&[
         "decide",
+        "--station",
+        &station,
         "--order",
         number,
         "--approve",
@@ -377,6 +407,32 @@ fn the_central_serves_the_newest_crl_of_each_station_to_relying_parties() {
     assert_eq!(fetch(web, &format!("/crl/{unknown}.crl"), dir).0, 404);
     assert_eq!(fetch(web, &format!("/ca/{unknown}.cer"), dir).0, 404);
     assert_eq!(fetch(web, &format!("/crl/{station}.pem"), dir).0, 404);
+    // The operator's status is on its loopback listener, not on the public
+    // one nor on the stations' API.
+    let (status, _, body) = fetch(public.status, "/v1/status", dir);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains(&station));
+    assert_eq!(fetch(web, "/status", dir).0, 404);
+    let api = output_ok(
+        Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&rig.tls.0)
+            .arg(format!("{}/v1/status", rig.url())),
+        "curl",
+    );
+    assert_eq!(String::from_utf8_lossy(&api), "404");
+    let e = rig.admin_fails(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        rig.tls.0.to_str().unwrap(),
+        "--tls-key",
+        rig.tls.1.to_str().unwrap(),
+        "--status-listen",
+        "0.0.0.0:0",
+    ]);
+    assert!(e.1.contains("loopback"), "{e:?}");
 
     // A key issued, then revoked for key compromise: the revocation signs
     // a CRL at once; the sync sends it after the records.

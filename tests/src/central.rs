@@ -15,6 +15,8 @@ pub struct Central {
     pub addr: SocketAddr,
     /// Its plain HTTP listener for relying parties (`--public-listen`).
     pub public: Option<SocketAddr>,
+    /// Its loopback listener of the operator's status page.
+    pub status: SocketAddr,
 }
 
 /// A TLS certificate and key for 127.0.0.1 in `dir`: (cert, key).
@@ -68,6 +70,7 @@ impl Central {
             .arg("--tls-key")
             .arg(&tls.1)
             .args(["--max-skew-secs", &max_skew_secs.to_string()])
+            .arg("--status-listen=127.0.0.1:0")
             .args(more)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -83,16 +86,19 @@ impl Central {
             .next()
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("central did not start: {line:?}"));
-        // "central public CRLs on http://ADDR, listening on https://ADDR"
-        let public = line
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .and_then(|a| a.parse().ok());
+        // "central [public CRLs on http://ADDR, ]status on http://ADDR,
+        // listening on https://ADDR"
+        let after = |label: &str| {
+            line.split(label)
+                .nth(1)
+                .and_then(|r| r.split(',').next())
+                .and_then(|a| a.parse().ok())
+        };
         Central {
             child,
             addr,
-            public,
+            public: after("public CRLs on http://"),
+            status: after("status on http://").expect("a status listener"),
         }
     }
 

@@ -131,25 +131,27 @@ pub async fn catalog_publish(pool: &Pool, clock: &Clock, file: &Path, by: &str) 
 pub async fn decide(
     pool: &Pool,
     clock: &Clock,
+    station: &str,
     order: &str,
     returned: Option<&str>,
     by: &str,
 ) -> Result<Value> {
     let client = pool.get().await?;
-    // The order's newest step, found by id or number.
+    // The order's newest step at that station, found by id or number
+    // (two stations number their orders alike).
     let row = client
         .query_opt(
             "SELECT station_id, payload->>'subject', coalesce(payload->'data'->>'to', '')
              FROM records
-             WHERE kind LIKE 'order.%'
+             WHERE station_id = $2 AND kind LIKE 'order.%'
                AND (payload->>'subject' = $1 OR payload->'data'->>'number' = $1
                     OR payload->'data'->'order'->>'number' = $1)
-             ORDER BY received_at DESC, seq DESC LIMIT 1",
-            &[&order],
+             ORDER BY seq DESC LIMIT 1",
+            &[&order, &station],
         )
         .await?;
     let Some(row) = row else {
-        bail!("order {order} is not known at the central (not synced yet?)");
+        bail!("order {order} of station {station} is not known at the central (not synced yet?)");
     };
     let (station, order_id, state): (String, String, String) = (row.get(0), row.get(1), row.get(2));
     if state != "central-review" {

@@ -67,6 +67,10 @@ enum Cmd {
         /// `/ca/{station}.cer`, the URLs the stations' certificates name.
         #[arg(long, env = "CENTRAL_PUBLIC_LISTEN")]
         public_listen: Option<SocketAddr>,
+        /// Serves the operator's status page (`/status`, `/v1/status`) over
+        /// plain HTTP on this loopback address; nowhere else.
+        #[arg(long, env = "CENTRAL_STATUS_LISTEN", default_value = "127.0.0.1:8480")]
+        status_listen: SocketAddr,
     },
     /// Applies the migrations only.
     Migrate,
@@ -89,7 +93,10 @@ enum Cmd {
     },
     /// Decides an order a station sent for central review.
     Decide {
-        /// Order id or number.
+        /// The station the order belongs to: order numbers are per station.
+        #[arg(long)]
+        station: String,
+        /// Order id or number (at that station).
         #[arg(long)]
         order: String,
         #[arg(long, conflicts_with = "return_reason")]
@@ -166,7 +173,12 @@ async fn run() -> Result<()> {
             tls_key,
             max_skew_secs,
             public_listen,
+            status_listen,
         } => {
+            anyhow::ensure!(
+                status_listen.ip().is_loopback(),
+                "--status-listen {status_listen}: the status page is served on a loopback address only"
+            );
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls_cert, &tls_key)
                 .await
                 .context("cannot load the TLS certificate and key")?;
@@ -187,21 +199,28 @@ async fn run() -> Result<()> {
                 ),
                 None => None,
             };
+            let status = tokio::net::TcpListener::bind(status_listen)
+                .await
+                .with_context(|| format!("cannot listen on {status_listen}"))?;
             let plain = match &public {
                 Some(l) => format!("public CRLs on http://{}, ", l.local_addr()?),
                 None => String::new(),
             };
+            let plain = format!("{plain}status on http://{}, ", status.local_addr()?);
             // The one line tests and service managers wait for; the TLS
             // address comes last.
             println!("central {plain}listening on https://{addr}");
             let api = axum_server::from_tcp_rustls(listener, tls)?
                 .serve(server::router(central.clone()).into_make_service());
+            let status = axum::serve(status, server::status_router(central.clone()));
             match public {
                 Some(l) => {
                     let public = axum::serve(l, server::public_router(central));
-                    tokio::try_join!(api, async { public.await })?;
+                    tokio::try_join!(api, async { public.await }, async { status.await })?;
                 }
-                None => api.await?,
+                None => {
+                    tokio::try_join!(api, async { status.await })?;
+                }
             }
             return Ok(());
         }
@@ -220,6 +239,7 @@ async fn run() -> Result<()> {
             admin::catalog_publish(&pool, &clock, &file, &by).await?
         }
         Cmd::Decide {
+            station,
             order,
             approve,
             return_reason,
@@ -229,7 +249,15 @@ async fn run() -> Result<()> {
                 approve || return_reason.is_some(),
                 "say --approve or --return <reason>"
             );
-            admin::decide(&pool, &clock, &order, return_reason.as_deref(), &by).await?
+            admin::decide(
+                &pool,
+                &clock,
+                &station,
+                &order,
+                return_reason.as_deref(),
+                &by,
+            )
+            .await?
         }
         Cmd::Status => server::station_status(&pool)
             .await

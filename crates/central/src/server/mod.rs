@@ -11,7 +11,8 @@
 //!
 //! [`router`] is the TLS API; [`public_router`] is what a plain HTTP
 //! listener serves (`central serve --public-listen`): the public downloads
-//! only, which the TLS API serves too.
+//! only, which the TLS API serves too; [`status_router`] the operator's
+//! status, on a loopback listener of its own (`--status-listen`).
 
 mod audit;
 mod auth;
@@ -47,8 +48,6 @@ pub struct Central {
 pub fn router(central: Arc<Central>) -> Router {
     Router::new()
         .route("/v1/hello", get(hello))
-        .route("/v1/status", get(status::status_json))
-        .route("/status", get(status::status_page))
         .route("/v1/stations/{id}/head", get(batches::head))
         .route("/v1/stations/{id}/records", post(batches::records))
         .route("/v1/stations/{id}/audit", post(audit::upload))
@@ -59,6 +58,17 @@ pub fn router(central: Arc<Central>) -> Router {
         .route("/v1/stations/{id}/crl", post(crls::upload))
         .merge(public_routes())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(central)
+}
+
+/// The operator's status (`/status`, `/v1/status`): stations, backlogs,
+/// last syncs. Not on the API: only on its own listener, which serves
+/// loopback only (`central serve --status-listen`), so that only someone
+/// on the central's host sees it.
+pub fn status_router(central: Arc<Central>) -> Router {
+    Router::new()
+        .route("/v1/status", get(status::status_json))
+        .route("/status", get(status::status_page))
         .with_state(central)
 }
 

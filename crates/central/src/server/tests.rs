@@ -111,6 +111,7 @@ async fn every_station_route_needs_each_signed_header() {
         ("GET", "/v1/stations/s/certificate"),
         ("HEAD", "/v1/stations/s/certificate"),
         ("POST", "/v1/stations/s/records"),
+        ("POST", "/v1/stations/s/audit"),
         ("POST", "/v1/stations/s/crl"),
     ] {
         let all = signed("s", "n1", "AAAA");
@@ -192,6 +193,7 @@ async fn public_files_name_a_station_or_are_not_found_before_the_database() {
     for (method, path) in [
         ("GET", "/v1/hello"),
         ("GET", "/status"),
+        ("GET", "/v1/status"),
         ("POST", "/v1/stations/s/crl"),
     ] {
         let (status, _) = send(plain, method, path, &signed("s", "n1", "AAAA"), "").await;
