@@ -1035,3 +1035,65 @@ fn a_forger_holding_the_database_but_not_the_token_is_caught_by_audit_verify_and
     // was refused: they are kept, for whoever looks into it.
     assert!(rig.records(&station).len() > before);
 }
+
+#[test]
+fn what_a_central_publishes_is_taken_only_when_signed_under_the_pinned_ca() {
+    let rig = Rig::new(300);
+    let a = Hsm::new();
+    rig.register(&a);
+    let fee = || {
+        a.ctl(&["fee", "--provider", "ezca", "--operation", "new"])
+            .ok()["total_fen"]
+            .clone()
+    };
+    assert_eq!(fee(), 48000);
+    let catalog = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../catalog/catalog.toml"
+    ))
+    .unwrap()
+    .replacen("version = 5", "version = 6", 1)
+    .replacen("amount_fen = 48000", "amount_fen = 1", 1);
+    let cat_file = a.dir.path().join("catalog-v6.toml");
+    std::fs::write(&cat_file, catalog).unwrap();
+    rig.admin(&["catalog-publish", cat_file.to_str().unwrap()]);
+
+    // A central that answers over the pinned TLS but signs what it
+    // publishes with a key of its own making: nothing is taken.
+    let rogue = central::tls_init(&a.dir.path().join("rogue"));
+    let impostor = Central::start_with(
+        &rig.pg.url(),
+        &rig.tls,
+        "127.0.0.1:0",
+        rig.max_skew,
+        &[
+            &format!("--publication-cert={}", rogue.0.display()),
+            &format!("--publication-key={}", rogue.1.display()),
+        ],
+    );
+    let r = run(rig.sync_command(&a, &format!("https://{}", impostor.addr)))
+        .refused("central_bad_publication");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("catalog"),
+        "{r}"
+    );
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("未采用"),
+        "{r}"
+    );
+    assert_eq!(fee(), 48000, "the catalog was not taken");
+    assert_eq!(
+        a.ctl(&["catalog", "show"]).ok()["active_version"],
+        5,
+        "no catalog imported"
+    );
+    let status = a.ctl(&["sync", "status"]).ok();
+    assert_eq!(
+        status["status"]["last_error_code"], "central_bad_publication",
+        "{status}"
+    );
+
+    // The central itself (signing with its TLS key, under the pinned CA).
+    rig.sync(&a).ok();
+    assert_eq!(fee(), 1);
+}

@@ -67,6 +67,13 @@ enum Cmd {
         /// `/ca/{station}.cer`, the URLs the stations' certificates name.
         #[arg(long, env = "CENTRAL_PUBLIC_LISTEN")]
         public_listen: Option<SocketAddr>,
+        /// The certificate chain (PEM, signer first) and key that sign what
+        /// stations download; the TLS certificate and key unless given. It
+        /// must chain to the CA the stations pin (`KIOSK_CENTRAL_CA`).
+        #[arg(long, env = "CENTRAL_PUBLICATION_CERT")]
+        publication_cert: Option<PathBuf>,
+        #[arg(long, env = "CENTRAL_PUBLICATION_KEY")]
+        publication_key: Option<PathBuf>,
         /// Serves the operator's status page (`/status`, `/v1/status`) over
         /// plain HTTP on this loopback address; nowhere else.
         #[arg(long, env = "CENTRAL_STATUS_LISTEN", default_value = "127.0.0.1:8480")]
@@ -174,7 +181,18 @@ async fn run() -> Result<()> {
             max_skew_secs,
             public_listen,
             status_listen,
+            publication_cert,
+            publication_key,
         } => {
+            let cert_path = publication_cert.unwrap_or_else(|| tls_cert.clone());
+            let key_path = publication_key.unwrap_or_else(|| tls_key.clone());
+            let publisher = server::Publisher::from_pem(
+                &std::fs::read_to_string(&key_path)
+                    .with_context(|| format!("cannot read {}", key_path.display()))?,
+                &std::fs::read(&cert_path)
+                    .with_context(|| format!("cannot read {}", cert_path.display()))?,
+            )
+            .context("the publication key and certificate")?;
             anyhow::ensure!(
                 status_listen.ip().is_loopback(),
                 "--status-listen {status_listen}: the status page is served on a loopback address only"
@@ -188,6 +206,7 @@ async fn run() -> Result<()> {
             let addr = listener.local_addr()?;
             let central = Arc::new(server::Central {
                 pool,
+                publisher: Some(publisher),
                 max_skew: Duration::from_secs(max_skew_secs),
                 clock,
             });

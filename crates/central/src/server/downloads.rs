@@ -7,13 +7,12 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::{DateTime, Utc};
 use kiosk_sync::{CatalogUpdate, Decision, Decisions, Revocation, Revocations, StationCertificate};
 use serde::Deserialize;
 
 use super::auth::SignedStation;
-use super::{Central, Refused};
+use super::{published, Central, Refused};
 
 /// A cursor: what the station already has.
 #[derive(Deserialize)]
@@ -37,11 +36,15 @@ pub(super) async fn catalog(
         .await?;
     Ok(match row {
         None => StatusCode::NO_CONTENT.into_response(),
-        Some(r) => Json(CatalogUpdate {
-            version: r.get::<_, i64>(0) as u64,
-            body: r.get(1),
-        })
-        .into_response(),
+        Some(r) => published(
+            &c,
+            "catalog",
+            &signed.station,
+            &CatalogUpdate {
+                version: r.get::<_, i64>(0) as u64,
+                body: r.get(1),
+            },
+        ),
     })
 }
 
@@ -49,7 +52,7 @@ pub(super) async fn catalog(
 pub(super) async fn revocations(
     State(c): State<Arc<Central>>,
     signed: SignedStation<Query<After>>,
-) -> Result<Json<Revocations>, Refused> {
+) -> Result<Response, Refused> {
     let Query(q) = signed.query;
     let client = c.pool.get().await?;
     let rows = client
@@ -60,7 +63,7 @@ pub(super) async fn revocations(
         )
         .await?;
     let cursor = rows.last().map(|r| r.get(0)).unwrap_or(q.after);
-    Ok(Json(Revocations {
+    let answer = Revocations {
         revocations: rows
             .iter()
             .map(|r| Revocation {
@@ -72,14 +75,15 @@ pub(super) async fn revocations(
             })
             .collect(),
         cursor,
-    }))
+    };
+    Ok(published(&c, "revocations", &signed.station, &answer))
 }
 
 /// The central's decisions on the station's orders after the cursor.
 pub(super) async fn decisions(
     State(c): State<Arc<Central>>,
     signed: SignedStation<Query<After>>,
-) -> Result<Json<Decisions>, Refused> {
+) -> Result<Response, Refused> {
     let Query(q) = signed.query;
     let client = c.pool.get().await?;
     let rows = client
@@ -90,7 +94,7 @@ pub(super) async fn decisions(
         )
         .await?;
     let cursor = rows.last().map(|r| r.get(0)).unwrap_or(q.after);
-    Ok(Json(Decisions {
+    let answer = Decisions {
         decisions: rows
             .iter()
             .map(|r| Decision {
@@ -103,7 +107,8 @@ pub(super) async fn decisions(
             })
             .collect(),
         cursor,
-    }))
+    };
+    Ok(published(&c, "decisions", &signed.station, &answer))
 }
 
 /// The station's certificate that lasts longest; 204 if it has none.
@@ -121,11 +126,15 @@ pub(super) async fn certificate(
         .await?;
     Ok(match row {
         None => StatusCode::NO_CONTENT.into_response(),
-        Some(r) => Json(StationCertificate {
-            sha256: r.get(0),
-            not_after: r.get::<_, DateTime<Utc>>(1).to_rfc3339(),
-            chain_pem: r.get(2),
-        })
-        .into_response(),
+        Some(r) => published(
+            &c,
+            "certificate",
+            &signed.station,
+            &StationCertificate {
+                sha256: r.get(0),
+                not_after: r.get::<_, DateTime<Utc>>(1).to_rfc3339(),
+                chain_pem: r.get(2),
+            },
+        ),
     })
 }

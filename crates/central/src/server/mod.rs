@@ -39,6 +39,9 @@ pub use status::station_status;
 
 pub struct Central {
     pub pool: Pool,
+    /// Signs what stations download (see `kiosk_sync::publication`);
+    /// without one, answers go unsigned and stations refuse them.
+    pub publisher: Option<Publisher>,
     /// How far a request's signing time may be from the central's clock.
     pub max_skew: Duration,
     /// Every time the server reads or stores (see [`crate::clock`]).
@@ -83,6 +86,60 @@ fn public_routes() -> Router<Arc<Central>> {
     Router::new()
         .route("/crl/{file}", get(crls::crl_file))
         .route("/ca/{file}", get(crls::ca_file))
+}
+
+/// The key that signs publications, and its certificate chain as the
+/// chain header carries it.
+pub struct Publisher {
+    key: rcgen::KeyPair,
+    chain: String,
+}
+
+impl Publisher {
+    /// From a PEM private key and a PEM chain (signer first), e.g. the TLS
+    /// certificate's, which chains to the CA the stations pin.
+    pub fn from_pem(key_pem: &str, chain_pem: &[u8]) -> anyhow::Result<Publisher> {
+        use base64::Engine;
+        let key = rcgen::KeyPair::from_pem(key_pem)?;
+        let chain: Vec<String> = x509_parser::pem::Pem::iter_from_buffer(chain_pem)
+            .filter_map(|p| p.ok())
+            .filter(|p| p.label == "CERTIFICATE")
+            .map(|p| base64::engine::general_purpose::STANDARD.encode(p.contents))
+            .collect();
+        anyhow::ensure!(
+            !chain.is_empty(),
+            "the publication certificate file holds no certificate"
+        );
+        Ok(Publisher {
+            key,
+            chain: chain.join(","),
+        })
+    }
+}
+
+/// A JSON answer of `kind` to `station`, signed when the central has a
+/// publisher.
+fn published<T: serde::Serialize>(c: &Central, kind: &str, station: &str, value: &T) -> Response {
+    use base64::Engine;
+    use rcgen::SigningKey;
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut response = (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.clone(),
+    )
+        .into_response();
+    if let Some(p) = &c.publisher {
+        let message = kiosk_sync::publication::message(kind, station, &body);
+        if let Ok(signature) = p.key.sign(&message) {
+            let headers = response.headers_mut();
+            let sig = base64::engine::general_purpose::STANDARD.encode(signature);
+            if let (Ok(s), Ok(ch)) = (sig.parse(), p.chain.parse()) {
+                headers.insert(kiosk_sync::publication::SIGNATURE_HEADER, s);
+                headers.insert(kiosk_sync::publication::CHAIN_HEADER, ch);
+            }
+        }
+    }
+    response
 }
 
 /// A refusal with its HTTP status.

@@ -19,6 +19,7 @@ use crate::clock::Clock;
 async fn serve(clock: Clock) -> std::net::SocketAddr {
     let central = Central {
         pool: crate::db::pool("host=127.0.0.1 port=1 user=nobody dbname=none", 1).unwrap(),
+        publisher: None,
         max_skew: Duration::from_secs(300),
         clock,
     };
@@ -155,6 +156,7 @@ async fn public_files_name_a_station_or_are_not_found_before_the_database() {
     let addr = serve(Clock::system()).await;
     let plain = {
         let central = Central {
+            publisher: None,
             pool: crate::db::pool("host=127.0.0.1 port=1 user=nobody dbname=none", 1).unwrap(),
             max_skew: Duration::from_secs(300),
             clock: Clock::system(),

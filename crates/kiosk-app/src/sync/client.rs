@@ -13,10 +13,14 @@ pub(super) struct Client<'a> {
     pub(super) signer: TokenSigner<'a>,
     pub(super) trace_dir: Option<PathBuf>,
     pub(super) clock: std::sync::Arc<dyn crate::Clock>,
+    /// The certificates pinned for the central (`KIOSK_CENTRAL_CA`, DER):
+    /// what a publication's chain must end at.
+    pub(super) anchors: Vec<Vec<u8>>,
 }
 
 pub(super) enum Answer {
-    Body(Vec<u8>),
+    /// The body, and the publication signature headers when present.
+    Body(Vec<u8>, Option<(String, String)>),
     NoContent,
 }
 
@@ -85,8 +89,17 @@ impl Client<'_> {
             .limit(MAX_ANSWER_BYTES)
             .read_to_vec()
             .map_err(|e| SyncError::Unreachable(e.to_string()))?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let signature = header(kiosk_sync::publication::SIGNATURE_HEADER)
+            .zip(header(kiosk_sync::publication::CHAIN_HEADER));
         match status {
-            200 => Ok(Answer::Body(bytes)),
+            200 => Ok(Answer::Body(bytes, signature)),
             204 => Ok(Answer::NoContent),
             _ => Err(match serde_json::from_slice::<Refusal>(&bytes) {
                 Ok(r) => SyncError::Refused(r),
@@ -103,26 +116,88 @@ impl Client<'_> {
     ) -> Result<Option<T>, SyncError> {
         match self.call(method, path, body, "application/json")? {
             Answer::NoContent => Ok(None),
-            Answer::Body(b) => serde_json::from_slice(&b)
+            Answer::Body(b, _) => serde_json::from_slice(&b)
                 .map(Some)
                 .map_err(|e| SyncError::Protocol(format!("{path}: {e}"))),
         }
     }
+}
 
-    /// Like [`Client::json`], tried again on a transient failure.
-    pub(super) fn json_retrying<T: serde::de::DeserializeOwned>(
+impl Client<'_> {
+    /// A publication of `kind` (see `kiosk_sync::publication`): fetched
+    /// like [`Client::json`] (tried again on a transient failure), and taken only when the central
+    /// signed it for this station with a certificate that chains to the
+    /// pinned CA and is valid now.
+    pub(super) fn published<T: serde::de::DeserializeOwned>(
         &self,
         attempts: u32,
         retries: &mut u32,
         path: &str,
+        kind: &str,
     ) -> Result<Option<T>, SyncError> {
         let mut failures = 0;
-        loop {
-            match self.json("GET", path, b"") {
+        let answer = loop {
+            match self.call("GET", path, b"", "application/json") {
                 Err(e) if try_again(&e, &mut failures, attempts, retries) => {}
-                other => return other,
+                other => break other?,
             }
+        };
+        let (body, signature) = match answer {
+            Answer::NoContent => return Ok(None),
+            Answer::Body(b, s) => (b, s),
+        };
+        self.check_publication(kind, &body, signature)?;
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| SyncError::Protocol(format!("{path}: {e}")))
+    }
+
+    fn check_publication(
+        &self,
+        kind: &str,
+        body: &[u8],
+        signature: Option<(String, String)>,
+    ) -> Result<(), SyncError> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let bad = |why: &str| SyncError::BadPublication {
+            kind: kind.to_string(),
+            why: why.to_string(),
+        };
+        let (signature, chain) = signature.ok_or_else(|| bad("unsigned"))?;
+        let signature = b64
+            .decode(signature)
+            .map_err(|_| bad("unreadable signature"))?;
+        let chain: Vec<Vec<u8>> = chain
+            .split(',')
+            .map(|c| b64.decode(c.trim()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad("unreadable certificate chain"))?;
+        let signer = chain.first().ok_or_else(|| bad("no certificate"))?;
+        let anchored = self.anchors.iter().any(|anchor| {
+            let mut full = chain.clone();
+            if full.last() != Some(anchor) {
+                full.push(anchor.clone());
+            }
+            kiosk_keys::verify_chain(&full).is_ok()
+        });
+        if !anchored {
+            return Err(bad(
+                "the signer's certificate does not chain to the pinned central CA",
+            ));
         }
+        let now = crate::clock::x509_time(self.clock.now());
+        let info =
+            kiosk_keys::certificate_info(signer).map_err(|_| bad("unreadable certificate"))?;
+        if info.not_after <= now || info.not_before > now {
+            return Err(bad("the signer's certificate is not valid now"));
+        }
+        kiosk_sync::verify(
+            signer,
+            &kiosk_sync::publication::message(kind, &self.station, body),
+            &signature,
+        )
+        .map_err(|_| bad("the signature does not match (changed, or meant for another station)"))
     }
 }
 

@@ -22,10 +22,11 @@ impl Station {
             .map(|c| c.version)
             .max()
             .unwrap_or(0);
-        let update: Option<CatalogUpdate> = client.json_retrying(
+        let update: Option<CatalogUpdate> = client.published(
             cfg.attempts,
             &mut retries,
             &format!("/v1/catalog?after={newest}"),
+            "catalog",
         )?;
         if let Some(u) = update.filter(|u| u.version > newest) {
             let catalog = Catalog::from_toml(&u.body)?;
@@ -40,7 +41,7 @@ impl Station {
             let state = self.store().sync_state()?;
             let path = format!("/v1/revocations?after={}", state.revocations_cursor);
             let Some(r): Option<Revocations> =
-                client.json_retrying(cfg.attempts, &mut retries, &path)?
+                client.published(cfg.attempts, &mut retries, &path, "revocations")?
             else {
                 break;
             };
@@ -72,7 +73,7 @@ impl Station {
                 client.station, state.decisions_cursor
             );
             let Some(d): Option<Decisions> =
-                client.json_retrying(cfg.attempts, &mut retries, &path)?
+                client.published(cfg.attempts, &mut retries, &path, "decisions")?
             else {
                 break;
             };
@@ -105,7 +106,7 @@ impl Station {
         // A renewed station sub-CA certificate.
         let path = format!("/v1/stations/{}/certificate", client.station);
         let offered: Option<StationCertificate> =
-            client.json_retrying(cfg.attempts, &mut retries, &path)?;
+            client.published(cfg.attempts, &mut retries, &path, "certificate")?;
         if let Some(c) = offered {
             if c.sha256 != kiosk_sync::fingerprint(current_ca) && newer_than(&c, current_ca) {
                 let dir = self.data_dir().join("ca");

@@ -170,6 +170,10 @@ pub struct SyncSummary {
 pub enum SyncError {
     #[error("sync is not set up: KIOSK_CENTRAL_URL is not set")]
     NotConfigured,
+    /// A publication (catalog, revocations, decisions, certificate) that
+    /// the central did not sign as it must: nothing of it is taken.
+    #[error("the central's {kind} is not signed as it must be: {why}")]
+    BadPublication { kind: String, why: String },
     #[error("the central CA cannot be reached: {0}")]
     Unreachable(String),
     #[error("the central CA refused: {} ({})", .0.message, .0.code)]
@@ -186,6 +190,7 @@ impl SyncError {
     pub fn code(&self) -> &'static str {
         match self {
             SyncError::NotConfigured => "sync_not_configured",
+            SyncError::BadPublication { .. } => "central_bad_publication",
             SyncError::Unreachable(_) => "central_unreachable",
             SyncError::Refused(r) => match r.code.as_str() {
                 refusal::UNKNOWN_STATION | refusal::UNKNOWN_CERTIFICATE => {
@@ -215,6 +220,9 @@ impl SyncError {
                 "暂时无法连接中心CA（{d}）。工作站可照常离线受理，记录已保存在本地队列中，联网后会自动续传"
             ),
             SyncError::Refused(r) => format!("中心CA拒绝了同步：{}（{}）", r.message_zh, r.code),
+            SyncError::BadPublication { kind, why } => format!(
+                "中心CA发来的 {kind} 没有有效的中心签名（{why}），未采用，本站数据未改变。请联系运维核查中心服务和网络"
+            ),
             SyncError::Protocol(d) => format!(
                 "中心CA的应答无法识别（{d}）。记录仍保存在本地队列中；请联系运维确认中心服务版本"
             ),
@@ -250,6 +258,19 @@ fn lock(dir: &std::path::Path) -> Result<SyncLock, AppError> {
     rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive)
         .map_err(|_| AppError::Sync(SyncError::Busy))?;
     Ok(SyncLock(f))
+}
+
+/// The certificates of `KIOSK_CENTRAL_CA`, DER.
+fn pinned(cfg: &SyncConfig) -> Result<Vec<Vec<u8>>, AppError> {
+    let Some(path) = &cfg.central_ca else {
+        return Ok(Vec::new());
+    };
+    let text = fs::read_to_string(path).map_err(|e| AppError::io(path.display(), e))?;
+    Ok(kiosk_keys::pem_blocks(&text)
+        .into_iter()
+        .filter(|(l, _)| l == "CERTIFICATE")
+        .map(|(_, d)| d)
+        .collect())
 }
 
 fn agent(cfg: &SyncConfig) -> Result<ureq::Agent, AppError> {
@@ -346,6 +367,7 @@ impl Station {
             signer,
             trace_dir: cfg.trace_dir.clone(),
             clock: self.clock_handle(),
+            anchors: pinned(cfg)?,
         };
         let mut summary = SyncSummary {
             station_id: client.station.clone(),

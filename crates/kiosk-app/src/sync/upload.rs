@@ -129,7 +129,7 @@ impl Station {
         let mut failures = 0;
         let stored = loop {
             match client.call("POST", &path, &newest.der, kiosk_sync::CRL_CONTENT_TYPE) {
-                Ok(Answer::Body(b)) => match serde_json::from_slice::<CrlAck>(&b) {
+                Ok(Answer::Body(b, _)) => match serde_json::from_slice::<CrlAck>(&b) {
                     Ok(ack) if ack.number == newest.number => break Some(ack.number),
                     _ => return Err(SyncError::Protocol(format!("{path}: bad answer")).into()),
                 },
