@@ -570,7 +570,8 @@ fn offline_is_recorded_and_nothing_is_lost() {
         .env_remove("KIOSK_CENTRAL_URL");
     run(c).refused("sync_not_configured");
     // Plain HTTP, or a central whose certificate is not pinned: refused
-    // before anything is sent or recorded.
+    // before anything is sent, and recorded as the last failure (the
+    // console shows it); nothing queued moves.
     for (url, ca) in [
         (format!("http://127.0.0.1:{port}"), true),
         (format!("https://127.0.0.1:{port}"), false),
@@ -587,12 +588,20 @@ fn offline_is_recorded_and_nothing_is_lost() {
                 h.data().join("ca").join("station-ca.pem"),
             );
         }
-        run(c).refused(if ca {
+        let code = if ca {
             "plain_http"
         } else {
             "central_not_pinned"
-        });
-        assert_eq!(h.ctl(&["sync", "status"]).ok(), status, "nothing recorded");
+        };
+        run(c).refused(code);
+        let now = h.ctl(&["sync", "status"]).ok();
+        assert_eq!(now["status"]["last_error_code"], code, "{now}");
+        assert_eq!(now["status"]["pending"], status["status"]["pending"]);
+        assert_eq!(now["status"]["acked_seq"], status["status"]["acked_seq"]);
+        assert_eq!(
+            now["status"]["last_success_at"],
+            status["status"]["last_success_at"]
+        );
     }
 }
 
@@ -1073,8 +1082,12 @@ fn what_a_central_publishes_is_taken_only_when_signed_under_the_pinned_ca() {
     );
     let r = run(rig.sync_command(&a, &format!("https://{}", impostor.addr)))
         .refused("central_bad_publication");
+    // The first publication it fetches is already refused.
     assert!(
-        r["error"]["message"].as_str().unwrap().contains("catalog"),
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revocations"),
         "{r}"
     );
     assert!(
@@ -1096,4 +1109,41 @@ fn what_a_central_publishes_is_taken_only_when_signed_under_the_pinned_ca() {
     // The central itself (signing with its TLS key, under the pinned CA).
     rig.sync(&a).ok();
     assert_eq!(fee(), 1);
+
+    // Signed, but asking for code-signing certificates: outside the
+    // operator's allow-list (by default, what the shipped catalog uses),
+    // refused whole; revocations and decisions still arrive before it.
+    let v7 = std::fs::read_to_string(&cat_file)
+        .unwrap()
+        .replacen("version = 6", "version = 7", 1)
+        .replacen("amount_fen = 1", "amount_fen = 2", 1)
+        .replacen(
+            "extended_key_usage = [\"client-auth\", \"email-protection\"]",
+            "extended_key_usage = [\"client-auth\", \"code-signing\"]",
+            1,
+        );
+    assert!(v7.contains("code-signing"));
+    let v7_file = a.dir.path().join("catalog-v7.toml");
+    std::fs::write(&v7_file, v7).unwrap();
+    rig.admin(&["catalog-publish", v7_file.to_str().unwrap()]);
+    let r = rig.sync(&a).refused("not_allowed");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CodeSigning"),
+        "{r}"
+    );
+    assert_eq!(fee(), 1, "v7 not imported");
+    // The operator allows it: the next run imports it.
+    let policy = a.dir.path().join("catalog-policy.toml");
+    std::fs::write(
+        &policy,
+        "extended_key_usage = [\"client-auth\", \"email-protection\", \"code-signing\"]\nurl_prefixes = [\"http://crl.kiosk-station.invalid/\"]\n",
+    )
+    .unwrap();
+    let mut c = rig.sync_command(&a, &rig.url());
+    c.env("KIOSK_CATALOG_POLICY", &policy);
+    run(c).ok();
+    assert_eq!(fee(), 2);
 }

@@ -55,3 +55,32 @@ pub(crate) const KIOSK_ACTOR: &str = "kiosk";
 /// The catalog compiled into the binary; the station's default rules until
 /// an operator or the central CA imports a newer one.
 pub const EMBEDDED_CATALOG: &str = include_str!("../../../catalog/catalog.toml");
+
+/// The operator's allow-list for catalogs (what certificates may be asked
+/// for; see `kiosk_domain::catalog_policy`): the TOML file
+/// `KIOSK_CATALOG_POLICY` names, else what the shipped catalog uses.
+pub fn catalog_policy() -> Result<domain::catalog_policy::CatalogPolicy, AppError> {
+    use domain::catalog_policy::CatalogPolicy;
+    match std::env::var_os("KIOSK_CATALOG_POLICY").filter(|p| !p.is_empty()) {
+        Some(path) => {
+            let path = std::path::PathBuf::from(path);
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| AppError::io(path.display(), e))?;
+            toml::from_str(&text).map_err(|e| {
+                domain::Rejection::field("catalog_policy", "目录策略", "malformed")
+                    .zh(
+                        format!("目录策略文件 {} 无法解析：{e}", path.display()),
+                        "请运营方修正 KIOSK_CATALOG_POLICY 指向的文件",
+                    )
+                    .en(
+                        format!("the catalog policy {} cannot be read: {e}", path.display()),
+                        "fix the file KIOSK_CATALOG_POLICY names",
+                    )
+                    .into()
+            })
+        }
+        None => Ok(CatalogPolicy::of(&domain::Catalog::from_toml(
+            EMBEDDED_CATALOG,
+        )?)),
+    }
+}

@@ -13,29 +13,6 @@ impl Station {
     ) -> Result<Option<PathBuf>, AppError> {
         let mut retries = summary.retries;
         let mut renewed = None;
-        // Catalog: imported through the same path as an operator's import,
-        // versioned and atomic.
-        let newest = self
-            .store()
-            .catalogs()?
-            .iter()
-            .map(|c| c.version)
-            .max()
-            .unwrap_or(0);
-        let update: Option<CatalogUpdate> = client.published(
-            cfg.attempts,
-            &mut retries,
-            &format!("/v1/catalog?after={newest}"),
-            "catalog",
-        )?;
-        if let Some(u) = update.filter(|u| u.version > newest) {
-            let catalog = Catalog::from_toml(&u.body)?;
-            let now = self.now();
-            self.store_mut()
-                .import_catalog(&Actor::central(), now, &catalog, "central")?;
-            summary.catalog_version = Some(catalog.version);
-        }
-
         // Revocations anywhere in the network.
         loop {
             let state = self.store().sync_state()?;
@@ -101,6 +78,32 @@ impl Station {
                 }
             }
             self.store_mut().set_decisions_cursor(d.cursor)?;
+        }
+
+        // Catalog: imported through the same path as an operator's import,
+        // versioned and atomic, within the operator's allow-list. After the
+        // revocations and decisions, so that a catalog refused stops no
+        // revocation from arriving.
+        let newest = self
+            .store()
+            .catalogs()?
+            .iter()
+            .map(|c| c.version)
+            .max()
+            .unwrap_or(0);
+        let update: Option<CatalogUpdate> = client.published(
+            cfg.attempts,
+            &mut retries,
+            &format!("/v1/catalog?after={newest}"),
+            "catalog",
+        )?;
+        if let Some(u) = update.filter(|u| u.version > newest) {
+            let catalog = Catalog::from_toml(&u.body)?;
+            crate::catalog_policy()?.check(&catalog)?;
+            let now = self.now();
+            self.store_mut()
+                .import_catalog(&Actor::central(), now, &catalog, "central")?;
+            summary.catalog_version = Some(catalog.version);
         }
 
         // A renewed station sub-CA certificate.
