@@ -1125,9 +1125,16 @@ pub(crate) fn production_station() -> (Hsm, PathBuf, String) {
     let csr = h.boss(&["ca", "csr"], &[]).ok();
     let csr_path = csr["csr_pem"].as_str().unwrap().to_string();
     let central = h.dir.path().join("central");
-    std::fs::create_dir(&central).unwrap();
+    central_root(&central);
+    (h, central, csr_path)
+}
+
+/// A central root CA in `dir` (`root.key`, `root.pem`, named Central
+/// Root), and the extensions it gives a station sub-CA (`ext.cnf`).
+fn central_root(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
     openssl_in(
-        &central,
+        dir,
         &[
             "req",
             "-x509",
@@ -1150,8 +1157,7 @@ pub(crate) fn production_station() -> (Hsm, PathBuf, String) {
             "basicConstraints=critical,CA:TRUE",
         ],
     );
-    std::fs::write(central.join("ext.cnf"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n").unwrap();
-    (h, central, csr_path)
+    std::fs::write(dir.join("ext.cnf"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n").unwrap();
 }
 
 fn openssl_in(dir: &Path, args: &[&str]) {
@@ -1165,60 +1171,8 @@ fn openssl_in(dir: &Path, args: &[&str]) {
 /// CSR (`central/rogue/`); returns the bundle (sub-CA, then that root).
 fn rogue_root_signs(central: &Path, csr: &str) -> PathBuf {
     let rogue = central.join("rogue");
-    std::fs::create_dir_all(&rogue).unwrap();
-    std::fs::copy(central.join("ext.cnf"), rogue.join("ext.cnf")).unwrap();
-    openssl_in(
-        &rogue,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "root.key",
-            "-out",
-            "root.pem",
-            "-days",
-            "3650",
-            "-subj",
-            "/C=CN/O=Central CA/CN=Central Root",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ],
-    );
-    openssl_in(
-        &rogue,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            csr,
-            "-CA",
-            "root.pem",
-            "-CAkey",
-            "root.key",
-            "-CAcreateserial",
-            "-days",
-            "1825",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "sub.pem",
-        ],
-    );
-    let bundle = rogue.join("bundle.pem");
-    std::fs::write(
-        &bundle,
-        std::fs::read_to_string(rogue.join("sub.pem")).unwrap()
-            + &std::fs::read_to_string(rogue.join("root.pem")).unwrap(),
-    )
-    .unwrap();
-    bundle
+    central_root(&rogue);
+    central_signs(&rogue, csr, "1825", "bundle.pem")
 }
 
 /// The central root signs the station's CSR as a sub-CA valid for `days`;
@@ -1307,7 +1261,7 @@ fn production_path_csr_to_the_central_ca_then_import() {
     let mismatched = central.join("mismatched.pem");
     std::fs::write(
         &mismatched,
-        std::fs::read_to_string(central.join("rogue/sub.pem")).unwrap()
+        std::fs::read_to_string(central.join("rogue/bundle.pem.sub.pem")).unwrap()
             + &std::fs::read_to_string(central.join("root.pem")).unwrap(),
     )
     .unwrap();
