@@ -86,7 +86,8 @@ impl Desk {
     /// The live console session behind a token. What its role may do is
     /// `kiosk-app`'s to decide.
     fn session(&self, token: &str) -> IpcResult<Session> {
-        Ok(self.sessions.require(Some(token), self.clock.now())?)
+        let now = self.clock.now();
+        Ok(self.sessions.require(&self.station(), Some(token), now)?)
     }
 
     /// The clerk's session behind a console token: what every change is

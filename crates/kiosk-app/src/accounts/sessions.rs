@@ -201,9 +201,37 @@ impl Sessions {
 
     /// The live session behind `token`, refreshed. What the session's role
     /// may do is decided where it is done ([`Session::may`]).
-    pub fn require(&self, token: Option<&str>, now: DateTime<Utc>) -> Result<Session, AppError> {
+    /// The session ends, too, when its account was deactivated or given
+    /// another role since the login (by `kioskctl`, in another process).
+    pub fn require(
+        &self,
+        station: &Station,
+        token: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Session, AppError> {
         let mut map = self.lock();
         map.retain(|_, s| now - s.last_seen <= self.idle);
+        if let Some(t) = token {
+            let changed = map.get(t).is_some_and(|s| {
+                let current = station.store().clerk(&s.clerk.id).ok().flatten();
+                !current.is_some_and(|c| {
+                    let c = ClerkView::from(c);
+                    c.active && c.role == s.clerk.role
+                })
+            });
+            if changed {
+                map.remove(t);
+                return Err(denied(
+                    Denial::NotLoggedIn,
+                    "session",
+                    "not_logged_in",
+                    "登录",
+                    "该账号已停用或角色已变更，登录已结束",
+                    "请重新登录",
+                    "the account was deactivated or given another role; the session ended",
+                ));
+            }
+        }
         let Some(s) = token.and_then(|t| map.get_mut(t)) else {
             return Err(denied(
                 Denial::NotLoggedIn,

@@ -76,23 +76,49 @@ fn only_the_hash_is_stored_and_the_right_secret_logs_in() {
     assert_eq!(s.clerk.role, Role::Clerk);
     assert_eq!(token.len(), 64);
     let now = st.now();
-    let live = sessions.require(Some(&token), now).unwrap();
+    let live = sessions.require(&st, Some(&token), now).unwrap();
     assert!(live.may(Role::Clerk).is_ok());
     assert_eq!(live.may(Role::Supervisor).unwrap_err().code(), "forbidden");
     assert_eq!(
-        sessions.require(None, now).unwrap_err().code(),
+        sessions.require(&st, None, now).unwrap_err().code(),
         "not_logged_in"
     );
     assert_eq!(
         sessions
-            .require(Some(&token), now + Duration::minutes(16))
+            .require(&st, Some(&token), now + Duration::minutes(16))
             .unwrap_err()
             .code(),
         "not_logged_in",
         "an idle session expires"
     );
+    // A live console session ends when the account is given another role
+    // or deactivated (by kioskctl, in another process).
+    let (token, _) = sessions
+        .login(&mut st, "wang", &secret("correct horse"))
+        .unwrap();
+    sessions.require(&st, Some(&token), now).unwrap();
+    let by = bosses_or_again(&mut st);
+    st.put_clerk(
+        "wang",
+        "",
+        Role::Supervisor,
+        &secret("correct horse"),
+        None,
+        Some(&by),
+    )
+    .unwrap();
+    assert_eq!(
+        sessions.require(&st, Some(&token), now).unwrap_err().code(),
+        "not_logged_in",
+        "a new role ends the session"
+    );
+    let (token, _) = sessions
+        .login(&mut st, "wang", &secret("correct horse"))
+        .unwrap();
     let by = bosses_or_again(&mut st);
     st.deactivate_clerk("wang", &by).unwrap();
+    let e = sessions.require(&st, Some(&token), now).unwrap_err();
+    assert!(e.message_zh().contains("已停用"), "{}", e.message_zh());
     assert_eq!(
         sessions
             .login(&mut st, "wang", &secret("correct horse"))
