@@ -71,15 +71,15 @@ where
         let query = Q::from_request_parts(parts, c)
             .await
             .map_err(IntoResponse::into_response)?;
-        let caller = verify(
+        let caller = vouch(
             c,
             &parts.method,
             &parts.uri,
             &parts.headers,
-            b"",
             path.as_deref(),
         )
-        .await?;
+        .await?
+        .signed_over(b"")?;
         let client = c.pool.get().await.map_err(Refused::from)?;
         spend_nonce(&client, &caller.station, &caller.nonce, caller.at).await?;
         Ok(SignedStation {
@@ -100,10 +100,13 @@ impl FromRequest<Arc<Central>> for SignedUpload {
             parts.uri.clone(),
             parts.headers.clone(),
         );
+        // Everything but the signature (which covers the body) before the
+        // body is read: a stranger's upload is refused before it is held.
+        let pending = vouch(c, &method, &uri, &headers, path.as_deref()).await?;
         let body = Bytes::from_request(Request::from_parts(parts, body), c)
             .await
             .map_err(IntoResponse::into_response)?;
-        let caller = verify(c, &method, &uri, &headers, &body, path.as_deref()).await?;
+        let caller = pending.signed_over(&body)?;
         Ok(SignedUpload {
             station: caller.station,
             body,
@@ -136,17 +139,52 @@ struct Caller {
     at: DateTime<Utc>,
 }
 
-/// Checks a signed request: known station and certificate, not revoked,
-/// signing time within the window, signature over this very request. The
-/// nonce is left to the caller.
-async fn verify(
+/// A request whose signed headers passed every check but the signature
+/// itself, which covers the body ([`Pending::signed_over`]).
+struct Pending {
+    caller: Caller,
+    der: Vec<u8>,
+    signature: Vec<u8>,
+    method: String,
+    path_and_query: String,
+    fingerprint: String,
+    time: String,
+}
+
+impl Pending {
+    /// The signature over this very request with `body`.
+    fn signed_over(self, body: &[u8]) -> Result<Caller, Refused> {
+        let signed = Signed {
+            method: &self.method,
+            path_and_query: &self.path_and_query,
+            station: &self.caller.station,
+            certificate_sha256: &self.fingerprint,
+            time: &self.time,
+            nonce: &self.caller.nonce,
+            body,
+        };
+        kiosk_sync::verify(&self.der, &signed.message(), &self.signature).map_err(|_| {
+            refused(
+                StatusCode::UNAUTHORIZED,
+                refusal::BAD_SIGNATURE,
+                "the signature does not match the request: it was changed on the way or signed with another key",
+                "请求签名校验失败：内容在传输中被改动，或不是本工作站的密钥所签",
+            )
+        })?;
+        Ok(self.caller)
+    }
+}
+
+/// Checks a signed request's headers: known station and certificate, not
+/// revoked, signing time within the window. The signature (over the body
+/// too) is [`Pending::signed_over`]'s; the nonce is left to the caller.
+async fn vouch(
     c: &Central,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-    body: &[u8],
     path_station: Option<&str>,
-) -> Result<Caller, Refused> {
+) -> Result<Pending, Refused> {
     let get = |name: &str| -> Result<&str, Refused> {
         headers
             .get(name)
@@ -182,7 +220,7 @@ async fn verify(
         certificate_sha256: fingerprint,
         time,
         nonce,
-        body,
+        body: b"",
     };
     if !signed.well_formed() || path_station.is_some_and(|p| p != station) || nonce.len() > 64 {
         return Err(refused(
@@ -262,18 +300,18 @@ async fn verify(
             )
         })?;
     fresh(c.clock.now(), at, time, c.max_skew)?;
-    kiosk_sync::verify(&der, &signed.message(), &signature).map_err(|_| {
-        refused(
-            StatusCode::UNAUTHORIZED,
-            refusal::BAD_SIGNATURE,
-            "the signature does not match the request: it was changed on the way or signed with another key",
-            "请求签名校验失败：内容在传输中被改动，或不是本工作站的密钥所签",
-        )
-    })?;
-    Ok(Caller {
-        station: station.to_string(),
-        nonce: nonce.to_string(),
-        at,
+    Ok(Pending {
+        caller: Caller {
+            station: station.to_string(),
+            nonce: nonce.to_string(),
+            at,
+        },
+        der,
+        signature,
+        method: method.as_str().to_string(),
+        path_and_query: path_and_query.to_string(),
+        fingerprint: fingerprint.to_string(),
+        time: time.to_string(),
     })
 }
 

@@ -244,3 +244,35 @@ async fn path_then_query_are_refused_before_the_signature() {
     assert_eq!(status, 400);
     assert!(body.starts_with("Invalid URL"), "{body}");
 }
+
+#[tokio::test]
+async fn an_upload_is_checked_by_its_signed_headers_before_its_body_is_read() {
+    // A POST that announces 100 MiB and sends none of it: the headers are
+    // checked first (here they reach the unreachable database), the body
+    // is never waited for, nor refused for its size.
+    let addr = serve(Clock::system()).await;
+    for path in [
+        "/v1/stations/s/records",
+        "/v1/stations/s/audit",
+        "/v1/stations/s/crl",
+    ] {
+        let mut req = format!("POST {path} HTTP/1.1\r\nhost: central\r\nconnection: close\r\n");
+        for (k, v) in signed("s", "n1", "AAAA") {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str(&format!("content-length: {}\r\n\r\n", 100 * 1024 * 1024));
+        let (status, body) = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(req.as_bytes()).unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            let (head, body) = out.split_once("\r\n\r\n").unwrap();
+            let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+            (status, body.to_string())
+        })
+        .await
+        .unwrap();
+        let r = refusal((status, body));
+        assert_eq!((r.0, r.1.as_str()), (503, "unavailable"), "{path}: {r:?}");
+    }
+}
