@@ -16,9 +16,9 @@ use kiosk_store::StockState;
 pub const APPLICATION_JSON: &str = include_str!("../fixtures/demo-application.json");
 
 /// The accounts the demo acts as: its clerk at the counter, its
-/// supervisor for the CA.
-pub const DEMO_CLERK: &str = "clerk";
-const DEMO_SUPERVISOR: &str = "super";
+/// supervisor for the CA (two of [`DEMO_ACCOUNTS`]).
+const DEMO_CLERK: &str = DEMO_ACCOUNTS[0].0;
+const DEMO_SUPERVISOR: &str = DEMO_ACCOUNTS[1].0;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoSummary {
