@@ -89,12 +89,6 @@ impl Desk {
         let now = self.clock.now();
         Ok(self.sessions.require(&self.station(), Some(token), now)?)
     }
-
-    /// The clerk's session behind a console token: what every change is
-    /// made under.
-    fn clerk(&self, token: &str) -> IpcResult<Session> {
-        self.session(token)
-    }
 }
 
 fn parse<T: DeserializeOwned>(value: &str, field: &'static str, field_zh: &str) -> IpcResult<T> {
@@ -316,7 +310,7 @@ pub fn logout(desk: State<'_, Desk>, args: TokenArgs) {
 
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn queue(desk: State<'_, Desk>, args: TokenArgs) -> IpcResult<Vec<OrderRowDto>> {
-    desk.clerk(&args.token)?;
+    desk.session(&args.token)?;
     let rows = desk.station().list_orders(None, 50)?;
     Ok(rows.iter().map(views::order_row).collect())
 }
@@ -325,7 +319,7 @@ pub fn queue(desk: State<'_, Desk>, args: TokenArgs) -> IpcResult<Vec<OrderRowDt
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn open_order(desk: State<'_, Desk>, args: OpenOrderArgs) -> IpcResult<OrderDto> {
     let OpenOrderArgs { token, code } = args;
-    desk.clerk(&token)?;
+    desk.session(&token)?;
     let st = desk.station();
     let view = st.order_from_code(&code)?;
     views::order(&st, &view.order)
@@ -340,7 +334,7 @@ pub fn check_item(desk: State<'_, Desk>, args: CheckItemArgs) -> IpcResult<Order
         status,
         note,
     } = args;
-    let clerk = desk.clerk(&token)?;
+    let clerk = desk.session(&token)?;
     let status: CheckStatus = parse(&status, "status", "核验结果")?;
     let note = note.filter(|n| !n.trim().is_empty());
     let mut st = desk.station();
@@ -358,7 +352,7 @@ pub fn attach_scan(desk: State<'_, Desk>, args: AttachScanArgs) -> IpcResult<Ord
         file_name,
         base64,
     } = args;
-    let clerk = desk.clerk(&token)?;
+    let clerk = desk.session(&token)?;
     let mut st = desk.station();
     let (_dir, file) = views::upload(&st, &file_name, &base64)?;
     st.attach_scan(&order, &item, &file, &clerk)?;
@@ -374,7 +368,7 @@ pub fn extract_seal(desk: State<'_, Desk>, args: ExtractSealArgs) -> IpcResult<O
         order,
         attachment,
     } = args;
-    let clerk = desk.clerk(&token)?;
+    let clerk = desk.session(&token)?;
     let mut st = desk.station();
     st.extract_seal(&order, Some(&attachment), &clerk)?;
     views::current_order(&st, &order)
@@ -388,7 +382,7 @@ pub fn decide_seal(desk: State<'_, Desk>, args: DecideSealArgs) -> IpcResult<Ord
         seal,
         approve,
     } = args;
-    let clerk = desk.clerk(&token)?;
+    let clerk = desk.session(&token)?;
     let mut st = desk.station();
     st.decide_seal(Some(&order), &seal, approve, &clerk)?;
     views::current_order(&st, &order)
@@ -403,7 +397,7 @@ pub fn advance(desk: State<'_, Desk>, args: AdvanceArgs) -> IpcResult<OrderDto> 
         step,
         reason,
     } = args;
-    let clerk = desk.clerk(&token)?;
+    let clerk = desk.session(&token)?;
     let reason = reason.unwrap_or_default();
     let cmd = match step.as_str() {
         "approve" => Command::ApproveMaterials,
@@ -430,7 +424,7 @@ pub fn pay(desk: State<'_, Desk>, args: PayArgs) -> IpcResult<OrderDto> {
         amount_fen,
         receipt_no,
     } = args;
-    let clerk = desk.clerk(&token)?;
+    let clerk = desk.session(&token)?;
     let method: PaymentMethod = parse(&method, "method", "付款方式")?;
     let receipt_no = receipt_no.filter(|r| !r.trim().is_empty());
     let mut st = desk.station();
@@ -449,7 +443,7 @@ pub fn pay(desk: State<'_, Desk>, args: PayArgs) -> IpcResult<OrderDto> {
 /// Keys plugged in, for the clerk to pick the one to write.
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn present_keys(desk: State<'_, Desk>, args: TokenArgs) -> IpcResult<Vec<KeyDto>> {
-    desk.clerk(&args.token)?;
+    desk.session(&args.token)?;
     let m = desk.module()?;
     let keys = desk.station().present_keys(&m, &desk.keys)?;
     Ok(keys.iter().map(views::key).collect())
@@ -467,7 +461,7 @@ pub fn supervisor_approve(
         supervisor_id,
         supervisor_secret: Secret(secret),
     } = args;
-    let clerk = desk.clerk(&token)?;
+    let clerk = desk.session(&token)?;
     let mut st = desk.station();
     st.throttled(&supervisor_id, |st| {
         st.approve_operation(&order, &supervisor_id, &secret, &clerk)
@@ -486,7 +480,7 @@ pub fn run_key(app: AppHandle, desk: State<'_, Desk>, args: RunKeyArgs) -> IpcRe
         pin,
         pin_again,
     } = args;
-    let clerk = desk.clerk(&token)?;
+    let clerk = desk.session(&token)?;
     let m = desk.module()?;
     let key_serial = key_serial.filter(|k| !k.trim().is_empty());
     let work = KeyWork {
@@ -524,7 +518,7 @@ pub fn print_document(desk: State<'_, Desk>, args: PrintDocumentArgs) -> IpcResu
         order,
         document,
     } = args;
-    let clerk = desk.clerk(&token)?;
+    let clerk = desk.session(&token)?;
     let doc: Document = document.parse()?;
     let out = desk
         .station()
@@ -536,7 +530,7 @@ pub fn print_document(desk: State<'_, Desk>, args: PrintDocumentArgs) -> IpcResu
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn hand_over(desk: State<'_, Desk>, args: OrderArgs) -> IpcResult<PrintDto> {
     let OrderArgs { token, order } = args;
-    let clerk = desk.clerk(&token)?;
+    let clerk = desk.session(&token)?;
     let out = desk
         .station()
         .hand_over(&order, desk.printer.as_deref(), &clerk)?;
@@ -546,7 +540,7 @@ pub fn hand_over(desk: State<'_, Desk>, args: OrderArgs) -> IpcResult<PrintDto> 
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn day_report(desk: State<'_, Desk>, args: DayArgs) -> IpcResult<DayReportDto> {
     let DayArgs { token, date } = args;
-    desk.clerk(&token)?;
+    desk.session(&token)?;
     let day = match date {
         Some(d) => self::date(&d, "date", "日期")?,
         None => desk.today(),
@@ -570,7 +564,7 @@ pub fn export_day_report(desk: State<'_, Desk>, args: DayArgs) -> IpcResult<Stri
 
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn sync_status(desk: State<'_, Desk>, args: TokenArgs) -> IpcResult<SyncDto> {
-    desk.clerk(&args.token)?;
+    desk.session(&args.token)?;
     let s = desk.station().sync_status()?;
     Ok(SyncDto {
         pending: s.pending,

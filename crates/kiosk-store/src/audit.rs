@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::journal::{AuditRow, GENESIS};
+use crate::journal::GENESIS;
 use crate::{Store, StoreError};
 
 /// One thing found wrong in the trail.
@@ -41,26 +41,16 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare("SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                AuditRow {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    subject: r.get(4)?,
-                    detail: r.get(5)?,
-                    prev_hash: r.get(6)?,
-                },
-                r.get::<_, String>(7)?,
-            ))
-        })?;
+        let rows = stmt.query_map([], crate::seals::sent_row)?;
         let mut findings = Vec::new();
         let mut expected_seq = 1;
         let mut prev_hash = GENESIS.to_string();
         let mut count = 0;
         for row in rows {
-            let (row, stored_hash) = row?;
+            let kiosk_sync::audit::SentRow {
+                row,
+                hash: stored_hash,
+            } = row?;
             count += 1;
             if row.seq > expected_seq {
                 let gap = if row.seq - expected_seq == 1 {

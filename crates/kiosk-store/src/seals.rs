@@ -57,20 +57,24 @@ impl Store {
             "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit
              WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
         )?;
-        let rows = stmt.query_map((after, upto), |r| {
-            Ok(SentRow {
-                row: AuditRow {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    subject: r.get(4)?,
-                    detail: r.get(5)?,
-                    prev_hash: r.get(6)?,
-                },
-                hash: r.get(7)?,
-            })
-        })?;
+        let rows = stmt.query_map((after, upto), sent_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// A row of `SELECT seq, at, actor, action, subject, detail, prev_hash,
+/// hash FROM audit`, with its stored hash.
+pub(crate) fn sent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SentRow> {
+    Ok(SentRow {
+        row: AuditRow {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            actor: r.get(2)?,
+            action: r.get(3)?,
+            subject: r.get(4)?,
+            detail: r.get(5)?,
+            prev_hash: r.get(6)?,
+        },
+        hash: r.get(7)?,
+    })
 }
