@@ -674,12 +674,24 @@ fn hundred_fault_runs_lose_nothing_and_duplicate_nothing() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let fired_before = proxy.fired();
+        let accepted_before = proxy.accepted();
         let mut child = c.spawn().unwrap();
         let mut killed_mid_run = false;
         let pause = Duration::from_millis(5 + rng.below(250));
         match kind {
             3 | 5 => {
-                // kill -9 the station mid-sync.
+                // kill -9 the station mid-sync, once it is on the wire.
+                // Not earlier: SoftHSM2's file backend rewrites token.object
+                // in place at every login (Token::loginUser ->
+                // setTokenFlags), so a kill during the login empties the
+                // file and the test's station token itself is gone.
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while proxy.accepted() == accepted_before
+                    && child.try_wait().unwrap().is_none()
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 std::thread::sleep(pause);
                 killed_mid_run = child.try_wait().unwrap().is_none();
                 let _ = child.kill();
@@ -1146,4 +1158,55 @@ fn what_a_central_publishes_is_taken_only_when_signed_under_the_pinned_ca() {
     c.env("KIOSK_CATALOG_POLICY", &policy);
     run(c).ok();
     assert_eq!(fee(), 2);
+}
+
+#[test]
+fn an_answer_larger_than_a_station_reads_is_refused_and_nothing_of_it_is_taken() {
+    let rig = Rig::new(300);
+    let a = Hsm::new();
+    rig.register(&a);
+    let catalog = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../catalog/catalog.toml"
+    ))
+    .unwrap()
+    .replacen("version = 5", "version = 6", 1);
+
+    // The operator cannot publish a catalog stations would not read.
+    let padded = format!(
+        "{catalog}\n#{}\n",
+        "x".repeat(kiosk_sync::MAX_CATALOG_BYTES)
+    );
+    let file = a.dir.path().join("catalog-huge.toml");
+    std::fs::write(&file, padded).unwrap();
+    let (code, stderr) = rig.admin_fails(&["catalog-publish", file.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("at most"), "{stderr}");
+
+    // A central whose database holds one anyway (written past the admin
+    // command) answers with more than 16 MiB: refused while reading, not
+    // taken, and not mistaken for the network (no retry, no backoff).
+    let body_len = kiosk_sync::MAX_ANSWER_BYTES + 1024;
+    rig.pg.psql(&format!(
+        "INSERT INTO catalogs (version, body, published_by, published_at) \
+         VALUES (6, 'version = 6' || repeat('#', {body_len}), 'db', now())"
+    ));
+    let r = rig.sync(&a).refused("central_protocol");
+    let message = r["error"]["message_en"].as_str().unwrap_or_default();
+    assert!(message.contains("larger than 16 MiB"), "{r}");
+    assert!(message.contains("/v1/catalog"), "{r}");
+    assert_eq!(a.ctl(&["catalog", "show"]).ok()["active_version"], 5);
+    let status = a.ctl(&["sync", "status"]).ok();
+    assert_eq!(
+        status["status"]["last_error_code"], "central_protocol",
+        "{status}"
+    );
+
+    // A good catalog after it: taken.
+    rig.pg.psql("DELETE FROM catalogs WHERE version = 6");
+    let small = a.dir.path().join("catalog-v6.toml");
+    std::fs::write(&small, &catalog).unwrap();
+    rig.admin(&["catalog-publish", small.to_str().unwrap()]);
+    rig.sync(&a).ok();
+    assert_eq!(a.ctl(&["catalog", "show"]).ok()["active_version"], 6);
 }

@@ -28,6 +28,7 @@ pub struct Proxy {
     plan: Arc<Mutex<VecDeque<Fault>>>,
     stop: Arc<AtomicBool>,
     fired: Arc<AtomicU64>,
+    accepted: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -40,15 +41,17 @@ impl Proxy {
             plan: Arc::new(Mutex::new(VecDeque::new())),
             stop: Arc::new(AtomicBool::new(false)),
             fired: Arc::new(AtomicU64::new(0)),
+            accepted: Arc::new(AtomicU64::new(0)),
         };
         let (upstream, plan, stop) = (p.upstream.clone(), p.plan.clone(), p.stop.clone());
-        let fired = p.fired.clone();
+        let (fired, accepted) = (p.fired.clone(), p.accepted.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(client) = client else { continue };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let fault = plan.lock().unwrap().pop_front().unwrap_or(Fault::Pass);
                 let to = *upstream.lock().unwrap();
                 let fired = fired.clone();
@@ -61,6 +64,11 @@ impl Proxy {
     /// How many faults have struck so far (a delayed connection counts once).
     pub fn fired(&self) -> u64 {
         self.fired.load(Ordering::SeqCst)
+    }
+
+    /// How many connections it has accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     pub fn set_upstream(&self, to: SocketAddr) {

@@ -104,6 +104,13 @@ pub async fn station_revoke(pool: &Pool, clock: &Clock, id: &str) -> Result<Valu
 pub async fn catalog_publish(pool: &Pool, clock: &Clock, file: &Path, by: &str) -> Result<Value> {
     let body =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if body.len() > kiosk_sync::MAX_CATALOG_BYTES {
+        bail!(
+            "the catalog is {} bytes; stations take catalogs of at most {} bytes",
+            body.len(),
+            kiosk_sync::MAX_CATALOG_BYTES
+        );
+    }
     let catalog = kiosk_domain::Catalog::from_toml(&body)
         .map_err(|r| anyhow::anyhow!("the catalog is refused: {}", r.message_en()))?;
     let version = catalog.version as i64;

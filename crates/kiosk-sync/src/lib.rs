@@ -23,6 +23,27 @@ use sha2::{Digest, Sha256};
 /// Protocol version, the `v1` of every path.
 pub const PROTOCOL: u32 = 1;
 
+/// Largest answer a station reads from the central (16 MiB). A catalog is
+/// tens of kilobytes and a page of revocations or decisions far less; a
+/// larger answer is refused before it is held in memory.
+pub const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Largest catalog the central publishes (4 MiB of TOML): inside its JSON
+/// answer, with every line break escaped, it stays far below
+/// [`MAX_ANSWER_BYTES`].
+pub const MAX_CATALOG_BYTES: usize = 4 * 1024 * 1024;
+
+/// Largest request body the central reads, per route: a batch of records
+/// (up to 10,000 records, each carrying at most a seal image), an audit
+/// upload (up to 5,000 rows of a few hundred bytes), a CRL; every other
+/// route reads no body.
+pub mod request_limit {
+    pub const RECORDS: usize = 64 * 1024 * 1024;
+    pub const AUDIT: usize = 8 * 1024 * 1024;
+    pub const CRL: usize = 16 * 1024 * 1024;
+    pub const OTHER: usize = 64 * 1024;
+}
+
 /// The signed message begins with this line. It keeps a sync signature
 /// apart from anything else the key signs: certificates and CRLs are DER
 /// and begin with a SEQUENCE tag (0x30), never with `K`.

@@ -24,13 +24,14 @@ mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use deadpool_postgres::Pool;
-use kiosk_sync::{refusal, Refusal};
+use kiosk_sync::{refusal, request_limit, Refusal};
 use serde_json::json;
 
 use crate::clock::Clock;
@@ -52,15 +53,24 @@ pub fn router(central: Arc<Central>) -> Router {
     Router::new()
         .route("/v1/hello", get(hello))
         .route("/v1/stations/{id}/head", get(batches::head))
-        .route("/v1/stations/{id}/records", post(batches::records))
-        .route("/v1/stations/{id}/audit", post(audit::upload))
+        .route(
+            "/v1/stations/{id}/records",
+            post(batches::records).layer(DefaultBodyLimit::max(request_limit::RECORDS)),
+        )
+        .route(
+            "/v1/stations/{id}/audit",
+            post(audit::upload).layer(DefaultBodyLimit::max(request_limit::AUDIT)),
+        )
         .route("/v1/stations/{id}/decisions", get(downloads::decisions))
         .route("/v1/stations/{id}/certificate", get(downloads::certificate))
         .route("/v1/catalog", get(downloads::catalog))
         .route("/v1/revocations", get(downloads::revocations))
-        .route("/v1/stations/{id}/crl", post(crls::upload))
+        .route(
+            "/v1/stations/{id}/crl",
+            post(crls::upload).layer(DefaultBodyLimit::max(request_limit::CRL)),
+        )
         .merge(public_routes())
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(DefaultBodyLimit::max(request_limit::OTHER))
         .with_state(central)
 }
 

@@ -88,7 +88,16 @@ impl Client<'_> {
             .with_config()
             .limit(MAX_ANSWER_BYTES)
             .read_to_vec()
-            .map_err(|e| SyncError::Unreachable(e.to_string()))?;
+            .map_err(|e| match e {
+                // Not the network: the central sent more than any answer
+                // may hold. Nothing of it is taken, and trying again would
+                // only fetch it again.
+                ureq::Error::BodyExceedsLimit(_) => SyncError::Protocol(format!(
+                    "{path}: the answer is larger than {} MiB; nothing of it was taken",
+                    MAX_ANSWER_BYTES / (1024 * 1024)
+                )),
+                e => SyncError::Unreachable(e.to_string()),
+            })?;
         let header = |name: &str| {
             response
                 .headers()

@@ -55,10 +55,7 @@ pub struct SyncConfig {
     pub trace_dir: Option<PathBuf>,
 }
 
-/// Largest answer read from the central (16 MiB). A catalog is tens of
-/// kilobytes and a page of revocations or decisions far less than this; a
-/// larger answer is refused before it is held in memory.
-pub const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
+pub use kiosk_sync::MAX_ANSWER_BYTES;
 
 impl SyncConfig {
     /// Refuses a central reached over plain HTTP or without a pinned CA:

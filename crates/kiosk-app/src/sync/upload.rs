@@ -23,6 +23,23 @@ fn batch_body(records: &[kiosk_store::RawRecord]) -> Result<Vec<u8>, SyncError> 
         .map_err(|e| SyncError::Protocol(format!("the batch cannot be written: {e}")))
 }
 
+/// The first records that fit in half of the central's request limit
+/// (the rest is left for the JSON around them), at least one.
+fn within_request_limit(mut records: Vec<kiosk_store::RawRecord>) -> Vec<kiosk_store::RawRecord> {
+    const BUDGET: usize = kiosk_sync::request_limit::RECORDS / 2;
+    let mut total = 0;
+    let fit = records
+        .iter()
+        .position(|r| {
+            total += r.payload.len() + r.id.len() + r.kind.len() + r.created_at.len();
+            total > BUDGET
+        })
+        .unwrap_or(records.len())
+        .max(1);
+    records.truncate(fit);
+    records
+}
+
 impl Station {
     pub(super) fn upload(
         &mut self,
@@ -66,7 +83,7 @@ impl Station {
             let mut after = head.committed_seq;
             let path = format!("/v1/stations/{}/records", client.station);
             loop {
-                let records = self.store().outbox_after(after, cfg.batch)?;
+                let records = within_request_limit(self.store().outbox_after(after, cfg.batch)?);
                 if records.is_empty() {
                     return Ok(());
                 }
@@ -239,5 +256,29 @@ mod tests {
         assert_eq!(b.records.len(), 2);
         assert_eq!(b.records[1].seq, 8);
         assert_eq!(b.records[0].payload.get(), r#"{"a": "甲\"b"}"#);
+    }
+
+    #[test]
+    fn a_batch_stops_before_the_central_s_request_limit_but_holds_at_least_one_record() {
+        let big = kiosk_sync::request_limit::RECORDS / 5;
+        let record = |seq: i64, len: usize| kiosk_store::RawRecord {
+            seq,
+            id: format!("id-{seq}"),
+            kind: "seal.extracted".into(),
+            payload_version: 1,
+            payload: "x".repeat(len),
+            created_at: "2026-11-21T00:00:00.000000Z".into(),
+        };
+        let batch = within_request_limit((1..=5).map(|s| record(s, big)).collect());
+        assert_eq!(batch.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+        let small = within_request_limit((1..=100).map(|s| record(s, 100)).collect());
+        assert_eq!(small.len(), 100);
+        let alone = within_request_limit(vec![record(1, 2 * kiosk_sync::request_limit::RECORDS)]);
+        assert_eq!(
+            alone.len(),
+            1,
+            "too large for any batch: sent, and refused by the central"
+        );
+        assert!(within_request_limit(Vec::new()).is_empty());
     }
 }
