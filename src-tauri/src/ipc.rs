@@ -175,6 +175,15 @@ pub struct KeyDto {
     pub locked: bool,
     pub lock_hint: Option<String>,
     pub blank_in_stock: bool,
+    /// Whether the certificate on the key holds (chain to this station or
+    /// a provider's anchors, key pair on the key, not revoked); None when
+    /// the key carries no certificate.
+    pub verified: Option<bool>,
+    /// Who issued it (本站签发CA, a provider's name), when its chain holds.
+    pub issued_by: Option<String>,
+    /// What is wrong with it and what to do, when it does not hold.
+    pub problem: Option<String>,
+    pub problem_en: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]

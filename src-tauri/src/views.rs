@@ -139,6 +139,24 @@ pub fn key(k: &PresentKey) -> KeyDto {
         locked: k.key.lock.locked,
         lock_hint: k.key.lock.hint.clone(),
         blank_in_stock: k.blank_in_stock,
+        verified: k.key.provenance.as_ref().map(|p| p.verified),
+        issued_by: k
+            .key
+            .provenance
+            .as_ref()
+            .and_then(|p| p.issued_by_name.clone()),
+        problem: k
+            .key
+            .provenance
+            .as_ref()
+            .and_then(|p| p.problem.as_ref())
+            .map(|r| format!("{}。{}", r.problem_zh, r.action_zh)),
+        problem_en: k
+            .key
+            .provenance
+            .as_ref()
+            .and_then(|p| p.problem.as_ref())
+            .map(|r| format!("{}; {}", r.problem_en, r.action_en)),
     }
 }
 

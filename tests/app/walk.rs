@@ -45,6 +45,10 @@ async fn applicant_fills(ui: &Ui, operation: &str, shots: bool) -> String {
         ui.wait("#bid-warning").await;
         ui.click("#read-key").await;
         ui.wait("#key-renewal[data-mode=self-service]").await;
+        // The demo key was issued here: its chain and key pair hold.
+        ui.wait("#key-issued-by[data-verified=true]").await;
+        let issued_by = ui.text("#key-issued-by").await;
+        assert!(issued_by.contains("本站签发CA"), "{issued_by}");
     } else if operation != "new" {
         // The certificate on the applicant's key goes into the application.
         ui.click("#read-key").await;

@@ -335,6 +335,15 @@ fn new_key_is_issued_verified_and_revocable() {
     let shown = h.ctl(&["key", "show", &key]).ok();
     assert_eq!(shown["certificate_serial"], serial.as_str());
     assert_eq!(shown["stock"]["state"], "issued");
+    // Read back as the counter reads any key: issued by this station's
+    // sub-CA, up to its root, with the key pair on the key.
+    assert_eq!(shown["provenance"]["verified"], true, "{shown}");
+    assert_eq!(shown["provenance"]["issued_by"], "station", "{shown}");
+    assert_eq!(
+        shown["provenance"]["chain"].as_array().unwrap().len(),
+        3,
+        "{shown}"
+    );
     assert_eq!(h.ctl(&["order", "show", &order]).ok()["state"], "completed");
 
     // Revoke it: the next CRL lists it and openssl sees it revoked.
@@ -345,6 +354,12 @@ fn new_key_is_issued_verified_and_revocable() {
     let out = crate::integrity::crl_text(&h);
     assert!(out.to_uppercase().contains(&serial.to_uppercase()), "{out}");
     crate::integrity::assert_revoked_per_openssl(&h, &cert);
+    let shown = h.ctl(&["key", "show", &key]).ok();
+    assert_eq!(shown["provenance"]["verified"], false, "{shown}");
+    assert_eq!(
+        shown["provenance"]["problem"]["code"], "certificate_revoked",
+        "{shown}"
+    );
     assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
 }
 

@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod cupsd;
 mod documents;
+mod foreign;
 mod integrity;
 mod keys;
 mod orders;

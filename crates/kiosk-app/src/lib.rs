@@ -56,6 +56,14 @@ pub(crate) const KIOSK_ACTOR: &str = "kiosk";
 /// an operator or the central CA imports a newer one.
 pub const EMBEDDED_CATALOG: &str = include_str!("../../../catalog/catalog.toml");
 
+/// What a catalog must pass before it is imported, from a file or from the
+/// central: the operator's allow-list ([`catalog_policy`]) and readable
+/// provider anchors.
+pub(crate) fn check_catalog(catalog: &domain::Catalog) -> Result<(), AppError> {
+    catalog_policy()?.check(catalog)?;
+    keys::check_anchors(catalog)
+}
+
 /// The operator's allow-list for catalogs (what certificates may be asked
 /// for; see `kiosk_domain::catalog_policy`): the TOML file
 /// `KIOSK_CATALOG_POLICY` names, else what the shipped catalog uses.

@@ -318,6 +318,13 @@ pub struct Provider {
     /// Overrides the catalog-wide renewal rules.
     #[serde(default)]
     pub renewal: Option<RenewalWindow>,
+    /// The certificates (PEM) of the provider's roots and issuing CAs: a
+    /// certificate brought to the counter on a key, issued before this
+    /// station or elsewhere, is taken as the provider's only when it chains
+    /// to a root among them. Empty: only certificates this station issued
+    /// are taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anchors: Vec<String>,
 }
 
 impl Provider {

@@ -16,9 +16,9 @@ mod token;
 
 pub use error::KeyError;
 pub use pki::{
-    certificate_info, csr, issue, revocation_list, self_signed_ca, sub_ca, subject_der,
-    verify_chain, verify_signature, CaFacts, CertInfo, ChainBreak, Extensions, Revoked,
-    SubjectSpec, SERIAL_NUMBER,
+    certificate_info, csr, issue, path_to_anchor, revocation_list, self_signed_ca, sub_ca,
+    subject_der, verify_chain, verify_signature, AnchorBreak, CaFacts, CertInfo, ChainBreak,
+    Extensions, Revoked, SubjectSpec, SERIAL_NUMBER,
 };
 pub use proof::{decryption_test, Decryption};
 pub use readers::{CardEvent, Reader, Readers};

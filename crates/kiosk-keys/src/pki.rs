@@ -425,3 +425,82 @@ pub fn verify_chain(chain: &[Vec<u8>]) -> Result<(), ChainBreak> {
     }
     Ok(())
 }
+
+/// Why a certificate does not lead to any trusted anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorBreak {
+    /// The certificate (or an anchor, `Some(i)`) cannot be read.
+    Unreadable(Option<usize>),
+    /// No anchor carries the name of the issuer: issued by a CA not trusted
+    /// for this purpose. The issuer's name, as the certificate gives it.
+    UnknownIssuer(String),
+    /// An anchor carries the issuer's name but its key did not sign the
+    /// certificate: a forgery, or a CA that re-keyed without the new
+    /// certificate among the anchors. The issuer's name.
+    BadSignature(String),
+    /// The path from the certificate to a root breaks (see [`ChainBreak`]).
+    Chain(ChainBreak),
+    /// Issuer `i` (1: the certificate's issuer) was not valid on the day
+    /// the certificate was issued.
+    IssuerNotValidAtIssuance(usize),
+}
+
+/// The path from `leaf` to a self-signed root, through `anchors` (the
+/// roots and issuing CAs trusted for it, in any order): `leaf` first, then
+/// each issuer, checked as [`verify_chain`] does. An issuer is taken by
+/// name and only if its key verifies the signature below it, so a
+/// certificate with a trusted issuer's name and another key's signature is
+/// named a forgery, not an unknown issuer. Each issuer must have been
+/// valid on the day the certificate below it was issued (not today: an
+/// expired certificate can still be renewed, and it was good when it was
+/// issued).
+pub fn path_to_anchor(leaf: &[u8], anchors: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, AnchorBreak> {
+    let parsed = anchors
+        .iter()
+        .enumerate()
+        .map(|(i, der)| {
+            X509Certificate::from_der(der)
+                .map(|(_, c)| c)
+                .map_err(|_| AnchorBreak::Unreadable(Some(i)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (_, first) = X509Certificate::from_der(leaf).map_err(|_| AnchorBreak::Unreadable(None))?;
+    let mut path: Vec<usize> = Vec::new();
+    let mut current = first;
+    // Depth is bounded by the anchors: none is taken twice.
+    loop {
+        let self_signed = current.issuer().as_raw() == current.subject().as_raw()
+            && current.verify_signature(None).is_ok();
+        if self_signed && !path.is_empty() {
+            break;
+        }
+        let named: Vec<usize> = (0..parsed.len())
+            .filter(|i| !path.contains(i))
+            .filter(|&i| parsed[i].subject().as_raw() == current.issuer().as_raw())
+            .collect();
+        let issuer_name = current.issuer().to_string();
+        let Some(&next) = named.iter().find(|&&i| {
+            current
+                .verify_signature(Some(parsed[i].public_key()))
+                .is_ok()
+        }) else {
+            return Err(if named.is_empty() {
+                AnchorBreak::UnknownIssuer(issuer_name)
+            } else {
+                AnchorBreak::BadSignature(issuer_name)
+            });
+        };
+        let issued = current.validity().not_before;
+        let issuer_validity = parsed[next].validity();
+        if issued < issuer_validity.not_before || issued > issuer_validity.not_after {
+            return Err(AnchorBreak::IssuerNotValidAtIssuance(path.len() + 1));
+        }
+        path.push(next);
+        current = parsed[next].clone();
+    }
+    let chain: Vec<Vec<u8>> = std::iter::once(leaf.to_vec())
+        .chain(path.iter().map(|&i| anchors[i].clone()))
+        .collect();
+    verify_chain(&chain).map_err(AnchorBreak::Chain)?;
+    Ok(chain)
+}

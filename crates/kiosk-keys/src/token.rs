@@ -419,16 +419,39 @@ impl TokenSession {
     /// The private key and public key (P-256 point, or RSAPublicKey DER) of
     /// the key pair with this id.
     pub fn key_pair(&self, id: &[u8]) -> Result<(ObjectHandle, Vec<u8>, KeyKind), KeyError> {
-        let find = |class| {
-            self.session
-                .find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())])
-                .map_err(KeyError::at("C_FindObjects"))?
-                .into_iter()
-                .next()
-                .ok_or_else(|| KeyError::NoObject(format!("{class:?} {}", hex::encode(id))))
+        let private = self
+            .session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Id(id.to_vec()),
+            ])
+            .map_err(KeyError::at("C_FindObjects"))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| KeyError::NoObject(format!("PRIVATE_KEY {}", hex::encode(id))))?;
+        let (bytes, kind) = self
+            .public_key(id)?
+            .ok_or_else(|| KeyError::NoObject(format!("PUBLIC_KEY {}", hex::encode(id))))?;
+        Ok((private, bytes, kind))
+    }
+
+    /// The public key (P-256 point, or RSAPublicKey DER, as in a
+    /// certificate's SubjectPublicKeyInfo) with this id. Public keys are
+    /// public objects: no login is needed. None when the token holds no
+    /// public key with this id.
+    pub fn public_key(&self, id: &[u8]) -> Result<Option<(Vec<u8>, KeyKind)>, KeyError> {
+        let Some(public) = self
+            .session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::Id(id.to_vec()),
+            ])
+            .map_err(KeyError::at("C_FindObjects"))?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
         };
-        let private = find(ObjectClass::PRIVATE_KEY)?;
-        let public = find(ObjectClass::PUBLIC_KEY)?;
         let kind = self
             .session
             .get_attributes(public, &[AttributeType::KeyType])
@@ -444,7 +467,7 @@ impl TokenSession {
             KeyKind::P256 => self.ec_point(public)?,
             KeyKind::Rsa2048 => self.rsa_public(public)?,
         };
-        Ok((private, bytes, kind))
+        Ok(Some((bytes, kind)))
     }
 
     /// RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }.

@@ -59,6 +59,8 @@ const en: Record<string, string> = {
   '至': 'to',
   '证书序列号': 'Certificate serial',
   '证书到期日': 'Expires on',
+  '签发机构': 'Issued by',
+  '已验证': 'verified',
   '更新后有效期': 'Valid after renewal',
   '请将要更新的证书介质（U盾）插入读卡口，然后点“读取证书”。':
     'Insert the key (USB token) to renew, then tap "Read certificate".',

@@ -22,6 +22,7 @@ mod crl;
 mod existing;
 mod personalize;
 mod profile;
+mod provenance;
 pub mod secrets;
 mod stock;
 mod validity;
@@ -33,6 +34,8 @@ pub(crate) use personalize::{issue_recorded, prove_key, signed_seal_record, Issu
 pub(crate) use profile::{
     check_operation, end_of_day, extensions, key_kind, self_profile, subject_for,
 };
+pub(crate) use provenance::check_anchors;
+pub use provenance::Provenance;
 pub use validity::{StationWarning, CA_WARNING, CLOCK_TOLERANCE};
 
 /// The steps of a new issue onto a blank key, in order.
@@ -115,6 +118,9 @@ pub struct KeyView {
     pub issuer: Option<String>,
     pub not_before: Option<chrono::DateTime<chrono::Utc>>,
     pub not_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who issued the certificate and whether it holds (see
+    /// [`Station::provenance`](crate::Station::provenance)).
+    pub provenance: Option<Provenance>,
     pub objects: Vec<String>,
     pub stock: Option<StockKey>,
 }

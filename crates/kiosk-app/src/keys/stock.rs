@@ -3,8 +3,8 @@
 use chrono::NaiveDate;
 use kiosk_domain::order::Order;
 use kiosk_domain::Rejection;
+use kiosk_keys::certificate_info;
 use kiosk_keys::Module;
-use kiosk_keys::{certificate_info, ObjectClass};
 use kiosk_store::{Actor, StockKey};
 
 use super::*;
@@ -54,8 +54,18 @@ impl Station {
     pub fn key_show(&self, m: &Module, serial: &str) -> Result<KeyView, AppError> {
         let t = m.by_serial(serial)?;
         let s = m.open(&t)?;
-        let certs = s.values(ObjectClass::CERTIFICATE, None)?;
-        let info = certs.first().map(|der| certificate_info(der)).transpose()?;
+        let certs = s.certificates()?;
+        let info = certs
+            .first()
+            .map(|c| certificate_info(&c.der))
+            .transpose()?;
+        let provenance = match certs.first() {
+            Some(c) => {
+                let on_key = s.public_key(&c.id)?.map(|(point, _)| point);
+                Some(self.provenance(&c.der, on_key.as_deref())?)
+            }
+            None => None,
+        };
         Ok(KeyView {
             key_serial: t.serial.clone(),
             token_label: t.label.clone(),
@@ -66,6 +76,7 @@ impl Station {
             issuer: info.as_ref().map(|i| i.issuer.clone()),
             not_before: info.as_ref().map(|i| crate::clock::from_x509(i.not_before)),
             not_after: info.as_ref().map(|i| crate::clock::from_x509(i.not_after)),
+            provenance,
             objects: s
                 .objects()?
                 .into_iter()

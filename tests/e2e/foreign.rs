@@ -1,0 +1,439 @@
+//! Keys that come to the counter with a certificate this station never
+//! issued: a "legacy" provider CA made with `openssl` (its own root), key
+//! pairs generated on SoftHSM2 keys with `pkcs11-tool`, certificates issued
+//! for them with `openssl` and written onto the keys with `pkcs11-tool`, as
+//! the CA's own systems would. The station reads them and says whether
+//! they chain to the provider's anchors in the catalog; `openssl verify`
+//! says the same.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::keys::Hsm;
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const HOLDER_PIN: &str = "246813";
+const HOLDER: &str = "/CN=重庆某某科技有限公司/serialNumber=91500000202800001X";
+
+fn sh(c: &mut Command) -> Vec<u8> {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    sh(Command::new("openssl").current_dir(dir).args(args))
+}
+
+/// A CA made with openssl: a root and an issuing CA under it, P-256.
+struct LegacyCa {
+    dir: PathBuf,
+}
+
+impl LegacyCa {
+    fn new(dir: &Path, name: &str) -> LegacyCa {
+        let dir = dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = LegacyCa { dir };
+        let d = &ca.dir;
+        for key in ["root.key", "issuing.key", "scratch.key"] {
+            openssl(
+                d,
+                &[
+                    "ecparam",
+                    "-name",
+                    "prime256v1",
+                    "-genkey",
+                    "-noout",
+                    "-out",
+                    key,
+                ],
+            );
+        }
+        std::fs::write(
+            d.join("ca.ext"),
+            "basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "root.key",
+                "-subj",
+                &format!("/O={name}/CN={name} Root CA"),
+                "-days",
+                "7300",
+                "-out",
+                "root.pem",
+                "-addext",
+                "basicConstraints=critical,CA:true",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-key",
+                "issuing.key",
+                "-subj",
+                &format!("/O={name}/CN={name} Issuing CA"),
+                "-out",
+                "issuing.csr",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "issuing.csr",
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-days",
+                "3650",
+                "-set_serial",
+                "0x1001",
+                "-extfile",
+                "ca.ext",
+                "-out",
+                "issuing.pem",
+            ],
+        );
+        ca
+    }
+
+    fn pem(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap()
+    }
+
+    /// A certificate for `public` (PEM), subject `subject`, issued by the
+    /// issuing CA (as openssl does it: a request carries the subject, the
+    /// key is forced to the one on the token). DER.
+    fn issue(&self, public: &Path, subject: &str, serial: &str) -> Vec<u8> {
+        let d = &self.dir;
+        std::fs::write(
+            d.join("leaf.ext"),
+            "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-utf8",
+                "-key",
+                "scratch.key",
+                "-subj",
+                subject,
+                "-out",
+                "leaf.csr",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-force_pubkey",
+                public.to_str().unwrap(),
+                "-CA",
+                "issuing.pem",
+                "-CAkey",
+                "issuing.key",
+                "-days",
+                "365",
+                "-set_serial",
+                serial,
+                "-extfile",
+                "leaf.ext",
+                "-outform",
+                "DER",
+                "-out",
+                "leaf.der",
+            ],
+        );
+        std::fs::read(d.join("leaf.der")).unwrap()
+    }
+}
+
+/// A key as the CA's own systems leave it: a token with a P-256 key pair
+/// generated on it by pkcs11-tool, and (once written) its certificate.
+struct HolderKey {
+    serial: String,
+    label: String,
+    public_pem: PathBuf,
+}
+
+impl HolderKey {
+    fn new(h: &Hsm, label: &str) -> HolderKey {
+        let before = token_serials(h);
+        sh(h.plain("softhsm2-util").args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--so-pin",
+            "13572468",
+            "--pin",
+            HOLDER_PIN,
+        ]));
+        let serial = token_serials(h)
+            .into_iter()
+            .find(|s| !before.contains(s))
+            .expect("a new token");
+        sh(h.plain("pkcs11-tool").args([
+            "--module",
+            MODULE,
+            "--token-label",
+            label,
+            "--login",
+            "--pin",
+            HOLDER_PIN,
+            "--keypairgen",
+            "--key-type",
+            "EC:prime256v1",
+            "--id",
+            "01",
+            "--label",
+            "holder",
+        ]));
+        let der = h.dir.path().join(format!("{label}-pub.der"));
+        sh(h.plain("pkcs11-tool")
+            .args([
+                "--module",
+                MODULE,
+                "--token-label",
+                label,
+                "--read-object",
+                "--type",
+                "pubkey",
+                "--id",
+                "01",
+                "-o",
+            ])
+            .arg(&der));
+        let public_pem = h.dir.path().join(format!("{label}-pub.pem"));
+        openssl(
+            h.dir.path(),
+            &[
+                "pkey",
+                "-pubin",
+                "-inform",
+                "DER",
+                "-in",
+                der.to_str().unwrap(),
+                "-out",
+                public_pem.to_str().unwrap(),
+            ],
+        );
+        HolderKey {
+            serial,
+            label: label.to_string(),
+            public_pem,
+        }
+    }
+
+    fn write_certificate(&self, h: &Hsm, der: &[u8]) {
+        let file = h.dir.path().join(format!("{}-cert.der", self.label));
+        std::fs::write(&file, der).unwrap();
+        sh(h.plain("pkcs11-tool")
+            .args([
+                "--module",
+                MODULE,
+                "--token-label",
+                &self.label,
+                "--login",
+                "--pin",
+                HOLDER_PIN,
+                "--write-object",
+            ])
+            .arg(&file)
+            .args(["--type", "cert", "--id", "01", "--label", "holder"]));
+    }
+}
+
+fn token_serials(h: &Hsm) -> Vec<String> {
+    String::from_utf8(sh(h.plain("softhsm2-util").arg("--show-slots")))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial number:"))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// `openssl verify` of `der` against `root`, with `untrusted` as the
+/// intermediate: whether it verifies.
+fn openssl_verifies(dir: &Path, der: &[u8], root: &str, untrusted: &str) -> bool {
+    let der = write(dir, "verify-leaf.der", der);
+    let leaf = dir.join("verify-leaf.pem");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            der.to_str().unwrap(),
+            "-out",
+            leaf.to_str().unwrap(),
+        ],
+    );
+    Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(write(dir, "verify-root.pem", root.as_bytes()))
+        .arg("-untrusted")
+        .arg(write(dir, "verify-untrusted.pem", untrusted.as_bytes()))
+        .arg(&leaf)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// The shipped catalog, one version up, with `anchors` for 东方中讯.
+fn catalog_with_anchors(version: u32, anchors: &[String]) -> String {
+    let list: Vec<String> = anchors
+        .iter()
+        .map(|a| format!("\"\"\"\n{a}\"\"\""))
+        .collect();
+    kiosk_app::EMBEDDED_CATALOG
+        .replacen("version = 5", &format!("version = {version}"), 1)
+        .replacen(
+            "id = \"ezca\"\n",
+            &format!("id = \"ezca\"\nanchors = [{}]\n", list.join(", ")),
+            1,
+        )
+}
+
+fn provenance(h: &Hsm, key: &HolderKey) -> Value {
+    h.ctl(&["key", "show", &key.serial]).ok()["provenance"].clone()
+}
+
+#[test]
+fn a_key_from_the_provider_s_own_systems_is_verified_against_its_anchors_and_forgeries_are_named() {
+    let h = Hsm::new();
+    let legacy = LegacyCa::new(h.dir.path(), "Legacy Sinocert");
+    let (root, issuing) = (legacy.pem("root.pem"), legacy.pem("issuing.pem"));
+
+    let good = HolderKey::new(&h, "HOLDER-GOOD");
+    let cert = legacy.issue(&good.public_pem, HOLDER, "0x5a01");
+    good.write_certificate(&h, &cert);
+    assert!(openssl_verifies(h.dir.path(), &cert, &root, &issuing));
+
+    // No provider has anchors yet: read, but not taken.
+    let p = provenance(&h, &good);
+    assert_eq!(p["verified"], false, "{p}");
+    assert_eq!(p["problem"]["code"], "no_anchors", "{p}");
+
+    // A catalog whose anchor is not a certificate is refused whole.
+    let bad = write(
+        h.dir.path(),
+        "bad-anchor.toml",
+        catalog_with_anchors(
+            6,
+            &["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into()],
+        )
+        .as_bytes(),
+    );
+    let r = h
+        .privileged(&["catalog", "import", bad.to_str().unwrap()])
+        .refused("bad_anchor");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("东方中讯"),
+        "{r}"
+    );
+    assert_eq!(h.ctl(&["catalog", "show"]).ok()["active_version"], 5);
+
+    // The provider's root and issuing CA in the catalog: verified, issued
+    // by the provider, up to its root.
+    let file = write(
+        h.dir.path(),
+        "anchors.toml",
+        catalog_with_anchors(6, &[root.clone(), issuing.clone()]).as_bytes(),
+    );
+    h.privileged(&["catalog", "import", file.to_str().unwrap()])
+        .ok();
+    let p = provenance(&h, &good);
+    assert_eq!(p["verified"], true, "{p}");
+    assert_eq!(p["issued_by"], "ezca", "{p}");
+    assert_eq!(p["issued_by_name"], "东方中讯（East-sinocert）", "{p}");
+    let chain: Vec<&str> = p["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(chain.len(), 3, "{p}");
+    assert!(chain[1].contains("Legacy Sinocert Issuing CA"), "{p}");
+    assert!(chain[2].contains("Legacy Sinocert Root CA"), "{p}");
+
+    // A forgery: the issuing CA's name, another key's signature.
+    let forger = LegacyCa::new(&h.dir.path().join("forger"), "Legacy Sinocert");
+    let forged_key = HolderKey::new(&h, "HOLDER-FORGED");
+    let forged = forger.issue(&forged_key.public_pem, HOLDER, "0x5a02");
+    forged_key.write_certificate(&h, &forged);
+    assert!(!openssl_verifies(h.dir.path(), &forged, &root, &issuing));
+    let p = provenance(&h, &forged_key);
+    assert_eq!(p["verified"], false, "{p}");
+    assert_eq!(p["problem"]["code"], "forged_certificate", "{p}");
+    assert!(
+        p["problem"]["problem_zh"]
+            .as_str()
+            .unwrap()
+            .contains("伪造"),
+        "{p}"
+    );
+
+    // Another CA altogether.
+    let stranger = LegacyCa::new(h.dir.path(), "Elsewhere CA");
+    let other_key = HolderKey::new(&h, "HOLDER-OTHER");
+    let other = stranger.issue(&other_key.public_pem, HOLDER, "0x5a03");
+    other_key.write_certificate(&h, &other);
+    assert!(!openssl_verifies(h.dir.path(), &other, &root, &issuing));
+    let p = provenance(&h, &other_key);
+    assert_eq!(p["problem"]["code"], "unknown_issuer", "{p}");
+    assert!(
+        p["problem"]["problem_en"]
+            .as_str()
+            .unwrap()
+            .contains("Elsewhere CA"),
+        "{p}"
+    );
+
+    // A genuine certificate on a key that does not hold its key pair.
+    let moved = HolderKey::new(&h, "HOLDER-MOVED");
+    moved.write_certificate(&h, &cert);
+    let p = provenance(&h, &moved);
+    assert_eq!(p["verified"], false, "{p}");
+    assert_eq!(p["issued_by"], "ezca", "the chain itself holds: {p}");
+    assert_eq!(p["problem"]["code"], "key_mismatch", "{p}");
+
+    // Reading writes nothing.
+    assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
+}
