@@ -437,3 +437,105 @@ fn a_key_from_the_provider_s_own_systems_is_verified_against_its_anchors_and_for
     // Reading writes nothing.
     assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
 }
+
+/// The demo application's company, as a legacy certificate names it.
+const DEMO_COMPANY: &str = "/CN=重庆示例建材有限公司/serialNumber=91500000MA5U8K2T0A";
+
+/// The station date (UTC+8) of an RFC 3339 instant.
+fn station_date(rfc3339: &str) -> chrono::NaiveDate {
+    (chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap() + chrono::Duration::hours(8))
+        .date_naive()
+}
+
+#[test]
+fn a_certificate_issued_elsewhere_is_renewed_from_the_key_and_nothing_else_is_done_to_it() {
+    use crate::keys::application;
+    let h = Hsm::new();
+    let legacy = LegacyCa::new(h.dir.path(), "Legacy Sinocert");
+    let (root, issuing) = (legacy.pem("root.pem"), legacy.pem("issuing.pem"));
+    let file = write(
+        h.dir.path(),
+        "anchors.toml",
+        catalog_with_anchors(6, &[root.clone(), issuing.clone()]).as_bytes(),
+    );
+    h.privileged(&["catalog", "import", file.to_str().unwrap()])
+        .ok();
+    h.free_revocation();
+
+    let holder = HolderKey::new(&h, "HOLDER-RENEW");
+    let cert = legacy.issue(&holder.public_pem, DEMO_COMPANY, "0x6b01");
+    holder.write_certificate(&h, &cert);
+    let shown = h.ctl(&["key", "show", &holder.serial]).ok();
+    assert_eq!(shown["provenance"]["verified"], true, "{shown}");
+    let serial = shown["certificate_serial"].as_str().unwrap().to_string();
+    let end = station_date(shown["not_after"].as_str().unwrap());
+    let today = (end - chrono::Duration::days(30)).to_string();
+    let named = |op: &str| {
+        let mut v = application(op, Some(&serial));
+        v["certificate"]["not_after"] = end.to_string().into();
+        if op == "change" {
+            v["change_details"] = "联系人变更".into();
+        }
+        v
+    };
+    let counts = || crate::support::counts(&h.data());
+
+    // Only a renewal: a change would revoke a certificate only its own CA
+    // can revoke, an unlock needs an SO PIN this station did not set.
+    for op in ["change", "unlock", "revoke"] {
+        let order = h.paid(&named(op), Some(&today));
+        if op != "change" {
+            let (code, _, out) = h.approve(&order);
+            assert_eq!(code, Some(0), "{out}");
+        }
+        let before = counts();
+        let pins: &[&str] = match op {
+            "unlock" => &[crate::keys::PIN, crate::keys::PIN],
+            "revoke" => &[],
+            _ => &[HOLDER_PIN],
+        };
+        let (code, j, out) = h.run_op(&order, Some(&holder.serial), pins, false);
+        assert_eq!(code, Some(1), "{op}: {out}");
+        assert_eq!(j["error"]["code"], "issued_elsewhere", "{op}: {j}");
+        assert_eq!(counts(), before, "{op}: nothing written");
+    }
+
+    // Another company naming this certificate: refused, nothing written.
+    let mut other = named("renew");
+    other["organization"]["name"] = "重庆另一家建材有限公司".into();
+    other["organization"]["uscc"] = "91500000MA5U8K2U97".into();
+    let order = h.paid(&other, Some(&today));
+    let before = counts();
+    let (_, j, _) = h.run_op(&order, Some(&holder.serial), &[HOLDER_PIN], false);
+    assert_eq!(j["error"]["code"], "certificate_of_another_company", "{j}");
+    assert_eq!(counts(), before, "nothing written");
+
+    // The renewal: a wrong PIN first (refused, nothing recorded), then the
+    // holder's PIN. The new certificate is this station's, for the same
+    // key pair, and the old one is recorded as read from the key.
+    let order = h.paid(&named("renew"), Some(&today));
+    let (_, j, _) = h.run_op(&order, Some(&holder.serial), &["000000"], false);
+    assert_eq!(j["error"]["code"], "wrong_pin", "{j}");
+    let certs = h.ctl(&["cert", "list", "--key", &holder.serial]).ok();
+    assert_eq!(certs["certificates"], serde_json::json!([]), "{certs}");
+    let (code, j, out) = h.run_op(&order, Some(&holder.serial), &[HOLDER_PIN], false);
+    assert_eq!(code, Some(0), "renew: {out}");
+    let renewed = j["certificate_serial"].as_str().unwrap().to_string();
+    let certs = h.ctl(&["cert", "list", "--key", &holder.serial]).ok();
+    let list = certs["certificates"].as_array().unwrap();
+    let old = list
+        .iter()
+        .find(|c| c["serial"] == serial.as_str())
+        .unwrap();
+    assert_eq!(old["source"], "read-from-key", "{certs}");
+    assert_eq!(old["issued_by"], "ezca", "{certs}");
+    assert_eq!(old["state"], "superseded", "{certs}");
+    let shown = h.ctl(&["key", "show", &holder.serial]).ok();
+    assert_eq!(shown["certificate_serial"], renewed.as_str());
+    assert_eq!(shown["provenance"]["issued_by"], "station", "{shown}");
+    assert_eq!(shown["provenance"]["verified"], true, "{shown}");
+    // openssl: the renewed certificate verifies under the station's chain.
+    let (ok, text) = h.verify_chain(&format!("{renewed}.pem"));
+    assert!(ok, "{text}");
+    assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
+}

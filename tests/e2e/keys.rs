@@ -555,7 +555,7 @@ fn key_pulled_mid_write_is_found_and_redone() {
 impl Hsm {
     /// `openssl verify -x509_strict` of a certificate file in `ca/` up to
     /// the root, through the station CA.
-    fn verify_chain(&self, cert: &str) -> (bool, String) {
+    pub(crate) fn verify_chain(&self, cert: &str) -> (bool, String) {
         self.openssl(&[
             "verify",
             "-x509_strict",

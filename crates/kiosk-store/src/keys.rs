@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::db::ts;
 use crate::journal::Writer;
-use crate::states::{CertState, StockState};
+use crate::states::{CertSource, CertState, StockState};
 use crate::{Store, StoreError};
 
 /// A key in stock and what became of it.
@@ -41,6 +41,10 @@ pub struct CertRecord {
     pub issued_at: String,
     pub revoked_at: Option<String>,
     pub revocation_reason: Option<RevocationReason>,
+    /// Signed here, or read from the applicant's key.
+    pub source: CertSource,
+    /// `station`, or the provider whose anchors it verified against.
+    pub issued_by: String,
 }
 
 /// The station's issuing sub-CA.
@@ -105,7 +109,7 @@ fn stock_row(r: &Row<'_>) -> rusqlite::Result<StockKey> {
 
 const STOCK_COLUMNS: &str =
     "serial, model, batch, received_on, state, order_id, first_issued_on, updated_at";
-const CERT_COLUMNS: &str = "serial, issuer, subject, not_before, not_after, key_serial, order_id, state, der, issued_at, revoked_at, revocation_reason";
+const CERT_COLUMNS: &str = "serial, issuer, subject, not_before, not_after, key_serial, order_id, state, der, issued_at, revoked_at, revocation_reason, source, issued_by";
 
 /// A stored CRLReason code, by name; a code the station never writes is
 /// a damaged row, not a reason.
@@ -136,6 +140,8 @@ fn cert_row(r: &Row<'_>) -> rusqlite::Result<CertRecord> {
         issued_at: r.get(9)?,
         revoked_at: r.get(10)?,
         revocation_reason: reason(r.get(11)?)?,
+        source: r.get(12)?,
+        issued_by: r.get(13)?,
     })
 }
 
@@ -393,7 +399,7 @@ impl Writer<'_> {
     /// key: the station never leaves a certificate it does not know.
     pub fn certificate_issued(&mut self, c: &CertRecord) -> Result<(), StoreError> {
         self.tx().execute(
-            &format!("INSERT INTO certificates ({CERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, NULL)"),
+            &format!("INSERT INTO certificates ({CERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, NULL, 'issued', 'station')"),
             (
                 &c.serial, &c.issuer, &c.subject, &c.not_before, &c.not_after, &c.key_serial, &c.order_id, &c.state,
                 &c.der, ts(self.now()),
@@ -406,6 +412,29 @@ impl Writer<'_> {
                     "not_after": c.not_after, "key_serial": c.key_serial, "order_id": c.order_id,
                     "der_hex": hex::encode(&c.der) }),
             json!({ "serial": c.serial, "key_serial": c.key_serial }),
+        )?;
+        Ok(())
+    }
+
+    /// Records a certificate issued elsewhere, read from the applicant's
+    /// key and verified against `c.issued_by`'s anchors, so that an
+    /// operation acts on it as on one of the station's own. It is not the
+    /// station's to revoke on its CRL (another CA signed it).
+    pub fn certificate_read_from_key(&mut self, c: &CertRecord) -> Result<(), StoreError> {
+        self.tx().execute(
+            &format!("INSERT INTO certificates ({CERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, 'active', ?7, ?8, NULL, NULL, 'read-from-key', ?9)"),
+            (
+                &c.serial, &c.issuer, &c.subject, &c.not_before, &c.not_after, &c.key_serial,
+                &c.der, ts(self.now()), &c.issued_by,
+            ),
+        )?;
+        self.record(
+            "certificate.read-from-key",
+            &format!("certificate:{}", c.serial),
+            json!({ "serial": c.serial, "issuer": c.issuer, "subject": c.subject, "not_before": c.not_before,
+                    "not_after": c.not_after, "key_serial": c.key_serial, "issued_by": c.issued_by,
+                    "der_hex": hex::encode(&c.der) }),
+            json!({ "serial": c.serial, "key_serial": c.key_serial, "issued_by": c.issued_by }),
         )?;
         Ok(())
     }

@@ -29,7 +29,7 @@ pub use journal::{new_id, Actor, OutboxRecord, Writer};
 pub use keys::{CertRecord, CrlRecord, JournalEntry, StationCa, StockKey};
 pub use orders::{HistoryEntry, OrderSummary};
 pub use sessions::{CliSession, LoginFailures};
-pub use states::{CertState, SealState, StockState};
+pub use states::{CertSource, CertState, SealState, StockState};
 pub use sync::{CentralRevocation, RawRecord, SyncState};
 
 mod migrations {

@@ -117,3 +117,13 @@ mod tests {
         assert!("in_stock".parse::<StockState>().is_err());
     }
 }
+
+stored_state!(
+    /// Where a certificate record comes from: signed by this station, or
+    /// read from an applicant's key (issued elsewhere, taken once it
+    /// verified against its provider's anchors).
+    CertSource {
+        Issued => "issued",
+        ReadFromKey => "read-from-key",
+    }
+);

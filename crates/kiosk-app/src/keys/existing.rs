@@ -124,6 +124,114 @@ impl Station {
         Ok(Some(cert))
     }
 
+    /// When the application names a certificate the station has no record
+    /// of and the key at the counter carries it: the key is the source of
+    /// truth. The certificate is read and verified (chain to its provider's
+    /// anchors, key pair on the key, not revoked, the applicant's: see
+    /// [`Station::check_bound`]); the record it returns, marked as read
+    /// from the key, is written by the operation once the key work starts,
+    /// so that a refusal writes nothing. Only a renewal acts on it: a
+    /// change or an upgrade revokes the old certificate and a revocation
+    /// is one, which only its own CA can publish; an unlock needs the key's
+    /// SO PIN, which this station did not set.
+    pub(crate) fn read_from_key(
+        &self,
+        m: &kiosk_keys::Module,
+        order: &Order,
+        key_serial: &str,
+    ) -> Result<Option<CertRecord>, AppError> {
+        let Some(serial) = order
+            .application
+            .certificate
+            .as_ref()
+            .and_then(|c| c.serial.as_deref())
+            .map(|s| s.trim().to_ascii_lowercase())
+        else {
+            return Ok(None);
+        };
+        if self.store().certificate(&serial)?.is_some() {
+            return Ok(None);
+        }
+        let token = m.by_serial(key_serial)?;
+        let session = m.open(&token)?;
+        let on_key = session.certificates()?;
+        let Some(found) = on_key.iter().find(|c| {
+            certificate_info(&c.der).is_ok_and(|i| i.serial.eq_ignore_ascii_case(&serial))
+        }) else {
+            // Neither recorded here nor on this key: refused as unknown
+            // where the operation looks it up.
+            return Ok(None);
+        };
+        let public = session.public_key(&found.id)?.map(|(p, _)| p);
+        let provenance = self.provenance(&found.der, public.as_deref())?;
+        if let Some(problem) = provenance.problem {
+            return Err(problem.into());
+        }
+        let (field, label) = serial_field();
+        let op = order.application.operation;
+        let provider = &order.application.provider;
+        let issued_by = provenance.issued_by.unwrap_or_default();
+        // This station issues for every provider: a certificate of its own
+        // that it holds no record of (a database restored from before it
+        // was issued) is read back like any other.
+        if issued_by != *provider && issued_by != "station" {
+            return Err(Rejection::field(field, label, "certificate_of_another_provider")
+                .zh(
+                    format!(
+                        "介质上的证书 {serial} 由{}签发，不是所申请CA机构的证书",
+                        provenance.issued_by_name.unwrap_or_default()
+                    ),
+                    "请按证书的签发机构选择CA机构后重新申请",
+                )
+                .en(
+                    format!("certificate {serial} on the key was issued by {issued_by}, not by {provider}"),
+                    "apply under the provider that issued it",
+                )
+                .into());
+        }
+        if op != Operation::Renew {
+            return Err(Rejection::field(field, label, "issued_elsewhere")
+                .zh(
+                    format!(
+                        "证书 {serial} 由{}的其他系统签发，本站可以为其办理证书更新，但不能办理{}：{}",
+                        provenance.issued_by_name.unwrap_or_default(),
+                        op.label_zh(),
+                        if op == Operation::Unlock {
+                            "该介质的管理员PIN（SO PIN）不是本站设置的"
+                        } else {
+                            "原证书只能由其签发CA吊销"
+                        }
+                    ),
+                    "请到原发证机构办理；或先在本站办理证书更新，之后的业务可在本站办理",
+                )
+                .en(
+                    format!("certificate {serial} was issued by another CA system; this station renews it but cannot {op} it"),
+                    "go to the issuing CA, or renew it here first",
+                )
+                .into());
+        }
+        let info = certificate_info(&found.der)?;
+        let record = CertRecord {
+            serial: serial.clone(),
+            issuer: provenance.issuer_serial.unwrap_or_default(),
+            subject: info.subject.clone(),
+            not_before: info.not_before.to_string(),
+            not_after: kiosk_domain::calendar::local_date(crate::clock::from_x509(info.not_after))
+                .to_string(),
+            key_serial: Some(key_serial.to_string()),
+            order_id: None,
+            state: CertState::Active,
+            der: found.der.clone(),
+            issued_at: String::new(),
+            revoked_at: None,
+            revocation_reason: None,
+            source: kiosk_store::CertSource::ReadFromKey,
+            issued_by,
+        };
+        self.check_bound(&order.application, &record)?;
+        Ok(Some(record))
+    }
+
     /// The certificate is the applicant's (same USCC; same name unless the
     /// operation is a change), still active, not expired (a renewal may
     /// follow an expiry), not revoked elsewhere, and the application's
@@ -318,6 +426,8 @@ mod tests {
             issued_at: String::new(),
             revoked_at: None,
             revocation_reason: None,
+            source: kiosk_store::CertSource::Issued,
+            issued_by: "station".into(),
         };
         let now = st.now();
         st.store_mut()

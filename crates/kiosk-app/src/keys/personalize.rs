@@ -374,6 +374,8 @@ pub(crate) fn issue_recorded(
         issued_at: String::new(),
         revoked_at: None,
         revocation_reason: None,
+        source: kiosk_store::CertSource::Issued,
+        issued_by: "station".into(),
     };
     let now = st.now();
     st.store_mut()

@@ -26,6 +26,10 @@ pub struct Provenance {
     pub issued_by_name: Option<String>,
     /// The subjects from the certificate up to its root.
     pub chain: Vec<String>,
+    /// The serial of the CA certificate that signed it (how the station
+    /// and the central name an issuer beside a certificate's serial).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer_serial: Option<String>,
     /// What is wrong, when it does not hold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Rejection>,
@@ -121,6 +125,7 @@ impl Station {
             issued_by: None,
             issued_by_name: None,
             chain: Vec::new(),
+            issuer_serial: None,
             problem: Some(problem),
         };
         let Ok(info) = certificate_info(der) else {
@@ -155,15 +160,17 @@ impl Station {
             let anchored = issuers.iter().filter(|i| i.id != STATION).count();
             return Ok(unverified(chain_problem(&info, worst, anchored)));
         };
-        let chain: Vec<String> = chain
+        let chain: Vec<CertInfo> = chain
             .iter()
-            .filter_map(|c| certificate_info(c).ok().map(|i| i.subject))
+            .filter_map(|c| certificate_info(c).ok())
             .collect();
+        let issuer_serial = chain.get(1).map(|i| i.serial.clone());
         let mut p = Provenance {
             verified: true,
             issued_by: Some(issuer.id.clone()),
             issued_by_name: Some(issuer.name.clone()),
-            chain,
+            chain: chain.into_iter().map(|i| i.subject).collect(),
+            issuer_serial: issuer_serial.clone(),
             problem: None,
         };
         let problem = if on_key != Some(info.public_point.as_slice()) {
@@ -185,7 +192,7 @@ impl Station {
                     ),
             )
         } else {
-            self.revoked(&info)?
+            self.revoked(&info, issuer_serial.as_deref().unwrap_or_default())?
         };
         if problem.is_some() {
             p.verified = false;
@@ -195,13 +202,13 @@ impl Station {
     }
 
     /// Revoked here or, by the central's word, anywhere.
-    fn revoked(&self, info: &CertInfo) -> Result<Option<Rejection>, AppError> {
+    fn revoked(&self, info: &CertInfo, issuer_serial: &str) -> Result<Option<Rejection>, AppError> {
         let serial = info.serial.to_ascii_lowercase();
         let here = self
             .store()
             .certificate(&serial)?
             .is_some_and(|c| c.state == kiosk_store::CertState::Revoked);
-        let elsewhere = self.store().central_revocation(&info.issuer, &serial)?;
+        let elsewhere = self.store().central_revocation(issuer_serial, &serial)?;
         if !here && elsewhere.is_none() {
             return Ok(None);
         }

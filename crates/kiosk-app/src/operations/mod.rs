@@ -261,6 +261,11 @@ impl Station {
             (Operation::Upgrade, Some(k)) => self.is_blank(&order, k)?,
             _ => false,
         };
+        // A certificate issued elsewhere, on the key at the counter.
+        let from_key = match (onto_new_key, &key) {
+            (false, Some(k)) => self.read_from_key(m, &order, k)?,
+            _ => None,
+        };
         match op {
             _ if onto_new_key => {
                 // The seal the clerk approved for this order, unless one is
@@ -294,6 +299,7 @@ impl Station {
                 &need_key()?,
                 need_pin()?,
                 seal_png,
+                from_key,
                 clerk,
             ),
         }

@@ -18,6 +18,7 @@ impl Station {
         key_serial: &str,
         pin: &SecretString,
         new_seal: Option<&[u8]>,
+        from_key: Option<CertRecord>,
         clerk: &str,
     ) -> Result<Personalized, AppError> {
         let order = self.find_order(order_key)?;
@@ -26,7 +27,11 @@ impl Station {
             &[Operation::Renew, Operation::Change, Operation::Upgrade],
         )?;
         let op = order.application.operation;
-        let old = self.replaced_certificate(&order)?.expect("not a new issue");
+        let adopted = from_key.is_some();
+        let old = match from_key {
+            Some(c) => c,
+            None => self.replaced_certificate(&order)?.expect("not a new issue"),
+        };
         same_key(&old, key_serial)?;
         if let Some(seal) = new_seal {
             if op != Operation::Change {
@@ -105,6 +110,11 @@ impl Station {
         let rekey = op == Operation::Upgrade;
         let mut run = Run::new(self, cfg, &order.id, key_serial, attempt);
         run.step(Step::Prepare, json!({}), |st| {
+            if adopted {
+                let now = st.now();
+                st.store_mut()
+                    .write(&actor, now, |w| w.certificate_read_from_key(&old))?;
+            }
             start_production(st, &actor, &order)
         })?;
         let id = match &carried {
