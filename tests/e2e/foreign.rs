@@ -32,12 +32,12 @@ fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
 }
 
 /// A CA made with openssl: a root and an issuing CA under it, P-256.
-struct LegacyCa {
+pub(crate) struct LegacyCa {
     dir: PathBuf,
 }
 
 impl LegacyCa {
-    fn new(dir: &Path, name: &str) -> LegacyCa {
+    pub(crate) fn new(dir: &Path, name: &str) -> LegacyCa {
         let dir = dir.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let ca = LegacyCa { dir };
@@ -118,14 +118,14 @@ impl LegacyCa {
         ca
     }
 
-    fn pem(&self, name: &str) -> String {
+    pub(crate) fn pem(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap()
     }
 
     /// A certificate for `public` (PEM), subject `subject`, issued by the
     /// issuing CA (as openssl does it: a request carries the subject, the
     /// key is forced to the one on the token). DER.
-    fn issue(&self, public: &Path, subject: &str, serial: &str) -> Vec<u8> {
+    pub(crate) fn issue(&self, public: &Path, subject: &str, serial: &str) -> Vec<u8> {
         let d = &self.dir;
         std::fs::write(
             d.join("leaf.ext"),
@@ -538,4 +538,41 @@ fn a_certificate_issued_elsewhere_is_renewed_from_the_key_and_nothing_else_is_do
     let (ok, text) = h.verify_chain(&format!("{renewed}.pem"));
     assert!(ok, "{text}");
     assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
+}
+
+/// A certificate issued by `ca` for a fresh openssl key (the directory
+/// needs the certificate, not the key), as PEM.
+pub(crate) fn issued_pem(ca: &LegacyCa, dir: &Path, subject: &str, serial: &str) -> String {
+    let key = dir.join(format!("k-{serial}.key"));
+    let public = dir.join(format!("k-{serial}.pub"));
+    openssl(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            key.to_str().unwrap(),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "pkey",
+            "-in",
+            key.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ],
+    );
+    let der = ca.issue(&public, subject, serial);
+    let der_file = write(dir, &format!("c-{serial}.der"), &der);
+    String::from_utf8(openssl(
+        dir,
+        &["x509", "-inform", "DER", "-in", der_file.to_str().unwrap()],
+    ))
+    .unwrap()
 }

@@ -1210,3 +1210,145 @@ fn an_answer_larger_than_a_station_reads_is_refused_and_nothing_of_it_is_taken()
     rig.sync(&a).ok();
     assert_eq!(a.ctl(&["catalog", "show"]).ok()["active_version"], 6);
 }
+
+#[test]
+fn the_directory_of_every_provider_certificate_reaches_the_stations_and_answers_offline() {
+    use crate::foreign::{issued_pem, LegacyCa};
+    let rig = Rig::new(300);
+    let a = Hsm::new();
+    let b = Hsm::new();
+    rig.register(&a);
+    rig.register(&b);
+    let dir = a.dir.path();
+    let legacy = LegacyCa::new(dir, "Legacy Sinocert");
+    let bundle: String = [
+        (
+            "/CN=重庆甲建材有限公司/serialNumber=91500112MA60XYW12E",
+            "0x7a01",
+        ),
+        (
+            "/CN=重庆乙科技有限公司/serialNumber=91500103MA5YH7K8X9",
+            "0x7a02",
+        ),
+        (
+            "/CN=北京丙贸易有限公司/serialNumber=91110000MA01ABCD3U",
+            "0x7a03",
+        ),
+    ]
+    .iter()
+    .map(|(subject, serial)| issued_pem(&legacy, dir, subject, serial))
+    .collect();
+    let pem = dir.join("bundle.pem");
+    std::fs::write(&pem, &bundle).unwrap();
+    let rows = || rig.pg.psql("SELECT count(*) FROM directory");
+
+    // Bad exports are refused whole, naming the line; nothing is written.
+    let csv = |name: &str, text: &str| {
+        let f = dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        f.to_str().unwrap().to_string()
+    };
+    let header = "serial,issuer,name,uscc,not_before,not_after,status\n";
+    for (name, text, says) in [
+        ("bad-header.csv", "serial,name\n7b01,甲\n".to_string(), "header"),
+        (
+            "bad-uscc.csv",
+            format!("{header}7b01,CN=Legacy,\"重庆丁有限公司\",91500000MA5U8K2T0A,2026-01-01,2027-01-01,valid\n7b02,CN=Legacy,重庆戊有限公司,91500000MA5U8K2T0B,2026-01-01,2027-01-01,valid\n"),
+            "line 3",
+        ),
+        (
+            "bad-status.csv",
+            format!("{header}7b01,CN=Legacy,重庆丁有限公司,91500000MA5U8K2T0A,2026-01-01,2027-01-01,suspended\n"),
+            "line 2",
+        ),
+        (
+            "bad-dates.csv",
+            format!("{header}7b01,CN=Legacy,重庆丁有限公司,91500000MA5U8K2T0A,2027-01-01,2026-01-01,valid\n"),
+            "not_before",
+        ),
+    ] {
+        let f = csv(name, &text);
+        let (code, stderr) = rig.admin_fails(&["certificates-import", "--provider", "ezca", &f]);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(says), "{name}: {stderr}");
+        assert_eq!(rows(), "0", "{name}: nothing written");
+    }
+
+    // A PEM bundle from the CA's systems, and its CSV export (one revoked,
+    // a quoted name with a comma).
+    let out = rig.admin(&[
+        "certificates-import",
+        "--provider",
+        "ezca",
+        pem.to_str().unwrap(),
+    ]);
+    assert_eq!(out["new"], 3, "{out}");
+    let export = csv(
+        "export.csv",
+        &format!("{header}7b01,CN=Legacy Issuing,\"重庆丁有限公司，第一分公司\",91500000MA5U8K2T0A,2025-06-01,2026-05-31,revoked\n7b02,CN=Legacy Issuing,重庆戊有限公司,91500000MA5U8K2U97,2026-03-01,2027-02-28,valid\n"),
+    );
+    let out = rig.admin(&["certificates-import", "--provider", "bjca", &export]);
+    assert_eq!(out["new"], 2, "{out}");
+    // Importing again changes nothing (stations fetch nothing again).
+    let out = rig.admin(&[
+        "certificates-import",
+        "--provider",
+        "ezca",
+        pem.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (out["new"].clone(), out["unchanged"].clone()),
+        (0.into(), 3.into()),
+        "{out}"
+    );
+
+    // A key issued at station a reaches the directory with its provider.
+    let (_, issued) = a.issued_key();
+    let own = issued["certificate_serial"].as_str().unwrap().to_string();
+    let first = rig.sync(&a).ok();
+    assert_eq!(first["sync"]["directory_entries"], 6, "{first}");
+    let station_a = station_id(&a);
+    assert_eq!(
+        rig.pg.psql(&format!(
+            "SELECT provider || ' ' || source || ' ' || status FROM directory WHERE serial = '{own}'"
+        )),
+        format!("ezca station:{station_a} valid")
+    );
+
+    // Station b holds all of it and answers offline: by USCC, by serial.
+    rig.sync(&b).ok();
+    let found = b
+        .ctl(&["cert", "find", "--uscc", "91500103ma5yh7k8x9"])
+        .ok();
+    let entries = found["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{found}");
+    assert_eq!(entries[0]["name"], "重庆乙科技有限公司");
+    assert_eq!(entries[0]["serial"], "7a02");
+    assert_eq!(entries[0]["provider"], "ezca");
+    assert!(entries[0]["issuer"]
+        .as_str()
+        .unwrap()
+        .contains("Legacy Sinocert Issuing CA"));
+    assert_eq!(found["size"], 6, "{found}");
+    let by_serial = b.ctl(&["cert", "find", "--serial", &own]).ok();
+    assert_eq!(
+        by_serial["entries"][0]["uscc"], "91500000MA5U8K2T0A",
+        "{by_serial}"
+    );
+    let revoked = b.ctl(&["cert", "find", "--serial", "7b01"]).ok();
+    assert_eq!(revoked["entries"][0]["status"], "revoked", "{revoked}");
+    assert_eq!(revoked["entries"][0]["name"], "重庆丁有限公司，第一分公司");
+    b.ctl(&["cert", "find"]).refused("required");
+
+    // A revocation in the CA's systems reaches b as one changed entry.
+    let later = csv(
+        "export-2.csv",
+        &format!("{header}7b02,CN=Legacy Issuing,重庆戊有限公司,91500000MA5U8K2U97,2026-03-01,2027-02-28,revoked\n"),
+    );
+    let out = rig.admin(&["certificates-import", "--provider", "bjca", &later]);
+    assert_eq!(out["changed"], 1, "{out}");
+    let next = rig.sync(&b).ok();
+    assert_eq!(next["sync"]["directory_entries"], 1, "{next}");
+    let gone = b.ctl(&["cert", "find", "--serial", "7b02"]).ok();
+    assert_eq!(gone["entries"][0]["status"], "revoked", "{gone}");
+}

@@ -15,6 +15,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0002_station_crls.sql"),
     ),
     ("0003_audit", include_str!("../migrations/0003_audit.sql")),
+    (
+        "0004_directory",
+        include_str!("../migrations/0004_directory.sql"),
+    ),
 ];
 
 /// A pool on `url` (a libpq URL or key=value string).

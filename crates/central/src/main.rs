@@ -12,6 +12,7 @@
 mod admin;
 mod clock;
 mod db;
+mod directory;
 mod server;
 
 use std::net::SocketAddr;
@@ -97,6 +98,15 @@ enum Cmd {
         file: PathBuf,
         #[arg(long, default_value = "operator")]
         by: String,
+    },
+    /// Imports certificates the provider's own systems issued into the
+    /// directory stations sync: a PEM bundle, or the CA's CSV export
+    /// (serial,issuer,name,uscc,not_before,not_after,status). Any bad entry
+    /// refuses the whole file.
+    CertificatesImport {
+        #[arg(long)]
+        provider: String,
+        file: PathBuf,
     },
     /// Decides an order a station sent for central review.
     Decide {
@@ -256,6 +266,9 @@ async fn run() -> Result<()> {
         }
         Cmd::CatalogPublish { file, by } => {
             admin::catalog_publish(&pool, &clock, &file, &by).await?
+        }
+        Cmd::CertificatesImport { provider, file } => {
+            directory::import(&pool, &file, &provider).await?
         }
         Cmd::Decide {
             station,

@@ -9,6 +9,7 @@ pub mod accounts;
 mod audit;
 mod clock;
 pub mod counter;
+pub mod directory;
 pub mod documents;
 mod error;
 pub mod keys;

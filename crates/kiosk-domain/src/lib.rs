@@ -9,6 +9,7 @@ pub mod application;
 pub mod calendar;
 pub mod catalog;
 pub mod catalog_policy;
+pub mod certificate;
 pub mod fee;
 pub mod order;
 pub mod rejection;

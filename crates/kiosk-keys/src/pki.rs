@@ -318,9 +318,7 @@ pub fn certificate_info(der: &[u8]) -> Result<CertInfo, KeyError> {
         authority_key_id,
         subject_key_id,
         ca,
-        serial: hex::encode(cert.raw_serial())
-            .trim_start_matches("00")
-            .to_string(),
+        serial: kiosk_domain::certificate::serial_text(cert.raw_serial()),
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
         not_before: cert.validity().not_before.to_datetime(),

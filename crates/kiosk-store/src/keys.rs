@@ -396,8 +396,10 @@ impl Writer<'_> {
     }
 
     /// Records a certificate the moment it is signed, before it goes on a
-    /// key: the station never leaves a certificate it does not know.
-    pub fn certificate_issued(&mut self, c: &CertRecord) -> Result<(), StoreError> {
+    /// key: the station never leaves a certificate it does not know. The
+    /// provider it was issued for travels with it to the central's
+    /// directory.
+    pub fn certificate_issued(&mut self, c: &CertRecord, provider: &str) -> Result<(), StoreError> {
         self.tx().execute(
             &format!("INSERT INTO certificates ({CERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, NULL, 'issued', 'station')"),
             (
@@ -410,7 +412,7 @@ impl Writer<'_> {
             &format!("certificate:{}", c.serial),
             json!({ "serial": c.serial, "issuer": c.issuer, "subject": c.subject, "not_before": c.not_before,
                     "not_after": c.not_after, "key_serial": c.key_serial, "order_id": c.order_id,
-                    "der_hex": hex::encode(&c.der) }),
+                    "provider": provider, "der_hex": hex::encode(&c.der) }),
             json!({ "serial": c.serial, "key_serial": c.key_serial }),
         )?;
         Ok(())

@@ -25,6 +25,8 @@ pub struct SyncState {
     pub last_error_message: Option<String>,
     pub decisions_cursor: i64,
     pub revocations_cursor: i64,
+    /// The newest directory version the station holds.
+    pub directory_cursor: i64,
 }
 
 /// A revocation published by the central CA.
@@ -41,7 +43,7 @@ impl Store {
     pub fn sync_state(&self) -> Result<SyncState, StoreError> {
         let mut s = self.conn.query_row(
             "SELECT acked_seq, last_attempt_at, last_success_at, last_error_code,
-                    last_error_message, decisions_cursor, revocations_cursor
+                    last_error_message, decisions_cursor, revocations_cursor, directory_cursor
              FROM sync_state WHERE id = 1",
             [],
             |r| {
@@ -54,6 +56,7 @@ impl Store {
                     last_error_message: r.get(4)?,
                     decisions_cursor: r.get(5)?,
                     revocations_cursor: r.get(6)?,
+                    directory_cursor: r.get(7)?,
                 })
             },
         )?;
@@ -214,6 +217,88 @@ impl Store {
             Ok(())
         };
         run().map_err(|e| e.at(&path))
+    }
+}
+
+impl Store {
+    /// Stores a page of the central's directory and moves the cursor,
+    /// together: an entry replaces what the station held for the same
+    /// certificate.
+    pub fn add_directory(
+        &mut self,
+        entries: &[kiosk_sync::DirectoryEntry],
+        cursor: i64,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let mut run = || -> Result<(), StoreError> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut put = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO directory
+                       (issuer, serial, provider, name, uscc, not_before, not_after, status, version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?;
+                for e in entries {
+                    put.execute((
+                        &e.issuer,
+                        &e.serial,
+                        &e.provider,
+                        &e.name,
+                        &e.uscc,
+                        &e.not_before,
+                        &e.not_after,
+                        &e.status,
+                        e.version,
+                    ))?;
+                }
+            }
+            tx.execute(
+                "UPDATE sync_state SET directory_cursor = max(directory_cursor, ?1) WHERE id = 1",
+                [cursor],
+            )?;
+            tx.commit()?;
+            Ok(())
+        };
+        run().map_err(|e| e.at(&path))
+    }
+
+    /// Directory entries with this certificate serial or this USCC.
+    pub fn directory_find(
+        &self,
+        serial: Option<&str>,
+        uscc: Option<&str>,
+    ) -> Result<Vec<kiosk_sync::DirectoryEntry>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT version, provider, issuer, serial, name, uscc, not_before, not_after, status
+             FROM directory WHERE serial = ?1
+             UNION
+             SELECT version, provider, issuer, serial, name, uscc, not_before, not_after, status
+             FROM directory WHERE uscc = ?2
+             ORDER BY 1",
+        )?;
+        let rows = stmt.query_map((serial, uscc), |r| {
+            Ok(kiosk_sync::DirectoryEntry {
+                version: r.get(0)?,
+                provider: r.get(1)?,
+                issuer: r.get(2)?,
+                serial: r.get(3)?,
+                name: r.get(4)?,
+                uscc: r.get(5)?,
+                not_before: r.get(6)?,
+                not_after: r.get(7)?,
+                status: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many directory entries the station holds.
+    pub fn directory_size(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM directory", [], |r| r.get(0))?)
     }
 }
 

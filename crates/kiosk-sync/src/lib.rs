@@ -210,6 +210,42 @@ pub struct Revocations {
     pub cursor: i64,
 }
 
+/// One certificate in the central's directory, as stations keep it: the
+/// facts a lost-key replacement or a revocation without the key needs, not
+/// the certificate itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    /// Where it stands in the central's directory: every change (a new
+    /// entry, a revocation) takes the next version.
+    pub version: i64,
+    pub provider: String,
+    /// The issuing CA's name (its subject as text).
+    pub issuer: String,
+    /// Lowercase hex, as the station writes serials.
+    pub serial: String,
+    /// The company: its name (CN) and USCC.
+    pub name: String,
+    pub uscc: String,
+    /// Station dates (UTC+8), YYYY-MM-DD: first and last valid day.
+    pub not_before: String,
+    pub not_after: String,
+    /// `valid` or `revoked`.
+    pub status: String,
+}
+
+/// `GET /v1/directory?after=VERSION`: the entries changed since, oldest
+/// first, at most [`DIRECTORY_PAGE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    pub entries: Vec<DirectoryEntry>,
+    /// Pass as `after` next time.
+    pub cursor: i64,
+}
+
+/// Entries per directory page: about 4 MiB of JSON, well inside
+/// [`MAX_ANSWER_BYTES`].
+pub const DIRECTORY_PAGE: i64 = 20_000;
+
 /// The central's decision on an order that needed its review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {

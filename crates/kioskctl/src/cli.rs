@@ -279,6 +279,14 @@ pub enum CertCmd {
         #[arg(long)]
         order: Option<String>,
     },
+    /// Certificates of every provider in the central's directory (synced;
+    /// works offline), by serial or USCC.
+    Find {
+        #[arg(long)]
+        serial: Option<String>,
+        #[arg(long)]
+        uscc: Option<String>,
+    },
     /// Revoke a certificate and sign a fresh CRL that lists it.
     Revoke {
         serial: String,

@@ -315,6 +315,32 @@ pub fn cert(
     approver: &crate::commands::Approver,
 ) -> Result<Output, AppError> {
     match cmd {
+        CertCmd::Find { serial, uscc } => {
+            let found = st.directory_find(serial.as_deref(), uscc.as_deref())?;
+            let human = found
+                .entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}  {}  {}  {}（{}）  {} 至 {}  {}",
+                        e.serial,
+                        e.provider,
+                        e.status,
+                        e.name,
+                        e.uscc,
+                        e.not_before,
+                        e.not_after,
+                        e.issuer
+                    )
+                })
+                .chain(std::iter::once(format!(
+                    "（目录共 {} 条，版本 {}）",
+                    found.size, found.version
+                )))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Output::ok(found, human)
+        }
         CertCmd::List { key, order } => {
             let certs = st.certificates(key.as_deref(), order.as_deref())?;
             let human = certs

@@ -164,6 +164,46 @@ pub(super) async fn records(
             &[station, &lo, &hi],
         )
         .await?;
+        // The directory: what the station issued, and what it revoked of it.
+        let mut issued = Vec::new();
+        let mut revoked = Vec::new();
+        for r in fresh.iter() {
+            let v: serde_json::Value = serde_json::from_str(r.payload.get()).unwrap_or_default();
+            let data = &v["data"];
+            match r.kind {
+                "certificate.issued" => {
+                    let der = data["der_hex"].as_str().and_then(|h| hex::decode(h).ok());
+                    let provider = data["provider"].as_str().unwrap_or_default();
+                    if let Some(e) = der.and_then(|d| {
+                        crate::directory::of_certificate(
+                            &d,
+                            provider,
+                            &format!("station:{station}"),
+                        )
+                        .ok()
+                    }) {
+                        issued.push(e);
+                    }
+                }
+                "certificate.revoked" => {
+                    if let Some(s) = data["serial"].as_str() {
+                        revoked.push(s.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !issued.is_empty() {
+            crate::directory::upsert(&tx, &issued).await?;
+        }
+        if !revoked.is_empty() {
+            tx.execute(
+                "UPDATE directory SET status = 'revoked', version = nextval('directory_version')
+                 WHERE source = 'station:' || $1 AND serial = ANY($2) AND status = 'valid'",
+                &[station, &revoked],
+            )
+            .await?;
+        }
         // A station revokes only what its own CA issued: a revocation of
         // another's certificate is kept as a record, never published.
         tx.execute(

@@ -8,7 +8,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use kiosk_sync::{CatalogUpdate, Decision, Decisions, Revocation, Revocations, StationCertificate};
+use kiosk_sync::{
+    CatalogUpdate, Decision, Decisions, Directory, DirectoryEntry, Revocation, Revocations,
+    StationCertificate, DIRECTORY_PAGE,
+};
 use serde::Deserialize;
 
 use super::auth::SignedStation;
@@ -46,6 +49,42 @@ pub(super) async fn catalog(
             },
         ),
     })
+}
+
+/// The directory entries changed after the cursor, oldest first, a page
+/// at a time.
+pub(super) async fn directory(
+    State(c): State<Arc<Central>>,
+    signed: SignedStation<Query<After>>,
+) -> Result<Response, Refused> {
+    let Query(q) = signed.query;
+    let client = c.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT version, provider, issuer, serial, name, uscc, not_before, not_after, status
+             FROM directory WHERE version > $1 ORDER BY version LIMIT $2",
+            &[&q.after, &DIRECTORY_PAGE],
+        )
+        .await?;
+    let cursor = rows.last().map(|r| r.get(0)).unwrap_or(q.after);
+    let answer = Directory {
+        entries: rows
+            .iter()
+            .map(|r| DirectoryEntry {
+                version: r.get(0),
+                provider: r.get(1),
+                issuer: r.get(2),
+                serial: r.get(3),
+                name: r.get(4),
+                uscc: r.get(5),
+                not_before: r.get(6),
+                not_after: r.get(7),
+                status: r.get(8),
+            })
+            .collect(),
+        cursor,
+    };
+    Ok(published(&c, "directory", &signed.station, &answer))
 }
 
 /// Revocations of every station after the cursor, oldest first.

@@ -65,6 +65,7 @@ pub fn router(central: Arc<Central>) -> Router {
         .route("/v1/stations/{id}/certificate", get(downloads::certificate))
         .route("/v1/catalog", get(downloads::catalog))
         .route("/v1/revocations", get(downloads::revocations))
+        .route("/v1/directory", get(downloads::directory))
         .route(
             "/v1/stations/{id}/crl",
             post(crls::upload).layer(DefaultBodyLimit::max(request_limit::CRL)),

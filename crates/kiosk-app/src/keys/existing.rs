@@ -11,29 +11,8 @@ use kiosk_store::CertRecord;
 use crate::{AppError, Station};
 use kiosk_store::CertState;
 
-/// Subject attributes that carry the USCC, in the order they are looked
-/// for: serialNumber (2.5.4.5), then stateOrProvinceName (2.5.4.8).
-const USCC_ATTRIBUTES: [&str; 2] = ["2.5.4.5", "2.5.4.8"];
-const COMMON_NAME: &str = "2.5.4.3";
-
-/// Who a certificate names.
-struct Holder {
-    name: String,
-    uscc: String,
-}
-
-fn holder(info: &CertInfo) -> Holder {
-    Holder {
-        name: info
-            .subject_attribute(COMMON_NAME)
-            .unwrap_or_default()
-            .to_string(),
-        uscc: USCC_ATTRIBUTES
-            .iter()
-            .find_map(|oid| info.subject_attribute(oid))
-            .unwrap_or_default()
-            .to_string(),
-    }
+fn holder(info: &CertInfo) -> kiosk_domain::certificate::Holder {
+    kiosk_domain::certificate::holder(&info.subject_attributes)
 }
 
 fn serial_field() -> (&'static str, &'static str) {
@@ -431,7 +410,7 @@ mod tests {
         };
         let now = st.now();
         st.store_mut()
-            .write(&Actor::system(), now, |w| w.certificate_issued(&c))
+            .write(&Actor::system(), now, |w| w.certificate_issued(&c, "ezca"))
             .unwrap();
     }
 

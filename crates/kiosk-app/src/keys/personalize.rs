@@ -378,8 +378,9 @@ pub(crate) fn issue_recorded(
         issued_by: "station".into(),
     };
     let now = st.now();
-    st.store_mut()
-        .write(actor, now, |w| w.certificate_issued(&record))?;
+    st.store_mut().write(actor, now, |w| {
+        w.certificate_issued(&record, &order.application.provider)
+    })?;
     Ok(cert)
 }
 

@@ -42,6 +42,23 @@ impl Station {
                 .add_central_revocations(&list, r.cursor, now)?;
         }
 
+        // The directory of every certificate of the providers, a page at a
+        // time: facts for a lost-key replacement, taken offline.
+        loop {
+            let after = self.store().sync_state()?.directory_cursor;
+            let path = format!("/v1/directory?after={after}");
+            let Some(d): Option<kiosk_sync::Directory> =
+                client.published(cfg.attempts, &mut retries, &path, "directory")?
+            else {
+                break;
+            };
+            if d.entries.is_empty() || d.cursor <= after {
+                break;
+            }
+            summary.directory_entries += d.entries.len();
+            self.store_mut().add_directory(&d.entries, d.cursor)?;
+        }
+
         // Decisions on orders sent for central review.
         loop {
             let state = self.store().sync_state()?;

@@ -151,6 +151,8 @@ pub struct SyncSummary {
     pub catalog_version: Option<u64>,
     /// Revocations received.
     pub revocations: usize,
+    /// Directory entries received (new or changed).
+    pub directory_entries: usize,
     /// Central review decisions applied to orders, and ones that no longer
     /// applied (the order had moved on).
     pub decisions_applied: usize,

@@ -1,0 +1,48 @@
+//! The central's directory of every certificate of the providers, as this
+//! station holds it: looked up by serial or USCC, offline.
+
+use kiosk_domain::Rejection;
+use kiosk_sync::DirectoryEntry;
+use serde::Serialize;
+
+use crate::{AppError, Station};
+
+/// What a lookup found, and how much of the directory the station holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectoryView {
+    pub entries: Vec<DirectoryEntry>,
+    /// Entries the station holds.
+    pub size: i64,
+    /// The newest directory version it holds (0: never synced).
+    pub version: i64,
+}
+
+impl Station {
+    /// Certificates in the directory with this serial or this USCC.
+    pub fn directory_find(
+        &self,
+        serial: Option<&str>,
+        uscc: Option<&str>,
+    ) -> Result<DirectoryView, AppError> {
+        let serial = serial.map(|s| s.trim().trim_start_matches("0x").to_ascii_lowercase());
+        let uscc = uscc.map(|u| u.trim().to_ascii_uppercase());
+        if serial.as_deref().unwrap_or("").is_empty() && uscc.as_deref().unwrap_or("").is_empty() {
+            return Err(
+                Rejection::field("serial", "证书序列号或统一社会信用代码", "required")
+                    .zh("未填写", "请按证书序列号或统一社会信用代码查询")
+                    .en(
+                        "neither a serial nor a USCC is given",
+                        "look up by serial or by USCC",
+                    )
+                    .into(),
+            );
+        }
+        Ok(DirectoryView {
+            entries: self
+                .store()
+                .directory_find(serial.as_deref(), uscc.as_deref())?,
+            size: self.store().directory_size()?,
+            version: self.store().sync_state()?.directory_cursor,
+        })
+    }
+}
