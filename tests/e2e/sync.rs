@@ -1329,7 +1329,7 @@ fn the_directory_of_every_provider_certificate_reaches_the_stations_and_answers_
         .as_str()
         .unwrap()
         .contains("Legacy Sinocert Issuing CA"));
-    assert_eq!(found["size"], 6, "{found}");
+    assert!(found["version"].as_i64().unwrap() >= 6, "{found}");
     let by_serial = b.ctl(&["cert", "find", "--serial", &own]).ok();
     assert_eq!(
         by_serial["entries"][0]["uscc"], "91500000MA5U8K2T0A",

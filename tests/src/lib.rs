@@ -2,6 +2,7 @@
 //! built binaries, a throwaway PostgreSQL, the central server and a
 //! fault-injecting proxy.
 
+pub mod bench;
 pub mod central;
 pub mod pg;
 pub mod proxy;

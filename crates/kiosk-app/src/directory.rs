@@ -7,13 +7,11 @@ use serde::Serialize;
 
 use crate::{AppError, Station};
 
-/// What a lookup found, and how much of the directory the station holds.
+/// What a lookup found, and how recent the station's copy is.
 #[derive(Debug, Clone, Serialize)]
 pub struct DirectoryView {
     pub entries: Vec<DirectoryEntry>,
-    /// Entries the station holds.
-    pub size: i64,
-    /// The newest directory version it holds (0: never synced).
+    /// The newest directory version the station holds (0: never synced).
     pub version: i64,
 }
 
@@ -41,7 +39,6 @@ impl Station {
             entries: self
                 .store()
                 .directory_find(serial.as_deref(), uscc.as_deref())?,
-            size: self.store().directory_size()?,
             version: self.store().sync_state()?.directory_cursor,
         })
     }

@@ -293,13 +293,6 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    /// How many directory entries the station holds.
-    pub fn directory_size(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM directory", [], |r| r.get(0))?)
-    }
 }
 
 /// An outbox record as stored: the payload is the JSON text.

@@ -333,10 +333,7 @@ pub fn cert(
                         e.issuer
                     )
                 })
-                .chain(std::iter::once(format!(
-                    "（目录共 {} 条，版本 {}）",
-                    found.size, found.version
-                )))
+                .chain(std::iter::once(format!("（本站目录版本 {}）", found.version)))
                 .collect::<Vec<_>>()
                 .join("\n");
             Output::ok(found, human)

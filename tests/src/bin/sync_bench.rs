@@ -8,13 +8,10 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kiosk_app::demo::{counter_steps, APPLICATION_JSON};
-use kiosk_app::keys::{KeyConfig, Module};
-use kiosk_app::{Station, SyncConfig, SystemClock};
-use kiosk_e2e::central::{self, Central};
+use kiosk_e2e::bench::{median, ms, BenchStation};
 use kiosk_e2e::pg::Postgres;
 
 const RECORDS: usize = 10_000;
@@ -24,59 +21,25 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(5);
-    let work = tempfile::tempdir().unwrap();
-    let conf = kiosk_e2e::softhsm_conf(work.path());
-    std::env::set_var("SOFTHSM2_CONF", &conf);
-    std::env::set_var(
-        "KIOSK_STATION_PIN_FILE",
-        kiosk_e2e::secret_file(work.path(), "station-pin", "bench-pin-1"),
-    );
-    let data = work.path().join("data");
-
     // The station: demo CA in SoftHSM2, 10,000 records from real orders.
-    let keys = KeyConfig::from_env().unwrap();
-    let module = Module::load(&keys.module).unwrap();
-    let mut st = Station::open(&data, Arc::new(SystemClock)).unwrap();
-    let clerk = kiosk_app::demo::scratch_session(&mut st).expect("scratch session");
-    st.ca_init_demo(&module, &keys, &clerk).unwrap();
+    let mut b = BenchStation::new();
+    let (data, clerk) = (b.data.clone(), b.clerk.clone());
     let db = kiosk_store::Store::open_read_only(&data.join(kiosk_app::DB_FILE))
         .unwrap()
         .unwrap();
     while db.outbox_head().unwrap() < RECORDS as i64 {
-        let o = st.create_order(APPLICATION_JSON, &clerk).unwrap();
+        let o = b.station.create_order(APPLICATION_JSON, &clerk).unwrap();
         for cmd in counter_steps(&o) {
-            st.order_command(&o.id, cmd, &clerk).unwrap();
+            b.station.order_command(&o.id, cmd, &clerk).unwrap();
         }
     }
     let head = db.outbox_head().unwrap();
     let rows = db.outbox_after(0, RECORDS as u32).unwrap();
-    let station_id = st.station_id().to_string();
-
-    let pg = Postgres::start();
-    let tls = central::tls_init(&pg.dir().join("tls"));
-    let srv = Central::start(&pg.url(), &tls, "127.0.0.1:0", 300);
-    central::admin(
-        &pg.url(),
-        &[
-            "station",
-            "add",
-            "--id",
-            &station_id,
-            "--cert",
-            data.join("ca/station-ca.pem").to_str().unwrap(),
-        ],
-    );
-    let cfg = SyncConfig {
-        url: format!("https://{}", srv.addr),
-        central_ca: Some(tls.0.clone()),
-        batch: 2000,
-        timeout: Duration::from_secs(60),
-        attempts: 1,
-        trace_dir: None,
-    };
+    let station_id = b.station.station_id().to_string();
+    let (pg, srv, cfg) = b.central();
 
     // The same rows as CSV for the raw baseline.
-    let csv = work.path().join("records.csv");
+    let csv = b.work.path().join("records.csv");
     write_csv(&csv, &station_id, &rows);
     let csv = pg.readable_copy(&csv);
 
@@ -89,7 +52,7 @@ fn main() {
         reset(&pg, &station_id);
         reset_station(&data, RECORDS as i64, head);
         let t = Instant::now();
-        let s = st.sync(&module, &keys, &cfg, &mut |_| {}).unwrap();
+        let s = b.station.sync(&b.module, &b.keys, &cfg, &mut |_| {}).unwrap();
         let sync = t.elapsed();
         assert_eq!(s.sent as usize, RECORDS, "{s:?}");
         bytes = s.bytes_sent;
@@ -124,15 +87,6 @@ fn main() {
     });
     println!("{summary}");
     drop(srv);
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
-}
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn reset(pg: &Postgres, station: &str) {

@@ -16,6 +16,8 @@ pub(super) struct Client<'a> {
     /// The certificates pinned for the central (`KIOSK_CENTRAL_CA`, DER):
     /// what a publication's chain must end at.
     pub(super) anchors: Vec<Vec<u8>>,
+    /// Answer bytes read in this run.
+    pub(super) received: std::cell::Cell<u64>,
 }
 
 pub(super) enum Answer {
@@ -105,6 +107,7 @@ impl Client<'_> {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
+        self.received.set(self.received.get() + bytes.len() as u64);
         let signature = header(kiosk_sync::publication::SIGNATURE_HEADER)
             .zip(header(kiosk_sync::publication::CHAIN_HEADER));
         match status {

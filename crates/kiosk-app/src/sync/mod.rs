@@ -143,6 +143,8 @@ pub struct SyncSummary {
     pub pending: i64,
     /// Request bytes sent for the records.
     pub bytes_sent: u64,
+    /// Answer bytes read from the central in the run.
+    pub bytes_received: u64,
     /// The number of the CRL the central stored in this run.
     pub crl_uploaded: Option<i64>,
     /// The newest audit row the central holds sealed after the run.
@@ -370,6 +372,7 @@ impl Station {
             trace_dir: cfg.trace_dir.clone(),
             clock: self.clock_handle(),
             anchors: pinned(cfg)?,
+            received: std::cell::Cell::new(0),
         };
         let mut summary = SyncSummary {
             station_id: client.station.clone(),
@@ -382,6 +385,7 @@ impl Station {
         }
         progress(SyncProgress::Downloading);
         let renewed = self.download(&client, cfg, &ca, &mut summary)?;
+        summary.bytes_received = client.received.get();
         // The import logs in to the station token itself.
         drop(client);
         drop(session);
