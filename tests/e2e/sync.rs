@@ -1352,3 +1352,106 @@ fn the_directory_of_every_provider_certificate_reaches_the_stations_and_answers_
     let gone = b.ctl(&["cert", "find", "--serial", "7b02"]).ok();
     assert_eq!(gone["entries"][0]["status"], "revoked", "{gone}");
 }
+
+#[test]
+fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_directory() {
+    use crate::keys::{application, PIN};
+    let rig = Rig::new(300);
+    let a = Hsm::new();
+    let b = Hsm::new();
+    rig.register(&a);
+    rig.register(&b);
+    a.free_revocation();
+    let export = a.dir.path().join("export.csv");
+    std::fs::write(
+        &export,
+        "serial,issuer,name,uscc,not_before,not_after,status\n\
+         7c01,CN=Legacy Issuing,重庆示例建材有限公司,91500000MA5U8K2T0A,2026-01-01,2027-06-30,valid\n\
+         7c02,CN=Legacy Issuing,重庆示例建材有限公司,91500000MA5U8K2T0A,2026-02-01,2027-07-31,valid\n\
+         7c03,CN=Legacy Issuing,重庆另一家建材有限公司,91500000MA5U8K2U97,2026-01-01,2027-06-30,valid\n\
+         7c04,CN=Legacy Issuing,重庆示例建材有限公司,91500000MA5U8K2T0A,2025-01-01,2026-12-31,revoked\n",
+    )
+    .unwrap();
+    rig.admin(&[
+        "certificates-import",
+        "--provider",
+        "ezca",
+        export.to_str().unwrap(),
+    ]);
+    rig.sync(&a).ok();
+    let status = |h: &Hsm, serial: &str| {
+        h.ctl(&["cert", "find", "--serial", serial]).ok()["entries"][0]["status"].clone()
+    };
+
+    // From here the counter works offline: nothing below reaches the
+    // central until the next sync. Refused first, with nothing written:
+    // another company's certificate, a revoked one, one nobody knows.
+    let counts = || crate::support::counts(&a.data());
+    for (serial, code) in [
+        ("7c03", "certificate_of_another_company"),
+        ("7c04", "certificate_not_active"),
+        ("7c99", "unknown_certificate"),
+    ] {
+        let order = a.paid(&application("replace-lost", Some(serial)), None);
+        let key = a.stocked_key();
+        let before = counts();
+        let (_, j, _) = a.run_op(&order, Some(&key), &[PIN, PIN], true);
+        assert_eq!(j["error"]["code"], code, "{serial}: {j}");
+        assert_eq!(counts(), before, "{serial}: nothing written");
+    }
+
+    // The lost key: a new one from stock, the old validity kept, the old
+    // certificate revoked here and pending at the central.
+    let order = a.paid(&application("replace-lost", Some("7c01")), None);
+    let key = a.stocked_key();
+    let (code, j, out) = a.run_op(&order, Some(&key), &[PIN, PIN], true);
+    assert_eq!(code, Some(0), "{out}");
+    let new = j["certificate_serial"].as_str().unwrap().to_string();
+    assert_eq!(j["not_after"], "2027-06-30", "{j}");
+    let (ok, text) = a.verify_chain(&format!("{new}.pem"));
+    assert!(ok, "{text}");
+    let certs = a.ctl(&["cert", "list"]).ok();
+    let old = certs["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["serial"] == "7c01")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (old["source"].as_str(), old["state"].as_str()),
+        (Some("directory"), Some("revoked")),
+        "{old}"
+    );
+    assert_eq!(status(&a, "7c01"), "revoked-pending-central");
+
+    // A revocation without the key.
+    let order = a.paid(&application("revoke", Some("7c02")), None);
+    let (code, _, out) = a.approve(&order);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, _, out) = a.run_op(&order, None, &[], false);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(status(&a, "7c02"), "revoked-pending-central");
+    // Not on this station's CRL: another CA signed it.
+    let crl = crate::integrity::crl_text(&a);
+    assert!(
+        !crl.to_uppercase().contains("7C01") && !crl.to_uppercase().contains("7C02"),
+        "{crl}"
+    );
+
+    // The next sync: the central marks both revoked in the directory and
+    // publishes them; every station hears of it.
+    rig.sync(&a).ok();
+    assert_eq!(
+        rig.pg.psql("SELECT string_agg(serial || ' ' || status, ',' ORDER BY serial) FROM directory WHERE serial IN ('7c01', '7c02')"),
+        "7c01 revoked,7c02 revoked"
+    );
+    assert_eq!(
+        rig.pg.psql("SELECT count(*) FROM revocations WHERE serial IN ('7c01', '7c02') AND issuer = 'CN=Legacy Issuing'"),
+        "2"
+    );
+    assert_eq!(status(&a, "7c01"), "revoked");
+    rig.sync(&b).ok();
+    assert_eq!(status(&b, "7c02"), "revoked");
+    assert_eq!(a.ctl(&["audit", "verify"]).ok()["ok"], true);
+}

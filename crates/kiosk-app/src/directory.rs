@@ -16,7 +16,10 @@ pub struct DirectoryView {
 }
 
 impl Station {
-    /// Certificates in the directory with this serial or this USCC.
+    /// Certificates in the directory with this serial or this USCC. One
+    /// this station revoked that the central has not yet marked revoked
+    /// reads `revoked-pending-central` until a sync brings the central's
+    /// word.
     pub fn directory_find(
         &self,
         serial: Option<&str>,
@@ -35,10 +38,20 @@ impl Station {
                     .into(),
             );
         }
-        Ok(DirectoryView {
-            entries: self
+        let mut entries = self
+            .store()
+            .directory_find(serial.as_deref(), uscc.as_deref())?;
+        for e in entries.iter_mut().filter(|e| e.status == "valid") {
+            let revoked_here = self
                 .store()
-                .directory_find(serial.as_deref(), uscc.as_deref())?,
+                .certificate(&e.serial)?
+                .is_some_and(|c| c.state == kiosk_store::CertState::Revoked);
+            if revoked_here {
+                e.status = "revoked-pending-central".into();
+            }
+        }
+        Ok(DirectoryView {
+            entries,
             version: self.store().sync_state()?.directory_cursor,
         })
     }

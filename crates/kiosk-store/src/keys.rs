@@ -423,15 +423,35 @@ impl Writer<'_> {
     /// operation acts on it as on one of the station's own. It is not the
     /// station's to revoke on its CRL (another CA signed it).
     pub fn certificate_read_from_key(&mut self, c: &CertRecord) -> Result<(), StoreError> {
+        self.certificate_from_elsewhere(c, "certificate.read-from-key")
+    }
+
+    /// Records a certificate known from the central's directory only (its
+    /// key is lost), so that an operation replaces or revokes it; the
+    /// revocation goes to the central, which publishes it.
+    pub fn certificate_from_directory(&mut self, c: &CertRecord) -> Result<(), StoreError> {
+        self.certificate_from_elsewhere(c, "certificate.from-directory")
+    }
+
+    /// Inserts once: a rerun of the operation finds it recorded.
+    fn certificate_from_elsewhere(&mut self, c: &CertRecord, kind: &str) -> Result<(), StoreError> {
+        let known: bool = self.tx().query_row(
+            "SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?1)",
+            [&c.serial],
+            |r| r.get(0),
+        )?;
+        if known {
+            return Ok(());
+        }
         self.tx().execute(
-            &format!("INSERT INTO certificates ({CERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, 'active', ?7, ?8, NULL, NULL, 'read-from-key', ?9)"),
+            &format!("INSERT INTO certificates ({CERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, 'active', ?7, ?8, NULL, NULL, ?9, ?10)"),
             (
                 &c.serial, &c.issuer, &c.subject, &c.not_before, &c.not_after, &c.key_serial,
-                &c.der, ts(self.now()), &c.issued_by,
+                &c.der, ts(self.now()), c.source, &c.issued_by,
             ),
         )?;
         self.record(
-            "certificate.read-from-key",
+            kind,
             &format!("certificate:{}", c.serial),
             json!({ "serial": c.serial, "issuer": c.issuer, "subject": c.subject, "not_before": c.not_before,
                     "not_after": c.not_after, "key_serial": c.key_serial, "issued_by": c.issued_by,

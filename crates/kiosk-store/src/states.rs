@@ -119,11 +119,14 @@ mod tests {
 }
 
 stored_state!(
-    /// Where a certificate record comes from: signed by this station, or
-    /// read from an applicant's key (issued elsewhere, taken once it
-    /// verified against its provider's anchors).
+    /// Where a certificate record comes from: signed by this station, read
+    /// from an applicant's key (issued elsewhere, taken once it verified
+    /// against its provider's anchors), or known from the central's
+    /// directory only (a lost key: the station holds its facts, not the
+    /// certificate).
     CertSource {
         Issued => "issued",
         ReadFromKey => "read-from-key",
+        Directory => "directory",
     }
 );

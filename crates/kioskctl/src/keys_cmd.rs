@@ -333,7 +333,10 @@ pub fn cert(
                         e.issuer
                     )
                 })
-                .chain(std::iter::once(format!("（本站目录版本 {}）", found.version)))
+                .chain(std::iter::once(format!(
+                    "（本站目录版本 {}）",
+                    found.version
+                )))
                 .collect::<Vec<_>>()
                 .join("\n");
             Output::ok(found, human)

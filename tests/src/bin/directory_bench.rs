@@ -33,7 +33,10 @@ fn main() {
                 'import'
          FROM generate_series(1, {n}) AS i"
     ));
-    println!("central filled with {n} entries in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "central filled with {n} entries in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     // The station, from empty.
     let db_file = b.data.join(kiosk_app::DB_FILE);

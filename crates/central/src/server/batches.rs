@@ -219,6 +219,26 @@ pub(super) async fn records(
             &[station, &lo, &hi],
         )
         .await?;
+        // A certificate the CA's own systems issued, revoked at a counter
+        // (a lost key, or a revocation without it): marked in the
+        // directory and published to every station, for the CA to revoke
+        // in its own CRL.
+        if !revoked.is_empty() {
+            tx.execute(
+                "WITH marked AS (
+                   UPDATE directory SET status = 'revoked', version = nextval('directory_version')
+                   WHERE source = 'import' AND serial = ANY($2) AND status = 'valid'
+                   RETURNING issuer, serial)
+                 INSERT INTO revocations (issuer, serial, reason, revoked_at, station_id)
+                 SELECT m.issuer, m.serial, coalesce((r.payload->'data'->>'reason')::int, 0),
+                        coalesce(r.payload->'data'->>'at', r.created_at::text), r.station_id
+                 FROM marked m JOIN records r ON r.station_id = $1 AND r.seq BETWEEN $3 AND $4
+                   AND r.kind = 'certificate.revoked' AND r.payload->'data'->>'serial' = m.serial
+                 ON CONFLICT DO NOTHING",
+                &[station, &revoked, &lo, &hi],
+            )
+            .await?;
+        }
     }
     let newer = fresh
         .iter()

@@ -72,6 +72,11 @@ impl Station {
         let now = crate::clock::x509_time(signed_at);
         let mut revoked = Vec::new();
         for c in self.store().revoked()? {
+            // Another CA's certificate (read from a key, or known from the
+            // central's directory) is that CA's to list.
+            if c.source != kiosk_store::CertSource::Issued {
+                continue;
+            }
             let info = certificate_info(&c.der)?;
             // Signed by this CA key (whichever of its certificates), and
             // still within its validity: an expired one may leave the list.

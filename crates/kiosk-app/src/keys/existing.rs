@@ -86,16 +86,29 @@ impl Station {
                         ),
                 )
             })?;
-        let cert = self.store().certificate(&serial)?.ok_or_else(|| {
+        let known = match self.store().certificate(&serial)? {
+            Some(c) => Some(c),
+            // A lost key, or a revocation without it: the central's
+            // directory knows every certificate of the providers.
+            None if matches!(
+                order.application.operation,
+                Operation::ReplaceLost | Operation::Revoke
+            ) =>
+            {
+                self.directory_record(&order.application, &serial)?
+            }
+            None => None,
+        };
+        let cert = known.ok_or_else(|| {
             AppError::from(
                 Rejection::field(serial_field().0, serial_field().1, "unknown_certificate")
                     .zh(
-                        format!("本站没有序列号为 {serial} 的证书记录"),
-                        "请核对序列号；其他受理点签发的证书，请同步后再办理",
+                        format!("本站和中心证书目录中都没有序列号为 {serial} 的证书"),
+                        "请核对序列号；如证书刚由其他系统签发，请同步后再办理；介质在手的，请插入介质读取证书",
                     )
                     .en(
-                        format!("this station has no certificate {serial}"),
-                        "check the serial, or sync first",
+                        format!("neither this station nor the central's directory knows certificate {serial}"),
+                        "check the serial, sync first, or bring the key and read it",
                     ),
             )
         })?;
@@ -128,7 +141,11 @@ impl Station {
         else {
             return Ok(None);
         };
-        if self.store().certificate(&serial)?.is_some() {
+        // A revocation needs only the certificate's facts: the central's
+        // directory has them, and the revocation goes through the central.
+        if self.store().certificate(&serial)?.is_some()
+            || order.application.operation == Operation::Revoke
+        {
             return Ok(None);
         }
         let token = m.by_serial(key_serial)?;
@@ -181,7 +198,7 @@ impl Station {
                             "原证书只能由其签发CA吊销"
                         }
                     ),
-                    "请到原发证机构办理；或先在本站办理证书更新，之后的业务可在本站办理",
+                    "请到原发证机构办理；或先在本站办理证书更新，之后的业务可在本站办理（吊销可按证书序列号办理，经中心CA转交）",
                 )
                 .en(
                     format!("certificate {serial} was issued by another CA system; this station renews it but cannot {op} it"),
@@ -211,6 +228,108 @@ impl Station {
         Ok(Some(record))
     }
 
+    /// A certificate known from the central's directory only, as a record
+    /// to act on (no certificate bytes: its facts). Written by the
+    /// operation's last step, with the revocation it leads to.
+    fn directory_record(
+        &self,
+        app: &Application,
+        serial: &str,
+    ) -> Result<Option<CertRecord>, AppError> {
+        let entries = self.store().directory_find(Some(serial), None)?;
+        let Some(e) = entries
+            .iter()
+            .find(|e| e.provider == app.provider)
+            .or(entries.first())
+        else {
+            return Ok(None);
+        };
+        let (field, label) = serial_field();
+        if e.provider != app.provider {
+            return Err(
+                Rejection::field(field, label, "certificate_of_another_provider")
+                    .zh(
+                        format!(
+                            "证书 {serial} 属于CA机构“{}”，不是所申请的CA机构",
+                            e.provider
+                        ),
+                        "请按证书的签发机构选择CA机构后重新申请",
+                    )
+                    .en(
+                        format!(
+                            "certificate {serial} is {}'s, not {}'s",
+                            e.provider, app.provider
+                        ),
+                        "apply under the provider that issued it",
+                    )
+                    .into(),
+            );
+        }
+        if e.status != "valid" {
+            return Err(Rejection::field(field, label, "certificate_not_active")
+                .zh(
+                    format!("中心证书目录显示证书 {serial} 已吊销"),
+                    "已吊销的证书不能补办或再次吊销；请办理新证书",
+                )
+                .en(
+                    format!("the central's directory says certificate {serial} was revoked"),
+                    "apply for a new certificate",
+                )
+                .into());
+        }
+        Ok(Some(CertRecord {
+            serial: e.serial.clone(),
+            issuer: e.issuer.clone(),
+            subject: format!("CN={}", e.name),
+            not_before: e.not_before.clone(),
+            not_after: e.not_after.clone(),
+            key_serial: None,
+            order_id: None,
+            state: CertState::Active,
+            der: Vec::new(),
+            issued_at: String::new(),
+            revoked_at: None,
+            revocation_reason: None,
+            source: kiosk_store::CertSource::Directory,
+            issued_by: e.provider.clone(),
+        }))
+    }
+
+    /// Who a recorded certificate names and its last valid day (station
+    /// date): from the certificate, or for one known from the directory
+    /// only, from its entry.
+    fn facts(
+        &self,
+        record: &CertRecord,
+    ) -> Result<(kiosk_domain::certificate::Holder, chrono::NaiveDate), AppError> {
+        if record.source == kiosk_store::CertSource::Directory {
+            let e = self
+                .store()
+                .directory_find(Some(&record.serial), None)?
+                .into_iter()
+                .find(|e| e.issuer == record.issuer)
+                .ok_or_else(|| {
+                    AppError::Corrupt(format!("directory entry {} is gone", record.serial))
+                })?;
+            let last = e
+                .not_after
+                .parse()
+                .map_err(|err| AppError::Corrupt(format!("directory entry {}: {err}", e.serial)))?;
+            return Ok((
+                kiosk_domain::certificate::Holder {
+                    name: e.name,
+                    uscc: e.uscc,
+                },
+                last,
+            ));
+        }
+        let info = certificate_info(&record.der)?;
+        Ok((
+            holder(&info),
+            kiosk_domain::calendar::local_date(crate::clock::from_x509(info.not_after)),
+        ))
+    }
+
     /// The certificate is the applicant's (same USCC; same name unless the
     /// operation is a change), still active, not expired (a renewal may
     /// follow an expiry), not revoked elsewhere, and the application's
@@ -219,8 +338,7 @@ impl Station {
         let (field, label) = serial_field();
         let serial = &record.serial;
         let op = app.operation;
-        let info = certificate_info(&record.der)?;
-        let on_cert = holder(&info);
+        let (on_cert, last_day) = self.facts(record)?;
         let org = &app.organization;
         if !on_cert.uscc.eq_ignore_ascii_case(org.uscc.trim()) {
             let r = Rejection::field(field, label, "certificate_of_another_company");
@@ -305,14 +423,10 @@ impl Station {
                 )
                 .into());
         }
-        let now = crate::clock::x509_time(self.now());
-        if info.not_after <= now && op != Operation::Renew {
+        if last_day < self.today() && op != Operation::Renew {
             return Err(Rejection::field(field, label, "certificate_expired")
                 .zh(
-                    format!(
-                        "证书 {serial} 已于 {} 过期",
-                        kiosk_domain::calendar::local_date(crate::clock::from_x509(info.not_after))
-                    ),
+                    format!("证书 {serial} 已于 {last_day} 过期"),
                     "过期证书请办理证书更新（或新办证书）",
                 )
                 .en(

@@ -229,6 +229,9 @@ impl Station {
                         Operation::ReplaceDamaged => StockState::Defective,
                         _ => StockState::Retired,
                     };
+                    if old.source == kiosk_store::CertSource::Directory {
+                        w.certificate_from_directory(old)?;
+                    }
                     w.certificate_state(&old.serial, CertState::Revoked, Some(reason))?;
                     if let Some(k) = &old.key_serial {
                         w.stock_set(k, key_state, old.order_id.as_deref(), None)?;
@@ -275,6 +278,31 @@ impl Station {
             not_after,
             certificate_pem: cert_path.display().to_string(),
             chain_pem: dir.join("chain.pem").display().to_string(),
+            attempt,
+            crl_number: None,
+        })
+    }
+
+    /// [`Station::personalized`] for a recorded certificate; one known
+    /// from the central's directory only has no certificate to write out.
+    pub(crate) fn personalized_record(
+        &self,
+        order: &Order,
+        key_serial: &str,
+        record: &CertRecord,
+        attempt: i64,
+    ) -> Result<Personalized, AppError> {
+        if !record.der.is_empty() {
+            return self.personalized(order, key_serial, &record.der, attempt);
+        }
+        Ok(Personalized {
+            order_id: order.id.clone(),
+            key_serial: key_serial.to_string(),
+            token_label: format!("KIOSK {}", order.number),
+            certificate_serial: record.serial.clone(),
+            not_after: record.not_after.clone(),
+            certificate_pem: String::new(),
+            chain_pem: String::new(),
             attempt,
             crl_number: None,
         })

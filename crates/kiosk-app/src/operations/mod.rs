@@ -241,7 +241,7 @@ impl Station {
             };
             if let Some(c) = cert {
                 let serial = key.clone().or(c.key_serial.clone()).unwrap_or_default();
-                return self.personalized(&order, &serial, &c.der, 0);
+                return self.personalized_record(&order, &serial, &c, 0);
             }
         }
         let need_key = || -> Result<String, AppError> {

@@ -84,6 +84,9 @@ impl Station {
             |st| {
                 let now = st.now();
                 st.store_mut().write(&actor, now, |w| {
+                    if old.source == kiosk_store::CertSource::Directory {
+                        w.certificate_from_directory(&old)?;
+                    }
                     w.certificate_state(&old.serial, CertState::Revoked, Some(reason))
                 })?;
                 Ok(json!({}))
@@ -93,7 +96,11 @@ impl Station {
             let crl = st.crl_as(m, cfg, &Actor::clerk(clerk))?;
             Ok(json!({ "number": crl.number }))
         })?;
-        let present = key_serial.and_then(|k| m.by_serial(k).ok());
+        // A key this station did not set up is not wiped: its SO PIN is not
+        // the station's.
+        let present = key_serial
+            .filter(|_| old.source == kiosk_store::CertSource::Issued)
+            .and_then(|k| m.by_serial(k).ok());
         run.step(
             Step::Wipe,
             json!({ "key_present": present.is_some() }),
@@ -112,6 +119,6 @@ impl Station {
         })?;
         run.finish()?;
         run.station
-            .personalized(&order, &serial_of_key, &old.der, attempt)
+            .personalized_record(&order, &serial_of_key, &old, attempt)
     }
 }
