@@ -1385,12 +1385,11 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
 
     // From here the counter works offline: nothing below reaches the
     // central until the next sync. Refused first, with nothing written:
-    // another company's certificate, a revoked one, one nobody knows.
+    // another company's certificate, a revoked one.
     let counts = || crate::support::counts(&a.data());
     for (serial, code) in [
         ("7c03", "certificate_of_another_company"),
         ("7c04", "certificate_not_active"),
-        ("7c99", "unknown_certificate"),
     ] {
         let order = a.paid(&application("replace-lost", Some(serial)), None);
         let key = a.stocked_key();
@@ -1453,5 +1452,71 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
     assert_eq!(status(&a, "7c01"), "revoked");
     rig.sync(&b).ok();
     assert_eq!(status(&b, "7c02"), "revoked");
+
+    // A certificate nobody here knows (issued after the last sync): the
+    // order goes to the central's review instead of being refused.
+    let unknown = a.dir.path().join("unknown.json");
+    std::fs::write(
+        &unknown,
+        application("replace-lost", Some("7c05")).to_string(),
+    )
+    .unwrap();
+    let created = a.ctl(&["order", "create", unknown.to_str().unwrap()]).ok();
+    assert_eq!(created["certificate_unknown"], true, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let number = created["number"].as_str().unwrap().to_string();
+    let fee = created["fee"]["total_fen"].as_i64().unwrap().to_string();
+    a.ctl(&["order", "check", &id, "--all", "--status", "ok"])
+        .ok();
+    assert_eq!(
+        a.ctl(&["order", "advance", &id, "approve"]).ok()["state"],
+        "central-review"
+    );
+    // The central finds it in the CA's systems and approves.
+    let found = a.dir.path().join("found.csv");
+    std::fs::write(
+        &found,
+        "serial,issuer,name,uscc,not_before,not_after,status
+         7c05,CN=Legacy Issuing,重庆示例建材有限公司,91500000MA5U8K2T0A,2026-04-01,2027-03-31,valid
+",
+    )
+    .unwrap();
+    rig.admin(&[
+        "certificates-import",
+        "--provider",
+        "ezca",
+        found.to_str().unwrap(),
+    ]);
+    rig.sync(&a).ok();
+    let station_a = station_id(&a);
+    rig.admin(&[
+        "decide",
+        "--station",
+        &station_a,
+        "--order",
+        &number,
+        "--approve",
+    ]);
+    rig.sync(&a).ok();
+    assert_eq!(
+        a.ctl(&["order", "show", &id]).ok()["state"],
+        "awaiting-payment"
+    );
+    a.ctl(&[
+        "order",
+        "pay",
+        &id,
+        "--method",
+        "cash",
+        "--amount-fen",
+        &fee,
+        "--receipt",
+        "R9",
+    ])
+    .ok();
+    let key = a.stocked_key();
+    let (code, j, out) = a.run_op(&id, Some(&key), &[PIN, PIN], true);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(j["not_after"], "2027-03-31", "{j}");
     assert_eq!(a.ctl(&["audit", "verify"]).ok()["ok"], true);
 }

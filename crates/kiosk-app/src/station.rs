@@ -192,6 +192,7 @@ impl Station {
     ) -> Result<Order, AppError> {
         let rules = self.rules()?;
         let (application, checklist, fee, renewal) = self.assess(&rules, application_json)?;
+        let certificate_unknown = self.certificate_unknown(&application)?;
         let now = self.clock.now();
         let order = Order {
             id: kiosk_store::new_id(now),
@@ -201,6 +202,7 @@ impl Station {
             checklist,
             fee,
             renewal,
+            certificate_unknown,
             payment: None,
             reason: None,
             created_at: now,
@@ -219,6 +221,7 @@ impl Station {
     ) -> Result<Order, AppError> {
         let rules = self.rules()?;
         let (application, checklist, fee, renewal) = self.assess(&rules, application_json)?;
+        let certificate_unknown = self.certificate_unknown(&application)?;
         self.order_command(
             key,
             Command::Amend {
@@ -226,6 +229,7 @@ impl Station {
                 checklist,
                 fee,
                 renewal,
+                certificate_unknown,
             },
             by,
         )
@@ -403,6 +407,26 @@ type Assessment = (
 );
 
 impl Station {
+    /// A lost-key replacement or a revocation naming a certificate that
+    /// neither this station nor its copy of the central's directory knows
+    /// (offline, or issued after the last sync): it goes to central review
+    /// instead of being refused at the key work.
+    fn certificate_unknown(&self, app: &Application) -> Result<bool, AppError> {
+        if !matches!(app.operation, Operation::ReplaceLost | Operation::Revoke) {
+            return Ok(false);
+        }
+        let Some(serial) = app
+            .certificate
+            .as_ref()
+            .and_then(|c| c.serial.as_deref())
+            .map(|s| s.trim().to_ascii_lowercase())
+        else {
+            return Ok(false);
+        };
+        Ok(self.store.certificate(&serial)?.is_none()
+            && self.store.directory_find(Some(&serial), None)?.is_empty())
+    }
+
     /// Parses and checks an application: the certificate it names is read
     /// from the station's record and must be the applicant's.
     fn assess(&self, rules: &Rules, application_json: &str) -> Result<Assessment, AppError> {

@@ -150,6 +150,11 @@ pub struct Order {
     pub fee: FeeQuote,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renewal: Option<RenewalDecision>,
+    /// The application names a certificate (for a lost-key replacement or
+    /// a revocation) that neither the station nor the central's directory
+    /// knows: the central must find it before the order goes on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub certificate_unknown: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<Payment>,
     /// Why the order was returned or cancelled, last first.
@@ -184,6 +189,9 @@ pub enum Command {
         checklist: Vec<ChecklistEntry>,
         fee: FeeQuote,
         renewal: Option<RenewalDecision>,
+        /// See [`Order::certificate_unknown`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        certificate_unknown: bool,
     },
     /// The corrected order is back for review.
     Resubmit,
@@ -220,11 +228,13 @@ impl Command {
 
 impl Order {
     /// Whether the central CA must review before payment: a renewal
-    /// expired beyond the grace period.
+    /// expired beyond the grace period, or a certificate nobody here knows.
     pub fn needs_central_review(&self) -> bool {
-        self.renewal
-            .as_ref()
-            .is_some_and(|r| r.mode == crate::renewal::RenewalMode::ReviewRequired)
+        self.certificate_unknown
+            || self
+                .renewal
+                .as_ref()
+                .is_some_and(|r| r.mode == crate::renewal::RenewalMode::ReviewRequired)
     }
 
     /// Applies a command at instant `at`; on refusal the order is unchanged.
@@ -292,6 +302,7 @@ impl Order {
                     checklist,
                     fee,
                     renewal,
+                    certificate_unknown,
                 },
                 PendingReview | Returned,
             ) => {
@@ -299,6 +310,7 @@ impl Order {
                 next.checklist = checklist.clone();
                 next.fee = fee.clone();
                 next.renewal = renewal.clone();
+                next.certificate_unknown = *certificate_unknown;
             }
             (Command::Resubmit, Returned) => {
                 next.state = PendingReview;
