@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::keys::Hsm;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const HOLDER_PIN: &str = "246813";
+pub(crate) const HOLDER_PIN: &str = "246813";
 const HOLDER: &str = "/CN=重庆某某科技有限公司/serialNumber=91500000202800001X";
 
 fn sh(c: &mut Command) -> Vec<u8> {
@@ -177,14 +177,14 @@ impl LegacyCa {
 
 /// A key as the CA's own systems leave it: a token with a P-256 key pair
 /// generated on it by pkcs11-tool, and (once written) its certificate.
-struct HolderKey {
-    serial: String,
+pub(crate) struct HolderKey {
+    pub(crate) serial: String,
     label: String,
-    public_pem: PathBuf,
+    pub(crate) public_pem: PathBuf,
 }
 
 impl HolderKey {
-    fn new(h: &Hsm, label: &str) -> HolderKey {
+    pub(crate) fn new(h: &Hsm, label: &str) -> HolderKey {
         let before = token_serials(h);
         sh(h.plain("softhsm2-util").args([
             "--init-token",
@@ -252,7 +252,7 @@ impl HolderKey {
         }
     }
 
-    fn write_certificate(&self, h: &Hsm, der: &[u8]) {
+    pub(crate) fn write_certificate(&self, h: &Hsm, der: &[u8]) {
         let file = h.dir.path().join(format!("{}-cert.der", self.label));
         std::fs::write(&file, der).unwrap();
         sh(h.plain("pkcs11-tool")
@@ -317,7 +317,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// The shipped catalog, one version up, with `anchors` for 东方中讯.
-fn catalog_with_anchors(version: u32, anchors: &[String]) -> String {
+pub(crate) fn catalog_with_anchors(version: u32, anchors: &[String]) -> String {
     let list: Vec<String> = anchors
         .iter()
         .map(|a| format!("\"\"\"\n{a}\"\"\""))
@@ -439,16 +439,16 @@ fn a_key_from_the_provider_s_own_systems_is_verified_against_its_anchors_and_for
 }
 
 /// The demo application's company, as a legacy certificate names it.
-const DEMO_COMPANY: &str = "/CN=重庆示例建材有限公司/serialNumber=91500000MA5U8K2T0A";
+pub(crate) const DEMO_COMPANY: &str = "/CN=重庆示例建材有限公司/serialNumber=91500000MA5U8K2T0A";
 
 /// The station date (UTC+8) of an RFC 3339 instant.
-fn station_date(rfc3339: &str) -> chrono::NaiveDate {
+pub(crate) fn station_date(rfc3339: &str) -> chrono::NaiveDate {
     (chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap() + chrono::Duration::hours(8))
         .date_naive()
 }
 
 #[test]
-fn a_certificate_issued_elsewhere_is_renewed_from_the_key_and_nothing_else_is_done_to_it() {
+fn a_certificate_issued_elsewhere_is_renewed_or_changed_from_the_key_but_not_unlocked() {
     use crate::keys::application;
     let h = Hsm::new();
     let legacy = LegacyCa::new(h.dir.path(), "Legacy Sinocert");
@@ -482,30 +482,16 @@ fn a_certificate_issued_elsewhere_is_renewed_from_the_key_and_nothing_else_is_do
 
     // Only a renewal: a change would revoke a certificate only its own CA
     // can revoke, an unlock needs an SO PIN this station did not set.
-    for op in ["change", "unlock", "revoke"] {
-        let order = h.paid(&named(op), Some(&today));
-        if op != "change" {
-            let (code, _, out) = h.approve(&order);
-            assert_eq!(code, Some(0), "{out}");
-        }
-        let before = counts();
-        let pins: &[&str] = match op {
-            "unlock" => &[crate::keys::PIN, crate::keys::PIN],
-            "revoke" => &[],
-            _ => &[HOLDER_PIN],
-        };
-        let (code, j, out) = h.run_op(&order, Some(&holder.serial), pins, false);
-        assert_eq!(code, Some(1), "{op}: {out}");
-        // A revocation goes by the central's directory, which this
-        // station has never fetched.
-        let refused = if op == "revoke" {
-            "unknown_certificate"
-        } else {
-            "issued_elsewhere"
-        };
-        assert_eq!(j["error"]["code"], refused, "{op}: {j}");
-        assert_eq!(counts(), before, "{op}: nothing written");
-    }
+    // An unlock needs the key's SO PIN, which this station did not set.
+    let order = h.paid(&named("unlock"), Some(&today));
+    let (code, _, out) = h.approve(&order);
+    assert_eq!(code, Some(0), "{out}");
+    let before = counts();
+    let pins = [crate::keys::PIN, crate::keys::PIN];
+    let (code, j, out) = h.run_op(&order, Some(&holder.serial), &pins, false);
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(j["error"]["code"], "issued_elsewhere", "{j}");
+    assert_eq!(counts(), before, "nothing written");
 
     // Another company naming this certificate: refused, nothing written.
     let mut other = named("renew");
@@ -544,6 +530,39 @@ fn a_certificate_issued_elsewhere_is_renewed_from_the_key_and_nothing_else_is_do
     // openssl: the renewed certificate verifies under the station's chain.
     let (ok, text) = h.verify_chain(&format!("{renewed}.pem"));
     assert!(ok, "{text}");
+
+    // A change of another key's certificate: the new one is this
+    // station's, the old one revoked here but not on this station's CRL
+    // (its own CA lists it, from the central's word).
+    let other_key = HolderKey::new(&h, "HOLDER-CHANGE");
+    let cert = legacy.issue(&other_key.public_pem, DEMO_COMPANY, "0x6b02");
+    other_key.write_certificate(&h, &cert);
+    let shown = h.ctl(&["key", "show", &other_key.serial]).ok();
+    let end = station_date(shown["not_after"].as_str().unwrap());
+    let mut change = application("change", Some("6b02"));
+    change["certificate"]["not_after"] = end.to_string().into();
+    change["change_details"] = "联系人变更".into();
+    let order = h.paid(&change, None);
+    let (code, j, out) = h.run_op(&order, Some(&other_key.serial), &[HOLDER_PIN], false);
+    assert_eq!(code, Some(0), "change: {out}");
+    let changed = j["certificate_serial"].as_str().unwrap().to_string();
+    let (ok, text) = h.verify_chain(&format!("{changed}.pem"));
+    assert!(ok, "{text}");
+    let certs = h.ctl(&["cert", "list", "--key", &other_key.serial]).ok();
+    let old = certs["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["serial"] == "6b02")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (old["source"].as_str(), old["state"].as_str()),
+        (Some("read-from-key"), Some("revoked")),
+        "{old}"
+    );
+    let crl = crate::integrity::crl_text(&h);
+    assert!(!crl.to_uppercase().contains("6B02"), "{crl}");
     assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
 }
 

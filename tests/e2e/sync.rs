@@ -1518,5 +1518,42 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
     let (code, j, out) = a.run_op(&id, Some(&key), &[PIN, PIN], true);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(j["not_after"], "2027-03-31", "{j}");
+
+    // A change of a certificate read from a key at the counter: the
+    // central learns the certificate from the station's record and
+    // publishes the revocation of the old one.
+    use crate::foreign::{
+        catalog_with_anchors, station_date, HolderKey, LegacyCa, DEMO_COMPANY, HOLDER_PIN,
+    };
+    let legacy = LegacyCa::new(a.dir.path(), "Legacy Sinocert");
+    let anchors = a.dir.path().join("anchors.toml");
+    std::fs::write(
+        &anchors,
+        catalog_with_anchors(6, &[legacy.pem("root.pem"), legacy.pem("issuing.pem")]),
+    )
+    .unwrap();
+    a.privileged(&["catalog", "import", anchors.to_str().unwrap()])
+        .ok();
+    let holder = HolderKey::new(&a, "HOLDER-CHANGE");
+    let cert = legacy.issue(&holder.public_pem, DEMO_COMPANY, "0x7d01");
+    holder.write_certificate(&a, &cert);
+    let shown = a.ctl(&["key", "show", &holder.serial]).ok();
+    let end = station_date(shown["not_after"].as_str().unwrap());
+    let mut change = application("change", Some("7d01"));
+    change["certificate"]["not_after"] = end.to_string().into();
+    change["change_details"] = "联系人变更".into();
+    let order = a.paid(&change, None);
+    let (code, _, out) = a.run_op(&order, Some(&holder.serial), &[HOLDER_PIN], false);
+    assert_eq!(code, Some(0), "{out}");
+    rig.sync(&a).ok();
+    assert_eq!(
+        rig.pg.psql("SELECT provider || ' ' || source || ' ' || status FROM directory WHERE serial = '7d01'"),
+        format!("ezca key:{station_a} revoked")
+    );
+    assert_eq!(
+        rig.pg
+            .psql("SELECT count(*) FROM revocations WHERE serial = '7d01'"),
+        "1"
+    );
     assert_eq!(a.ctl(&["audit", "verify"]).ok()["ok"], true);
 }

@@ -412,7 +412,10 @@ impl Station {
     /// (offline, or issued after the last sync): it goes to central review
     /// instead of being refused at the key work.
     fn certificate_unknown(&self, app: &Application) -> Result<bool, AppError> {
-        if !matches!(app.operation, Operation::ReplaceLost | Operation::Revoke) {
+        if !matches!(
+            app.operation,
+            Operation::ReplaceLost | Operation::ReplaceDamaged | Operation::Revoke
+        ) {
             return Ok(false);
         }
         let Some(serial) = app

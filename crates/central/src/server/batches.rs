@@ -171,16 +171,18 @@ pub(super) async fn records(
             let v: serde_json::Value = serde_json::from_str(r.payload.get()).unwrap_or_default();
             let data = &v["data"];
             match r.kind {
-                "certificate.issued" => {
+                // Issued here, or issued elsewhere and read from a key at
+                // the counter (verified there against the provider's anchors).
+                "certificate.issued" | "certificate.read-from-key" => {
                     let der = data["der_hex"].as_str().and_then(|h| hex::decode(h).ok());
-                    let provider = data["provider"].as_str().unwrap_or_default();
+                    let (provider, source) = if r.kind == "certificate.issued" {
+                        (data["provider"].as_str(), format!("station:{station}"))
+                    } else {
+                        (data["issued_by"].as_str(), format!("key:{station}"))
+                    };
                     if let Some(e) = der.and_then(|d| {
-                        crate::directory::of_certificate(
-                            &d,
-                            provider,
-                            &format!("station:{station}"),
-                        )
-                        .ok()
+                        crate::directory::of_certificate(&d, provider.unwrap_or_default(), &source)
+                            .ok()
                     }) {
                         issued.push(e);
                     }
@@ -220,14 +222,15 @@ pub(super) async fn records(
         )
         .await?;
         // A certificate the CA's own systems issued, revoked at a counter
-        // (a lost key, or a revocation without it): marked in the
+        // (a lost key, a revocation without it, a change): marked in the
         // directory and published to every station, for the CA to revoke
         // in its own CRL.
         if !revoked.is_empty() {
             tx.execute(
                 "WITH marked AS (
                    UPDATE directory SET status = 'revoked', version = nextval('directory_version')
-                   WHERE source = 'import' AND serial = ANY($2) AND status = 'valid'
+                   WHERE (source = 'import' OR source LIKE 'key:%') AND serial = ANY($2)
+                     AND status = 'valid'
                    RETURNING issuer, serial)
                  INSERT INTO revocations (issuer, serial, reason, revoked_at, station_id)
                  SELECT m.issuer, m.serial, coalesce((r.payload->'data'->>'reason')::int, 0),

@@ -92,7 +92,7 @@ impl Station {
             // directory knows every certificate of the providers.
             None if matches!(
                 order.application.operation,
-                Operation::ReplaceLost | Operation::Revoke
+                Operation::ReplaceLost | Operation::ReplaceDamaged | Operation::Revoke
             ) =>
             {
                 self.directory_record(&order.application, &serial)?
@@ -122,10 +122,11 @@ impl Station {
     /// anchors, key pair on the key, not revoked, the applicant's: see
     /// [`Station::check_bound`]); the record it returns, marked as read
     /// from the key, is written by the operation once the key work starts,
-    /// so that a refusal writes nothing. Only a renewal acts on it: a
-    /// change or an upgrade revokes the old certificate and a revocation
-    /// is one, which only its own CA can publish; an unlock needs the key's
-    /// SO PIN, which this station did not set.
+    /// so that a refusal writes nothing. A renewal supersedes it; a change
+    /// or an upgrade revokes it here, off this station's CRL, and the
+    /// central publishes the revocation. An unlock is refused: it needs
+    /// the key's SO PIN, which this station did not set. A revocation goes
+    /// by the central's directory.
     pub(crate) fn read_from_key(
         &self,
         m: &kiosk_keys::Module,
@@ -185,24 +186,18 @@ impl Station {
                 )
                 .into());
         }
-        if op != Operation::Renew {
+        if op == Operation::Unlock {
             return Err(Rejection::field(field, label, "issued_elsewhere")
                 .zh(
                     format!(
-                        "证书 {serial} 由{}的其他系统签发，本站可以为其办理证书更新，但不能办理{}：{}",
+                        "证书 {serial} 由{}的其他系统签发，该介质的管理员PIN（SO PIN）不是本站设置的，本站无法解锁",
                         provenance.issued_by_name.unwrap_or_default(),
-                        op.label_zh(),
-                        if op == Operation::Unlock {
-                            "该介质的管理员PIN（SO PIN）不是本站设置的"
-                        } else {
-                            "原证书只能由其签发CA吊销"
-                        }
                     ),
-                    "请到原发证机构办理；或先在本站办理证书更新，之后的业务可在本站办理（吊销可按证书序列号办理，经中心CA转交）",
+                    "请到原发证机构解锁；或办理补办（损坏），由本站签发新介质",
                 )
                 .en(
-                    format!("certificate {serial} was issued by another CA system; this station renews it but cannot {op} it"),
-                    "go to the issuing CA, or renew it here first",
+                    format!("certificate {serial} was issued by another CA system; this station did not set the key's SO PIN and cannot unlock it"),
+                    "go to the issuing CA, or replace the key here",
                 )
                 .into());
         }
