@@ -202,6 +202,7 @@ impl Station {
                 .into());
         }
         let info = certificate_info(&found.der)?;
+        self.check_against_directory(&serial, &info)?;
         let record = CertRecord {
             serial: serial.clone(),
             issuer: provenance.issuer_serial.unwrap_or_default(),
@@ -221,6 +222,52 @@ impl Station {
         };
         self.check_bound(&order.application, &record)?;
         Ok(Some(record))
+    }
+
+    /// The certificate on the key against what the central's directory
+    /// says of the same serial, when it says anything: revoked there, or
+    /// naming another company or another end, it is not acted on.
+    fn check_against_directory(&self, serial: &str, info: &CertInfo) -> Result<(), AppError> {
+        let on_key = holder(info);
+        let last_day =
+            kiosk_domain::calendar::local_date(crate::clock::from_x509(info.not_after)).to_string();
+        let (field, label) = serial_field();
+        for e in self.store().directory_find(Some(serial), None)? {
+            if e.status != "valid" {
+                return Err(Rejection::field(field, label, "certificate_not_active")
+                    .zh(
+                        format!("中心证书目录显示证书 {serial} 已吊销"),
+                        "已吊销的证书不能再办理此业务；请办理新证书",
+                    )
+                    .en(
+                        format!("the central's directory says certificate {serial} was revoked"),
+                        "apply for a new certificate",
+                    )
+                    .into());
+            }
+            if !e.uscc.eq_ignore_ascii_case(&on_key.uscc)
+                || e.name != on_key.name
+                || e.not_after != last_day
+            {
+                return Err(Rejection::field(field, label, "directory_disagrees")
+                    .zh(
+                        format!(
+                            "介质上的证书 {serial} 为“{}”（{}），到期 {last_day}；中心证书目录记载为“{}”（{}），到期 {}：二者不一致",
+                            on_key.name, on_key.uscc, e.name, e.uscc, e.not_after
+                        ),
+                        "暂不办理；请联系中心CA核实该证书（可能是伪造的介质或目录有误）",
+                    )
+                    .en(
+                        format!(
+                            "certificate {serial} on the key names {} ({}) to {last_day}; the central's directory says {} ({}) to {}",
+                            on_key.name, on_key.uscc, e.name, e.uscc, e.not_after
+                        ),
+                        "do not act on it; have the central check the certificate",
+                    )
+                    .into());
+            }
+        }
+        Ok(())
     }
 
     /// A certificate known from the central's directory only, as a record
