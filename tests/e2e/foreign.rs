@@ -118,6 +118,18 @@ impl LegacyCa {
         ca
     }
 
+    /// Makes `h`'s station trust this CA for 东方中讯: its root and issuing
+    /// CA as the provider's anchors, in catalog version 6.
+    pub(crate) fn trusted_by(&self, h: &Hsm) {
+        let file = write(
+            h.dir.path(),
+            "anchors.toml",
+            catalog_with_anchors(6, &[self.pem("root.pem"), self.pem("issuing.pem")]).as_bytes(),
+        );
+        h.privileged(&["catalog", "import", file.to_str().unwrap()])
+            .ok();
+    }
+
     pub(crate) fn pem(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap()
     }
@@ -372,13 +384,7 @@ fn a_key_from_the_provider_s_own_systems_is_verified_against_its_anchors_and_for
 
     // The provider's root and issuing CA in the catalog: verified, issued
     // by the provider, up to its root.
-    let file = write(
-        h.dir.path(),
-        "anchors.toml",
-        catalog_with_anchors(6, &[root.clone(), issuing.clone()]).as_bytes(),
-    );
-    h.privileged(&["catalog", "import", file.to_str().unwrap()])
-        .ok();
+    legacy.trusted_by(&h);
     let p = provenance(&h, &good);
     assert_eq!(p["verified"], true, "{p}");
     assert_eq!(p["issued_by"], "ezca", "{p}");
@@ -452,14 +458,7 @@ fn a_certificate_issued_elsewhere_is_renewed_or_changed_from_the_key_but_not_unl
     use crate::keys::application;
     let h = Hsm::new();
     let legacy = LegacyCa::new(h.dir.path(), "Legacy Sinocert");
-    let (root, issuing) = (legacy.pem("root.pem"), legacy.pem("issuing.pem"));
-    let file = write(
-        h.dir.path(),
-        "anchors.toml",
-        catalog_with_anchors(6, &[root.clone(), issuing.clone()]).as_bytes(),
-    );
-    h.privileged(&["catalog", "import", file.to_str().unwrap()])
-        .ok();
+    legacy.trusted_by(&h);
     h.free_revocation();
 
     let holder = HolderKey::new(&h, "HOLDER-RENEW");

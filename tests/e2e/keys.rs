@@ -590,24 +590,30 @@ impl Hsm {
         self.ctl(&["order", "check", &id, "--all", "--status", "ok"])
             .ok();
         self.ctl(&["order", "advance", &id, "approve"]).ok();
+        self.pay(&id, &fee);
+        id
+    }
+
+    /// Pays an approved order its fee (in fen): cash with a receipt, or
+    /// free when it costs nothing.
+    pub(crate) fn pay(&self, id: &str, fee: &str) {
         if fee == "0" {
-            self.ctl(&["order", "pay", &id, "--method", "free", "--amount-fen", "0"])
+            self.ctl(&["order", "pay", id, "--method", "free", "--amount-fen", "0"])
                 .ok();
         } else {
             self.ctl(&[
                 "order",
                 "pay",
-                &id,
+                id,
                 "--method",
                 "cash",
                 "--amount-fen",
-                &fee,
+                fee,
                 "--receipt",
                 "R",
             ])
             .ok();
         }
-        id
     }
 
     /// `order run` for an operation, with the PIN lines it needs.

@@ -1502,18 +1502,7 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
         a.ctl(&["order", "show", &id]).ok()["state"],
         "awaiting-payment"
     );
-    a.ctl(&[
-        "order",
-        "pay",
-        &id,
-        "--method",
-        "cash",
-        "--amount-fen",
-        &fee,
-        "--receipt",
-        "R9",
-    ])
-    .ok();
+    a.pay(&id, &fee);
     let key = a.stocked_key();
     let (code, j, out) = a.run_op(&id, Some(&key), &[PIN, PIN], true);
     assert_eq!(code, Some(0), "{out}");
@@ -1522,18 +1511,9 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
     // A change of a certificate read from a key at the counter: the
     // central learns the certificate from the station's record and
     // publishes the revocation of the old one.
-    use crate::foreign::{
-        catalog_with_anchors, station_date, HolderKey, LegacyCa, DEMO_COMPANY, HOLDER_PIN,
-    };
+    use crate::foreign::{station_date, HolderKey, LegacyCa, DEMO_COMPANY, HOLDER_PIN};
     let legacy = LegacyCa::new(a.dir.path(), "Legacy Sinocert");
-    let anchors = a.dir.path().join("anchors.toml");
-    std::fs::write(
-        &anchors,
-        catalog_with_anchors(6, &[legacy.pem("root.pem"), legacy.pem("issuing.pem")]),
-    )
-    .unwrap();
-    a.privileged(&["catalog", "import", anchors.to_str().unwrap()])
-        .ok();
+    legacy.trusted_by(&a);
     let holder = HolderKey::new(&a, "HOLDER-CHANGE");
     let cert = legacy.issue(&holder.public_pem, DEMO_COMPANY, "0x7d01");
     holder.write_certificate(&a, &cert);

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Pool};
-use kiosk_domain::certificate::{holder, serial_text};
+use kiosk_domain::certificate::{attributes, holder, serial_text};
 use serde_json::{json, Value};
 
 /// One directory row before the central numbers it.
@@ -46,18 +46,7 @@ fn station_date(t: x509_parser::time::ASN1Time) -> Result<String> {
 /// The entry of a certificate (DER).
 pub fn of_certificate(der: &[u8], provider: &str, source: &str) -> Result<Entry> {
     let (_, c) = x509_parser::parse_x509_certificate(der).context("unreadable certificate")?;
-    let attributes: Vec<(String, String)> = c
-        .subject()
-        .iter_attributes()
-        .map(|a| {
-            let value = a
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|_| String::from_utf8_lossy(a.attr_value().data).into_owned());
-            (a.attr_type().to_id_string(), value)
-        })
-        .collect();
-    let h = holder(&attributes);
+    let h = holder(&attributes(c.subject()));
     Ok(Entry {
         issuer: c.issuer().to_string(),
         serial: serial_text(c.raw_serial()),

@@ -418,12 +418,7 @@ impl Station {
         ) {
             return Ok(false);
         }
-        let Some(serial) = app
-            .certificate
-            .as_ref()
-            .and_then(|c| c.serial.as_deref())
-            .map(|s| s.trim().to_ascii_lowercase())
-        else {
+        let Some(serial) = app.named_serial() else {
             return Ok(false);
         };
         Ok(self.store.certificate(&serial)?.is_none()

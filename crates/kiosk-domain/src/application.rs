@@ -121,6 +121,15 @@ const MAX_NAME: usize = 100;
 const MAX_ADDRESS: usize = 200;
 
 impl Application {
+    /// The serial of the certificate the application names, as the
+    /// station writes serials (trimmed, lowercase).
+    pub fn named_serial(&self) -> Option<String> {
+        self.certificate
+            .as_ref()
+            .and_then(|c| c.serial.as_deref())
+            .map(|s| s.trim().to_ascii_lowercase())
+    }
+
     /// Parses an application file (JSON), saying where it is malformed.
     pub fn from_json(text: &str) -> Result<Application, Rejection> {
         serde_json::from_str(text).map_err(|e| {

@@ -15,6 +15,20 @@ pub struct Holder {
     pub uscc: String,
 }
 
+/// A name's attributes as (dotted OID, value), in order; a value that is
+/// not a string type is taken as (lossy) UTF-8.
+pub fn attributes(name: &x509_parser::x509::X509Name<'_>) -> Vec<(String, String)> {
+    name.iter_attributes()
+        .map(|a| {
+            let value = a
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|_| String::from_utf8_lossy(a.attr_value().data).into_owned());
+            (a.attr_type().to_id_string(), value)
+        })
+        .collect()
+}
+
 /// The holder, from the subject's attributes as (dotted OID, value).
 pub fn holder(attributes: &[(String, String)]) -> Holder {
     let first = |oid: &str| {

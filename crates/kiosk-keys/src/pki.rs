@@ -279,17 +279,7 @@ pub fn revocation_list(
 pub fn certificate_info(der: &[u8]) -> Result<CertInfo, KeyError> {
     let (_, cert) = X509Certificate::from_der(der)
         .map_err(|e| KeyError::X509(format!("unreadable certificate: {e}")))?;
-    let subject_attributes = cert
-        .subject()
-        .iter_attributes()
-        .map(|a| {
-            let value = a
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|_| String::from_utf8_lossy(a.attr_value().data).into_owned());
-            (a.attr_type().to_id_string(), value)
-        })
-        .collect();
+    let subject_attributes = kiosk_domain::certificate::attributes(cert.subject());
     let mut authority_key_id = None;
     let mut subject_key_id = None;
     let mut basic = None;

@@ -44,12 +44,7 @@ impl Station {
     /// station does not know is refused at the key work, which needs the
     /// record.
     pub(crate) fn check_named_certificate(&self, app: &Application) -> Result<(), AppError> {
-        let serial = app
-            .certificate
-            .as_ref()
-            .and_then(|c| c.serial.as_deref())
-            .map(|s| s.trim().to_ascii_lowercase());
-        match serial {
+        match app.named_serial() {
             Some(s) => match self.store().certificate(&s)? {
                 Some(record) => self.check_bound(app, &record),
                 None => Ok(()),
@@ -67,25 +62,19 @@ impl Station {
         if order.application.operation == Operation::New {
             return Ok(None);
         }
-        let serial = order
-            .application
-            .certificate
-            .as_ref()
-            .and_then(|c| c.serial.clone())
-            .map(|s| s.trim().to_ascii_lowercase())
-            .ok_or_else(|| {
-                AppError::from(
-                    Rejection::field(serial_field().0, serial_field().1, "required")
-                        .zh(
-                            "未填写原证书序列号",
-                            "请读取原介质（kioskctl key show）或查询原订单，填写原证书序列号",
-                        )
-                        .en(
-                            "the original certificate's serial is missing",
-                            "read it from the old key or its order",
-                        ),
-                )
-            })?;
+        let serial = order.application.named_serial().ok_or_else(|| {
+            AppError::from(
+                Rejection::field(serial_field().0, serial_field().1, "required")
+                    .zh(
+                        "未填写原证书序列号",
+                        "请读取原介质（kioskctl key show）或查询原订单，填写原证书序列号",
+                    )
+                    .en(
+                        "the original certificate's serial is missing",
+                        "read it from the old key or its order",
+                    ),
+            )
+        })?;
         let known = match self.store().certificate(&serial)? {
             Some(c) => Some(c),
             // A lost key, or a revocation without it: the central's
@@ -133,13 +122,7 @@ impl Station {
         order: &Order,
         key_serial: &str,
     ) -> Result<Option<CertRecord>, AppError> {
-        let Some(serial) = order
-            .application
-            .certificate
-            .as_ref()
-            .and_then(|c| c.serial.as_deref())
-            .map(|s| s.trim().to_ascii_lowercase())
-        else {
+        let Some(serial) = order.application.named_serial() else {
             return Ok(None);
         };
         // A revocation needs only the certificate's facts: the central's

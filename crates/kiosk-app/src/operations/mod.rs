@@ -227,15 +227,8 @@ impl Station {
                 .find(|c| c.state == CertState::Active)
             {
                 Some(c) => Some(c),
-                None => match order
-                    .application
-                    .certificate
-                    .as_ref()
-                    .and_then(|c| c.serial.as_deref())
-                {
-                    Some(serial) => self
-                        .store()
-                        .certificate(&serial.trim().to_ascii_lowercase())?,
+                None => match order.application.named_serial() {
+                    Some(serial) => self.store().certificate(&serial)?,
                     None => None,
                 },
             };
