@@ -118,13 +118,14 @@ impl LegacyCa {
         ca
     }
 
-    /// Makes `h`'s station trust this CA for 东方中讯: its root and issuing
-    /// CA as the provider's anchors, in catalog version 6.
-    pub(crate) fn trusted_by(&self, h: &Hsm) {
+    /// Makes `h`'s station trust this CA for `provider`: its root and
+    /// issuing CA as the provider's anchors, in catalog version 6.
+    pub(crate) fn trusted_by(&self, h: &Hsm, provider: &str) {
+        let anchors = [self.pem("root.pem"), self.pem("issuing.pem")];
         let file = write(
             h.dir.path(),
             "anchors.toml",
-            catalog_with_anchors(6, &[self.pem("root.pem"), self.pem("issuing.pem")]).as_bytes(),
+            catalog_with_anchors(6, provider, &anchors).as_bytes(),
         );
         h.privileged(&["catalog", "import", file.to_str().unwrap()])
             .ok();
@@ -328,8 +329,8 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
-/// The shipped catalog, one version up, with `anchors` for 东方中讯.
-pub(crate) fn catalog_with_anchors(version: u32, anchors: &[String]) -> String {
+/// The shipped catalog, one version up, with `anchors` for `provider`.
+pub(crate) fn catalog_with_anchors(version: u32, provider: &str, anchors: &[String]) -> String {
     let list: Vec<String> = anchors
         .iter()
         .map(|a| format!("\"\"\"\n{a}\"\"\""))
@@ -337,8 +338,8 @@ pub(crate) fn catalog_with_anchors(version: u32, anchors: &[String]) -> String {
     kiosk_app::EMBEDDED_CATALOG
         .replacen("version = 5", &format!("version = {version}"), 1)
         .replacen(
-            "id = \"ezca\"\n",
-            &format!("id = \"ezca\"\nanchors = [{}]\n", list.join(", ")),
+            &format!("id = \"{provider}\"\n"),
+            &format!("id = \"{provider}\"\nanchors = [{}]\n", list.join(", ")),
             1,
         )
 }
@@ -369,6 +370,7 @@ fn a_key_from_the_provider_s_own_systems_is_verified_against_its_anchors_and_for
         "bad-anchor.toml",
         catalog_with_anchors(
             6,
+            "ezca",
             &["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into()],
         )
         .as_bytes(),
@@ -384,7 +386,7 @@ fn a_key_from_the_provider_s_own_systems_is_verified_against_its_anchors_and_for
 
     // The provider's root and issuing CA in the catalog: verified, issued
     // by the provider, up to its root.
-    legacy.trusted_by(&h);
+    legacy.trusted_by(&h, "ezca");
     let p = provenance(&h, &good);
     assert_eq!(p["verified"], true, "{p}");
     assert_eq!(p["issued_by"], "ezca", "{p}");
@@ -458,7 +460,7 @@ fn a_certificate_issued_elsewhere_is_renewed_or_changed_from_the_key_but_not_unl
     use crate::keys::application;
     let h = Hsm::new();
     let legacy = LegacyCa::new(h.dir.path(), "Legacy Sinocert");
-    legacy.trusted_by(&h);
+    legacy.trusted_by(&h, "ezca");
     h.free_revocation();
 
     let holder = HolderKey::new(&h, "HOLDER-RENEW");
@@ -600,4 +602,62 @@ pub(crate) fn issued_pem(ca: &LegacyCa, dir: &Path, subject: &str, serial: &str)
         &["x509", "-inform", "DER", "-in", der_file.to_str().unwrap()],
     ))
     .unwrap()
+}
+
+#[test]
+fn a_certificate_issued_elsewhere_is_upgraded_in_place_with_a_new_key_pair_on_the_key() {
+    use crate::keys::application;
+    let h = Hsm::new();
+    let legacy = LegacyCa::new(h.dir.path(), "Legacy CQC");
+    legacy.trusted_by(&h, "cqc");
+    let holder = HolderKey::new(&h, "HOLDER-UPGRADE");
+    let cert = legacy.issue(&holder.public_pem, DEMO_COMPANY, "0x6c01");
+    holder.write_certificate(&h, &cert);
+    let shown = h.ctl(&["key", "show", &holder.serial]).ok();
+    assert_eq!(shown["provenance"]["issued_by"], "cqc", "{shown}");
+    let end = station_date(shown["not_after"].as_str().unwrap());
+    let mut upgrade = application("upgrade", Some("6c01"));
+    upgrade["provider"] = "cqc".into();
+    upgrade["project"] = "energy-saving-procurement".into();
+    upgrade["certificate"]["not_after"] = end.to_string().into();
+    let order = h.paid(&upgrade, None);
+    let (code, j, out) = h.run_op(&order, Some(&holder.serial), &[HOLDER_PIN], false);
+    assert_eq!(code, Some(0), "upgrade: {out}");
+    // A new key pair on the key, validity unchanged, the station's chain.
+    let new = j["certificate_serial"].as_str().unwrap().to_string();
+    assert_eq!(j["not_after"], end.to_string(), "{j}");
+    let (ok, text) = h.verify_chain(&format!("{new}.pem"));
+    assert!(ok, "{text}");
+    let shown = h.ctl(&["key", "show", &holder.serial]).ok();
+    assert_eq!(shown["provenance"]["issued_by"], "station", "{shown}");
+    assert_eq!(
+        shown["provenance"]["verified"], true,
+        "the key holds the new pair: {shown}"
+    );
+    let mut pem = std::process::Command::new("openssl");
+    pem.args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(h.data().join("ca").join(format!("{new}.pem")));
+    let new_public = String::from_utf8(sh(&mut pem)).unwrap();
+    assert_ne!(
+        new_public,
+        std::fs::read_to_string(&holder.public_pem).unwrap(),
+        "a new key pair"
+    );
+    let certs = h.ctl(&["cert", "list", "--key", &holder.serial]).ok();
+    let old = certs["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["serial"] == "6c01")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (
+            old["source"].as_str(),
+            old["issued_by"].as_str(),
+            old["state"].as_str()
+        ),
+        (Some("read-from-key"), Some("cqc"), Some("revoked")),
+        "{old}"
+    );
 }

@@ -1369,7 +1369,8 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
          7c01,CN=Legacy Issuing,重庆示例建材有限公司,91500000MA5U8K2T0A,2026-01-01,2027-06-30,valid\n\
          7c02,CN=Legacy Issuing,重庆示例建材有限公司,91500000MA5U8K2T0A,2026-02-01,2027-07-31,valid\n\
          7c03,CN=Legacy Issuing,重庆另一家建材有限公司,91500000MA5U8K2U97,2026-01-01,2027-06-30,valid\n\
-         7c04,CN=Legacy Issuing,重庆示例建材有限公司,91500000MA5U8K2T0A,2025-01-01,2026-12-31,revoked\n",
+         7c04,CN=Legacy Issuing,重庆示例建材有限公司,91500000MA5U8K2T0A,2025-01-01,2026-12-31,revoked\n\
+         7c06,CN=Legacy Issuing,重庆示例建材有限公司,91500000MA5U8K2T0A,2026-06-01,2027-05-31,valid\n",
     )
     .unwrap();
     rig.admin(&[
@@ -1423,6 +1424,14 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
         "{old}"
     );
     assert_eq!(status(&a, "7c01"), "revoked-pending-central");
+
+    // A damaged key the same way (its facts from the directory too).
+    let damaged = a.paid(&application("replace-damaged", Some("7c06")), None);
+    let key = a.stocked_key();
+    let (code, j, out) = a.run_op(&damaged, Some(&key), &[PIN, PIN], true);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(j["not_after"], "2027-05-31", "{j}");
+    assert_eq!(status(&a, "7c06"), "revoked-pending-central");
 
     // A revocation without the key.
     let order = a.paid(&application("revoke", Some("7c02")), None);
@@ -1513,7 +1522,7 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
     // publishes the revocation of the old one.
     use crate::foreign::{station_date, HolderKey, LegacyCa, DEMO_COMPANY, HOLDER_PIN};
     let legacy = LegacyCa::new(a.dir.path(), "Legacy Sinocert");
-    legacy.trusted_by(&a);
+    legacy.trusted_by(&a, "ezca");
     let holder = HolderKey::new(&a, "HOLDER-CHANGE");
     let cert = legacy.issue(&holder.public_pem, DEMO_COMPANY, "0x7d01");
     holder.write_certificate(&a, &cert);
