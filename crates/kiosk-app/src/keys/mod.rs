@@ -19,6 +19,7 @@ use crate::AppError;
 
 mod ca;
 mod crl;
+mod elsewhere;
 mod existing;
 mod personalize;
 mod profile;
