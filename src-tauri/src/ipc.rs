@@ -297,6 +297,9 @@ pub struct OrderDto {
     /// The key work writes a blank key from stock, not the applicant's.
     pub writes_blank_key: bool,
     pub certificate_serial: Option<String>,
+    /// The certificate it replaced or revoked was another CA's: revoked
+    /// here, pending at the central until the next sync.
+    pub revocation_pending_at_central: bool,
     pub reason: Option<String>,
     /// Whether the key work writes a seal the clerk approved (optional:
     /// else the replaced certificate's seal).

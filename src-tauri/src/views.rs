@@ -246,6 +246,7 @@ pub fn order(st: &Station, o: &Order) -> IpcResult<OrderDto> {
         approved_by: d.approved_by.clone(),
         writes_blank_key: d.writes_blank_key,
         certificate_serial: d.certificate_serial.clone(),
+        revocation_pending_at_central: d.revocation_pending_at_central,
         reason: o.reason.clone(),
         seal_need: d.seal_need,
         seal: d.seal.as_ref().map(|(v, png)| SealDto {

@@ -1440,6 +1440,9 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
     let (code, _, out) = a.run_op(&order, None, &[], false);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(status(&a, "7c02"), "revoked-pending-central");
+    let pending =
+        |id: &str| a.ctl(&["order", "show", id]).ok()["revocation_pending_at_central"].clone();
+    assert_eq!(pending(&order), true);
     // Not on this station's CRL: another CA signed it.
     let crl = crate::integrity::crl_text(&a);
     assert!(
@@ -1459,6 +1462,7 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
         "2"
     );
     assert_eq!(status(&a, "7c01"), "revoked");
+    assert_eq!(pending(&order), false, "the central's word arrived");
     rig.sync(&b).ok();
     assert_eq!(status(&b, "7c02"), "revoked");
 

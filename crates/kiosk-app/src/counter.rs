@@ -49,6 +49,10 @@ pub struct DeskOrder {
     pub writes_blank_key: bool,
     /// The certificate the order made, once active.
     pub certificate_serial: Option<String>,
+    /// The certificate the order replaced or revoked was another CA's:
+    /// revoked here, pending at the central until a sync (see
+    /// [`Station::revocation_pending_at_central`]).
+    pub revocation_pending_at_central: bool,
 }
 
 impl Station {
@@ -83,6 +87,7 @@ impl Station {
             approved_by,
             writes_blank_key: writes_blank_key(op),
             certificate_serial,
+            revocation_pending_at_central: self.revocation_pending_at_central(&order)?,
             order,
         })
     }

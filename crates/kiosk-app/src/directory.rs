@@ -16,6 +16,33 @@ pub struct DirectoryView {
 }
 
 impl Station {
+    /// Whether this station revoked a certificate another CA issued (read
+    /// from a key, or known from the directory).
+    fn revoked_here(&self, serial: &str) -> Result<bool, AppError> {
+        Ok(self.store().certificate(serial)?.is_some_and(|c| {
+            c.source != kiosk_store::CertSource::Issued
+                && c.state == kiosk_store::CertState::Revoked
+        }))
+    }
+
+    /// The certificate an order names, issued by another CA, that this
+    /// station revoked and the central has not yet marked revoked: the
+    /// revocation is pending at the central until a sync brings its word.
+    pub fn revocation_pending_at_central(
+        &self,
+        order: &kiosk_domain::order::Order,
+    ) -> Result<bool, AppError> {
+        let Some(serial) = order.application.named_serial() else {
+            return Ok(false);
+        };
+        Ok(self.revoked_here(&serial)?
+            && !self
+                .store()
+                .directory_find(Some(&serial), None)?
+                .iter()
+                .any(|e| e.status == "revoked"))
+    }
+
     /// Certificates in the directory with this serial or this USCC. One
     /// this station revoked that the central has not yet marked revoked
     /// reads `revoked-pending-central` until a sync brings the central's
@@ -42,11 +69,7 @@ impl Station {
             .store()
             .directory_find(serial.as_deref(), uscc.as_deref())?;
         for e in entries.iter_mut().filter(|e| e.status == "valid") {
-            let revoked_here = self
-                .store()
-                .certificate(&e.serial)?
-                .is_some_and(|c| c.state == kiosk_store::CertState::Revoked);
-            if revoked_here {
+            if self.revoked_here(&e.serial)? {
                 e.status = "revoked-pending-central".into();
             }
         }

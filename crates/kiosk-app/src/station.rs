@@ -38,6 +38,8 @@ pub struct OrderView {
     pub order: Order,
     pub state_zh: &'static str,
     pub history: Vec<HistoryEntry>,
+    /// See [`Station::revocation_pending_at_central`].
+    pub revocation_pending_at_central: bool,
 }
 
 /// What `catalog show` prints.
@@ -268,6 +270,7 @@ impl Station {
         Ok(OrderView {
             state_zh: order.state.label_zh(),
             history: self.store.order_history(&order.id)?,
+            revocation_pending_at_central: self.revocation_pending_at_central(&order)?,
             order,
         })
     }

@@ -17,7 +17,12 @@ pin_need: PinNeed, needs_approval: boolean, approved_by: string | null,
 /**
  * The key work writes a blank key from stock, not the applicant's.
  */
-writes_blank_key: boolean, certificate_serial: string | null, reason: string | null, 
+writes_blank_key: boolean, certificate_serial: string | null, 
+/**
+ * The certificate it replaced or revoked was another CA's: revoked
+ * here, pending at the central until the next sync.
+ */
+revocation_pending_at_central: boolean, reason: string | null, 
 /**
  * Whether the key work writes a seal the clerk approved (optional:
  * else the replaced certificate's seal).
