@@ -131,6 +131,23 @@ impl LegacyCa {
             .ok();
     }
 
+    /// A new holder key (`label`) carrying this CA's certificate for the
+    /// demo company, as the CA's systems leave it; what `key show` says of
+    /// it, and the station date its certificate ends on.
+    pub(crate) fn key_for_demo_company(
+        &self,
+        h: &Hsm,
+        label: &str,
+        serial: &str,
+    ) -> (HolderKey, Value, chrono::NaiveDate) {
+        let holder = HolderKey::new(h, label);
+        let cert = self.issue(&holder.public_pem, DEMO_COMPANY, serial);
+        holder.write_certificate(h, &cert);
+        let shown = h.ctl(&["key", "show", &holder.serial]).ok();
+        let end = station_date(shown["not_after"].as_str().unwrap());
+        (holder, shown, end)
+    }
+
     pub(crate) fn pem(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap()
     }
@@ -463,13 +480,9 @@ fn a_certificate_issued_elsewhere_is_renewed_or_changed_from_the_key_but_not_unl
     legacy.trusted_by(&h, "ezca");
     h.free_revocation();
 
-    let holder = HolderKey::new(&h, "HOLDER-RENEW");
-    let cert = legacy.issue(&holder.public_pem, DEMO_COMPANY, "0x6b01");
-    holder.write_certificate(&h, &cert);
-    let shown = h.ctl(&["key", "show", &holder.serial]).ok();
+    let (holder, shown, end) = legacy.key_for_demo_company(&h, "HOLDER-RENEW", "0x6b01");
     assert_eq!(shown["provenance"]["verified"], true, "{shown}");
     let serial = shown["certificate_serial"].as_str().unwrap().to_string();
-    let end = station_date(shown["not_after"].as_str().unwrap());
     let today = (end - chrono::Duration::days(30)).to_string();
     let named = |op: &str| {
         let mut v = application(op, Some(&serial));
@@ -535,11 +548,7 @@ fn a_certificate_issued_elsewhere_is_renewed_or_changed_from_the_key_but_not_unl
     // A change of another key's certificate: the new one is this
     // station's, the old one revoked here but not on this station's CRL
     // (its own CA lists it, from the central's word).
-    let other_key = HolderKey::new(&h, "HOLDER-CHANGE");
-    let cert = legacy.issue(&other_key.public_pem, DEMO_COMPANY, "0x6b02");
-    other_key.write_certificate(&h, &cert);
-    let shown = h.ctl(&["key", "show", &other_key.serial]).ok();
-    let end = station_date(shown["not_after"].as_str().unwrap());
+    let (other_key, _, end) = legacy.key_for_demo_company(&h, "HOLDER-CHANGE", "0x6b02");
     let mut change = application("change", Some("6b02"));
     change["certificate"]["not_after"] = end.to_string().into();
     change["change_details"] = "联系人变更".into();
@@ -610,12 +619,8 @@ fn a_certificate_issued_elsewhere_is_upgraded_in_place_with_a_new_key_pair_on_th
     let h = Hsm::new();
     let legacy = LegacyCa::new(h.dir.path(), "Legacy CQC");
     legacy.trusted_by(&h, "cqc");
-    let holder = HolderKey::new(&h, "HOLDER-UPGRADE");
-    let cert = legacy.issue(&holder.public_pem, DEMO_COMPANY, "0x6c01");
-    holder.write_certificate(&h, &cert);
-    let shown = h.ctl(&["key", "show", &holder.serial]).ok();
+    let (holder, shown, end) = legacy.key_for_demo_company(&h, "HOLDER-UPGRADE", "0x6c01");
     assert_eq!(shown["provenance"]["issued_by"], "cqc", "{shown}");
-    let end = station_date(shown["not_after"].as_str().unwrap());
     let mut upgrade = application("upgrade", Some("6c01"));
     upgrade["provider"] = "cqc".into();
     upgrade["project"] = "energy-saving-procurement".into();

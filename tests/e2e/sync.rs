@@ -1524,14 +1524,10 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
     // A change of a certificate read from a key at the counter: the
     // central learns the certificate from the station's record and
     // publishes the revocation of the old one.
-    use crate::foreign::{station_date, HolderKey, LegacyCa, DEMO_COMPANY, HOLDER_PIN};
+    use crate::foreign::{LegacyCa, HOLDER_PIN};
     let legacy = LegacyCa::new(a.dir.path(), "Legacy Sinocert");
     legacy.trusted_by(&a, "ezca");
-    let holder = HolderKey::new(&a, "HOLDER-CHANGE");
-    let cert = legacy.issue(&holder.public_pem, DEMO_COMPANY, "0x7d01");
-    holder.write_certificate(&a, &cert);
-    let shown = a.ctl(&["key", "show", &holder.serial]).ok();
-    let end = station_date(shown["not_after"].as_str().unwrap());
+    let (holder, _, end) = legacy.key_for_demo_company(&a, "HOLDER-CHANGE", "0x7d01");
     let mut change = application("change", Some("7d01"));
     change["certificate"]["not_after"] = end.to_string().into();
     change["change_details"] = "联系人变更".into();

@@ -59,6 +59,15 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// The certificates (DER) of a PEM text, in order; other blocks are left.
+pub fn pem_certificates(text: &str) -> Vec<Vec<u8>> {
+    pem_blocks(text)
+        .into_iter()
+        .filter(|(label, _)| label == "CERTIFICATE")
+        .map(|(_, der)| der)
+        .collect()
+}
+
 /// The DER blocks of a PEM text, with their labels, in order.
 pub fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();

@@ -167,7 +167,14 @@ pub(super) async fn records(
         // The directory: what the station issued, and what it revoked of it.
         let mut issued = Vec::new();
         let mut revoked = Vec::new();
-        for r in fresh.iter() {
+        let certificate_kinds = [
+            "certificate.issued",
+            "certificate.read-from-key",
+            "certificate.revoked",
+        ];
+        // Only the certificate records are read past their kind: a batch of
+        // order steps is not parsed again here.
+        for r in fresh.iter().filter(|r| certificate_kinds.contains(&r.kind)) {
             let v: serde_json::Value = serde_json::from_str(r.payload.get()).unwrap_or_default();
             let data = &v["data"];
             match r.kind {

@@ -155,11 +155,7 @@ impl Station {
         operator: &Actor,
     ) -> Result<StationCa, AppError> {
         let text = fs::read_to_string(path).map_err(|e| AppError::io(path.display(), e))?;
-        let chain: Vec<Vec<u8>> = kiosk_keys::pem_blocks(&text)
-            .into_iter()
-            .filter(|(l, _)| l == "CERTIFICATE")
-            .map(|(_, d)| d)
-            .collect();
+        let chain = kiosk_keys::pem_certificates(&text);
         let mut certs = chain.iter().cloned();
         let bad = |problem: &str, problem_en: &str| -> AppError {
             Rejection::field("certificate", "签发CA证书", "bad_ca_certificate")

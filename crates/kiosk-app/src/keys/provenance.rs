@@ -6,7 +6,7 @@
 //! the key holds its key pair, and nothing says it was revoked.
 
 use kiosk_domain::{Catalog, Rejection};
-use kiosk_keys::{certificate_info, path_to_anchor, pem_blocks, AnchorBreak, CertInfo};
+use kiosk_keys::{certificate_info, path_to_anchor, pem_certificates, AnchorBreak, CertInfo};
 use serde::Serialize;
 
 use crate::{AppError, Station};
@@ -50,22 +50,13 @@ fn refusal(code: &'static str) -> kiosk_domain::rejection::RefusalZh {
     Rejection::field(FIELD.0, FIELD.1, code)
 }
 
-/// The DER certificates in a PEM text.
-fn certificates(pem: &str) -> Vec<Vec<u8>> {
-    pem_blocks(pem)
-        .into_iter()
-        .filter(|(label, _)| label == "CERTIFICATE")
-        .map(|(_, der)| der)
-        .collect()
-}
-
 /// Every provider anchor must be a readable CA certificate: a catalog whose
 /// anchors cannot be read is refused whole, as a catalog that asks for too
 /// much is.
 pub(crate) fn check_anchors(catalog: &Catalog) -> Result<(), AppError> {
     for p in &catalog.providers {
         for (i, pem) in p.anchors.iter().enumerate() {
-            let ders = certificates(pem);
+            let ders = pem_certificates(pem);
             let readable =
                 ders.len() == 1 && certificate_info(&ders[0]).is_ok_and(|info| info.ca.is_some());
             if !readable {
@@ -101,7 +92,7 @@ impl Station {
             out.push(Issuer {
                 id: STATION.into(),
                 name: "本站签发CA".into(),
-                anchors: certificates(&chain),
+                anchors: pem_certificates(&chain),
             });
         }
         for p in &self.rules()?.catalog().providers {
@@ -109,7 +100,7 @@ impl Station {
                 out.push(Issuer {
                     id: p.id.clone(),
                     name: p.name.clone(),
-                    anchors: p.anchors.iter().flat_map(|a| certificates(a)).collect(),
+                    anchors: p.anchors.iter().flat_map(|a| pem_certificates(a)).collect(),
                 });
             }
         }

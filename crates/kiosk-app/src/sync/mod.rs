@@ -267,11 +267,7 @@ fn pinned(cfg: &SyncConfig) -> Result<Vec<Vec<u8>>, AppError> {
         return Ok(Vec::new());
     };
     let text = fs::read_to_string(path).map_err(|e| AppError::io(path.display(), e))?;
-    Ok(kiosk_keys::pem_blocks(&text)
-        .into_iter()
-        .filter(|(l, _)| l == "CERTIFICATE")
-        .map(|(_, d)| d)
-        .collect())
+    Ok(kiosk_keys::pem_certificates(&text))
 }
 
 fn agent(cfg: &SyncConfig) -> Result<ureq::Agent, AppError> {
