@@ -41,7 +41,8 @@ impl Desk {
         printer: Option<String>,
         idle_seconds: u32,
     ) -> Result<Desk, AppError> {
-        let station = Station::open(&data_dir, clock.clone())?.with_today(today);
+        let mut station = Station::open(&data_dir, clock.clone())?.with_today(today);
+        station.key_audit(&keys);
         Ok(Desk {
             data_dir,
             clock,

@@ -155,7 +155,7 @@ fn outbox(h: &Hsm) -> Vec<Value> {
 /// Completed counter orders, written by the crash-test writer.
 fn burst(h: &Hsm, orders: u32) {
     h.ctl(&["clerk", "list"]).ok(); // t01 exists and is logged in
-    let mut c = Command::new(env!("CARGO_BIN_EXE_order-burst"));
+    let mut c = h.plain(env!("CARGO_BIN_EXE_order-burst"));
     c.arg(h.data()).arg(orders.to_string()).arg("t01");
     let r = crate::support::run_with_stdin(c, &[crate::support::CLERK_SECRET]);
     assert_eq!(r.code, 0, "order-burst: {}{}", r.stdout, r.stderr);
@@ -1022,28 +1022,64 @@ fn a_forger_holding_the_database_but_not_the_token_is_caught_by_audit_verify_and
         .unwrap();
     assert_eq!(central_hash, stored_head);
 
-    // The forger rewrites a payment and computes the chain again: every
-    // row links, but the seal of the head is broken.
-    let forged = forge_a_payment(&db);
-    let r = a.ctl(&["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    let kinds: Vec<&str> = r.json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["seal_broken"], "{}", r.stdout);
-    assert!(r.stderr.contains("加封"), "{}", r.stderr);
-    assert!(forged < head);
+    // Every row the station wrote since its token was set up carries a
+    // value keyed in the token, and verify checked them all.
+    assert_eq!(verified["keys_checked"], true, "{verified}");
+    let keyed_from = verified["keyed_from"].as_i64().unwrap();
+    assert!(
+        keyed_from > 1,
+        "the rows before the station CA are chained only: {verified}"
+    );
+    assert_eq!(verified["keyed_rows"], head - keyed_from + 1, "{verified}");
 
-    // Deleting the seals hides it from the file alone; not from the
-    // central, which refuses the station's next rows and stores nothing.
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute("DELETE FROM audit_seals", [])
-        .unwrap();
-    assert_eq!(a.ctl(&["audit", "verify"]).ok()["seals"], 0);
+    // The forger rewrites a payment and computes the chain again: every
+    // row links, but no rewritten row has its keyed value any more, and
+    // the seal of the head is broken.
+    let forged = forge_a_payment(&db);
+    assert!(keyed_from <= forged && forged < head);
+    let findings = |r: &crate::support::Run| -> Vec<(i64, String)> {
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        r.json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["seq"].as_i64().unwrap(),
+                    f["kind"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let rewritten = |kind: &str| -> Vec<(i64, String)> {
+        (forged..=head).map(|s| (s, kind.to_string())).collect()
+    };
+    let r = a.ctl(&["audit", "verify"]);
+    let mut expected = rewritten("forged");
+    expected.push((head, "seal_broken".to_string()));
+    assert_eq!(findings(&r), expected, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("加封") && r.stderr.contains("密钥校验值"),
+        "{}",
+        r.stderr
+    );
+
+    // Deleting the seals does not hide it from the file alone; nor does
+    // dropping the keyed values.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute("DELETE FROM audit_seals", []).unwrap();
+    let r = a.ctl(&["audit", "verify"]);
+    assert_eq!(r.json["seals"], 0);
+    assert_eq!(findings(&r), rewritten("forged"), "{}", r.stdout);
+    c.execute(
+        "UPDATE audit SET key_epoch = NULL, mac = NULL WHERE seq >= ?1",
+        [forged],
+    )
+    .unwrap();
+    assert_eq!(findings(&a.ctl(&["audit", "verify"])), rewritten("unkeyed"));
+
+    // Nor from the central, which refuses the station's next rows and
+    // stores nothing.
     burst(&a, 1);
     let before = rig.records(&station).len();
     let r = rig.sync(&a).refused("central_history_diverged");

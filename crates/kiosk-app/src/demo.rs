@@ -78,7 +78,7 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
     };
     let made = station.run_order(&m, &cfg, &order.id, work, &clerk)?;
     let done = station.order(&order.id)?.order;
-    let audit = station.verify_audit()?;
+    let audit = station.verify_audit(Some(&cfg))?;
     let counts = station.store().counts()?;
     Ok(DemoSummary {
         order_id: done.id,
@@ -118,12 +118,8 @@ fn open_demo(
     let mut station = Station::open(data_dir, clock)?;
     mark_demo_dir(data_dir)?;
     let conf = softhsm_conf(data_dir)?;
-    let mut cfg = KeyConfig::from_env()?;
-    let demo_secret = format!("demo-{}", &station.store().station_id()[..8]);
-    cfg.station_pin
-        .get_or_insert_with(|| SecretString::from(demo_secret.clone()));
-    cfg.transport_so_pin
-        .get_or_insert_with(|| SecretString::from(format!("{demo_secret}-so")));
+    let cfg = station.key_config()?;
+    station.key_audit(&cfg);
     let m = Module::load(&cfg.module)?;
     demo_accounts(&mut station)?;
     if station.store().station_ca()?.is_none() {
@@ -131,6 +127,30 @@ fn open_demo(
         station.ca_init_demo(&m, &cfg, &supervisor)?;
     }
     Ok((station, conf, cfg, m))
+}
+
+impl Station {
+    /// This station's key settings: from the environment and the secret
+    /// files (see [`KeyConfig::from_env`]); on a directory the demo made,
+    /// the demo's token directory and PINs (derived from the station)
+    /// where none are set up, so that a script carries on from the demo.
+    pub fn key_config(&self) -> Result<KeyConfig, AppError> {
+        let mut cfg = KeyConfig::from_env()?;
+        if !self.data_dir().join(DEMO_MARKER).exists() {
+            return Ok(cfg);
+        }
+        let demo_secret = format!("demo-{}", &self.station_id()[..8]);
+        cfg.station_pin
+            .get_or_insert_with(|| SecretString::from(demo_secret.clone()));
+        cfg.transport_so_pin
+            .get_or_insert_with(|| SecretString::from(format!("{demo_secret}-so")));
+        let conf = self.data_dir().join("softhsm").join("softhsm2.conf");
+        if std::env::var_os("SOFTHSM2_CONF").is_none_or(|c| c.is_empty()) && conf.exists() {
+            // SoftHSM2 reads it when the module initialises, later in this process.
+            std::env::set_var("SOFTHSM2_CONF", &conf);
+        }
+        Ok(cfg)
+    }
 }
 
 /// Marks a data directory as the demo's own.

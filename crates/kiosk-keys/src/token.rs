@@ -58,8 +58,15 @@ pub struct ObjectSummary {
 }
 
 impl Module {
-    /// Loads and initialises a module. SoftHSM2 reads `SOFTHSM2_CONF` here.
+    /// Loads and initialises a module (SoftHSM2 reads `SOFTHSM2_CONF`
+    /// here). A module is initialised once per process: loading it again
+    /// gives the same one, as `C_Initialize` may be called only once.
     pub fn load(path: &str) -> Result<Module, KeyError> {
+        static LOADED: std::sync::Mutex<Vec<(String, Pkcs11)>> = std::sync::Mutex::new(Vec::new());
+        let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, ctx)) = loaded.iter().find(|(p, _)| p == path) {
+            return Ok(Module { ctx: ctx.clone() });
+        }
         let ctx = Pkcs11::new(path).map_err(|source| KeyError::Module {
             path: path.to_string(),
             source,
@@ -69,6 +76,7 @@ impl Module {
                 path: path.to_string(),
                 source,
             })?;
+        loaded.push((path.to_string(), ctx.clone()));
         Ok(Module { ctx })
     }
 
@@ -575,6 +583,28 @@ impl TokenSession {
                 Attribute::Class(ObjectClass::DATA),
                 Attribute::Token(true),
                 Attribute::Private(false),
+                Attribute::Application(application.as_bytes().to_vec()),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Value(value.to_vec()),
+            ])
+            .map(|_| ())
+            .map_err(KeyError::at("C_CreateObject(data)"))
+    }
+
+    /// A private data object (seen and made only after login) that cannot
+    /// be modified once made.
+    pub fn put_private_data(
+        &self,
+        application: &str,
+        label: &str,
+        value: &[u8],
+    ) -> Result<(), KeyError> {
+        self.session
+            .create_object(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Modifiable(false),
                 Attribute::Application(application.as_bytes().to_vec()),
                 Attribute::Label(label.as_bytes().to_vec()),
                 Attribute::Value(value.to_vec()),

@@ -6,8 +6,11 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use kiosk_domain::Rejection;
+
+use crate::audit_key::EpochKey;
 use crate::journal::GENESIS;
-use crate::{Store, StoreError};
+use crate::{AuditKey, Store, StoreError};
 
 /// One thing found wrong in the trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +33,12 @@ pub struct AuditReport {
     /// Seals checked, and the newest sealed row (0: none).
     pub seals: usize,
     pub sealed_upto: i64,
+    /// Whether the rows' keyed values were checked (that takes the station
+    /// token), how many rows carry one, and the first row from which every
+    /// row must (0: the station keeps no keyed trail yet).
+    pub keys_checked: bool,
+    pub keyed_rows: i64,
+    pub keyed_from: i64,
     pub findings: Vec<AuditFinding>,
 }
 
@@ -121,8 +130,61 @@ impl Store {
             head_seq,
             seals: 0,
             sealed_upto: 0,
+            keys_checked: false,
+            keyed_rows: 0,
+            keyed_from: 0,
             findings,
         })
+    }
+
+    /// Checks every row's keyed value (see [`crate::AuditKey`]) with the
+    /// epoch keys `derive` computes in the station token, and that every
+    /// row from `keyed_from` on has one. Adds what it finds to `report`.
+    pub fn verify_audit_keys(
+        &self,
+        report: &mut AuditReport,
+        keyed_from: i64,
+        derive: &mut dyn FnMut(&str) -> Result<EpochKey, Rejection>,
+    ) -> Result<(), StoreError> {
+        let mut keys: HashMap<String, AuditKey> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, hash, key_epoch, mac FROM audit ORDER BY seq")?;
+        let mut rows = stmt.query([])?;
+        let mut keyed = 0;
+        while let Some(r) = rows.next()? {
+            let (seq, hash, epoch, mac): (i64, String, Option<String>, Option<String>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let (Some(epoch), Some(mac)) = (epoch, mac) else {
+                if keyed_from > 0 && seq >= keyed_from {
+                    report.findings.push(AuditFinding {
+                        seq,
+                        kind: "unkeyed",
+                        message: format!("第 {seq} 条审计记录没有本站令牌的密钥校验值（自第 {keyed_from} 条起每条都应有）：是在本站令牌之外写入或改写的"),
+                        message_en: format!("audit row {seq} has no keyed value from the station token (every row from {keyed_from} on must): it was written or rewritten outside the station"),
+                    });
+                }
+                continue;
+            };
+            keyed += 1;
+            if !keys.contains_key(&epoch) {
+                let key = derive(&epoch).map_err(StoreError::Rejected)?;
+                keys.insert(epoch.clone(), AuditKey::new(epoch.clone(), key));
+            }
+            if keys[&epoch].mac(&hash) != mac {
+                report.findings.push(AuditFinding {
+                    seq,
+                    kind: "forged",
+                    message: format!("第 {seq} 条审计记录的密钥校验值不符：它不是本站写下的那条，是持有数据库文件的人改写或伪造的"),
+                    message_en: format!("the keyed value of audit row {seq} does not match: it is not the row the station wrote, someone holding the database file rewrote or forged it"),
+                });
+            }
+        }
+        report.keys_checked = true;
+        report.keyed_rows = keyed;
+        report.keyed_from = keyed_from;
+        report.ok = report.findings.is_empty();
+        Ok(())
     }
 
     /// Every outbox record must be the one an audit row vouches for (the

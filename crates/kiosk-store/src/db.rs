@@ -4,6 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
+use crate::audit_key::{AuditKey, AuditKeyer, KeyState};
 use crate::journal::{self, Actor};
 use crate::migrations::MIGRATIONS;
 use crate::StoreError;
@@ -16,6 +17,7 @@ pub struct Store {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
     station_id: String,
+    pub(crate) key: KeyState,
 }
 
 impl Store {
@@ -29,6 +31,7 @@ impl Store {
                 conn,
                 path: path.to_path_buf(),
                 station_id: String::new(),
+                key: KeyState::Unkeyed,
             };
             store.migrate(now)?;
             store.station_id = store
@@ -53,6 +56,7 @@ impl Store {
                 conn,
                 path: path.to_path_buf(),
                 station_id,
+                key: KeyState::Unkeyed,
             })
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -81,6 +85,50 @@ impl Store {
         &self.path
     }
 
+    /// Keys the audit rows this store writes from now on (see
+    /// [`AuditKey`]): `keyer` is asked once, before the first write.
+    pub fn set_audit_keyer(&mut self, keyer: AuditKeyer) {
+        self.key = KeyState::NotAsked(keyer);
+    }
+
+    /// The epoch of the key this store's rows carry, once asked.
+    pub fn audit_epoch(&self) -> Option<&str> {
+        match &self.key {
+            KeyState::Keyed(k) => Some(k.epoch()),
+            _ => None,
+        }
+    }
+
+    /// Asks the keyer now (when installed and not asked yet) rather than
+    /// at the next write.
+    pub fn prime_audit_key(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.ask_audit_key(now).map_err(|e| e.at(&self.path))
+    }
+
+    /// Asks the keyer, the first time, for this process's epoch key.
+    fn ask_audit_key(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if let KeyState::NotAsked(_) = self.key {
+            let KeyState::NotAsked(mut keyer) = std::mem::replace(&mut self.key, KeyState::Unkeyed)
+            else {
+                unreachable!("matched above")
+            };
+            let epoch = journal::new_id(now);
+            let next_seq = self.audit_head()?.0 + 1;
+            match keyer(&epoch, next_seq) {
+                Ok(Some(key)) => self.key = KeyState::Keyed(AuditKey::new(epoch, key)),
+                // Asked again at the next write: the station token may be
+                // set up meanwhile (by another process).
+                Ok(None) => self.key = KeyState::NotAsked(keyer),
+                Err(refused) => {
+                    // Asked again at the next write: the token may be back.
+                    self.key = KeyState::NotAsked(keyer);
+                    return Err(StoreError::Rejected(refused));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `f` in one immediate transaction; `f` gets a [`journal::Writer`]
     /// that records outbox and audit rows in the same transaction.
     pub fn write<T>(
@@ -91,10 +139,20 @@ impl Store {
     ) -> Result<T, StoreError> {
         let path = self.path.clone();
         let run = || -> Result<T, StoreError> {
+            self.ask_audit_key(now)?;
+            let key = match &self.key {
+                KeyState::Keyed(k) => Some(k),
+                _ => None,
+            };
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut w = journal::Writer { tx, actor, now };
+            let mut w = journal::Writer {
+                tx,
+                actor,
+                now,
+                key,
+            };
             let out = f(&mut w)?;
             w.tx.commit()?;
             Ok(out)

@@ -65,6 +65,8 @@ pub struct Writer<'a> {
     pub(crate) tx: Transaction<'a>,
     pub(crate) actor: &'a Actor,
     pub(crate) now: DateTime<Utc>,
+    /// The epoch's key, when the station keys its trail.
+    pub(crate) key: Option<&'a crate::AuditKey>,
 }
 
 impl Writer<'_> {
@@ -131,9 +133,13 @@ impl Writer<'_> {
             prev_hash,
         };
         let hash = row.hash();
+        let (epoch, mac) = match self.key {
+            Some(k) => (Some(k.epoch()), Some(k.mac(&hash))),
+            None => (None, None),
+        };
         self.tx.execute(
-            "INSERT INTO audit (seq, at, actor, action, subject, detail, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO audit (seq, at, actor, action, subject, detail, prev_hash, hash, key_epoch, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             (
                 row.seq,
                 &row.at,
@@ -143,6 +149,8 @@ impl Writer<'_> {
                 &row.detail,
                 &row.prev_hash,
                 &hash,
+                epoch,
+                mac,
             ),
         )?;
         self.tx.execute(

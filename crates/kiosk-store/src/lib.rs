@@ -6,6 +6,7 @@
 //! sync outbox and a row to the hash-chained audit trail.
 
 mod audit;
+mod audit_key;
 mod catalogs;
 mod clerks;
 mod db;
@@ -20,6 +21,7 @@ mod states;
 mod sync;
 
 pub use audit::{AuditFinding, AuditReport};
+pub use audit_key::{AuditKey, AuditKeyer, EpochKey};
 pub use catalogs::{CatalogSummary, ImportOutcome, TariffOverride};
 pub use clerks::{Approval, ClerkRow};
 pub use db::{ts as timestamp, Store, SCHEMA_VERSION};

@@ -117,3 +117,170 @@ fn outbox_and_audit_grow_together_and_roll_back_together() {
     assert!(report.ok);
     assert_eq!(report.rows, 3);
 }
+
+/// A keyer as the station's would be, with the token's derivation played
+/// by a keyed hash of the epoch (the real one runs in the token).
+fn keyer_for(
+    secret: u8,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<(String, i64)>>>,
+) -> crate::AuditKeyer {
+    Box::new(move |epoch: &str, next: i64| {
+        asked.lock().unwrap().push((epoch.to_string(), next));
+        Ok(Some(derive(secret, epoch)))
+    })
+}
+
+fn derive(secret: u8, epoch: &str) -> zeroize::Zeroizing<[u8; 32]> {
+    use sha2::Digest;
+    let d = sha2::Sha256::new()
+        .chain_update([secret])
+        .chain_update(epoch.as_bytes())
+        .finalize();
+    zeroize::Zeroizing::new(d.into())
+}
+
+fn event(s: &mut Store, t: i64) {
+    s.write(&Actor::clerk("c1"), at(t), |w| {
+        w.record(
+            "test.event",
+            "subject",
+            serde_json::json!({"t": t}),
+            serde_json::json!(t),
+        )
+    })
+    .unwrap();
+}
+
+#[test]
+fn keyed_rows_verify_and_a_rewritten_row_is_forged_or_unkeyed() {
+    let (d, mut s) = fresh();
+    event(&mut s, 1); // before the station keys its trail
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    s.set_audit_keyer(keyer_for(7, asked.clone()));
+    event(&mut s, 2);
+    event(&mut s, 3);
+    // A second process: another epoch.
+    let mut other = Store::open(&d.path().join("t.db"), at(4)).unwrap();
+    other.set_audit_keyer(keyer_for(7, asked.clone()));
+    event(&mut other, 4);
+    {
+        let asked = asked.lock().unwrap();
+        assert_eq!(asked.len(), 2, "asked once per process: {asked:?}");
+        assert_eq!(
+            (asked[0].1, asked[1].1),
+            (2, 4),
+            "with the next row's number"
+        );
+        assert_ne!(asked[0].0, asked[1].0, "each process has its own epoch");
+    }
+    let check = |s: &Store, secret: u8| {
+        let mut r = s.verify_audit().unwrap();
+        s.verify_audit_keys(&mut r, 2, &mut |e| Ok(derive(secret, e)))
+            .unwrap();
+        r
+    };
+    let r = check(&s, 7);
+    assert!(r.ok, "{:?}", r.findings);
+    assert_eq!((r.keys_checked, r.keyed_rows, r.keyed_from), (true, 3, 2));
+    // Keys from another token: every keyed row is forged.
+    let wrong: Vec<_> = check(&s, 8)
+        .findings
+        .iter()
+        .map(|f| (f.seq, f.kind))
+        .collect();
+    assert_eq!(wrong, [(2, "forged"), (3, "forged"), (4, "forged")]);
+
+    // A forger rewrites row 3 and its own hash, and the rest of the chain.
+    let c = Connection::open(d.path().join("t.db")).unwrap();
+    c.execute(
+        "UPDATE audit SET actor = 'clerk:someone-else' WHERE seq = 3",
+        [],
+    )
+    .unwrap();
+    rechain(&c, 3);
+    let kinds = |r: crate::AuditReport| -> Vec<(i64, &'static str)> {
+        r.findings.iter().map(|f| (f.seq, f.kind)).collect()
+    };
+    assert_eq!(kinds(s.verify_audit().unwrap()), [], "the bare chain holds");
+    assert_eq!(kinds(check(&s, 7)), [(3, "forged"), (4, "forged")]);
+    // Dropping the keyed values instead.
+    c.execute("UPDATE audit SET key_epoch = NULL, mac = NULL", [])
+        .unwrap();
+    assert_eq!(
+        kinds(check(&s, 7)),
+        [(2, "unkeyed"), (3, "unkeyed"), (4, "unkeyed")]
+    );
+}
+
+#[test]
+fn a_refusing_keyer_writes_nothing_and_is_asked_again() {
+    let (_d, mut s) = fresh();
+    let mut first = true;
+    s.set_audit_keyer(Box::new(move |_: &str, _: i64| {
+        if std::mem::take(&mut first) {
+            Err(
+                kiosk_domain::Rejection::field("station_token", "工作站令牌", "unreachable")
+                    .zh("未接通", "接上后重试")
+                    .en("not reachable", "plug it in and retry"),
+            )
+        } else {
+            Ok(Some(derive(1, "x")))
+        }
+    }));
+    let refused = s.write(&Actor::clerk("c1"), at(1), |w| {
+        w.record(
+            "test.event",
+            "subject",
+            serde_json::json!({}),
+            serde_json::json!(null),
+        )
+    });
+    assert!(matches!(refused, Err(StoreError::Rejected(_))));
+    assert_eq!(s.audit_head().unwrap().0, 0, "nothing written");
+    event(&mut s, 2);
+    assert!(s.audit_epoch().is_some());
+}
+
+/// Recomputes the SHA-256 chain from row `from` on, as a forger would.
+fn rechain(c: &Connection, from: i64) {
+    let mut prev: String = c
+        .query_row("SELECT hash FROM audit WHERE seq = ?1", [from - 1], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let rows: Vec<i64> = c
+        .prepare("SELECT seq FROM audit WHERE seq >= ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([from], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for seq in rows {
+        let row = c
+            .query_row(
+                "SELECT seq, at, actor, action, subject, detail FROM audit WHERE seq = ?1",
+                [seq],
+                |r| {
+                    Ok(kiosk_sync::audit::AuditRow {
+                        seq: r.get(0)?,
+                        at: r.get(1)?,
+                        actor: r.get(2)?,
+                        action: r.get(3)?,
+                        subject: r.get(4)?,
+                        detail: r.get(5)?,
+                        prev_hash: prev.clone(),
+                    })
+                },
+            )
+            .unwrap();
+        let hash = row.hash();
+        c.execute(
+            "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+            (&prev, &hash, seq),
+        )
+        .unwrap();
+        prev = hash;
+    }
+    c.execute("UPDATE audit_head SET hash = ?1", [&prev])
+        .unwrap();
+}

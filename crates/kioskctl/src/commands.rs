@@ -45,7 +45,15 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         id: cli.approver,
         stdin: cli.approver_stdin,
     };
-    let open = || Station::open(&data_dir, clock.clone()).map(|s| s.with_today(cli.today));
+    // Every station opened keys the audit rows it writes, when its token is
+    // set up (see `Station::key_audit`).
+    let open = || -> Result<Station, AppError> {
+        let mut st = Station::open(&data_dir, clock.clone())?.with_today(cli.today);
+        if let Ok(cfg) = st.key_config() {
+            st.key_audit(&cfg);
+        }
+        Ok(st)
+    };
     // A change: the station and the live session of this user there. A
     // directory with no station has no session either, and stays untouched.
     let signed_in = || -> Result<(Station, Session), AppError> {
@@ -123,11 +131,17 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Validate { kind, value } => validate_one(kind, &value, today),
         Cmd::Order(o) => order(o, open, signed_in),
         Cmd::Audit(AuditCmd::Verify) => {
-            let report = open()?.verify_audit()?;
+            let st = open()?;
+            let report = st.verify_audit(st.key_config().ok().as_ref())?;
             let human = if report.ok {
                 let unsealed = report.head_seq - report.sealed_upto;
+                let keyed = if report.keys_checked {
+                    format!("；{} 条带本站令牌密钥校验值，均相符", report.keyed_rows)
+                } else {
+                    "；未核对密钥校验值（需要工作站令牌及其PIN文件）".to_string()
+                };
                 format!(
-                    "审计记录完整：共 {} 条，链条无断点；{} 个封记有效{}",
+                    "审计记录完整：共 {} 条，链条无断点；{} 个封记有效{}{keyed}",
                     report.rows,
                     report.seals,
                     if unsealed > 0 {

@@ -21,6 +21,10 @@ fn main() {
     let dir = PathBuf::from(args.next().expect("DATA_DIR"));
     let orders: u32 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let mut station = Station::open(&dir, Arc::new(SystemClock)).expect("open station");
+    // As every station process: its rows are keyed once its token is set up.
+    if let Ok(keys) = station.key_config() {
+        station.key_audit(&keys);
+    }
     let clerk = match args.next() {
         Some(id) => {
             let mut line = String::new();

@@ -313,6 +313,10 @@ impl Station {
         let started = Instant::now();
         let now = self.now();
         self.store_mut().sync_started(now)?;
+        // The audit key before anything goes on the wire: deriving it logs in
+        // to the station token, which SoftHSM2 answers by rewriting its token
+        // file, and a sync may be cut off at any instant.
+        self.store_mut().prime_audit_key(now)?;
         // A set-up refused (plain HTTP, no pinned CA) sends nothing and is
         // recorded like any failed run, so the console shows it.
         let outcome = cfg
