@@ -5,6 +5,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use crate::audit_key::{AuditKey, AuditKeyer, KeyState};
+use crate::checkpoint::Checkpointer;
 use crate::journal::{self, Actor};
 use crate::migrations::MIGRATIONS;
 use crate::StoreError;
@@ -18,6 +19,7 @@ pub struct Store {
     pub(crate) path: PathBuf,
     station_id: String,
     pub(crate) key: KeyState,
+    checkpointer: Option<Checkpointer>,
 }
 
 impl Store {
@@ -32,8 +34,13 @@ impl Store {
                 path: path.to_path_buf(),
                 station_id: String::new(),
                 key: KeyState::Unkeyed,
+                checkpointer: None,
             };
             store.migrate(now)?;
+            store.checkpointer = Checkpointer::start(path);
+            if store.checkpointer.is_some() {
+                store.conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+            }
             store.station_id = store
                 .conn
                 .query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
@@ -57,6 +64,7 @@ impl Store {
                 path: path.to_path_buf(),
                 station_id,
                 key: KeyState::Unkeyed,
+                checkpointer: None,
             })
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -144,17 +152,24 @@ impl Store {
                 KeyState::Keyed(k) => Some(k),
                 _ => None,
             };
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut w = journal::Writer {
-                tx,
-                actor,
-                now,
-                key,
+            let out = {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut w = journal::Writer {
+                    tx,
+                    actor,
+                    now,
+                    key,
+                    station: &self.station_id,
+                };
+                let out = f(&mut w)?;
+                w.tx.commit()?;
+                out
             };
-            let out = f(&mut w)?;
-            w.tx.commit()?;
+            if let Some(c) = &mut self.checkpointer {
+                c.committed(&self.conn);
+            }
             Ok(out)
         };
         run().map_err(|e| e.at(&path))

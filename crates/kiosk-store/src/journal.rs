@@ -67,6 +67,7 @@ pub struct Writer<'a> {
     pub(crate) now: DateTime<Utc>,
     /// The epoch's key, when the station keys its trail.
     pub(crate) key: Option<&'a crate::AuditKey>,
+    pub(crate) station: &'a str,
 }
 
 impl Writer<'_> {
@@ -88,9 +89,7 @@ impl Writer<'_> {
         data: Value,
         summary: Value,
     ) -> Result<i64, StoreError> {
-        let station: String = self
-            .tx
-            .query_row("SELECT station_id FROM station", [], |r| r.get(0))?;
+        let station = self.station;
         let id = new_id(self.now);
         let at = ts(self.now);
         let payload = json!({
@@ -102,10 +101,12 @@ impl Writer<'_> {
             "data": data,
         })
         .to_string();
-        self.tx.execute(
-            "INSERT INTO outbox (id, kind, payload_version, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            (&id, kind, PAYLOAD_VERSION, &payload, &at),
-        )?;
+        // The statements of every write, prepared once per connection.
+        self.tx
+            .prepare_cached(
+                "INSERT INTO outbox (id, kind, payload_version, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute((&id, kind, PAYLOAD_VERSION, &payload, &at))?;
         let outbox_seq = self.tx.last_insert_rowid();
         let detail = json!({
             "outbox_seq": outbox_seq,
@@ -116,9 +117,8 @@ impl Writer<'_> {
         .to_string();
         let (prev_seq, prev_hash): (i64, String) = self
             .tx
-            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .or_else(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
                 e => Err(e),
@@ -137,10 +137,12 @@ impl Writer<'_> {
             Some(k) => (Some(k.epoch()), Some(k.mac(&hash))),
             None => (None, None),
         };
-        self.tx.execute(
-            "INSERT INTO audit (seq, at, actor, action, subject, detail, prev_hash, hash, key_epoch, mac)
+        self.tx
+            .prepare_cached(
+                "INSERT INTO audit (seq, at, actor, action, subject, detail, prev_hash, hash, key_epoch, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            (
+            )?
+            .execute((
                 row.seq,
                 &row.at,
                 &row.actor,
@@ -153,11 +155,12 @@ impl Writer<'_> {
                 mac,
             ),
         )?;
-        self.tx.execute(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
+        self.tx
+            .prepare_cached(
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            (row.seq, &hash),
-        )?;
+            )?
+            .execute((row.seq, &hash))?;
         Ok(outbox_seq)
     }
 }

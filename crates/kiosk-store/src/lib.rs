@@ -8,6 +8,7 @@
 mod audit;
 mod audit_key;
 mod catalogs;
+mod checkpoint;
 mod clerks;
 mod db;
 mod documents;

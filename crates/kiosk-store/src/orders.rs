@@ -97,11 +97,8 @@ impl Store {
     pub fn order(&self, key: &str) -> Result<Option<Order>, StoreError> {
         let body: Option<String> = self
             .conn
-            .query_row(
-                "SELECT body FROM orders WHERE id = ?1 OR number = ?1",
-                [key.trim()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT body FROM orders WHERE id = ?1 OR number = ?1")?
+            .query_row([key.trim()], |r| r.get(0))
             .optional()?;
         Ok(match body {
             Some(b) => Some(serde_json::from_str(&b)?),
@@ -209,18 +206,20 @@ impl Writer<'_> {
         cmd: &Command,
     ) -> Result<(), StoreError> {
         let body = serde_json::to_string(order)?;
-        let changed = self.tx().execute(
-            "UPDATE orders SET state = ?1, updated_at = ?2, revision = ?3, body = ?4
+        let changed = self
+            .tx()
+            .prepare_cached(
+                "UPDATE orders SET state = ?1, updated_at = ?2, revision = ?3, body = ?4
              WHERE id = ?5 AND revision = ?6",
-            (
+            )?
+            .execute((
                 order.state.as_str(),
                 ts(self.now()),
                 order.revision,
                 &body,
                 &order.id,
                 from_revision,
-            ),
-        )?;
+            ))?;
         if changed != 1 {
             return Err(StoreError::Conflict(order.number.clone()));
         }
