@@ -12,6 +12,8 @@ mod pki;
 mod proof;
 mod readers;
 mod signer;
+mod sm2;
+mod sm2pki;
 mod token;
 
 pub use error::KeyError;
@@ -23,6 +25,14 @@ pub use pki::{
 pub use proof::{decryption_test, Decryption};
 pub use readers::{CardEvent, Reader, Readers};
 pub use signer::TokenSigner;
+pub use sm2::{
+    digest as sm2_digest, verify_sm2, SignatureFormat, Sm2Mechanisms,
+    DEFAULT_DISTID as SM2_DEFAULT_DISTID,
+};
+pub use sm2pki::{
+    sm2_csr, sm2_csr_point, sm2_issue, sm2_revocation_list, sm2_self_signed_ca, sm2_sub_ca,
+    Sm2Signer, SM3_WITH_SM2,
+};
 pub use token::{CertObject, KeyKind, Module, ObjectSummary, TokenInfo, TokenSession};
 
 pub use cryptoki::object::{ObjectClass, ObjectHandle};

@@ -173,19 +173,35 @@ impl Module {
         Ok(TokenSession {
             session,
             serial: token.serial.clone(),
+            ctx: self.ctx.clone(),
+            slot: token.slot,
         })
     }
 }
 
 /// A read-write session on one token.
 pub struct TokenSession {
-    session: Session,
+    pub(crate) session: Session,
     serial: String,
+    ctx: Pkcs11,
+    slot: Slot,
 }
 
 impl TokenSession {
     pub fn serial(&self) -> &str {
         &self.serial
+    }
+
+    /// Whether the token has this mechanism. Asked one by one: the module's
+    /// list may leave out vendor-defined values on the way through.
+    pub fn has_mechanism(&self, m: cryptoki::mechanism::MechanismType) -> Result<bool, KeyError> {
+        match self.ctx.get_mechanism_info(self.slot, m) {
+            Ok(_) => Ok(true),
+            Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::MechanismInvalid, _)) => {
+                Ok(false)
+            }
+            Err(e) => Err(KeyError::at("C_GetMechanismInfo")(e)),
+        }
     }
 
     pub fn login_so(&self, pin: &SecretString) -> Result<(), KeyError> {
@@ -266,7 +282,7 @@ impl TokenSession {
     }
 
     /// [`Self::pair`] with more (public, private) attributes.
-    fn pair_with(
+    pub(crate) fn pair_with(
         &self,
         mechanism: Mechanism<'_>,
         algorithm: Vec<Attribute>,

@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+mod sm2;
+
 use kiosk_keys::{
     certificate_info, csr, issue, revocation_list, self_signed_ca, sub_ca, verify_signature,
     Module, Revoked, SecretString, SubjectSpec, TokenSigner,

@@ -1,0 +1,354 @@
+//! SM2 on the project's SM2 test token (`crates/sm2-token`), loaded by path
+//! as a vendor's PKCS#11 module is: a root, a station sub-CA, a request
+//! with proof of possession, a certificate and a CRL, all SM3withSM2,
+//! checked by OpenSSL 3 and by gmssl (pure Python), which the project did
+//! not write. Each vendor's mechanism set runs in its own process (a
+//! module reads its configuration once per process).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kiosk_keys::{
+    sm2_csr, sm2_csr_point, sm2_issue, sm2_revocation_list, sm2_self_signed_ca, sm2_sub_ca,
+    verify_sm2, ExtendedKeyUsagePurpose, Extensions, KeyUsagePurpose, Module, Revoked,
+    SecretString, Sm2Mechanisms, Sm2Signer, SubjectSpec, SERIAL_NUMBER,
+};
+use time::{Duration, OffsetDateTime};
+
+/// The test token's module, next to this test binary (cargo builds the
+/// cdylib of the dev-dependency with it).
+fn module_path() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    [deps, deps.parent().unwrap()]
+        .iter()
+        .map(|d| d.join("libkiosk_sm2_token.so"))
+        .find(|p| p.is_file())
+        .expect("libkiosk_sm2_token.so next to the test binary")
+}
+
+/// Runs `child` (an ignored test of this binary) in a process of its own
+/// with a fresh token directory for `vendor`.
+fn in_own_process(child: &str, vendor: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("sm2-token.conf");
+    std::fs::create_dir(dir.path().join("tokens")).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nvendor = {vendor}\n",
+            dir.path().join("tokens").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([child, "--exact", "--ignored", "--nocapture"])
+        .env("KIOSK_SM2_TOKEN_CONF", &conf)
+        .env("SM2_TEST_VENDOR", vendor)
+        .env("SM2_TEST_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{vendor}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sm2_chain_on_the_test_token_with_the_sansec_set() {
+    in_own_process("sm2::sm2_chain_child", "sansec");
+}
+
+#[test]
+fn sm2_chain_on_the_test_token_with_the_tass_set() {
+    in_own_process("sm2::sm2_chain_child", "tass");
+}
+
+fn pin(s: &str) -> SecretString {
+    SecretString::from(s.to_string())
+}
+
+fn subject(cn: &str) -> SubjectSpec {
+    SubjectSpec {
+        common_name: cn.into(),
+        organization: Some(cn.into()),
+        organizational_unit: None,
+        extra: vec![],
+    }
+}
+
+#[test]
+#[ignore = "run by the tests above, in a process of its own"]
+fn sm2_chain_child() {
+    let vendor = std::env::var("SM2_TEST_VENDOR").unwrap();
+    let work = PathBuf::from(std::env::var("SM2_TEST_DIR").unwrap());
+    let set = Sm2Mechanisms::by_id(&vendor).unwrap();
+    let m = Module::load(module_path().to_str().unwrap()).unwrap();
+    m.init_token(m.free_slot().unwrap(), &pin("so-1"), "station")
+        .unwrap();
+    let s = m.open(&m.by_label("station").unwrap()).unwrap();
+    s.login_so(&pin("so-1")).unwrap();
+    s.init_user_pin(&pin("station-1")).unwrap();
+    s.logout().unwrap();
+    s.login_user(&pin("station-1")).unwrap();
+    assert_eq!(
+        set.missing_on(&s).unwrap(),
+        Vec::<u64>::new(),
+        "the token has the set"
+    );
+    s.generate_sm2(set, b"root", "root").unwrap();
+    let (_, sub_point) = s.generate_sm2(set, b"sub", "sub").unwrap();
+    let (_, leaf_point) = s.generate_sm2(set, b"leaf", "leaf").unwrap();
+
+    let now = OffsetDateTime::now_utc();
+    let root_key = Sm2Signer::new(&s, set, b"root").unwrap();
+    let root = sm2_self_signed_ca(
+        &root_key,
+        &subject("Demo SM2 Root"),
+        now,
+        now + Duration::days(3650),
+        &[0x41; 16],
+    )
+    .unwrap();
+    let sub = sm2_sub_ca(
+        &sub_point,
+        &subject("Station SM2 CA"),
+        &root,
+        &root_key,
+        now,
+        now + Duration::days(1825),
+        &[0x42; 16],
+    )
+    .unwrap();
+    let sub_key = Sm2Signer::new(&s, set, b"sub").unwrap();
+    let leaf_key = Sm2Signer::new(&s, set, b"leaf").unwrap();
+    let mut company = subject("重庆示例建材有限公司");
+    company.extra = vec![(SERIAL_NUMBER.to_vec(), "91500000MA5U8K2T0A".into())];
+    let csr = sm2_csr(&leaf_key, &company).unwrap();
+    assert_eq!(
+        sm2_csr_point(&csr).unwrap(),
+        leaf_point,
+        "proof of possession"
+    );
+    let ext = Extensions {
+        key_usages: vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::ContentCommitment,
+        ],
+        extended_key_usages: vec![ExtendedKeyUsagePurpose::ClientAuth],
+        crl_url: Some("http://crl.kiosk-station.invalid/crl/st1.crl".into()),
+        ca_issuers_url: Some("http://crl.kiosk-station.invalid/ca/st1.cer".into()),
+    };
+    let serial = [0x43; 16];
+    let issue = |point: &[u8; 65]| {
+        sm2_issue(
+            &csr,
+            point,
+            &company,
+            &sub,
+            &sub_key,
+            now,
+            now + Duration::days(365),
+            &serial,
+            &ext,
+        )
+    };
+    let leaf = issue(&leaf_point).unwrap();
+    // A request for another key than the one generated here is refused.
+    assert!(issue(&sub_point).is_err());
+    let crl = sm2_revocation_list(
+        &sub,
+        &sub_key,
+        &[Revoked {
+            serial: serial.to_vec(),
+            at: now,
+            reason: 1,
+        }],
+        7,
+        now,
+        now + Duration::days(7),
+    )
+    .unwrap();
+
+    let file = |name: &str, der: &[u8]| -> PathBuf {
+        let p = work.join(name);
+        std::fs::write(&p, der).unwrap();
+        p
+    };
+    let root_pem = pem(&file("root.der", &root), "x509");
+    let sub_pem = pem(&file("sub.der", &sub), "x509");
+    let leaf_pem = pem(&file("leaf.der", &leaf), "x509");
+    let crl_pem = pem(&file("crl.der", &crl), "crl");
+
+    // OpenSSL reads them as SM2 with SM3 and finds the extensions.
+    let text = openssl(&["x509", "-in", leaf_pem.to_str().unwrap(), "-noout", "-text"]);
+    assert!(text.contains("SM2-with-SM3"), "{text}");
+    assert!(text.contains("serialNumber = 91500000MA5U8K2T0A"), "{text}");
+    assert!(text.contains("TLS Web Client Authentication"), "{text}");
+    assert!(
+        text.contains("crl.kiosk-station.invalid/crl/st1.crl"),
+        "{text}"
+    );
+    let crl_text = openssl(&["crl", "-in", crl_pem.to_str().unwrap(), "-noout", "-text"]);
+    assert!(crl_text.contains("4343434343434343"), "{crl_text}");
+    assert!(crl_text.contains("Key Compromise"), "{crl_text}");
+
+    // OpenSSL verifies each link (its chain walk stops at depth 1 for SM2,
+    // openssl issue 23471: one link at a time, with -partial_chain).
+    let verify = |anchor: &Path, cert: &Path| {
+        Command::new("openssl")
+            .args([
+                "verify",
+                "-partial_chain",
+                "-vfyopt",
+                "distid:1234567812345678",
+            ])
+            .arg("-trusted")
+            .arg(anchor)
+            .arg(cert)
+            .output()
+            .unwrap()
+    };
+    for (anchor, cert) in [
+        (&root_pem, &root_pem),
+        (&root_pem, &sub_pem),
+        (&sub_pem, &leaf_pem),
+    ] {
+        let out = verify(anchor, cert);
+        assert!(
+            out.status.success(),
+            "openssl verify {}: {}{}",
+            cert.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A certificate whose signed part was changed fails.
+    let mut forged = leaf.clone();
+    let at = forged.len() / 2;
+    forged[at] ^= 0x01;
+    let forged_pem = pem(&file("forged.der", &forged), "x509");
+    assert!(!verify(&sub_pem, &forged_pem).status.success());
+
+    // gmssl (pure Python, its own SM2 and SM3) checks every signature:
+    // the root's, the sub-CA's, the certificate's and the CRL's.
+    for (what, der, signer_point) in [
+        ("root", &root, root_key.point()),
+        ("sub", &sub, root_key.point()),
+        ("leaf", &leaf, &sub_point),
+        ("crl", &crl, &sub_point),
+    ] {
+        let (tbs, sig) = signed_parts(der);
+        assert!(
+            verify_sm2(signer_point, &tbs, &sig),
+            "{what}: our own check"
+        );
+        assert_eq!(gmssl_verify(signer_point, &tbs, &sig), "True", "{what}");
+        let mut tampered = tbs.clone();
+        tampered[10] ^= 1;
+        assert_eq!(
+            gmssl_verify(signer_point, &tampered, &sig),
+            "False",
+            "{what}"
+        );
+    }
+}
+
+/// PEM of a DER file, by OpenSSL (`x509` or `crl`).
+fn pem(der: &Path, kind: &str) -> PathBuf {
+    let out = der.with_extension("pem");
+    openssl(&[
+        kind,
+        "-inform",
+        "DER",
+        "-in",
+        der.to_str().unwrap(),
+        "-out",
+        out.to_str().unwrap(),
+    ]);
+    out
+}
+
+fn openssl(args: &[&str]) -> String {
+    let out = Command::new("openssl").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The signed part and the signature of a certificate or CRL: the first
+/// and third elements of its outer SEQUENCE, read by hand.
+fn signed_parts(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    // (header length, content length) of the TLV at the start of `b`.
+    fn tlv(b: &[u8]) -> (usize, usize) {
+        match b[1] {
+            n if n < 0x80 => (2, n as usize),
+            n => {
+                let k = (n & 0x7f) as usize;
+                let len = b[2..2 + k].iter().fold(0, |a, x| (a << 8) | *x as usize);
+                (2 + k, len)
+            }
+        }
+    }
+    let (h, _) = tlv(der);
+    let body = &der[h..];
+    let (th, tl) = tlv(body);
+    let tbs = body[..th + tl].to_vec();
+    let rest = &body[th + tl..];
+    let (ah, al) = tlv(rest);
+    let sig = &rest[ah + al..];
+    let (sh, sl) = tlv(sig);
+    assert_eq!(sig[0], 0x03, "a BIT STRING");
+    // Skip the unused-bits octet.
+    (tbs, sig[sh + 1..sh + sl].to_vec())
+}
+
+/// gmssl's SM3withSM2 verification (default ID) of a DER signature.
+fn gmssl_verify(point: &[u8; 65], msg: &[u8], der_sig: &[u8]) -> String {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/gmssl-3.2.2/bin/python3");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/deps",
+        python.display()
+    );
+    let script = r#"
+import sys
+from gmssl import sm2
+point, msg, sig = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
+# DER SEQUENCE { r INTEGER, s INTEGER } to r || s.
+def ints(b):
+    assert b[0] == 0x30
+    i, out = 2, []
+    while i < len(b):
+        assert b[i] == 0x02
+        n = b[i + 1]
+        out.append(int.from_bytes(b[i + 2:i + 2 + n], 'big'))
+        i += 2 + n
+    return out
+r, s = ints(sig)
+c = sm2.CryptSM2(private_key='', public_key=point)
+print(c.verify_with_sm3('%064x%064x' % (r, s), msg))
+"#;
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(hex(&point[1..]))
+        .arg(hex(msg))
+        .arg(hex(der_sig))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
