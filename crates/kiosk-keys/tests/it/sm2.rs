@@ -232,6 +232,47 @@ fn sm2_chain_child() {
     let forged_pem = pem(&file("forged.der", &forged), "x509");
     assert!(!verify(&sub_pem, &forged_pem).status.success());
 
+    // The RFC 5280 linter (pkilint, WARNING and above) finds nothing in the
+    // certificates, the two links and the CRL.
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/pkilint-0.13.3/bin");
+    assert!(bin.exists(), "{} missing: run scripts/deps", bin.display());
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+    for (tool, args) in [
+        ("lint_pkix_cert", vec![path(&root_pem)]),
+        ("lint_pkix_cert", vec![path(&sub_pem)]),
+        ("lint_pkix_cert", vec![path(&leaf_pem)]),
+        (
+            "lint_pkix_signer_signee_cert_chain",
+            vec![path(&root_pem), path(&sub_pem)],
+        ),
+        (
+            "lint_pkix_signer_signee_cert_chain",
+            vec![path(&sub_pem), path(&leaf_pem)],
+        ),
+        (
+            "lint_crl",
+            vec![
+                "-t".into(),
+                "CRL".into(),
+                "-p".into(),
+                "PKIX".into(),
+                path(&crl_pem),
+            ],
+        ),
+    ] {
+        let out = Command::new(bin.join(tool))
+            .args(["lint", "-s", "WARNING"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && text.trim().is_empty(),
+            "{tool} {args:?}: {text}"
+        );
+    }
+
     // gmssl (pure Python, its own SM2 and SM3) checks every signature:
     // the root's, the sub-CA's, the certificate's and the CRL's.
     for (what, der, signer_point) in [
