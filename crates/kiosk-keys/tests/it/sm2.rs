@@ -98,6 +98,19 @@ fn sm2_chain_child() {
         Vec::<u64>::new(),
         "the token has the set"
     );
+    // A token whose mechanisms are not the set its model claims is found
+    // out before any key work, and a key is not signed with it.
+    let other = Sm2Mechanisms::all()
+        .iter()
+        .find(|o| o.id != vendor)
+        .unwrap();
+    let missing = other.missing_on(&s).unwrap();
+    assert!(
+        !missing.is_empty(),
+        "{} lacks nothing of {}",
+        vendor,
+        other.id
+    );
     s.generate_sm2(set, b"root", "root").unwrap();
     let (_, sub_point) = s.generate_sm2(set, b"sub", "sub").unwrap();
     let (_, leaf_point) = s.generate_sm2(set, b"leaf", "leaf").unwrap();
@@ -156,6 +169,8 @@ fn sm2_chain_child() {
         )
     };
     let leaf = issue(&leaf_point).unwrap();
+    let (leaf_handle, _) = s.sm2_key(set, b"leaf").unwrap();
+    assert!(s.sign_sm2(other, leaf_handle, &leaf_point, b"m").is_err());
     // A request for another key than the one generated here is refused.
     assert!(issue(&sub_point).is_err());
     let crl = sm2_revocation_list(
