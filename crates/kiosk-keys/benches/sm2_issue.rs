@@ -60,7 +60,7 @@ fn main() {
     let later = now + time::Duration::days(365);
 
     // SM2 on the test token.
-    let m = Module::load(sm2_module().to_str().unwrap()).unwrap();
+    let m = Module::load(kiosk_sm2_token::library_for_current_exe().to_str().unwrap()).unwrap();
     let s = station_token(&m);
     let set = Sm2Mechanisms::by_id("sansec").unwrap();
     s.generate_sm2(set, b"ca", "ca").unwrap();
@@ -158,16 +158,6 @@ fn station_token(m: &Module) -> kiosk_keys::TokenSession {
     s.logout().unwrap();
     s.login_user(&pin("bench-1")).unwrap();
     s
-}
-
-fn sm2_module() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    [deps, deps.parent().unwrap()]
-        .iter()
-        .map(|d| d.join("libkiosk_sm2_token.so"))
-        .find(|p| p.is_file())
-        .expect("libkiosk_sm2_token.so next to the bench binary")
 }
 
 fn median(v: &[Duration]) -> Duration {

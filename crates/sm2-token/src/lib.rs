@@ -52,3 +52,16 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
         .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
         .collect()
 }
+
+/// This module's shared library as cargo builds it for the test or bench
+/// binary now running (of this crate, or of one that has it as a
+/// dev-dependency): beside the binary, or one directory up.
+pub fn library_for_current_exe() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the running binary's path");
+    let deps = exe.parent().expect("its directory");
+    [deps, deps.parent().unwrap_or(deps)]
+        .iter()
+        .map(|d| d.join("libkiosk_sm2_token.so"))
+        .find(|p| p.is_file())
+        .expect("libkiosk_sm2_token.so beside the running binary (cargo builds it with the tests and benches)")
+}

@@ -15,18 +15,6 @@ use kiosk_keys::{
 };
 use time::{Duration, OffsetDateTime};
 
-/// The test token's module, next to this test binary (cargo builds the
-/// cdylib of the dev-dependency with it).
-fn module_path() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    [deps, deps.parent().unwrap()]
-        .iter()
-        .map(|d| d.join("libkiosk_sm2_token.so"))
-        .find(|p| p.is_file())
-        .expect("libkiosk_sm2_token.so next to the test binary")
-}
-
 /// Runs `child` (an ignored test of this binary) in a process of its own
 /// with a fresh token directory for `vendor`.
 fn in_own_process(child: &str, vendor: &str) {
@@ -85,7 +73,7 @@ fn sm2_chain_child() {
     let vendor = std::env::var("SM2_TEST_VENDOR").unwrap();
     let work = PathBuf::from(std::env::var("SM2_TEST_DIR").unwrap());
     let set = Sm2Mechanisms::by_id(&vendor).unwrap();
-    let m = Module::load(module_path().to_str().unwrap()).unwrap();
+    let m = Module::load(kiosk_sm2_token::library_for_current_exe().to_str().unwrap()).unwrap();
     m.init_token(m.free_slot().unwrap(), &pin("so-1"), "station")
         .unwrap();
     let s = m.open(&m.by_label("station").unwrap()).unwrap();

@@ -24,13 +24,7 @@ pub const HELPER_ROLE: &str = "KIOSK_IT_HELPER";
 
 /// The module under test, built by cargo next to this test binary.
 pub fn module_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let deps = exe.parent().expect("deps directory");
-    [deps, deps.parent().unwrap_or(deps)]
-        .iter()
-        .map(|d| d.join("libkiosk_sm2_token.so"))
-        .find(|p| p.is_file())
-        .expect("libkiosk_sm2_token.so next to the test binary (cargo builds it with the tests)")
+    kiosk_sm2_token::library_for_current_exe()
 }
 
 /// Runs `body` in a child process of this test binary, whose
