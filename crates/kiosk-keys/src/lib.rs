@@ -11,6 +11,7 @@ mod error;
 mod pki;
 mod proof;
 mod readers;
+mod ses;
 mod signer;
 mod sm2;
 mod sm2pki;
@@ -24,6 +25,7 @@ pub use pki::{
 };
 pub use proof::{decryption_test, Decryption};
 pub use readers::{CardEvent, Reader, Readers};
+pub use ses::{make_ses_seal, read_ses_seal, CheckedSesSeal, SesSeal, SES_VERSION};
 pub use signer::TokenSigner;
 pub use sm2::{
     digest as sm2_digest, verify_sm2, SignatureFormat, Sm2Mechanisms,

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kiosk_keys::{
-    sm2_csr, sm2_csr_point, sm2_issue, sm2_revocation_list, sm2_self_signed_ca, sm2_sub_ca,
-    verify_sm2, ExtendedKeyUsagePurpose, Extensions, KeyUsagePurpose, Module, Revoked,
-    SecretString, Sm2Mechanisms, Sm2Signer, SubjectSpec, SERIAL_NUMBER,
+    make_ses_seal, read_ses_seal, sm2_csr, sm2_csr_point, sm2_issue, sm2_revocation_list,
+    sm2_self_signed_ca, sm2_sub_ca, verify_sm2, ExtendedKeyUsagePurpose, Extensions,
+    KeyUsagePurpose, Module, Revoked, SecretString, SesSeal, Sm2Mechanisms, Sm2Signer, SubjectSpec,
+    SERIAL_NUMBER,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -276,6 +277,100 @@ fn sm2_chain_child() {
         );
     }
 
+    // The electronic seal of GB/T 38540, made by the station CA for the
+    // holder's certificate.
+    let png = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../kiosk-app/fixtures/seal-sample.png"
+    ))
+    .unwrap();
+    let made = SesSeal {
+        vendor_id: "st1".into(),
+        seal_id: "st1-0001".into(),
+        seal_type: 1,
+        name: "重庆示例建材有限公司".into(),
+        holder_certificates: vec![leaf.clone()],
+        created: now.replace_nanosecond(0).unwrap(),
+        valid_from: now.replace_nanosecond(0).unwrap(),
+        valid_to: (now + Duration::days(365)).replace_nanosecond(0).unwrap(),
+        picture_type: "PNG".into(),
+        picture: png,
+        width_mm: 42,
+        height_mm: 42,
+    };
+    let seal = make_ses_seal(&made, &sub_key, &sub).unwrap();
+    let read = read_ses_seal(&seal).unwrap();
+    assert_eq!((read.seal, read.maker_certificate), (made, sub.clone()));
+    // OpenSSL's own DER parser sees the version-4 structure.
+    let seal_file = file("seal.der", &seal);
+    let parsed = openssl(&[
+        "asn1parse",
+        "-inform",
+        "DER",
+        "-in",
+        seal_file.to_str().unwrap(),
+    ]);
+    for expected in [
+        "IA5STRING         :ES",
+        "INTEGER           :04",
+        "IA5STRING         :st1-0001",
+        "GENERALIZEDTIME",
+        "IA5STRING         :PNG",
+        "INTEGER           :2A",
+        "SM2-with-SM3",
+        "BIT STRING",
+    ] {
+        assert!(parsed.contains(expected), "{expected}: {parsed}");
+    }
+    // OpenSSL checks the maker's signature over SES_SealInfo with the
+    // station CA's public key.
+    let (info, seal_sig) = signed_parts(&seal, 3);
+    let info_file = file("seal-info.der", &info);
+    let sig_file = file("seal-sig.der", &seal_sig);
+    let maker_key = work.join("maker-pub.pem");
+    std::fs::write(
+        &maker_key,
+        openssl(&[
+            "x509",
+            "-in",
+            sub_pem.to_str().unwrap(),
+            "-pubkey",
+            "-noout",
+        ]),
+    )
+    .unwrap();
+    openssl(&[
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        maker_key.to_str().unwrap(),
+        "-rawin",
+        "-digest",
+        "sm3",
+        "-pkeyopt",
+        "distid:1234567812345678",
+        "-in",
+        info_file.to_str().unwrap(),
+        "-sigfile",
+        sig_file.to_str().unwrap(),
+    ]);
+    assert_eq!(gmssl_verify(&sub_point, &info, &seal_sig), "True", "seal");
+    // A picture swapped in the file, or an older version, is refused.
+    let mut swapped = seal.clone();
+    let png_at = swapped.windows(4).position(|w| w == b"\x89PNG").unwrap();
+    swapped[png_at + 100] ^= 0x01;
+    let refused = read_ses_seal(&swapped).unwrap_err().to_string();
+    assert!(refused.contains("does not verify"), "{refused}");
+    let mut v3 = seal.clone();
+    let header = v3
+        .windows(5)
+        .position(|w| w == [0x16, 0x02, b'E', b'S', 0x02])
+        .unwrap();
+    v3[header + 6] = 3;
+    let refused = read_ses_seal(&v3).unwrap_err().to_string();
+    assert!(refused.contains("version 3"), "{refused}");
+
     // gmssl (pure Python, its own SM2 and SM3) checks every signature:
     // the root's, the sub-CA's, the certificate's and the CRL's.
     for (what, der, signer_point) in [
@@ -284,7 +379,7 @@ fn sm2_chain_child() {
         ("leaf", &leaf, &sub_point),
         ("crl", &crl, &sub_point),
     ] {
-        let (tbs, sig) = signed_parts(der);
+        let (tbs, sig) = signed_parts(der, 2);
         assert!(
             verify_sm2(signer_point, &tbs, &sig),
             "{what}: our own check"
@@ -325,9 +420,10 @@ fn openssl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The signed part and the signature of a certificate or CRL: the first
-/// and third elements of its outer SEQUENCE, read by hand.
-fn signed_parts(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
+/// The signed part and the signature of a certificate or CRL (`at` 2) or
+/// a GB/T 38540 seal (`at` 3): the first and the `at`-th elements of its
+/// outer SEQUENCE, read by hand.
+fn signed_parts(der: &[u8], at: usize) -> (Vec<u8>, Vec<u8>) {
     // (header length, content length) of the TLV at the start of `b`.
     fn tlv(b: &[u8]) -> (usize, usize) {
         match b[1] {
@@ -343,9 +439,11 @@ fn signed_parts(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let body = &der[h..];
     let (th, tl) = tlv(body);
     let tbs = body[..th + tl].to_vec();
-    let rest = &body[th + tl..];
-    let (ah, al) = tlv(rest);
-    let sig = &rest[ah + al..];
+    let mut sig = &body[th + tl..];
+    for _ in 1..at {
+        let (h, l) = tlv(sig);
+        sig = &sig[h + l..];
+    }
     let (sh, sl) = tlv(sig);
     assert_eq!(sig[0], 0x03, "a BIT STRING");
     // Skip the unused-bits octet.
