@@ -25,15 +25,15 @@ pub use pki::{
 };
 pub use proof::{decryption_test, Decryption};
 pub use readers::{CardEvent, Reader, Readers};
-pub use ses::{make_ses_seal, read_ses_seal, CheckedSesSeal, SesSeal, SES_VERSION};
+pub use ses::{make_ses_seal, read_ses_seal, CheckedSesSeal, SesProblem, SesSeal, SES_VERSION};
 pub use signer::TokenSigner;
 pub use sm2::{
     digest as sm2_digest, verify_sm2, SignatureFormat, Sm2Mechanisms,
     DEFAULT_DISTID as SM2_DEFAULT_DISTID,
 };
 pub use sm2pki::{
-    sm2_csr, sm2_csr_point, sm2_issue, sm2_revocation_list, sm2_self_signed_ca, sm2_sub_ca,
-    Sm2Signer, SM3_WITH_SM2,
+    sm2_csr, sm2_csr_point, sm2_issue, sm2_revocation_list, sm2_self_signed_ca, sm2_signed_by,
+    sm2_sub_ca, Sm2Signer, SM3_WITH_SM2,
 };
 pub use token::{CertObject, KeyKind, Module, ObjectSummary, TokenInfo, TokenSession};
 

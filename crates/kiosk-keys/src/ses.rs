@@ -120,8 +120,9 @@ fn gtime(t: OffsetDateTime) -> Result<GeneralizedTime, KeyError> {
     GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(bad)
 }
 
-fn from_gtime(t: &GeneralizedTime) -> Result<OffsetDateTime, KeyError> {
-    OffsetDateTime::from_unix_timestamp(t.to_unix_duration().as_secs() as i64).map_err(bad)
+fn from_gtime(t: &GeneralizedTime) -> OffsetDateTime {
+    // A GeneralizedTime is 9999-12-31 at most: always in range.
+    OffsetDateTime::UNIX_EPOCH + t.to_unix_duration()
 }
 
 fn ia5(s: &str) -> Result<Ia5String, KeyError> {
@@ -184,51 +185,55 @@ pub struct CheckedSesSeal {
     pub maker_certificate: Vec<u8>,
 }
 
+/// What is wrong with a seal that [`read_ses_seal`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SesProblem {
+    #[error("not a GB/T 38540 SES_Seal: {0}")]
+    Structure(String),
+    #[error("SES_Seal version {0}: this station reads version 4 (GB/T 38540)")]
+    Version(u32),
+    #[error("signed with {0}, not SM3withSM2")]
+    Algorithm(String),
+    #[error("certListType {0}: only 1 (the certificates themselves) is read")]
+    CertList(u32),
+    #[error("the maker's certificate cannot be read: {0}")]
+    MakerCertificate(String),
+    #[error("the maker's signature does not verify: the seal was changed or forged")]
+    Signature,
+}
+
 /// Reads a GB/T 38540 version-4 seal and checks its structure and the
-/// maker's SM3withSM2 signature. Errors name what is wrong.
-pub fn read_ses_seal(der: &[u8]) -> Result<CheckedSesSeal, KeyError> {
-    let seal = Seal::from_der(der).map_err(|e| bad(format!("not a GB/T 38540 SES_Seal: {e}")))?;
+/// maker's SM3withSM2 signature.
+pub fn read_ses_seal(der: &[u8]) -> Result<CheckedSesSeal, SesProblem> {
+    let structure = |e: der::Error| SesProblem::Structure(e.to_string());
+    let seal = Seal::from_der(der).map_err(structure)?;
     let info = &seal.seal_info;
     if info.header.id.as_str() != ES {
-        return Err(bad(format!(
-            "header ID is {:?}, not \"ES\"",
+        return Err(SesProblem::Structure(format!(
+            "header ID {:?} is not \"ES\"",
             info.header.id.as_str()
         )));
     }
     if info.header.version != SES_VERSION {
-        return Err(bad(format!(
-            "version {} (this station reads version {SES_VERSION}, GB/T 38540)",
-            info.header.version
-        )));
+        return Err(SesProblem::Version(info.header.version));
     }
     if seal.sign_alg_id != SM3_WITH_SM2 {
-        return Err(bad(format!(
-            "signed with {}, not SM3withSM2",
-            seal.sign_alg_id
-        )));
+        return Err(SesProblem::Algorithm(seal.sign_alg_id.to_string()));
     }
     if info.property.cert_list_type != CERT_LIST {
-        return Err(bad(format!(
-            "certListType {} (only 1, the certificates themselves, is read)",
-            info.property.cert_list_type
-        )));
+        return Err(SesProblem::CertList(info.property.cert_list_type));
     }
     let maker = seal.cert.as_bytes().to_vec();
     let point = x509_cert::Certificate::from_der(&maker)
-        .map_err(|e| bad(format!("the maker's certificate cannot be read: {e}")))?
+        .map_err(|e| SesProblem::MakerCertificate(e.to_string()))?
         .tbs_certificate()
         .subject_public_key_info()
         .subject_public_key
         .raw_bytes()
         .to_vec();
-    let signature = seal
-        .signed_value
-        .as_bytes()
-        .ok_or_else(|| bad("the signature is not whole bytes"))?;
-    if !crate::verify_sm2(&point, &info.to_der().map_err(bad)?, signature) {
-        return Err(bad(
-            "the maker's signature does not verify: the seal was changed or forged",
-        ));
+    let signature = seal.signed_value.as_bytes().ok_or(SesProblem::Signature)?;
+    if !crate::verify_sm2(&point, &info.to_der().map_err(structure)?, signature) {
+        return Err(SesProblem::Signature);
     }
     Ok(CheckedSesSeal {
         seal: SesSeal {
@@ -242,9 +247,9 @@ pub fn read_ses_seal(der: &[u8]) -> Result<CheckedSesSeal, KeyError> {
                 .iter()
                 .map(|c| c.as_bytes().to_vec())
                 .collect(),
-            created: from_gtime(&info.property.create_date)?,
-            valid_from: from_gtime(&info.property.valid_start)?,
-            valid_to: from_gtime(&info.property.valid_end)?,
+            created: from_gtime(&info.property.create_date),
+            valid_from: from_gtime(&info.property.valid_start),
+            valid_to: from_gtime(&info.property.valid_end),
             picture_type: info.picture.kind.to_string(),
             picture: info.picture.data.as_bytes().to_vec(),
             width_mm: info.picture.width,

@@ -536,3 +536,29 @@ pub fn sm2_revocation_list(
     .to_der()
     .map_err(x509)
 }
+
+/// Whether `cert` (DER) was signed with SM3withSM2 by the key of `issuer`
+/// (DER) and names it as its issuer.
+pub fn sm2_signed_by(cert: &[u8], issuer: &[u8]) -> bool {
+    let (Ok(cert), Ok(issuer)) = (Certificate::from_der(cert), Certificate::from_der(issuer))
+    else {
+        return false;
+    };
+    let Ok(tbs) = cert.tbs_certificate().to_der() else {
+        return false;
+    };
+    let Some(signature) = cert.signature().as_bytes() else {
+        return false;
+    };
+    cert.signature_algorithm().oid == SM3_WITH_SM2
+        && cert.tbs_certificate().issuer() == issuer.tbs_certificate().subject()
+        && crate::verify_sm2(
+            issuer
+                .tbs_certificate()
+                .subject_public_key_info()
+                .subject_public_key
+                .raw_bytes(),
+            &tbs,
+            signature,
+        )
+}
