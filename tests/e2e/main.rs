@@ -10,6 +10,7 @@ mod integrity;
 mod keys;
 mod orders;
 mod readers;
+mod ses;
 mod support;
 mod sync;
 mod tamper;

@@ -199,7 +199,10 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Form(a) => crate::documents_cmd::form(a, open()?),
         Cmd::Print(a) => crate::documents_cmd::print(a, &open, &signed_in),
         Cmd::Scan(c) => crate::documents_cmd::scan(c, &open, &signed_in),
-        Cmd::Seal(c) => crate::documents_cmd::seal(c, &open, &signed_in),
+        Cmd::Seal(c) => {
+            let rules = || Rules::load(&data_dir, today);
+            crate::documents_cmd::seal(c, &open, &signed_in, &rules, clock.now())
+        }
         Cmd::Clerk(c) => crate::clerks_cmd::clerk(c, open()?, &approver),
         Cmd::Report(c) => crate::clerks_cmd::report(c, open()?, today),
         Cmd::Demo => {

@@ -19,6 +19,7 @@ use crate::AppError;
 
 mod ca;
 mod crl;
+mod electronic_seal;
 mod elsewhere;
 mod existing;
 mod personalize;
@@ -31,6 +32,7 @@ mod validity;
 pub use ca::CaView;
 pub(crate) use ca::{derive_so_pin, serial};
 pub use crl::{CrlDue, CrlIssued, CRL_RESIGN_BEFORE, CRL_VALIDITY};
+pub use electronic_seal::SealReport;
 pub(crate) use personalize::{issue_recorded, prove_key, signed_seal_record, Issuance};
 pub(crate) use profile::{
     check_operation, end_of_day, extensions, key_kind, self_profile, subject_for,
