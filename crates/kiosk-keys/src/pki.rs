@@ -314,21 +314,55 @@ pub fn certificate_info(der: &[u8]) -> Result<CertInfo, KeyError> {
         not_before: cert.validity().not_before.to_datetime(),
         not_after: cert.validity().not_after.to_datetime(),
         public_point: cert.public_key().subject_public_key.data.to_vec(),
-        key_kind: if cert.public_key().algorithm.algorithm.to_id_string() == "1.2.840.113549.1.1.1"
-        {
-            crate::KeyKind::Rsa2048
-        } else {
-            crate::KeyKind::P256
-        },
+        key_kind: key_kind(cert.public_key()),
     })
 }
 
+/// RSA, SM2 (an EC key on the SM2 curve) or P-256, from a certificate's
+/// SubjectPublicKeyInfo.
+fn key_kind(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> crate::KeyKind {
+    const RSA: &str = "1.2.840.113549.1.1.1";
+    const SM2_CURVE: &str = "1.2.156.10197.1.301";
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string());
+    if spki.algorithm.algorithm.to_id_string() == RSA {
+        crate::KeyKind::Rsa2048
+    } else if curve.as_deref() == Some(SM2_CURVE) {
+        crate::KeyKind::Sm2
+    } else {
+        crate::KeyKind::P256
+    }
+}
+
+/// Whether `cert` is signed by the key `issuer` (its own key when None):
+/// SM3withSM2 through the SM2 code, anything else through x509-parser.
+fn signed_by(
+    cert: &X509Certificate<'_>,
+    issuer: Option<&x509_parser::x509::SubjectPublicKeyInfo<'_>>,
+) -> bool {
+    if cert.signature_algorithm.algorithm.to_id_string() == "1.2.156.10197.1.501" {
+        let key = issuer.unwrap_or(cert.public_key());
+        return crate::verify_sm2(
+            &key.subject_public_key.data,
+            cert.tbs_certificate.as_ref(),
+            &cert.signature_value.data,
+        );
+    }
+    cert.verify_signature(issuer).is_ok()
+}
+
 /// Verifies a signature made by the key a certificate names (ECDSA
-/// P-256/SHA-256 in DER, or RSASSA-PKCS1-v1_5 SHA-256).
+/// P-256/SHA-256 in DER, RSASSA-PKCS1-v1_5 SHA-256, or SM3withSM2 with
+/// the default ID in DER).
 pub fn verify_signature(cert: &CertInfo, msg: &[u8], sig: &[u8]) -> bool {
     let alg: &dyn ring::signature::VerificationAlgorithm = match cert.key_kind {
         crate::KeyKind::P256 => &ring::signature::ECDSA_P256_SHA256_ASN1,
         crate::KeyKind::Rsa2048 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        crate::KeyKind::Sm2 => return crate::verify_sm2(&cert.public_point, msg, sig),
     };
     ring::signature::UnparsedPublicKey::new(alg, &cert.public_point)
         .verify(msg, sig)
@@ -395,7 +429,7 @@ pub fn verify_chain(chain: &[Vec<u8>]) -> Result<(), ChainBreak> {
     for (i, pair) in parsed.windows(2).enumerate() {
         let (cert, issuer) = (&pair[0], &pair[1]);
         if cert.issuer().as_raw() != issuer.subject().as_raw()
-            || cert.verify_signature(Some(issuer.public_key())).is_err()
+            || !signed_by(cert, Some(issuer.public_key()))
         {
             return Err(ChainBreak::NotSignedByNext(i));
         }
@@ -408,7 +442,7 @@ pub fn verify_chain(chain: &[Vec<u8>]) -> Result<(), ChainBreak> {
             return Err(ChainBreak::NotACa(i + 1));
         }
     }
-    if root.issuer().as_raw() != root.subject().as_raw() || root.verify_signature(None).is_err() {
+    if root.issuer().as_raw() != root.subject().as_raw() || !signed_by(root, None) {
         return Err(ChainBreak::NoRoot);
     }
     Ok(())
@@ -457,8 +491,8 @@ pub fn path_to_anchor(leaf: &[u8], anchors: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, 
     let mut current = first;
     // Depth is bounded by the anchors: none is taken twice.
     loop {
-        let self_signed = current.issuer().as_raw() == current.subject().as_raw()
-            && current.verify_signature(None).is_ok();
+        let self_signed =
+            current.issuer().as_raw() == current.subject().as_raw() && signed_by(&current, None);
         if self_signed && !path.is_empty() {
             break;
         }
@@ -467,11 +501,10 @@ pub fn path_to_anchor(leaf: &[u8], anchors: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, 
             .filter(|&i| parsed[i].subject().as_raw() == current.issuer().as_raw())
             .collect();
         let issuer_name = current.issuer().to_string();
-        let Some(&next) = named.iter().find(|&&i| {
-            current
-                .verify_signature(Some(parsed[i].public_key()))
-                .is_ok()
-        }) else {
+        let Some(&next) = named
+            .iter()
+            .find(|&&i| signed_by(&current, Some(parsed[i].public_key())))
+        else {
             return Err(if named.is_empty() {
                 AnchorBreak::UnknownIssuer(issuer_name)
             } else {

@@ -23,6 +23,11 @@ impl<'a> TokenSigner<'a> {
     /// The signer for the key pair with this CKA_ID.
     pub fn new(session: &'a TokenSession, id: &[u8]) -> Result<Self, KeyError> {
         let (key, public, kind) = session.key_pair(id)?;
+        if kind == KeyKind::Sm2 {
+            return Err(KeyError::X509(
+                "an SM2 key signs through Sm2Signer, with its token's mechanism set".into(),
+            ));
+        }
         Ok(TokenSigner {
             session,
             key,
@@ -66,6 +71,7 @@ impl PublicKeyData for TokenSigner<'_> {
     fn algorithm(&self) -> &'static SignatureAlgorithm {
         match self.kind {
             KeyKind::P256 => &PKCS_ECDSA_P256_SHA256,
+            KeyKind::Sm2 => unreachable!("TokenSigner::new refuses SM2 keys"),
             KeyKind::Rsa2048 => &PKCS_RSA_SHA256,
         }
     }

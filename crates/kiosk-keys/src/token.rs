@@ -39,6 +39,9 @@ pub struct TokenInfo {
 pub enum KeyKind {
     P256,
     Rsa2048,
+    /// SM2 (GM/T 0003): certificates from CAs that use it are read and
+    /// checked; the station does not make SM2 keys at the counter yet.
+    Sm2,
 }
 
 /// A certificate object on a token.
@@ -355,6 +358,9 @@ impl TokenSession {
                 )?;
                 Ok((private, self.rsa_public(public)?))
             }
+            KeyKind::Sm2 => Err(KeyError::X509(
+                "SM2 keys are generated with generate_sm2 and the token's mechanism set".into(),
+            )),
         }
     }
 
@@ -363,7 +369,7 @@ impl TokenSession {
         let (private, _, kind) = self.key_pair(id)?;
         let wanted = match kind {
             KeyKind::P256 => AttributeType::Derive,
-            KeyKind::Rsa2048 => AttributeType::Decrypt,
+            KeyKind::Rsa2048 | KeyKind::Sm2 => AttributeType::Decrypt,
         };
         Ok(self
             .session
@@ -476,19 +482,25 @@ impl TokenSession {
         else {
             return Ok(None);
         };
-        let kind = self
+        let attributes = self
             .session
-            .get_attributes(public, &[AttributeType::KeyType])
-            .map_err(KeyError::at("C_GetAttributeValue"))?
-            .into_iter()
-            .find_map(|a| match a {
-                Attribute::KeyType(t) if t == KeyType::RSA => Some(KeyKind::Rsa2048),
-                Attribute::KeyType(_) => Some(KeyKind::P256),
-                _ => None,
-            })
-            .unwrap_or(KeyKind::P256);
+            .get_attributes(public, &[AttributeType::KeyType, AttributeType::EcParams])
+            .map_err(KeyError::at("C_GetAttributeValue"))?;
+        let is_rsa = attributes
+            .iter()
+            .any(|a| matches!(a, Attribute::KeyType(t) if *t == KeyType::RSA));
+        // An EC key on the SM2 curve, or of a vendor's SM2 key type (which
+        // carries the SM2 curve too): not P-256.
+        let is_sm2 = attributes.iter().any(
+            |a| matches!(a, Attribute::EcParams(p) if p.as_slice() == crate::sm2::SM2_EC_PARAMS),
+        );
+        let kind = match (is_rsa, is_sm2) {
+            (true, _) => KeyKind::Rsa2048,
+            (false, true) => KeyKind::Sm2,
+            (false, false) => KeyKind::P256,
+        };
         let bytes = match kind {
-            KeyKind::P256 => self.ec_point(public)?,
+            KeyKind::P256 | KeyKind::Sm2 => self.ec_point(public)?,
             KeyKind::Rsa2048 => self.rsa_public(public)?,
         };
         Ok(Some((bytes, kind)))
@@ -557,7 +569,7 @@ impl TokenSession {
             }
             Some(Attribute::EcPoint(raw)) if raw.len() == 65 && raw[0] == 0x04 => Ok(raw),
             _ => Err(KeyError::X509(
-                "the token returned no P-256 public point".into(),
+                "the token returned no EC public point".into(),
             )),
         }
     }

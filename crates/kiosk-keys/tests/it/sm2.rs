@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kiosk_keys::{
-    make_ses_seal, read_ses_seal, sm2_csr, sm2_csr_point, sm2_issue, sm2_revocation_list,
-    sm2_self_signed_ca, sm2_signed_by, sm2_sub_ca, verify_sm2, ExtendedKeyUsagePurpose, Extensions,
+    certificate_info, make_ses_seal, path_to_anchor, read_ses_seal, sm2_csr, sm2_csr_point,
+    sm2_issue, sm2_revocation_list, sm2_self_signed_ca, sm2_signed_by, sm2_sub_ca, verify_chain,
+    verify_signature, verify_sm2, AnchorBreak, ExtendedKeyUsagePurpose, Extensions, KeyKind,
     KeyUsagePurpose, Module, Revoked, SecretString, SesProblem, SesSeal, Sm2Mechanisms, Sm2Signer,
     SubjectSpec, SERIAL_NUMBER,
 };
@@ -368,6 +369,49 @@ fn sm2_chain_child() {
         .unwrap();
     v3[header + 6] = 3;
     assert_eq!(read_ses_seal(&v3).unwrap_err(), SesProblem::Version(3));
+    // The station's readers of other CAs' certificates know SM2: what the
+    // certificate names, its chain, and its path to trusted anchors.
+    let info = certificate_info(&leaf).unwrap();
+    assert_eq!(info.key_kind, KeyKind::Sm2);
+    assert_eq!(info.public_point, leaf_point.to_vec());
+    assert_eq!(
+        info.subject_attribute("2.5.4.5"),
+        Some("91500000MA5U8K2T0A")
+    );
+    let (leaf_tbs, leaf_sig) = signed_parts(&leaf, 2);
+    assert!(verify_signature(
+        &certificate_info(&sub).unwrap(),
+        &leaf_tbs,
+        &leaf_sig
+    ));
+    verify_chain(&[leaf.clone(), sub.clone(), root.clone()]).unwrap();
+    assert_eq!(
+        path_to_anchor(&leaf, &[root.clone(), sub.clone()]).unwrap(),
+        [leaf.clone(), sub.clone(), root.clone()]
+    );
+    // A certificate in the station CA's name signed by another key is a
+    // forgery, not an unknown issuer.
+    let forged_by_root = sm2_issue(
+        &csr,
+        &leaf_point,
+        &company,
+        &sub,
+        &root_key,
+        now,
+        now + Duration::days(365),
+        &serial,
+        &ext,
+    )
+    .unwrap();
+    assert!(matches!(
+        path_to_anchor(&forged_by_root, &[root.clone(), sub.clone()]),
+        Err(AnchorBreak::BadSignature(name)) if name.contains("Station SM2 CA")
+    ));
+    assert!(verify_chain(&[forged_by_root, sub.clone(), root.clone()]).is_err());
+    // The key on the token reads as SM2, with the certificate's point.
+    let (point, kind) = s.public_key(b"leaf").unwrap().unwrap();
+    assert_eq!((point, kind), (leaf_point.to_vec(), KeyKind::Sm2));
+
     // Who signed what, as a relying party asks it.
     assert!(
         sm2_signed_by(&leaf, &sub) && sm2_signed_by(&sub, &root) && sm2_signed_by(&root, &root)
