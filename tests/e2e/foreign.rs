@@ -31,18 +31,61 @@ fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     sh(Command::new("openssl").current_dir(dir).args(args))
 }
 
-/// A CA made with openssl: a root and an issuing CA under it, P-256.
+/// A CA made with openssl: a root and an issuing CA under it, P-256 or
+/// SM2 (SM3withSM2 with the default ID, as Chinese CAs sign).
 pub(crate) struct LegacyCa {
     dir: PathBuf,
+    sm2: bool,
 }
+
+/// OpenSSL's options for SM3withSM2 with the default distinguishing ID.
+const SM2_SIGN: [&str; 3] = ["-sm3", "-sigopt", "distid:1234567812345678"];
+const SM2_VERIFY: [&str; 2] = ["-vfyopt", "distid:1234567812345678"];
 
 impl LegacyCa {
     pub(crate) fn new(dir: &Path, name: &str) -> LegacyCa {
+        LegacyCa::make(dir, name, false)
+    }
+
+    /// The same, in SM2.
+    pub(crate) fn new_sm2(dir: &Path, name: &str) -> LegacyCa {
+        LegacyCa::make(dir, name, true)
+    }
+
+    /// `args` then, for an SM2 CA, the signing options (and, when `csr`,
+    /// those that verify the request's SM2 signature).
+    fn signed<'a>(&self, args: &[&'a str], csr: bool) -> Vec<&'a str> {
+        let mut v = args.to_vec();
+        if self.sm2 {
+            v.extend(SM2_SIGN);
+            if csr {
+                v.extend(SM2_VERIFY);
+            }
+        }
+        v
+    }
+
+    fn make(dir: &Path, name: &str, sm2: bool) -> LegacyCa {
         let dir = dir.join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        let ca = LegacyCa { dir };
+        let ca = LegacyCa { dir, sm2 };
         let d = &ca.dir;
         for key in ["root.key", "issuing.key", "scratch.key"] {
+            if sm2 {
+                openssl(
+                    d,
+                    &[
+                        "genpkey",
+                        "-algorithm",
+                        "EC",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:SM2",
+                        "-out",
+                        key,
+                    ],
+                );
+                continue;
+            }
             openssl(
                 d,
                 &[
@@ -63,57 +106,66 @@ impl LegacyCa {
         .unwrap();
         openssl(
             d,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                "root.key",
-                "-subj",
-                &format!("/O={name}/CN={name} Root CA"),
-                "-days",
-                "7300",
-                "-out",
-                "root.pem",
-                "-addext",
-                "basicConstraints=critical,CA:true",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
+            &ca.signed(
+                &[
+                    "req",
+                    "-x509",
+                    "-new",
+                    "-key",
+                    "root.key",
+                    "-subj",
+                    &format!("/O={name}/CN={name} Root CA"),
+                    "-days",
+                    "7300",
+                    "-out",
+                    "root.pem",
+                    "-addext",
+                    "basicConstraints=critical,CA:true",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+                false,
+            ),
         );
         openssl(
             d,
-            &[
-                "req",
-                "-new",
-                "-key",
-                "issuing.key",
-                "-subj",
-                &format!("/O={name}/CN={name} Issuing CA"),
-                "-out",
-                "issuing.csr",
-            ],
+            &ca.signed(
+                &[
+                    "req",
+                    "-new",
+                    "-key",
+                    "issuing.key",
+                    "-subj",
+                    &format!("/O={name}/CN={name} Issuing CA"),
+                    "-out",
+                    "issuing.csr",
+                ],
+                false,
+            ),
         );
         openssl(
             d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "issuing.csr",
-                "-CA",
-                "root.pem",
-                "-CAkey",
-                "root.key",
-                "-days",
-                "3650",
-                "-set_serial",
-                "0x1001",
-                "-extfile",
-                "ca.ext",
-                "-out",
-                "issuing.pem",
-            ],
+            &ca.signed(
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "issuing.csr",
+                    "-CA",
+                    "root.pem",
+                    "-CAkey",
+                    "root.key",
+                    "-days",
+                    "3650",
+                    "-set_serial",
+                    "0x1001",
+                    "-extfile",
+                    "ca.ext",
+                    "-out",
+                    "issuing.pem",
+                ],
+                true,
+            ),
         );
         ca
     }
@@ -164,42 +216,48 @@ impl LegacyCa {
         .unwrap();
         openssl(
             d,
-            &[
-                "req",
-                "-new",
-                "-utf8",
-                "-key",
-                "scratch.key",
-                "-subj",
-                subject,
-                "-out",
-                "leaf.csr",
-            ],
+            &self.signed(
+                &[
+                    "req",
+                    "-new",
+                    "-utf8",
+                    "-key",
+                    "scratch.key",
+                    "-subj",
+                    subject,
+                    "-out",
+                    "leaf.csr",
+                ],
+                false,
+            ),
         );
         openssl(
             d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "leaf.csr",
-                "-force_pubkey",
-                public.to_str().unwrap(),
-                "-CA",
-                "issuing.pem",
-                "-CAkey",
-                "issuing.key",
-                "-days",
-                "365",
-                "-set_serial",
-                serial,
-                "-extfile",
-                "leaf.ext",
-                "-outform",
-                "DER",
-                "-out",
-                "leaf.der",
-            ],
+            &self.signed(
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "leaf.csr",
+                    "-force_pubkey",
+                    public.to_str().unwrap(),
+                    "-CA",
+                    "issuing.pem",
+                    "-CAkey",
+                    "issuing.key",
+                    "-days",
+                    "365",
+                    "-set_serial",
+                    serial,
+                    "-extfile",
+                    "leaf.ext",
+                    "-outform",
+                    "DER",
+                    "-out",
+                    "leaf.der",
+                ],
+                true,
+            ),
         );
         std::fs::read(d.join("leaf.der")).unwrap()
     }
@@ -664,5 +722,88 @@ fn a_certificate_issued_elsewhere_is_upgraded_in_place_with_a_new_key_pair_on_th
         ),
         (Some("read-from-key"), Some("cqc"), Some("revoked")),
         "{old}"
+    );
+}
+
+/// SubjectPublicKeyInfo DER of an SM2 point: id-ecPublicKey on the SM2
+/// curve (1.2.156.10197.1.301), then the uncompressed point.
+fn sm2_spki(point: &[u8; 65]) -> Vec<u8> {
+    let mut der = vec![
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d, 0x03, 0x42, 0x00,
+    ];
+    der.extend(point);
+    der
+}
+
+/// An SM2 key on an SM2 token (the project's test token, as a vendor's key
+/// would be), carrying the certificate `ca` issues for it.
+fn sm2_holder(h: &Hsm, ca: &LegacyCa, label: &str, serial: &str) -> String {
+    let s = crate::support::sm2_new_token(label, HOLDER_PIN);
+    let set = kiosk_keys::Sm2Mechanisms::by_id("sansec").unwrap();
+    let (_, point) = s.generate_sm2(set, &[1], "holder").unwrap();
+    let der = write(h.dir.path(), &format!("{label}-pub.der"), &sm2_spki(&point));
+    let pem = h.dir.path().join(format!("{label}-pub.pem"));
+    openssl(
+        h.dir.path(),
+        &[
+            "pkey",
+            "-pubin",
+            "-inform",
+            "DER",
+            "-in",
+            der.to_str().unwrap(),
+            "-out",
+            pem.to_str().unwrap(),
+        ],
+    );
+    let cert = ca.issue(&pem, DEMO_COMPANY, serial);
+    let subject = kiosk_keys::subject_der(&cert).unwrap();
+    s.put_certificate(&[1], "holder", &cert, &subject).unwrap();
+    s.serial().to_string()
+}
+
+/// `key show` with the SM2 test token's module as the keys' module.
+fn sm2_key_show(h: &Hsm, serial: &str) -> Value {
+    let (_, conf, library) = crate::support::sm2_token();
+    let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
+    c.env("KIOSK_PKCS11_MODULE", library)
+        .env("KIOSK_SM2_TOKEN_CONF", conf)
+        .arg("--json")
+        .arg("--data-dir")
+        .arg(h.data())
+        .args(["key", "show", serial]);
+    crate::support::run(c).ok()
+}
+
+#[test]
+fn a_key_with_an_sm2_certificate_openssl_issued_for_a_provider_is_recognised_and_a_forged_one_named(
+) {
+    let h = Hsm::new();
+    // CQC signs in SM2 (guide 000): its root and issuing CA, made by
+    // OpenSSL, are the provider's anchors.
+    let cqc = LegacyCa::new_sm2(h.dir.path(), "CQC SM2");
+    cqc.trusted_by(&h, "cqc");
+    let serial = sm2_holder(&h, &cqc, "HOLDER-SM2", "0x5301");
+    let shown = sm2_key_show(&h, &serial);
+    assert_eq!(shown["certificate_serial"], "5301", "{shown}");
+    assert_eq!(shown["provenance"]["verified"], true, "{shown}");
+    assert_eq!(shown["provenance"]["issued_by"], "cqc", "{shown}");
+    assert!(
+        shown["subject"]
+            .as_str()
+            .unwrap()
+            .contains("91500000MA5U8K2T0A"),
+        "{shown}"
+    );
+
+    // The same names, another CA's SM2 keys: named a forgery.
+    let rogue = LegacyCa::new_sm2(&h.dir.path().join("rogue"), "CQC SM2");
+    let forged = sm2_holder(&h, &rogue, "HOLDER-SM2-FORGED", "0x5302");
+    let shown = sm2_key_show(&h, &forged);
+    assert_eq!(shown["provenance"]["verified"], false, "{shown}");
+    assert_eq!(
+        shown["provenance"]["problem"]["code"], "forged_certificate",
+        "{shown}"
     );
 }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use kiosk_keys::{
-    make_ses_seal, sm2_csr, sm2_issue, sm2_self_signed_ca, sm2_sub_ca, Extensions, Module,
-    SecretString, SesSeal, Sm2Mechanisms, Sm2Signer, SubjectSpec,
+    make_ses_seal, sm2_csr, sm2_issue, sm2_self_signed_ca, sm2_sub_ca, Extensions, SesSeal,
+    Sm2Mechanisms, Sm2Signer, SubjectSpec,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -46,26 +46,7 @@ fn made() -> &'static Made {
     MADE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_path_buf();
-        std::fs::create_dir(d.join("tokens")).unwrap();
-        let conf = d.join("sm2-token.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nvendor = sansec\n",
-                d.join("tokens").display()
-            ),
-        )
-        .unwrap();
-        std::env::set_var("KIOSK_SM2_TOKEN_CONF", &conf);
-        let m = Module::load(kiosk_sm2_token::library_for_current_exe().to_str().unwrap()).unwrap();
-        let pin = |p: &str| SecretString::from(p.to_string());
-        m.init_token(m.free_slot().unwrap(), &pin("so-1"), "station")
-            .unwrap();
-        let s = m.open(&m.by_label("station").unwrap()).unwrap();
-        s.login_so(&pin("so-1")).unwrap();
-        s.init_user_pin(&pin("station-1")).unwrap();
-        s.logout().unwrap();
-        s.login_user(&pin("station-1")).unwrap();
+        let s = crate::support::sm2_new_token("seal-maker", "station-1");
         let set = Sm2Mechanisms::by_id("sansec").unwrap();
         for id in ["root", "other-root", "ca", "holder"] {
             s.generate_sm2(set, id.as_bytes(), id).unwrap();

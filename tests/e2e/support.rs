@@ -259,3 +259,45 @@ pub fn counts(dir: &Path) -> (i64, i64, i64) {
     };
     (n("orders"), n("outbox"), n("audit"))
 }
+
+/// The SM2 test token (`crates/sm2-token`, SANSEC set) for this test
+/// process: the module, loaded once, and its configuration file, which a
+/// `kioskctl` child names in `KIOSK_SM2_TOKEN_CONF` to see the same
+/// tokens. Tokens are told apart by label.
+pub fn sm2_token() -> &'static (kiosk_keys::Module, PathBuf, PathBuf) {
+    static TOKEN: std::sync::OnceLock<(kiosk_keys::Module, PathBuf, PathBuf)> =
+        std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        // Kept for the life of the test process.
+        let dir = tempfile::tempdir().unwrap().keep();
+        std::fs::create_dir(dir.join("tokens")).unwrap();
+        let conf = dir.join("sm2-token.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nvendor = sansec\n",
+                dir.join("tokens").display()
+            ),
+        )
+        .unwrap();
+        std::env::set_var("KIOSK_SM2_TOKEN_CONF", &conf);
+        let library = kiosk_sm2_token::library_for_current_exe();
+        let m = kiosk_keys::Module::load(library.to_str().unwrap()).unwrap();
+        (m, conf, library)
+    })
+}
+
+/// A new token labelled `label` on the SM2 test token, logged in as user
+/// with `pin`.
+pub fn sm2_new_token(label: &str, pin: &str) -> kiosk_keys::TokenSession {
+    let (m, _, _) = sm2_token();
+    let secret = |p: &str| kiosk_keys::SecretString::from(p.to_string());
+    m.init_token(m.free_slot().unwrap(), &secret("so-13572468"), label)
+        .unwrap();
+    let s = m.open(&m.by_label(label).unwrap()).unwrap();
+    s.login_so(&secret("so-13572468")).unwrap();
+    s.init_user_pin(&secret(pin)).unwrap();
+    s.logout().unwrap();
+    s.login_user(&secret(pin)).unwrap();
+    s
+}
