@@ -256,3 +256,83 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .unwrap()
         .to_string()
 }
+
+/// `kioskctl` as a clerk of `h`, with the station token's PIN file named
+/// by `pin_file` (None: no PIN file at all).
+fn kioskctl_with_pin(
+    h: &crate::keys::Hsm,
+    pin_file: Option<&std::path::Path>,
+    args: &[&str],
+) -> crate::support::Run {
+    let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
+    match pin_file {
+        Some(f) => c.env("KIOSK_STATION_PIN_FILE", f),
+        None => c.env_remove("KIOSK_STATION_PIN_FILE"),
+    };
+    c.arg("--json").arg("--data-dir").arg(h.data()).args(args);
+    crate::support::run(c)
+}
+
+#[test]
+fn rows_written_without_the_station_token_are_named_unkeyed() {
+    let h = crate::keys::Hsm::new();
+    let app = h.dir.path().join("app.json");
+    std::fs::write(&app, kiosk_app::demo::APPLICATION_JSON).unwrap();
+    let keyed = h.ctl(&["order", "create", app.to_str().unwrap()]).ok();
+    let before = crate::support::counts(&h.data()).2;
+    // Our own binary, run where the station token's PIN is not at hand
+    // (a copy of the data directory, a shell without the service's
+    // credentials): its rows carry no keyed value.
+    let other = kioskctl_with_pin(&h, None, &["order", "create", app.to_str().unwrap()]).ok();
+    let after = crate::support::counts(&h.data()).2;
+    assert!(after > before);
+    let r = h.ctl(&["audit", "verify"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let findings: Vec<(i64, String)> = r.json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["seq"].as_i64().unwrap(),
+                f["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(i64, String)> = (before + 1..=after)
+        .map(|s| (s, "unkeyed".to_string()))
+        .collect();
+    assert_eq!(findings, expected, "{}", r.stdout);
+    assert!(r.stderr.contains("密钥校验值"), "{}", r.stderr);
+    assert_ne!(keyed["id"], other["id"]);
+}
+
+#[test]
+fn a_station_token_that_refuses_its_pin_refuses_every_write_and_nothing_is_written() {
+    let h = crate::keys::Hsm::new();
+    let app = h.dir.path().join("app.json");
+    std::fs::write(&app, kiosk_app::demo::APPLICATION_JSON).unwrap();
+    h.ctl(&["order", "create", app.to_str().unwrap()]).ok();
+    let before = crate::support::counts(&h.data());
+    let wrong = kiosk_e2e::secret_file(&h.dir.path().join("wrong"), "station-pin", "not-the-pin");
+    let r = kioskctl_with_pin(
+        &h,
+        Some(&wrong),
+        &["order", "create", app.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let e = &r.json["error"];
+    assert!(
+        e["message"].as_str().unwrap().contains("工作站令牌"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        e["message_en"].as_str().unwrap().contains("station token"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("not-the-pin") && !r.stderr.contains("not-the-pin"));
+    assert_eq!(crate::support::counts(&h.data()), before, "nothing written");
+    assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
+}
