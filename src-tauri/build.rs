@@ -9,6 +9,7 @@ const COMMANDS: &[&str] = &[
     "renewal",
     "read_key_renewal",
     "check_field",
+    "returning_company",
     "submit_application",
     "print_for_applicant",
     "login",

@@ -45,6 +45,8 @@ args! {
     RenewalArgs { provider: String, not_after: String, #[ts(optional = nullable)] years: Option<u32> }
     ReadKeyRenewalArgs { provider: String, #[ts(optional = nullable)] years: Option<u32> }
     CheckFieldArgs { kind: String, value: String }
+    /// A valid USCC the applicant entered.
+    ReturningCompanyArgs { uscc: String }
     SubmitApplicationArgs {
         /// The form as the applicant filled it in; `kiosk-app` parses and
         /// checks it.

@@ -232,6 +232,16 @@ pub fn read_key_renewal(
     })
 }
 
+/// What the station's last completed order of this company says of it,
+/// offered to the applicant (filled in only if they confirm).
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn returning_company(
+    desk: State<'_, Desk>,
+    args: ReturningCompanyArgs,
+) -> IpcResult<Option<kiosk_app::CompanyPrefill>> {
+    Ok(desk.station().returning_company(&args.uscc)?)
+}
+
 /// Live validation of one field as the applicant types.
 #[tauri::command(async, rename_all = "snake_case")]
 pub fn check_field(desk: State<'_, Desk>, args: CheckFieldArgs) -> FieldCheck {

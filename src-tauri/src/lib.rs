@@ -155,6 +155,7 @@ pub fn run() {
             commands::renewal,
             commands::read_key_renewal,
             commands::check_field,
+            commands::returning_company,
             commands::submit_application,
             commands::print_for_applicant,
             commands::login,

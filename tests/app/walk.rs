@@ -291,8 +291,37 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
             .any(|r| r.payload.contains(&o.id)));
     }
 
-    // Unlock: the run waits for a supervisor; the clerk cannot approve.
     ui.click("#to-applicant").await;
+    // A returning company: its USCC brings the offer of what its completed
+    // order said (name, legal representative, address), filled in only on
+    // the applicant's word; ID numbers and phones stay empty.
+    open_new_form(&ui).await;
+    ui.fill("organization.uscc", "91500000MA5U8K2T0A").await;
+    ui.wait("#prefill-offer").await;
+    assert_eq!(ui.value("organization.name").await, "");
+    ui.shot("applicant-prefill").await;
+    ui.click("#prefill-accept").await;
+    let form = |name: &str| FORM.iter().find(|(n, _)| *n == name).unwrap().1;
+    for name in [
+        "organization.name",
+        "organization.legal_representative",
+        "handler.mailing_address",
+    ] {
+        assert_eq!(ui.value(name).await, form(name), "{name}");
+    }
+    for name in [
+        "organization.legal_rep_id",
+        "organization.phone",
+        "handler.id_number",
+        "handler.mobile",
+    ] {
+        assert_eq!(ui.value(name).await, "", "{name} is asked again");
+    }
+    assert_eq!(ui.count("#prefill-offer").await, 0);
+    ui.click(".restart").await;
+    ui.wait("[data-provider=ezca]").await;
+
+    // Unlock: the run waits for a supervisor; the clerk cannot approve.
     let unlock = applicant_fills(&ui, "unlock", false).await;
     // Leaving the console logged the clerk out.
     clerk_login(&ui, CLERK).await;

@@ -319,20 +319,7 @@ impl HolderKey {
                 "-o",
             ])
             .arg(&der));
-        let public_pem = h.dir.path().join(format!("{label}-pub.pem"));
-        openssl(
-            h.dir.path(),
-            &[
-                "pkey",
-                "-pubin",
-                "-inform",
-                "DER",
-                "-in",
-                der.to_str().unwrap(),
-                "-out",
-                public_pem.to_str().unwrap(),
-            ],
-        );
+        let public_pem = public_pem(h, label, &der);
         HolderKey {
             serial,
             label: label.to_string(),
@@ -743,6 +730,15 @@ fn sm2_holder(h: &Hsm, ca: &LegacyCa, label: &str, serial: &str) -> String {
     let set = kiosk_keys::Sm2Mechanisms::by_id("sansec").unwrap();
     let (_, point) = s.generate_sm2(set, &[1], "holder").unwrap();
     let der = write(h.dir.path(), &format!("{label}-pub.der"), &sm2_spki(&point));
+    let pem = public_pem(h, label, &der);
+    let cert = ca.issue(&pem, DEMO_COMPANY, serial);
+    let subject = kiosk_keys::subject_der(&cert).unwrap();
+    s.put_certificate(&[1], "holder", &cert, &subject).unwrap();
+    s.serial().to_string()
+}
+
+/// The PEM of a public key in DER (SubjectPublicKeyInfo), by openssl.
+fn public_pem(h: &Hsm, label: &str, der: &Path) -> PathBuf {
     let pem = h.dir.path().join(format!("{label}-pub.pem"));
     openssl(
         h.dir.path(),
@@ -757,10 +753,7 @@ fn sm2_holder(h: &Hsm, ca: &LegacyCa, label: &str, serial: &str) -> String {
             pem.to_str().unwrap(),
         ],
     );
-    let cert = ca.issue(&pem, DEMO_COMPANY, serial);
-    let subject = kiosk_keys::subject_der(&cert).unwrap();
-    s.put_certificate(&[1], "holder", &cert, &subject).unwrap();
-    s.serial().to_string()
+    pem
 }
 
 /// `key show` with the SM2 test token's module as the keys' module.

@@ -301,3 +301,22 @@ pub fn sm2_new_token(label: &str, pin: &str) -> kiosk_keys::TokenSession {
     s.login_user(&secret(pin)).unwrap();
     s
 }
+
+/// The (row, kind) of each finding of a refused `audit verify` (exit 1,
+/// `ok` false, the findings named on stderr).
+pub fn audit_findings(r: &Run) -> Vec<(i64, String)> {
+    assert_eq!(r.code, 1, "tampering went unnoticed: {}", r.stdout);
+    assert_eq!(r.json["ok"], false);
+    assert!(r.stderr.contains("审计记录"), "{}", r.stderr);
+    r.json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["seq"].as_i64().unwrap(),
+                f["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}

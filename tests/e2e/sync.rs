@@ -1037,20 +1037,7 @@ fn a_forger_holding_the_database_but_not_the_token_is_caught_by_audit_verify_and
     // the seal of the head is broken.
     let forged = forge_a_payment(&db);
     assert!(keyed_from <= forged && forged < head);
-    let findings = |r: &crate::support::Run| -> Vec<(i64, String)> {
-        assert_eq!(r.code, 1, "{}", r.stdout);
-        r.json["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                (
-                    f["seq"].as_i64().unwrap(),
-                    f["kind"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
+    let findings = crate::support::audit_findings;
     let rewritten = |kind: &str| -> Vec<(i64, String)> {
         (forged..=head).map(|s| (s, kind.to_string())).collect()
     };

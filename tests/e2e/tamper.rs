@@ -15,21 +15,7 @@ fn station() -> (tempfile::TempDir, Connection) {
 
 /// Runs `audit verify` and returns (seq, kind) of each finding.
 fn findings(d: &tempfile::TempDir) -> Vec<(i64, String)> {
-    let r = ctl(d.path(), &["audit", "verify"]);
-    assert_eq!(r.code, 1, "tampering went unnoticed: {}", r.stdout);
-    assert_eq!(r.json["ok"], false);
-    assert!(r.stderr.contains("审计记录"), "{}", r.stderr);
-    r.json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["seq"].as_i64().unwrap(),
-                f["kind"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    crate::support::audit_findings(&ctl(d.path(), &["audit", "verify"]))
 }
 
 #[test]
@@ -287,18 +273,7 @@ fn rows_written_without_the_station_token_are_named_unkeyed() {
     let after = crate::support::counts(&h.data()).2;
     assert!(after > before);
     let r = h.ctl(&["audit", "verify"]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    let findings: Vec<(i64, String)> = r.json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["seq"].as_i64().unwrap(),
-                f["kind"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let findings = crate::support::audit_findings(&r);
     let expected: Vec<(i64, String)> = (before + 1..=after)
         .map(|s| (s, "unkeyed".to_string()))
         .collect();

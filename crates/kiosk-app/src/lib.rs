@@ -15,6 +15,7 @@ mod error;
 pub mod keys;
 mod operations;
 mod paths;
+mod prefill;
 pub mod report;
 mod rules;
 mod run;
@@ -37,6 +38,7 @@ pub use operations::{
     SealNeed,
 };
 pub use paths::data_dir;
+pub use prefill::CompanyPrefill;
 pub use report::{DayReport, ReportRow};
 pub use rules::{ChecklistView, KeyEvent, OperationView, ProviderView, ReaderView, Rules};
 pub use run::{Phase, ProgressSink, Step, StepProgress};

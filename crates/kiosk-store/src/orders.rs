@@ -106,6 +106,24 @@ impl Store {
         })
     }
 
+    /// The last completed order of the company with this USCC (as the
+    /// station stores it), if any.
+    pub fn last_completed_order_of(&self, uscc: &str) -> Result<Option<Order>, StoreError> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT body FROM orders
+                 WHERE json_extract(body, '$.application.organization.uscc') = ?1 AND state = ?2
+                 ORDER BY updated_at DESC LIMIT 1",
+            )?
+            .query_row((uscc, OrderState::Completed.as_str()), |r| r.get(0))
+            .optional()?;
+        Ok(match body {
+            Some(b) => Some(serde_json::from_str(&b)?),
+            None => None,
+        })
+    }
+
     /// Orders, newest first, optionally in one state.
     pub fn list_orders(
         &self,

@@ -14,6 +14,11 @@ const en: Record<string, string> = {
   '合计': 'Total',
   '下一步：填写申请表': 'Next: fill in the application',
   '返回': 'Back',
+  '使用本单位上次填写的信息？': 'Use what your company gave last time?',
+  '本单位上次在本站办理时填写的信息如下，是否填入？身份证号和电话请重新填写。':
+    'Last time at this counter your company gave the following. Fill it in? ID numbers and phone numbers are asked again.',
+  '不用，我自己填': 'No, I will type it',
+  '填入': 'Fill in',
   '重新开始': 'Start over',
   '读取证书': 'Read certificate',
   '提交申请': 'Submit',

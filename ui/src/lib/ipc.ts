@@ -7,6 +7,7 @@ import { tr } from './i18n.svelte';
 import type { AdvanceArgs } from '../bindings/AdvanceArgs';
 import type { AttachScanArgs } from '../bindings/AttachScanArgs';
 import type { CheckFieldArgs } from '../bindings/CheckFieldArgs';
+import type { CompanyPrefill } from '../bindings/CompanyPrefill';
 import type { CheckItemArgs } from '../bindings/CheckItemArgs';
 import type { ChecklistArgs } from '../bindings/ChecklistArgs';
 import type { ChecklistDto } from '../bindings/ChecklistDto';
@@ -40,6 +41,7 @@ import type { ProviderDto } from '../bindings/ProviderDto';
 import type { ReadKeyRenewalArgs } from '../bindings/ReadKeyRenewalArgs';
 import type { RenewalArgs } from '../bindings/RenewalArgs';
 import type { RenewalDto } from '../bindings/RenewalDto';
+import type { ReturningCompanyArgs } from '../bindings/ReturningCompanyArgs';
 import type { RunKeyArgs } from '../bindings/RunKeyArgs';
 import type { SubmitApplicationArgs } from '../bindings/SubmitApplicationArgs';
 import type { SupervisorApproveArgs } from '../bindings/SupervisorApproveArgs';
@@ -48,7 +50,7 @@ import type { TicketDto } from '../bindings/TicketDto';
 import type { TokenArgs } from '../bindings/TokenArgs';
 
 export type {
-  ChecklistDto, DayReportDto, ErrorCode, FeeDto, FieldCheck, IpcError, KeyDto, KeyEventDto,
+  ChecklistDto, CompanyPrefill, DayReportDto, ErrorCode, FeeDto, FieldCheck, IpcError, KeyDto, KeyEventDto,
   KeyRenewalDto, KeypadsDto, KeyWorkDto, KioskConfigDto, LoginDto, OrderDto, OrderRowDto, PrintDto,
   ProgressEvent, ProviderDto, RenewalDto, SyncDto, TicketDto,
 };
@@ -64,6 +66,7 @@ interface Commands {
   renewal: [RenewalArgs, RenewalDto];
   read_key_renewal: [ReadKeyRenewalArgs, KeyRenewalDto];
   check_field: [CheckFieldArgs, FieldCheck];
+  returning_company: [ReturningCompanyArgs, CompanyPrefill | null];
   submit_application: [SubmitApplicationArgs, TicketDto];
   print_for_applicant: [PrintForApplicantArgs, PrintDto];
   login: [LoginArgs, LoginDto];
