@@ -153,6 +153,7 @@ pub fn kiosk_config(desk: State<'_, Desk>) -> KioskConfigDto {
             uscc: validate::USCC_ALPHABET.into(),
             resident_id: validate::RESIDENT_ID_CHARACTERS.into(),
             digits: "0123456789".into(),
+            phone: validate::PHONE_CHARACTERS.into(),
         },
     }
 }

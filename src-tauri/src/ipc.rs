@@ -412,4 +412,6 @@ pub struct KeypadsDto {
     pub uscc: String,
     pub resident_id: String,
     pub digits: String,
+    /// A landline's characters (mobile numbers take `digits`).
+    pub phone: String,
 }

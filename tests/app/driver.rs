@@ -283,13 +283,26 @@ impl Ui {
         let e = self.wait_for(&format!("[name='{name}']"), 30).await;
         e.clear().await.expect("clear");
         e.send_keys(value).await.expect("type");
-        if let Ok(done) = self
-            .client
-            .find(Locator::Css(".keypad [data-key=done]"))
-            .await
-        {
-            done.click().await.expect("close keypad");
+        for done in [
+            ".keypad [data-key=done]",
+            ".text-keyboard [data-skbtn='{done}']",
+        ] {
+            if let Ok(done) = self.client.find(Locator::Css(done)).await {
+                done.click().await.expect("close the on-screen keys");
+            }
         }
+    }
+
+    /// The 1-based position of the element among `css` whose text is
+    /// `text`, if any.
+    pub async fn position_of(&self, css: &str, text: &str) -> Option<usize> {
+        let items = self.client.find_all(Locator::Css(css)).await.ok()?;
+        for (i, e) in items.iter().enumerate() {
+            if e.text().await.ok()?.trim() == text {
+                return Some(i + 1);
+            }
+        }
+        None
     }
 
     /// Chooses `file` in the file input `css` (hidden inputs included).

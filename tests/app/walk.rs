@@ -58,8 +58,13 @@ async fn applicant_fills(ui: &Ui, operation: &str, shots: bool) -> String {
         ui.shot(&format!("applicant-3-info-{operation}")).await;
     }
     ui.click("#to-form").await;
-    for (name, value) in FORM {
-        ui.fill(name, value).await;
+    if shots {
+        // The first applicant has no keyboard: every field by taps.
+        tap_fill(ui).await;
+    } else {
+        for (name, value) in FORM {
+            ui.fill(name, value).await;
+        }
     }
     ui.click("input[name=agreed]").await;
     if shots {
@@ -71,6 +76,116 @@ async fn applicant_fills(ui: &Ui, operation: &str, shots: bool) -> String {
         ui.shot("applicant-5-ticket").await;
     }
     ui.text("#order-number").await
+}
+
+/// What the applicant taps for a value: keys as they are, or a pinyin
+/// and then the candidate it should give.
+enum Tap {
+    Keys(&'static str),
+    Pinyin(&'static str, &'static str),
+}
+
+/// [`FORM`] as it is tapped in: names and addresses on the keyboard in
+/// pinyin, codes and numbers on the field's keypad.
+const TAPS: [(&str, &[Tap]); 11] = {
+    use Tap::*;
+    [
+        (
+            "organization.name",
+            &[
+                Pinyin("chongqing", "重庆"),
+                Pinyin("shi", "示"),
+                Pinyin("li", "例"),
+                Pinyin("jiancai", "建材"),
+                Pinyin("youxiangongsi", "有限公司"),
+            ],
+        ),
+        ("organization.uscc", &[Keys("91500000MA5U8K2T0A")]),
+        (
+            "organization.legal_representative",
+            &[
+                Pinyin("zhang", "张"),
+                Pinyin("de", "德"),
+                Pinyin("qian", "前"),
+            ],
+        ),
+        ("organization.legal_rep_id", &[Keys("500103197806114328")]),
+        ("organization.phone", &[Keys("023-63788888")]),
+        ("organization.office_phone", &[Keys("023-63788889")]),
+        (
+            "handler.name",
+            &[
+                Pinyin("li", "李"),
+                Pinyin("xiao", "小"),
+                Pinyin("ming", "明"),
+            ],
+        ),
+        ("handler.id_number", &[Keys("500101198502030055")]),
+        ("handler.mobile", &[Keys("13883088888")]),
+        ("handler.email", &[Keys("li.xiaoming@example.com.cn")]),
+        (
+            "handler.mailing_address",
+            &[
+                Pinyin("chongqing", "重庆"),
+                Pinyin("shi", "市"),
+                Pinyin("yubei", "渝北"),
+                Pinyin("qu", "区"),
+                Pinyin("jin", "金"),
+                Pinyin("kai", "开"),
+                Pinyin("dadao", "大道"),
+                Keys("160"),
+                Pinyin("hao", "号"),
+            ],
+        ),
+    ]
+};
+
+/// Fills the form by tapping on-screen keys only: no typing into fields.
+async fn tap_fill(ui: &Ui) {
+    let mut shot = false;
+    for (name, taps) in TAPS {
+        ui.click(&format!("input[name='{name}']")).await;
+        let keypad = ui.count(".keypad").await > 0;
+        for tap in taps {
+            let (keys, want) = match tap {
+                Tap::Keys(k) => (*k, None),
+                Tap::Pinyin(p, c) => (*p, Some(*c)),
+            };
+            for c in keys.chars() {
+                if keypad {
+                    ui.click(&format!(".keypad [data-key='{c}']")).await;
+                } else {
+                    ui.click(&format!(".text-keyboard [data-skbtn='{c}']"))
+                        .await;
+                }
+            }
+            let Some(want) = want else { continue };
+            ui.wait(".text-keyboard .hg-candidate-box-list-item").await;
+            if !shot {
+                ui.shot("applicant-keyboard-candidates").await;
+                shot = true;
+            }
+            // The candidate, on the bar's first page or a later one.
+            let item = ".text-keyboard .hg-candidate-box-list-item";
+            let mut pages = 0;
+            loop {
+                if let Some(k) = ui.position_of(item, want).await {
+                    ui.click(&format!("{item}:nth-child({k})")).await;
+                    break;
+                }
+                pages += 1;
+                assert!(pages < 12, "{want} is not among the candidates of {keys}");
+                ui.click(".text-keyboard .hg-candidate-box-next").await;
+            }
+        }
+        if keypad {
+            ui.click(".keypad [data-key=done]").await;
+        } else {
+            ui.click(".text-keyboard [data-skbtn='{done}']").await;
+        }
+        let expected = FORM.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(ui.value(name).await, expected, "{name}, tapped");
+    }
 }
 
 /// From the touchscreen's start, the empty application form of an ezca

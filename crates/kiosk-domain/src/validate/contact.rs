@@ -88,6 +88,10 @@ pub fn mobile(input: &str) -> Result<String, Rejection> {
 /// `0086` is treated as a mobile number. Returns
 /// `0AA-NNNNNNNN`, `0AA-NNNNNNNN-EXT` or the bare mobile number. Rejections
 /// are addressed to field `phone`.
+/// What a landline number is written with: digits, "-" after the area
+/// code and "转" before an extension (a mobile number is digits only).
+pub const PHONE_CHARACTERS: &str = "0123456789-转";
+
 pub fn phone(input: &str) -> Result<String, Rejection> {
     let s = normalise(input);
     if s.is_empty() {
@@ -99,7 +103,7 @@ pub fn phone(input: &str) -> Result<String, Rejection> {
     if let Some((i, c)) = s
         .chars()
         .enumerate()
-        .find(|(_, c)| !c.is_ascii_digit() && *c != '-' && *c != '转')
+        .find(|(_, c)| !PHONE_CHARACTERS.contains(*c))
     {
         return Err(phone_reject(
             "charset",

@@ -13,7 +13,7 @@ mod image;
 mod resident_id;
 mod uscc;
 
-pub use self::contact::{email, mobile, passport, phone};
+pub use self::contact::{email, mobile, passport, phone, PHONE_CHARACTERS};
 pub use self::image::{
     decoded_upload, upload, DecodedUpload, ImageInfo, ImageKind, MAX_PIXELS, MAX_SIDE,
     MAX_UPLOAD_BYTES,
