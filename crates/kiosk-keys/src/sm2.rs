@@ -80,11 +80,15 @@ impl Sm2Mechanisms {
             .ok_or_else(|| KeyError::X509(format!("no SM2 mechanism set named {id:?}")))
     }
 
+    fn mechanism_type(value: u64) -> Result<MechanismType, KeyError> {
+        MechanismType::new_vendor_defined(value as _)
+            .map_err(|_| KeyError::X509(format!("{value:#x} is not a vendor-defined mechanism")))
+    }
+
     fn mechanism(value: u64) -> Result<Mechanism<'static>, KeyError> {
-        let t = MechanismType::new_vendor_defined(value as _)
-            .map_err(|_| KeyError::X509(format!("{value:#x} is not a vendor-defined mechanism")))?;
         Ok(Mechanism::VendorDefined(VendorDefinedMechanism::new::<()>(
-            t, None,
+            Self::mechanism_type(value)?,
+            None,
         )))
     }
 
@@ -104,9 +108,7 @@ impl Sm2Mechanisms {
         needed.extend(self.sign_sm3_with_z);
         let mut missing = Vec::new();
         for m in needed {
-            let t = MechanismType::new_vendor_defined(m as _)
-                .map_err(|_| KeyError::X509(format!("{m:#x} is not a vendor-defined mechanism")))?;
-            if !s.has_mechanism(t)? {
+            if !s.has_mechanism(Self::mechanism_type(m)?)? {
                 missing.push(m);
             }
         }
