@@ -37,6 +37,7 @@ fn main() {
         station_pin: Some(secret("station-pin-1")),
         transport_so_pin: Some(secret("vendor-so-1")),
         kill_at_step: None,
+        sm2: None,
     };
     let m = Module::load(&cfg.module).unwrap();
     let mut station = Station::open(&dir.path().join("data"), Arc::new(SystemClock)).unwrap();

@@ -144,6 +144,7 @@ fn station_token(dir: &std::path::Path) -> kiosk_app::KeyConfig {
         station_pin: Some(secret("station-pin-1")),
         transport_so_pin: Some(secret("vendor-so-1")),
         kill_at_step: None,
+        sm2: None,
     }
 }
 

@@ -251,9 +251,9 @@ impl Station {
     }
 
     /// `kioskctl audit seal`: seals the newest row (the timer runs it).
-    pub fn seal_audit(&self, m: &Module, cfg: &KeyConfig) -> Result<Option<Seal>, AppError> {
+    pub fn seal_audit(&self, cfg: &KeyConfig) -> Result<Option<Seal>, AppError> {
         self.usable_ca()?;
-        let s = self.station_session(m, cfg)?;
+        let s = self.station_session(cfg)?;
         self.seal_audit_in(&s)
     }
 }

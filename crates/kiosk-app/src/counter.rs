@@ -93,13 +93,20 @@ impl Station {
     }
 
     /// Every key plugged in but the station's own token.
+    /// Keys in the SM2 module count too, but for the station's SM2 token.
     pub fn present_keys(&self, m: &Module, cfg: &KeyConfig) -> Result<Vec<PresentKey>, AppError> {
         let mut out = Vec::new();
-        for t in m.tokens()? {
+        let mut tokens = m.tokens()?;
+        if let Some(sm2) = &cfg.sm2 {
+            let own = &sm2.station_token;
+            let keys = Module::load(&sm2.module)?.tokens()?;
+            tokens.extend(keys.into_iter().filter(|t| &t.label != own));
+        }
+        for t in tokens {
             if !t.initialized || t.label == cfg.station_token {
                 continue;
             }
-            let key = self.key_show(m, &t.serial)?;
+            let key = self.key_show(m, cfg, &t.serial)?;
             let blank_in_stock = key
                 .stock
                 .as_ref()

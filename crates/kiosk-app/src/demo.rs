@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use kiosk_domain::fee::FeeQuote;
 use kiosk_domain::order::{CheckStatus, Command, Order, Payment, PaymentMethod};
+use kiosk_domain::Operation;
 use kiosk_keys::{Module, SecretString};
 use serde::Serialize;
 
@@ -40,6 +41,13 @@ pub struct DemoSummary {
     pub certificate_serial: String,
     pub certificate_pem: String,
     pub chain_pem: String,
+    /// The CRL of the sub-CA that issued the certificate.
+    pub crl_pem: String,
+    /// The certificate's key algorithm, as the profile names it.
+    pub key_algorithm: kiosk_domain::catalog::KeyAlgorithm,
+    /// The GB/T 38540 electronic seal (SM2 profiles).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub electronic_seal: Option<String>,
     pub seal_png: String,
     /// The PDFs the demo saved (application form, seal sample sheet, receipt).
     pub documents: Vec<String>,
@@ -55,12 +63,62 @@ pub const DEMO_USER_PIN: &str = "246810";
 /// `DATA_DIR/softhsm`; without a station PIN and a transport SO PIN set up
 /// (their files, see `keys::secrets`), demo values derived from the
 /// station are used.
-pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppError> {
+///
+/// `provider` runs it for another provider of the catalog; for one whose
+/// profile asks for SM2 the key is a blank key of the SM2 module (the SM2
+/// test token unless `KIOSK_SM2_PKCS11_MODULE` names another).
+pub fn run(
+    data_dir: &Path,
+    clock: Arc<dyn Clock>,
+    provider: Option<&str>,
+) -> Result<DemoSummary, AppError> {
     let (mut station, conf, cfg, m) = open_demo(data_dir, clock)?;
     let clerk = station.session_without_password(DEMO_CLERK)?;
-    let key_serial = demo_blank_key(&mut station, &m, &cfg)?;
+    let application: serde_json::Value = serde_json::from_str(APPLICATION_JSON)
+        .map_err(|e| AppError::Corrupt(format!("demo application: {e}")))?;
+    let default_provider = application["provider"].as_str().unwrap_or_default();
+    let provider = provider.unwrap_or(default_provider).to_string();
+    let (offered, project) = {
+        let rules = station.rules()?;
+        let p = rules.catalog().provider(&provider)?;
+        (
+            p.offers.clone(),
+            p.projects.first().map(|j| j.id.clone()).unwrap_or_default(),
+        )
+    };
+    let profile = station.rules()?.catalog().profile(&provider);
+    let alg = crate::keys::ca_algorithm(&profile);
+    let key_module = match alg {
+        kiosk_store::CaAlgorithm::Sm2 => Module::load(&cfg.for_sm2()?.0.module)?,
+        kiosk_store::CaAlgorithm::P256 => m.clone(),
+    };
+    let pin = SecretString::from(DEMO_USER_PIN.to_string());
 
-    let order = station.create_order(APPLICATION_JSON, &clerk)?;
+    // A provider that issues new keys: the demo application for it. One
+    // that only upgrades (cqc, [000]): the demo's own new key first, then
+    // its 算法升级 onto a new key of the provider's algorithm.
+    let upgrade_only = !offered.contains(&Operation::New) && offered.contains(&Operation::Upgrade);
+    let mut first = application.clone();
+    if !upgrade_only {
+        first["provider"] = provider.as_str().into();
+        if provider != default_provider {
+            first["project"] = project.as_str().into();
+        }
+    } else if !offered.contains(&Operation::Upgrade) {
+        return Err(kiosk_domain::Rejection::field("provider", "服务机构", "demo_not_offered")
+            .zh(
+                format!("{provider} 不办理新办或算法升级，演示无法为其办理"),
+                "请选择办理新办或算法升级的服务机构",
+            )
+            .en(
+                format!("{provider} offers neither new keys nor upgrades"),
+                "choose a provider that offers one of them",
+            )
+            .into());
+    }
+    let first_module = if upgrade_only { &m } else { &key_module };
+    let key_serial = demo_blank_key(&mut station, first_module, &cfg)?;
+    let order = station.create_order(&first.to_string(), &clerk)?;
     for cmd in intake_steps(&order) {
         station.order_command(&order.id, cmd, &clerk)?;
     }
@@ -68,15 +126,30 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
     let paperwork = crate::documents::demo_paperwork(&mut station, &order.id, &clerk)?;
     let seal = paperwork.seal_png_bytes.clone();
     let seal_path = paperwork.seal_png.clone();
-    let pin = SecretString::from(DEMO_USER_PIN.to_string());
-    let work = crate::KeyWork {
-        key_serial: Some(&key_serial),
-        pin: Some(pin.clone()),
-        pin_again: Some(pin),
-        seal_png: Some(&seal),
-        progress: None,
-    };
-    let made = station.run_order(&m, &cfg, &order.id, work, &clerk)?;
+    fn work<'a>(key_serial: &'a str, pin: &SecretString, seal: &'a [u8]) -> crate::KeyWork<'a> {
+        crate::KeyWork {
+            key_serial: Some(key_serial),
+            pin: Some(pin.clone()),
+            pin_again: Some(pin.clone()),
+            seal_png: Some(seal),
+            progress: None,
+        }
+    }
+    let mut made = station.run_order(&m, &cfg, &order.id, work(&key_serial, &pin, &seal), &clerk)?;
+    let mut order = order;
+    if upgrade_only {
+        let mut upgrade = application.clone();
+        upgrade["provider"] = provider.as_str().into();
+        upgrade["project"] = project.as_str().into();
+        upgrade["operation"] = "upgrade".into();
+        upgrade["certificate"] = serde_json::json!({ "serial": made.certificate_serial });
+        let new_key = demo_blank_key(&mut station, &key_module, &cfg)?;
+        order = station.create_order(&upgrade.to_string(), &clerk)?;
+        for cmd in intake_steps(&order) {
+            station.order_command(&order.id, cmd, &clerk)?;
+        }
+        made = station.run_order(&m, &cfg, &order.id, work(&new_key, &pin, &seal), &clerk)?;
+    }
     let done = station.order(&order.id)?.order;
     let audit = station.verify_audit(Some(&cfg))?;
     let counts = station.store().counts()?;
@@ -97,6 +170,13 @@ pub fn run(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<DemoSummary, AppErr
         key_serial: made.key_serial,
         certificate_serial: made.certificate_serial,
         certificate_pem: made.certificate_pem,
+        crl_pem: station
+            .ca_dir_of(alg)?
+            .join("station.crl")
+            .display()
+            .to_string(),
+        key_algorithm: profile.key_algorithm,
+        electronic_seal: made.electronic_seal,
         chain_pem: made.chain_pem,
         seal_png: seal_path.display().to_string(),
         documents: paperwork
@@ -125,6 +205,14 @@ fn open_demo(
     if station.store().station_ca()?.is_none() {
         let supervisor = station.session_without_password(DEMO_SUPERVISOR)?;
         station.ca_init_demo(&m, &cfg, &supervisor)?;
+    } else if cfg.sm2.is_some()
+        && station
+            .store()
+            .station_ca_of(kiosk_store::CaAlgorithm::Sm2)?
+            .is_none()
+    {
+        let supervisor = station.session_without_password(DEMO_SUPERVISOR)?;
+        station.sm2_ca_init_demo(&cfg, &supervisor)?;
     }
     Ok((station, conf, cfg, m))
 }
@@ -148,6 +236,9 @@ impl Station {
         if std::env::var_os("SOFTHSM2_CONF").is_none_or(|c| c.is_empty()) && conf.exists() {
             // SoftHSM2 reads it when the module initialises, later in this process.
             std::env::set_var("SOFTHSM2_CONF", &conf);
+        }
+        if cfg.sm2.is_none() {
+            cfg.sm2 = demo_sm2_token(self.data_dir())?;
         }
         Ok(cfg)
     }
@@ -229,6 +320,38 @@ fn softhsm_conf(data_dir: &Path) -> Result<PathBuf, AppError> {
     Ok(conf)
 }
 
+/// The demo's SM2 side: the SM2 test token (`crates/sm2-token`, a test
+/// component, SANSEC set) built beside the running binary, its tokens
+/// under `DATA_DIR/sm2-token` unless `KIOSK_SM2_TOKEN_CONF` names its
+/// configuration. None when it is not built.
+fn demo_sm2_token(data_dir: &Path) -> Result<Option<crate::keys::Sm2Setup>, AppError> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Ok(None);
+    };
+    let dirs = exe.ancestors().skip(1).take(2);
+    let Some(library) = dirs
+        .map(|d| d.join("libkiosk_sm2_token.so"))
+        .find(|p| p.is_file())
+    else {
+        return Ok(None);
+    };
+    if std::env::var_os("KIOSK_SM2_TOKEN_CONF").is_none_or(|c| c.is_empty()) {
+        let dir = data_dir.join("sm2-token");
+        let tokens = dir.join("tokens");
+        std::fs::create_dir_all(&tokens).map_err(|e| AppError::io(tokens.display(), e))?;
+        let conf = dir.join("sm2-token.conf");
+        let text = format!("directories.tokendir = {}\nvendor = sansec\n", tokens.display());
+        std::fs::write(&conf, text).map_err(|e| AppError::io(conf.display(), e))?;
+        // The module reads it when it initialises, later in this process.
+        std::env::set_var("KIOSK_SM2_TOKEN_CONF", &conf);
+    }
+    Ok(Some(crate::keys::Sm2Setup {
+        module: library.display().to_string(),
+        station_token: crate::keys::SM2_STATION_TOKEN.into(),
+        mechanisms: "sansec".into(),
+    }))
+}
+
 /// Plays the vendor: a fresh token with the transport SO PIN, taken into
 /// stock.
 fn demo_blank_key(station: &mut Station, m: &Module, cfg: &KeyConfig) -> Result<String, AppError> {
@@ -244,9 +367,13 @@ fn demo_blank_key(station: &mut Station, m: &Module, cfg: &KeyConfig) -> Result<
             what: "label",
             value: "BLANK".into(),
         })?;
+    let model = m
+        .by_serial(&serial)
+        .map(|t| t.model)
+        .unwrap_or_else(|_| "SoftHSM v2".into());
     let today = station.today();
     let clerk = station.session_without_password(DEMO_CLERK)?;
-    station.stock_add(&serial, "SoftHSM v2", "DEMO", today, &clerk)?;
+    station.stock_add(&serial, &model, "DEMO", today, &clerk)?;
     Ok(serial.to_ascii_lowercase())
 }
 

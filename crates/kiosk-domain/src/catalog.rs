@@ -189,6 +189,10 @@ pub struct KeyModel {
     /// Whether an algorithm upgrade can be done on the key itself.
     #[serde(default)]
     pub upgrade_in_place: bool,
+    /// The vendor mechanism set through which the key does SM2 (an id of
+    /// `kiosk-keys`' `sm2-mechanisms.toml`); none for a key without SM2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm2_mechanisms: Option<String>,
 }
 
 /// Where the company's USCC goes in the certificate subject.
@@ -207,6 +211,8 @@ pub enum KeyAlgorithm {
     EcP256,
     #[serde(rename = "rsa-2048")]
     Rsa2048,
+    /// SM2 with SM3withSM2 signatures (GM/T 0003, GM/T 0015).
+    Sm2,
 }
 
 /// How a provider's certificates are made.
@@ -816,9 +822,12 @@ impl Catalog {
             }
             // RFC 5280 4.2.1.3 with the key: an RSA key does not agree keys,
             // an EC key does not encipher them.
+            // An SM2 key is an id-ecPublicKey like P-256 (RFC 5480 3).
             let (wrong, instead) = match p.key_algorithm {
                 KeyAlgorithm::Rsa2048 => (KeyUsage::KeyAgreement, "key-encipherment"),
-                KeyAlgorithm::EcP256 => (KeyUsage::KeyEncipherment, "key-agreement"),
+                KeyAlgorithm::EcP256 | KeyAlgorithm::Sm2 => {
+                    (KeyUsage::KeyEncipherment, "key-agreement")
+                }
             };
             if p.key_usage.contains(&wrong) {
                 return Err(bad(format!(

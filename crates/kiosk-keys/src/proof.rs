@@ -34,11 +34,14 @@ impl Decryption {
 /// in software with the certificate's point, the secret sealed with
 /// AES-256-GCM under SHA-256 of the shared value; the token derives the same
 /// shared value (CKM_ECDH1_DERIVE) to open it. RSA keys: RSA-OAEP to the
-/// certificate's key, decrypted in the token.
+/// certificate's key, decrypted in the token. SM2 keys: SM2 encryption
+/// (GM/T 0003.4, C1C3C2) to the certificate's point, decrypted in the token
+/// with the encryption mechanism of `sm2`, the key's vendor set.
 pub fn decryption_test(
     key: &TokenSession,
     id: &[u8],
     cert: &CertInfo,
+    sm2: Option<&crate::Sm2Mechanisms>,
 ) -> Result<Decryption, KeyError> {
     if !key.can_decrypt(id)? {
         return Ok(Decryption::NotPermitted);
@@ -63,10 +66,13 @@ pub fn decryption_test(
             let sealed = key.rsa_encrypt_to(&cert.public_point, &secret)?;
             key.rsa_decrypt(id, &sealed).ok()
         }
-        KeyKind::Sm2 => return Err(KeyError::X509(
-            "the encryption test of SM2 keys is not built: the station does not issue SM2 keys yet"
-                .into(),
-        )),
+        KeyKind::Sm2 => {
+            let set = sm2.ok_or_else(|| {
+                KeyError::X509("encryption test: an SM2 key needs its mechanism set".into())
+            })?;
+            let sealed = crate::sm2::encrypt_to(&cert.public_point, &secret)?;
+            key.sm2_decrypt(set, id, &sealed).ok()
+        }
     };
     if opened.as_deref() != Some(secret.as_slice()) {
         return Err(KeyError::X509(

@@ -231,6 +231,34 @@ impl TokenSession {
     }
 }
 
+impl TokenSession {
+    /// SM2 decryption (C1C3C2) in the token by the private key with this
+    /// CKA_ID, with `set`'s encryption mechanism.
+    pub fn sm2_decrypt(
+        &self,
+        set: &Sm2Mechanisms,
+        id: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        let mechanism = set.encrypt.ok_or_else(|| {
+            KeyError::X509(format!("the {} set names no SM2 encryption mechanism", set.id))
+        })?;
+        let (private, _) = self.sm2_key(set, id)?;
+        self.session
+            .decrypt(&Sm2Mechanisms::mechanism(mechanism)?, private, ciphertext)
+            .map_err(KeyError::at("C_Decrypt(SM2)"))
+    }
+}
+
+/// SM2 encryption (GM/T 0003.4) of `msg` to `point`, C1 || C3 || C2.
+pub fn encrypt_to(point: &[u8], msg: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let key = sm2::PublicKey::from_sec1_bytes(point)
+        .map_err(|_| KeyError::X509("the SM2 public point is not on the curve".into()))?;
+    sm2::pke::EncryptingKey::new_with_mode(key, sm2::pke::Mode::C1C3C2)
+        .encrypt(&mut getrandom::SysRng, msg)
+        .map_err(|_| KeyError::X509("SM2 encryption failed".into()))
+}
+
 /// Z_A = SM3(ENTL || ID || a || b || xG || yG || xA || yA) for the default
 /// ID (GM/T 0003.2 5.5 and GM/T 0009).
 pub fn z_a(point: &[u8; 65]) -> [u8; 32] {

@@ -16,6 +16,7 @@ const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0
 
 /// A loaded PKCS#11 module (SoftHSM2 in development, the HSM or the key
 /// vendor's module in production).
+#[derive(Clone)]
 pub struct Module {
     ctx: Pkcs11,
 }

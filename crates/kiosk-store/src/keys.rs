@@ -59,6 +59,25 @@ pub struct StationCa {
     pub crl_url: String,
 }
 
+/// Which of the station's issuing sub-CAs: the P-256 one in the station
+/// token, or the SM2 one in the station's SM2 token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaAlgorithm {
+    P256,
+    Sm2,
+}
+
+impl CaAlgorithm {
+    /// The table of the sub-CA and the table of its CRLs.
+    fn tables(self) -> (&'static str, &'static str) {
+        match self {
+            CaAlgorithm::P256 => ("station_ca", "crls"),
+            CaAlgorithm::Sm2 => ("station_ca_sm2", "crls_sm2"),
+        }
+    }
+}
+
 /// A CRL the station signed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CrlRecord {
@@ -212,11 +231,19 @@ impl Store {
 
     /// The last CRL the station signed.
     pub fn last_crl(&self) -> Result<Option<CrlRecord>, StoreError> {
+        self.last_crl_of(CaAlgorithm::P256)
+    }
+
+    /// The newest CRL of the sub-CA of `alg`.
+    pub fn last_crl_of(&self, alg: CaAlgorithm) -> Result<Option<CrlRecord>, StoreError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT number, this_update, next_update, der, revoked, uploaded_at
-                 FROM crls ORDER BY number DESC LIMIT 1",
+                &format!(
+                    "SELECT number, this_update, next_update, der, revoked, uploaded_at
+                     FROM {} ORDER BY number DESC LIMIT 1",
+                    alg.tables().1
+                ),
                 [],
                 crl_row,
             )
@@ -242,10 +269,18 @@ impl Store {
     }
 
     pub fn station_ca(&self) -> Result<Option<StationCa>, StoreError> {
+        self.station_ca_of(CaAlgorithm::P256)
+    }
+
+    /// The sub-CA of `alg`, once one is installed.
+    pub fn station_ca_of(&self, alg: CaAlgorithm) -> Result<Option<StationCa>, StoreError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT token_label, key_label, cert_der, chain_pem, crl_number, crl_url FROM station_ca WHERE id = 1",
+                &format!(
+                    "SELECT token_label, key_label, cert_der, chain_pem, crl_number, crl_url FROM {} WHERE id = 1",
+                    alg.tables().0
+                ),
                 [],
                 |r| {
                     Ok(StationCa {
@@ -499,43 +534,60 @@ impl Writer<'_> {
     }
 
     pub fn station_ca_set(&mut self, ca: &StationCa) -> Result<(), StoreError> {
+        self.station_ca_set_of(CaAlgorithm::P256, ca)
+    }
+
+    /// Installs the sub-CA of `alg`. The records of the SM2 sub-CA say so
+    /// (`algorithm`); the P-256 one's are as they always were.
+    pub fn station_ca_set_of(&mut self, alg: CaAlgorithm, ca: &StationCa) -> Result<(), StoreError> {
         self.tx().execute(
-            "INSERT INTO station_ca (id, token_label, key_label, cert_der, chain_pem, crl_number, crl_url, updated_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (id) DO UPDATE SET token_label = excluded.token_label, key_label = excluded.key_label,
-               cert_der = excluded.cert_der, chain_pem = excluded.chain_pem, crl_url = excluded.crl_url,
-               updated_at = excluded.updated_at",
+            &format!(
+                "INSERT INTO {} (id, token_label, key_label, cert_der, chain_pem, crl_number, crl_url, updated_at)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET token_label = excluded.token_label, key_label = excluded.key_label,
+                   cert_der = excluded.cert_der, chain_pem = excluded.chain_pem, crl_url = excluded.crl_url,
+                   updated_at = excluded.updated_at",
+                alg.tables().0
+            ),
             (&ca.token_label, &ca.key_label, &ca.cert_der, &ca.chain_pem, ca.crl_number, &ca.crl_url, ts(self.now())),
         )?;
-        self.record(
-            "station-ca.installed",
-            "station-ca",
-            json!({ "token_label": ca.token_label, "key_label": ca.key_label, "chain_pem": ca.chain_pem }),
-            json!({ "token_label": ca.token_label }),
-        )?;
+        let mut payload = json!({ "token_label": ca.token_label, "key_label": ca.key_label, "chain_pem": ca.chain_pem });
+        let mut summary = json!({ "token_label": ca.token_label });
+        if alg == CaAlgorithm::Sm2 {
+            payload["algorithm"] = json!(alg);
+            summary["algorithm"] = json!(alg);
+        }
+        self.record("station-ca.installed", "station-ca", payload, summary)?;
         Ok(())
     }
 
     /// Records CRL number `number`, which must follow the last one.
     pub fn crl_issued(&mut self, crl: &CrlRecord) -> Result<(), StoreError> {
+        self.crl_issued_of(CaAlgorithm::P256, crl)
+    }
+
+    /// Records CRL number `number` of the sub-CA of `alg`.
+    pub fn crl_issued_of(&mut self, alg: CaAlgorithm, crl: &CrlRecord) -> Result<(), StoreError> {
         let (number, crl_der, revoked) = (crl.number, &crl.der, crl.revoked);
+        let (ca_table, crl_table) = alg.tables();
         let changed = self.tx().execute(
-            "UPDATE station_ca SET crl_number = ?1 WHERE id = 1 AND crl_number = ?1 - 1",
+            &format!("UPDATE {ca_table} SET crl_number = ?1 WHERE id = 1 AND crl_number = ?1 - 1"),
             [number],
         )?;
         if changed != 1 {
             return Err(StoreError::Conflict(format!("CRL {number}")));
         }
         self.tx().execute(
-            "INSERT INTO crls (number, this_update, next_update, der, revoked) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &format!("INSERT INTO {crl_table} (number, this_update, next_update, der, revoked) VALUES (?1, ?2, ?3, ?4, ?5)"),
             (number, &crl.this_update, &crl.next_update, crl_der, revoked),
         )?;
-        self.record(
-            "crl.issued",
-            "station-ca",
-            json!({ "number": number, "revoked": revoked, "der_hex": hex::encode(crl_der) }),
-            json!({ "number": number, "revoked": revoked }),
-        )?;
+        let mut payload = json!({ "number": number, "revoked": revoked, "der_hex": hex::encode(crl_der) });
+        let mut summary = json!({ "number": number, "revoked": revoked });
+        if alg == CaAlgorithm::Sm2 {
+            payload["algorithm"] = json!(alg);
+            summary["algorithm"] = json!(alg);
+        }
+        self.record("crl.issued", "station-ca", payload, summary)?;
         Ok(())
     }
 }

@@ -29,7 +29,7 @@ pub use db::{ts as timestamp, Store, SCHEMA_VERSION};
 pub use documents::{Attachment, PrintJob, Seal};
 pub use error::StoreError;
 pub use journal::{new_id, Actor, OutboxRecord, Writer};
-pub use keys::{CertRecord, CrlRecord, JournalEntry, StationCa, StockKey};
+pub use keys::{CaAlgorithm, CertRecord, CrlRecord, JournalEntry, StationCa, StockKey};
 pub use orders::{HistoryEntry, OrderSummary};
 pub use sessions::{CliSession, LoginFailures};
 pub use states::{CertSource, CertState, SealState, StockState};

@@ -68,7 +68,13 @@ pub enum Cmd {
     #[command(subcommand)]
     Catalog(CatalogCmd),
     /// One scripted counter transaction on the embedded defaults.
-    Demo,
+    Demo {
+        /// The provider of the catalog to run it for (default: the demo
+        /// application's, ezca). An SM2 provider's runs on the SM2 test
+        /// token and names the SM2 certificate, chain, CRL and seal.
+        #[arg(long)]
+        provider: Option<String>,
+    },
     /// The station's issuing sub-CA.
     #[command(subcommand)]
     Ca(CaCmd),

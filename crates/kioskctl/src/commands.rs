@@ -167,9 +167,8 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         }
         Cmd::Audit(AuditCmd::Seal) => {
             let st = open()?;
-            let cfg = kiosk_app::KeyConfig::from_env()?;
-            let m = kiosk_app::keys::Module::load(&cfg.module)?;
-            match st.seal_audit(&m, &cfg)? {
+            let cfg = st.key_config()?;
+            match st.seal_audit(&cfg)? {
                 Some(seal) => {
                     let human = format!("审计记录已加封至第 {} 条", seal.seq);
                     Output::ok(seal, human)
@@ -205,10 +204,10 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         }
         Cmd::Clerk(c) => crate::clerks_cmd::clerk(c, open()?, &approver),
         Cmd::Report(c) => crate::clerks_cmd::report(c, open()?, today),
-        Cmd::Demo => {
-            let summary = demo::run(&data_dir, clock.clone())?;
+        Cmd::Demo { provider } => {
+            let summary = demo::run(&data_dir, clock.clone(), provider.as_deref())?;
             let human = format!(
-                "演示完成：订单 {}（{}），收费 {} 元，审计 {}，待同步 {} 条\n介质 {}（{}），证书 {}\n证书：{}\n证书链：{}\nSOFTHSM2_CONF={}\n数据目录：{}",
+                "演示完成：订单 {}（{}），收费 {} 元，审计 {}，待同步 {} 条\n介质 {}（{}），证书 {}\n证书：{}\n证书链：{}\nCRL：{}{}\nSOFTHSM2_CONF={}\n数据目录：{}",
                 summary.order_number,
                 summary.state,
                 yuan(summary.fee.total_fen),
@@ -219,6 +218,12 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
                 summary.certificate_serial,
                 summary.certificate_pem,
                 summary.chain_pem,
+                summary.crl_pem,
+                summary
+                    .electronic_seal
+                    .as_deref()
+                    .map(|s| format!("\n电子印章（GB/T 38540）：{s}"))
+                    .unwrap_or_default(),
                 summary.softhsm2_conf,
                 summary.data_dir
             );

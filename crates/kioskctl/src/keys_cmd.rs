@@ -17,8 +17,8 @@ pub(crate) fn module(cfg: &KeyConfig) -> Result<Module, AppError> {
 
 pub fn ca(cmd: CaCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output, AppError> {
     // Every subcommand but `show` works in the station token.
-    let token = || -> Result<(KeyConfig, Module), AppError> {
-        let cfg = KeyConfig::from_env()?;
+    let token = |st: &Station| -> Result<(KeyConfig, Module), AppError> {
+        let cfg = st.key_config()?;
         let m = module(&cfg)?;
         Ok((cfg, m))
     };
@@ -26,7 +26,7 @@ pub fn ca(cmd: CaCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output,
         CaCmd::Show => ca_show(&open()?),
         CaCmd::Init { .. } => {
             let (mut st, by) = signed_in()?;
-            let (cfg, m) = token()?;
+            let (cfg, m) = token(&st)?;
             let ca = st.ca_init_demo(&m, &cfg, &by)?;
             let dir = st.data_dir().join("ca");
             Output::ok(
@@ -36,8 +36,8 @@ pub fn ca(cmd: CaCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output,
         }
         CaCmd::Csr => {
             let (mut st, _) = signed_in()?;
-            let (cfg, m) = token()?;
-            let path = st.ca_csr(&m, &cfg)?;
+            let (cfg, _) = token(&st)?;
+            let path = st.ca_csr(&cfg)?;
             Output::ok(
                 json!({ "csr_pem": path }),
                 format!("证书请求已写入 {}，请提交中心CA签发", path.display()),
@@ -45,8 +45,8 @@ pub fn ca(cmd: CaCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output,
         }
         CaCmd::Import { file } => {
             let (mut st, by) = signed_in()?;
-            let (cfg, m) = token()?;
-            let ca = st.ca_import(&m, &cfg, &file, &by)?;
+            let (cfg, _) = token(&st)?;
+            let ca = st.ca_import(&cfg, &file, &by)?;
             Output::ok(
                 json!({ "token_label": ca.token_label, "installed": true }),
                 "签发CA证书已安装".into(),
@@ -107,7 +107,7 @@ pub fn stock(
 }
 
 pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
-    let cfg = KeyConfig::from_env()?;
+    let cfg = st.key_config()?;
     if let KeyCmd::Watch {
         events,
         timeout_secs,
@@ -165,7 +165,7 @@ pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
             )
         }
         KeyCmd::Show { serial } => {
-            let v = st.key_show(&m, &serial)?;
+            let v = st.key_show(&m, &cfg, &serial)?;
             let human = format!(
                 "介质序列号：{}\n证书序列号：{}\n证书使用者：{}\n证书有效期：{} 至 {}\n证书颁发机构：{}{}",
                 v.key_serial,
@@ -184,11 +184,10 @@ pub fn key(cmd: KeyCmd, st: Station) -> Result<Output, AppError> {
 /// Signs the CRL: by the session's clerk, or (`None`, `crl --if-due`) by
 /// the station's timer, only when one is due.
 pub fn crl(mut st: Station, by: Option<&Session>) -> Result<Output, AppError> {
-    let cfg = KeyConfig::from_env()?;
-    let m = module(&cfg)?;
+    let cfg = st.key_config()?;
     let signed = match by {
-        None => st.refresh_crl(&m, &cfg, None)?,
-        Some(by) => Some(st.crl(&m, &cfg, Some(by))?),
+        None => st.refresh_crl(&cfg, None)?,
+        Some(by) => Some(st.crl(&cfg, Some(by))?),
     };
     match signed {
         Some(c) => Output::ok(
@@ -216,7 +215,7 @@ pub fn run(
     pin_stdin: bool,
     by: &Session,
 ) -> Result<Output, AppError> {
-    let cfg = KeyConfig::from_env()?;
+    let cfg = st.key_config()?;
     let seal_png = seal
         .map(|p| std::fs::read(p).map_err(|e| AppError::io(p.display(), e)))
         .transpose()?;
@@ -352,9 +351,8 @@ pub fn cert(
         }
         CertCmd::Revoke { serial, reason } => {
             let by = approver.acting(&mut st)?;
-            let cfg = KeyConfig::from_env()?;
-            let m = module(&cfg)?;
-            let (c, crl) = st.revoke_certificate(&m, &cfg, &serial, reason, &by)?;
+            let cfg = st.key_config()?;
+            let (c, crl) = st.revoke_certificate(&cfg, &serial, reason, &by)?;
             let human = format!(
                 "证书 {} 已吊销（{}），已列入 CRL 第 {} 号",
                 c.serial,

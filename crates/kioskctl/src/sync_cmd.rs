@@ -2,9 +2,7 @@
 
 use std::io::IsTerminal;
 
-use crate::keys_cmd::module as load;
 use indicatif::{ProgressBar, ProgressStyle};
-use kiosk_app::keys::KeyConfig;
 use kiosk_app::{AppError, Station, SyncConfig, SyncError, SyncProgress};
 use serde_json::json;
 
@@ -12,8 +10,7 @@ use crate::commands::Output;
 
 pub fn sync(mut st: Station, json: bool) -> Result<Output, AppError> {
     let cfg = SyncConfig::from_env().ok_or(AppError::Sync(SyncError::NotConfigured))?;
-    let keys = KeyConfig::from_env()?;
-    let m = load(&keys)?;
+    let keys = st.key_config()?;
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(0);
         b.set_style(
@@ -31,7 +28,7 @@ pub fn sync(mut st: Station, json: bool) -> Result<Output, AppError> {
             }
         }
     };
-    let outcome = st.sync(&m, &keys, &cfg, &mut progress);
+    let outcome = st.sync(&keys, &cfg, &mut progress);
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -54,7 +54,7 @@ fn main() {
         let t = Instant::now();
         let s = b
             .station
-            .sync(&b.module, &b.keys, &cfg, &mut |_| {})
+            .sync(&b.keys, &cfg, &mut |_| {})
             .unwrap();
         let sync = t.elapsed();
         assert_eq!(s.sent as usize, RECORDS, "{s:?}");

@@ -5,27 +5,48 @@ use std::path::PathBuf;
 
 use kiosk_domain::Rejection;
 use kiosk_keys::{
-    certificate_info, csr, self_signed_ca, sub_ca, ObjectHandle, SubjectSpec, TokenSession,
-    TokenSigner,
+    certificate_info, csr, self_signed_ca, sm2_self_signed_ca, sm2_sub_ca, sub_ca, ObjectHandle,
+    Sm2Signer, SubjectSpec, TokenSession, TokenSigner,
 };
 use kiosk_keys::{Module, SecretString};
-use kiosk_store::{Actor, StationCa};
+use kiosk_store::{Actor, CaAlgorithm, StationCa};
 
 use super::*;
 use crate::{AppError, Role, Session, Station};
 
 impl Station {
     pub(super) fn ca_dir(&self) -> Result<PathBuf, AppError> {
-        let dir = self.data_dir().join("ca");
+        self.ca_dir_of(CaAlgorithm::P256)
+    }
+
+    /// Where the files of the sub-CA of `alg` go: `ca/`, and `ca/sm2/`.
+    pub(crate) fn ca_dir_of(&self, alg: CaAlgorithm) -> Result<PathBuf, AppError> {
+        let dir = match alg {
+            CaAlgorithm::P256 => self.data_dir().join("ca"),
+            CaAlgorithm::Sm2 => self.data_dir().join("ca").join("sm2"),
+        };
         fs::create_dir_all(&dir).map_err(|e| AppError::io(dir.display(), e))?;
         Ok(dir)
     }
 
-    pub(crate) fn station_session(
-        &self,
-        m: &Module,
-        cfg: &KeyConfig,
-    ) -> Result<TokenSession, AppError> {
+    /// The CRL address of the sub-CA of `alg`: that of the first profile of
+    /// its algorithm in the catalog, else the default profile's.
+    fn crl_url_of(&self, alg: CaAlgorithm) -> Result<String, AppError> {
+        let rules = self.rules()?;
+        let catalog = rules.catalog();
+        let profile = catalog
+            .profiles
+            .iter()
+            .find(|p| alg == CaAlgorithm::Sm2 && super::ca_algorithm(p) == alg)
+            .cloned()
+            .unwrap_or_else(|| catalog.profile(""));
+        Ok(profile.crl_url_for(self.station_id()))
+    }
+
+    /// The station token (in the station's module, whichever module the
+    /// key at hand is in), logged in.
+    pub(crate) fn station_session(&self, cfg: &KeyConfig) -> Result<TokenSession, AppError> {
+        let m = Module::load(&cfg.module)?;
         let token = m.by_label(&cfg.station_token)?;
         let s = m.open(&token)?;
         s.login_user_shared(cfg.station_pin()?)?;
@@ -70,7 +91,7 @@ impl Station {
             s.init_user_pin(pin)?;
             s.logout()?;
         }
-        let s = self.station_session(m, cfg)?;
+        let s = self.station_session(cfg)?;
         for label in [ROOT_KEY, CA_KEY] {
             if s.key_id_by_label(label).is_err() {
                 s.generate_p256(label.as_bytes(), label)?;
@@ -108,14 +129,92 @@ impl Station {
             now + time::Duration::days(1825),
             &serial(&s)?,
         )?;
-        self.install_ca(cfg, sub, pem(&root, "CERTIFICATE"), &Actor::clerk(operator))
+        let ca = self.install_ca(cfg, sub, pem(&root, "CERTIFICATE"), &Actor::clerk(operator))?;
+        if cfg.sm2.is_some() {
+            self.sm2_ca_init_demo(cfg, by)?;
+        }
+        Ok(ca)
+    }
+
+    /// Makes a demo SM2 root and the station's SM2 sub-CA in the station's
+    /// SM2 token (made too, when missing), and signs its first CRL. For
+    /// development and the demo only, like [`Station::ca_init_demo`].
+    pub fn sm2_ca_init_demo(&mut self, cfg: &KeyConfig, by: &Session) -> Result<StationCa, AppError> {
+        by.may(Role::Supervisor)?;
+        let actor = Actor::clerk(by.clerk_id());
+        if self
+            .store()
+            .station_ca_of(CaAlgorithm::Sm2)?
+            .is_some_and(|c| c.cert_der.is_some())
+        {
+            return Err(
+                Rejection::field("station_ca", "国密签发CA", "already_initialised")
+                    .zh("本工作站已有SM2签发CA证书", "无需再次初始化")
+                    .en("the station already has its SM2 issuing CA", "nothing to do")
+                    .into(),
+            );
+        }
+        let (sm2, set) = cfg.for_sm2()?;
+        let m = Module::load(&sm2.module)?;
+        let pin = cfg.station_pin()?;
+        if m.by_label(&sm2.station_token).is_err() {
+            m.init_token(m.free_slot()?, pin, &sm2.station_token)?;
+            let s = m.open(&m.by_label(&sm2.station_token)?)?;
+            s.login_so(pin)?;
+            s.init_user_pin(pin)?;
+            s.logout()?;
+        }
+        let s = self.station_session(&sm2)?;
+        for label in [ROOT_KEY, CA_KEY] {
+            if s.sm2_key(set, label.as_bytes()).is_err() {
+                s.generate_sm2(set, label.as_bytes(), label)?;
+            }
+        }
+        let now = crate::clock::x509_time(self.now());
+        let root_key = Sm2Signer::new(&s, set, ROOT_KEY.as_bytes())?;
+        let root = sm2_self_signed_ca(
+            &root_key,
+            &SubjectSpec {
+                common_name: "演示SM2根CA（仅供演示）".into(),
+                organization: Some("CA 服务柜台工作站演示".into()),
+                organizational_unit: None,
+                extra: vec![],
+            },
+            now,
+            now + time::Duration::days(3650),
+            &serial(&s)?,
+        )?;
+        let ca_key = Sm2Signer::new(&s, set, CA_KEY.as_bytes())?;
+        let sub = sm2_sub_ca(
+            ca_key.point(),
+            &SubjectSpec {
+                common_name: format!("柜台工作站SM2签发CA {}", &self.store().station_id()[..8]),
+                organization: Some("CA 服务柜台工作站演示".into()),
+                organizational_unit: Some("受理点".into()),
+                extra: vec![],
+            },
+            &root,
+            &root_key,
+            now,
+            now + time::Duration::days(1825),
+            &serial(&s)?,
+        )?;
+        let ca = self.install_ca_of(
+            CaAlgorithm::Sm2,
+            &sm2,
+            sub,
+            pem(&root, "CERTIFICATE"),
+            &actor,
+        )?;
+        self.crl_of(cfg, &actor, CaAlgorithm::Sm2)?;
+        Ok(ca)
     }
 
     /// Makes the station's issuing key pair in the station token (and the
     /// SO PIN master) and a PKCS#10 request for the central CA, written to
     /// `ca/station-ca.csr`.
-    pub fn ca_csr(&mut self, m: &Module, cfg: &KeyConfig) -> Result<PathBuf, AppError> {
-        let s = self.station_session(m, cfg)?;
+    pub fn ca_csr(&mut self, cfg: &KeyConfig) -> Result<PathBuf, AppError> {
+        let s = self.station_session(cfg)?;
         if s.key_id_by_label(CA_KEY).is_err() {
             s.generate_p256(CA_KEY.as_bytes(), CA_KEY)?;
         }
@@ -137,19 +236,17 @@ impl Station {
     /// sub-CA first, then its chain). Its key must be the station token's.
     pub fn ca_import(
         &mut self,
-        m: &Module,
         cfg: &KeyConfig,
         path: &std::path::Path,
         by: &Session,
     ) -> Result<StationCa, AppError> {
         by.may(Role::Supervisor)?;
-        self.ca_import_as(m, cfg, path, &Actor::clerk(by.clerk_id()))
+        self.ca_import_as(cfg, path, &Actor::clerk(by.clerk_id()))
     }
 
     /// [`Station::ca_import`] by any actor (the central, renewing it).
     pub(crate) fn ca_import_as(
         &mut self,
-        m: &Module,
         cfg: &KeyConfig,
         path: &std::path::Path,
         operator: &Actor,
@@ -172,7 +269,7 @@ impl Station {
         let rest: Vec<u8> = certs
             .flat_map(|c| pem(&c, "CERTIFICATE").into_bytes())
             .collect();
-        let s = self.station_session(m, cfg)?;
+        let s = self.station_session(cfg)?;
         let id = s.key_id_by_label(CA_KEY).map_err(|_| {
             bad(
                 "工作站令牌中没有签发密钥，请先执行 kioskctl ca csr",
@@ -267,7 +364,20 @@ impl Station {
         chain_tail: String,
         actor: &Actor,
     ) -> Result<StationCa, AppError> {
-        let dir = self.ca_dir()?;
+        self.install_ca_of(CaAlgorithm::P256, cfg, cert, chain_tail, actor)
+    }
+
+    /// [`Station::install_ca`] of the sub-CA of `alg`, its files under
+    /// [`Station::ca_dir_of`]. `cfg` names the token the key is in.
+    fn install_ca_of(
+        &mut self,
+        alg: CaAlgorithm,
+        cfg: &KeyConfig,
+        cert: Vec<u8>,
+        chain_tail: String,
+        actor: &Actor,
+    ) -> Result<StationCa, AppError> {
+        let dir = self.ca_dir_of(alg)?;
         let chain = pem(&cert, "CERTIFICATE") + &chain_tail;
         write_file(&dir.join("station-ca.pem"), &pem(&cert, "CERTIFICATE"))?;
         write_file(&dir.join("chain.pem"), &chain)?;
@@ -280,15 +390,11 @@ impl Station {
             cert_der: Some(cert),
             chain_pem: Some(chain),
             crl_number: 0,
-            crl_url: self
-                .rules()?
-                .catalog()
-                .profile("")
-                .crl_url_for(self.station_id()),
+            crl_url: self.crl_url_of(alg)?,
         };
         let now = self.now();
         self.store_mut()
-            .write(actor, now, |w| w.station_ca_set(&ca))?;
+            .write(actor, now, |w| w.station_ca_set_of(alg, &ca))?;
         Ok(ca)
     }
 
@@ -316,6 +422,11 @@ impl Station {
         let ca = self.store().station_ca()?.filter(|c| c.cert_der.is_some()).ok_or_else(|| {
             Rejection::field("station_ca", "签发CA", "no_station_ca").zh("本工作站尚未安装签发CA证书", "请运维人员执行 kioskctl ca csr 并导入中心签发的证书（演示环境：kioskctl ca init --demo）").en("the station has no issuing CA", "run kioskctl ca csr / ca import (demo: ca init --demo)")
         })?;
+        self.not_expired(ca)
+    }
+
+    /// A sub-CA whose certificate is still valid on the station clock.
+    pub(crate) fn not_expired(&self, ca: StationCa) -> Result<StationCa, AppError> {
         let info = certificate_info(ca.cert_der.as_deref().unwrap_or_default())?;
         if info.not_after <= crate::clock::x509_time(self.now()) {
             return Err(

@@ -10,9 +10,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use kiosk_domain::{Rejection, RevocationReason};
-use kiosk_keys::Module;
-use kiosk_keys::{certificate_info, revocation_list, Revoked, TokenSigner};
-use kiosk_store::{Actor, CertRecord, CrlRecord};
+use kiosk_keys::{certificate_info, Revoked};
+use kiosk_store::{Actor, CaAlgorithm, CertRecord, CrlRecord};
 use serde::Serialize;
 
 use super::*;
@@ -31,6 +30,9 @@ pub struct CrlIssued {
     pub number: i64,
     pub revoked: usize,
     pub next_update: DateTime<Utc>,
+    /// The SM2 sub-CA's CRL, signed with it when the station has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sm2: Option<Box<CrlIssued>>,
 }
 
 /// Why a fresh CRL is due.
@@ -51,21 +53,33 @@ impl Station {
     /// It decides nothing: the list is the revocations already recorded.
     pub fn crl(
         &mut self,
-        m: &Module,
         cfg: &KeyConfig,
         by: Option<&Session>,
     ) -> Result<CrlIssued, AppError> {
-        self.crl_as(m, cfg, &actor_or_station(by))
+        self.crl_as(cfg, &actor_or_station(by))
     }
 
-    pub(crate) fn crl_as(
+    pub(crate) fn crl_as(&mut self, cfg: &KeyConfig, actor: &Actor) -> Result<CrlIssued, AppError> {
+        self.check_clock()?;
+        let mut issued = self.crl_of(cfg, actor, CaAlgorithm::P256)?;
+        // The SM2 sub-CA's CRL is signed with the P-256 one's, so that a
+        // revocation under either is listed at once and both stay fresh.
+        let sm2_ca = self.store().station_ca_of(CaAlgorithm::Sm2)?;
+        if cfg.sm2.is_some() && sm2_ca.is_some_and(|c| c.cert_der.is_some()) {
+            issued.sm2 = Some(Box::new(self.crl_of(cfg, actor, CaAlgorithm::Sm2)?));
+        }
+        Ok(issued)
+    }
+
+    /// Signs the CRL of the sub-CA of `alg` and writes it to
+    /// `station.crl` in its directory.
+    pub(crate) fn crl_of(
         &mut self,
-        m: &Module,
         cfg: &KeyConfig,
         actor: &Actor,
+        alg: CaAlgorithm,
     ) -> Result<CrlIssued, AppError> {
-        self.check_clock()?;
-        let ca = self.usable_ca()?;
+        let ca = self.usable_ca_of(alg)?;
         let ca_cert = ca.cert_der.clone().unwrap_or_default();
         let ca_key_id = certificate_info(&ca_cert)?.subject_key_id;
         let signed_at = self.now();
@@ -85,13 +99,12 @@ impl Station {
             }
             revoked.push(revoked_entry(&c)?);
         }
-        let s = self.station_session(m, cfg)?;
-        let key = TokenSigner::new(&s, CA_KEY.as_bytes())?;
+        let token = self.ca_token(cfg, alg)?;
+        let key = token.signer(CA_KEY)?;
         let number = ca.crl_number + 1;
         let next_update = signed_at + CRL_VALIDITY;
-        let der = revocation_list(
+        let der = key.revocation_list(
             &ca_cert,
-            &key,
             &revoked,
             number as u64,
             now,
@@ -106,15 +119,18 @@ impl Station {
             uploaded_at: None,
         };
         self.store_mut()
-            .write(actor, signed_at, |w| w.crl_issued(&record))?;
-        self.seal_audit_in(&s)?;
-        let path = self.ca_dir()?.join("station.crl");
+            .write(actor, signed_at, |w| w.crl_issued_of(alg, &record))?;
+        if alg == CaAlgorithm::P256 {
+            self.seal_audit_in(&token.session)?;
+        }
+        let path = self.ca_dir_of(alg)?.join("station.crl");
         write_file(&path, &pem(&der, "X509 CRL"))?;
         Ok(CrlIssued {
             crl_pem: path,
             number,
             revoked: revoked.len(),
             next_update,
+            sm2: None,
         })
     }
 
@@ -153,16 +169,14 @@ impl Station {
     /// Signs a CRL when one is due (see [`Station::crl_due`]).
     pub fn refresh_crl(
         &mut self,
-        m: &Module,
         cfg: &KeyConfig,
         by: Option<&Session>,
     ) -> Result<Option<CrlIssued>, AppError> {
-        self.refresh_crl_as(m, cfg, &actor_or_station(by))
+        self.refresh_crl_as(cfg, &actor_or_station(by))
     }
 
     pub(crate) fn refresh_crl_as(
         &mut self,
-        m: &Module,
         cfg: &KeyConfig,
         actor: &Actor,
     ) -> Result<Option<CrlIssued>, AppError> {
@@ -174,7 +188,7 @@ impl Station {
             return Ok(None);
         }
         match self.crl_due()? {
-            Some(_) => self.crl_as(m, cfg, actor).map(Some),
+            Some(_) => self.crl_as(cfg, actor).map(Some),
             None => Ok(None),
         }
     }
@@ -183,7 +197,6 @@ impl Station {
     /// a clerk with another account's approval does it.
     pub fn revoke_certificate(
         &mut self,
-        m: &Module,
         cfg: &KeyConfig,
         serial: &str,
         reason: RevocationReason,
@@ -219,7 +232,7 @@ impl Station {
         self.store_mut().write(&Actor::clerk(clerk), now, |w| {
             w.certificate_state(&c.serial, CertState::Revoked, Some(reason))
         })?;
-        let crl = self.crl_as(m, cfg, &Actor::clerk(clerk))?;
+        let crl = self.crl_as(cfg, &Actor::clerk(clerk))?;
         let record = self.store().certificate(&serial)?.unwrap_or(c);
         Ok((record, crl))
     }

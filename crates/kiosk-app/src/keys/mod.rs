@@ -26,6 +26,7 @@ mod personalize;
 mod profile;
 mod provenance;
 pub mod secrets;
+mod signing;
 mod stock;
 mod validity;
 
@@ -33,11 +34,14 @@ pub use ca::CaView;
 pub(crate) use ca::{derive_so_pin, serial};
 pub use crl::{CrlDue, CrlIssued, CRL_RESIGN_BEFORE, CRL_VALIDITY};
 pub use electronic_seal::SealReport;
-pub(crate) use personalize::{issue_recorded, prove_key, signed_seal_record, Issuance};
+pub(crate) use personalize::{
+    holder_key, issue_recorded, prove_key, signed_seal_record, Issuance, SES_FILE,
+};
 pub(crate) use profile::{
     check_operation, end_of_day, extensions, key_kind, self_profile, subject_for,
 };
 pub(crate) use provenance::check_anchors;
+pub(crate) use signing::{ca_algorithm, CaSigner, HolderKey};
 pub use provenance::Provenance;
 pub use validity::{StationWarning, CA_WARNING, CLOCK_TOLERANCE};
 
@@ -74,7 +78,26 @@ pub struct KeyConfig {
     /// Test hook: the process kills itself (SIGKILL) right after this step
     /// ran and before it is journaled as done.
     pub kill_at_step: Option<String>,
+    /// The station's SM2 side, when it has one.
+    pub sm2: Option<Sm2Setup>,
 }
+
+/// Where the station does SM2: the vendor's PKCS#11 module (of the
+/// station's SM2 token, and of the SM2 keys of the key models that name a
+/// mechanism set), the label of the station's SM2 token, which holds the
+/// SM2 sub-CA key and the SO PIN master of SM2 keys, and the mechanism set
+/// that token speaks. The SM2 token opens with the station PIN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sm2Setup {
+    pub module: String,
+    pub station_token: String,
+    /// An id of `kiosk-keys`' `sm2-mechanisms.toml`.
+    pub mechanisms: String,
+}
+
+/// The label of the station's SM2 token unless `KIOSK_SM2_STATION_TOKEN`
+/// names another.
+pub const SM2_STATION_TOKEN: &str = "kiosk-station-sm2";
 
 impl KeyConfig {
     /// From `KIOSK_PKCS11_MODULE`, `KIOSK_STATION_TOKEN` and
@@ -89,7 +112,41 @@ impl KeyConfig {
             station_pin: secrets::load(&secrets::STATION_PIN)?,
             transport_so_pin: secrets::load(&secrets::TRANSPORT_SO_PIN)?,
             kill_at_step: var("KIOSK_KILL_AT_STEP"),
+            sm2: var("KIOSK_SM2_PKCS11_MODULE").map(|module| Sm2Setup {
+                module,
+                station_token: var("KIOSK_SM2_STATION_TOKEN")
+                    .unwrap_or_else(|| SM2_STATION_TOKEN.into()),
+                mechanisms: var("KIOSK_SM2_MECHANISMS").unwrap_or_else(|| "sansec".into()),
+            }),
         })
+    }
+
+    /// The same settings pointed at the SM2 side: its module and its
+    /// station token, the same PINs. Refused on a station without one.
+    pub(crate) fn for_sm2(&self) -> Result<(KeyConfig, &'static kiosk_keys::Sm2Mechanisms), AppError> {
+        let sm2 = self.sm2.as_ref().ok_or_else(|| {
+            Rejection::field("key_algorithm", "密钥算法", "no_sm2_module")
+                .zh(
+                    "本工作站没有配置国密（SM2）密码模块，不能签发SM2证书",
+                    "请运维人员用 KIOSK_SM2_PKCS11_MODULE 指明厂商的PKCS#11模块（SM2令牌）后重试",
+                )
+                .en(
+                    "this station has no SM2 PKCS#11 module set up and cannot issue SM2 certificates",
+                    "set KIOSK_SM2_PKCS11_MODULE to the vendor's PKCS#11 module",
+                )
+        })?;
+        let set = kiosk_keys::Sm2Mechanisms::by_id(&sm2.mechanisms)?;
+        Ok((
+            KeyConfig {
+                module: sm2.module.clone(),
+                station_token: sm2.station_token.clone(),
+                station_pin: self.station_pin.clone(),
+                transport_so_pin: self.transport_so_pin.clone(),
+                kill_at_step: self.kill_at_step.clone(),
+                sm2: None,
+            },
+            set,
+        ))
     }
 
     fn station_pin(&self) -> Result<&SecretString, AppError> {
@@ -177,6 +234,10 @@ pub struct Personalized {
     pub attempt: i64,
     /// The CRL signed for the certificate this work revoked, if any.
     pub crl_number: Option<i64>,
+    /// The GB/T 38540 electronic seal written onto the key with an SM2
+    /// certificate, as a file beside the certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub electronic_seal: Option<String>,
 }
 
 /// PEM armour.

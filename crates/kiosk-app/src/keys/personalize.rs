@@ -3,9 +3,9 @@
 use kiosk_domain::calendar::add_years;
 use kiosk_domain::order::{Command, Order, OrderState};
 use kiosk_domain::{validate, Operation, Rejection, RevocationReason};
-use kiosk_keys::{certificate_info, csr, issue, verify_signature, ObjectClass, TokenSigner};
+use kiosk_keys::{certificate_info, verify_signature, ObjectClass, TokenSigner};
 use kiosk_keys::{Module, SecretString};
-use kiosk_store::{Actor, CertRecord};
+use kiosk_store::{Actor, CaAlgorithm, CertRecord};
 use serde_json::json;
 
 use super::*;
@@ -66,7 +66,8 @@ impl Station {
         )?;
         let replaced = self.replaced_certificate(&order)?;
         let profile = self_profile(self, &order)?;
-        let ca = self.usable_ca()?;
+        let alg = ca_algorithm(&profile);
+        let ca = self.usable_ca_of(alg)?;
         // A replacement keeps the original validity [004]; a new issue runs
         // N years from the station clock's today.
         let not_after = match &replaced {
@@ -80,9 +81,17 @@ impl Station {
         };
         self.within_issuer(&ca, not_after)?;
         let stock = self.check_stock(&order, &key_serial)?;
-        validate::upload("seal.png", seal_png).map_err(|e| e.at("seal", "电子印章图片"))?;
+        let seal_image =
+            validate::upload("seal.png", seal_png).map_err(|e| e.at("seal", "电子印章图片"))?;
+        // An SM2 profile: the key's model must do SM2 and the key must list
+        // its model's mechanisms, before anything is written.
         let token = m.by_serial(&key_serial)?;
-        let (station, so_pin, attempt) = self.begin(m, cfg, &order, &key_serial, None, clerk)?;
+        let sm2_set = match alg {
+            CaAlgorithm::Sm2 => Some(self.holder_sm2_set(&m.open(&token)?, &token)?),
+            CaAlgorithm::P256 => None,
+        };
+        let ca_token = self.ca_token(cfg, alg)?;
+        let (_station, so_pin, attempt) = self.begin(cfg, &order, &key_serial, None, clerk)?;
         let mut run = Run::new(self, cfg, &order.id, &key_serial, attempt);
         let actor = Actor::clerk(clerk);
 
@@ -148,21 +157,24 @@ impl Station {
             Step::GenerateKey,
             json!({ "id": hex::encode(&id), "algorithm": profile.key_algorithm }),
             |_| {
-                point = key.generate(key_kind(&profile), &id, "company")?.1;
+                point = match sm2_set {
+                    Some(set) => key.generate_sm2(set, &id, "company")?.1.to_vec(),
+                    None => key.generate(key_kind(&profile), &id, "company")?.1,
+                };
                 Ok(json!({}))
             },
         )?;
-        let user_key = TokenSigner::new(&key, &id)?;
+        let user_key = holder_key(&key, &id, sm2_set)?;
         let subject = subject_for(&order, &profile);
         let mut request = Vec::new();
         run.step(Step::Request, json!({}), |_| {
-            request = csr(&user_key, &subject)?;
+            request = user_key.request(&subject)?;
             Ok(json!({}))
         })?;
 
         let ca_cert = ca.cert_der.clone().unwrap_or_default();
-        let ca_key = TokenSigner::new(&station, CA_KEY.as_bytes())?;
-        let serial_bytes = serial(&station)?;
+        let ca_key = ca_token.signer(CA_KEY)?;
+        let serial_bytes = serial(&ca_token.session)?;
         let mut cert = Vec::new();
         let what = Issuance {
             request: &request,
@@ -187,23 +199,37 @@ impl Station {
             Ok(json!({}))
         })?;
 
-        let seal_record = signed_seal_record(&ca_key, &order, &info.serial, seal_png)?;
-        run.step(Step::WriteSeal, json!({}), |_| {
+        // SM2: the GB/T 38540 electronic seal, made by the SM2 sub-CA;
+        // otherwise the station's signed seal record.
+        let (record_name, seal_record) = match &ca_key {
+            CaSigner::Sm2(maker) => {
+                let image = (seal_image.width, seal_image.height);
+                let ses = run.station.electronic_seal(maker, &ca_cert, &order, &cert, seal_png, image)?;
+                (SES_FILE, ses)
+            }
+            CaSigner::P256(p256) => (
+                "seal-record.json",
+                signed_seal_record(p256, &order, &info.serial, seal_png)?,
+            ),
+        };
+        run.step(Step::WriteSeal, json!({ "record": record_name }), |_| {
             key.put_data(SEAL_APP, "seal.png", seal_png)?;
-            key.put_data(SEAL_APP, "seal-record.json", &seal_record)?;
+            key.put_data(SEAL_APP, record_name, &seal_record)?;
             Ok(json!({}))
         })?;
 
         run.step(Step::Verify, json!({}), |_| {
             let on_key = key.values(ObjectClass::CERTIFICATE, None)?;
             let seal = key.values(ObjectClass::DATA, Some("seal.png"))?;
-            if on_key != [cert.clone()] || seal != [seal_png.to_vec()] {
+            let record = key.values(ObjectClass::DATA, Some(record_name))?;
+            let written = [seal_record.clone()];
+            if on_key != [cert.clone()] || seal != [seal_png.to_vec()] || record != written {
                 return Err(kiosk_keys::KeyError::X509(
                     "what was read back differs from what was written".into(),
                 )
                 .into());
             }
-            prove_key(&key, &cert)
+            prove_key(&key, &cert, sm2_set)
         })?;
 
         run.step(Step::Complete, json!({}), |st| {
@@ -243,11 +269,12 @@ impl Station {
         })?;
 
         run.finish()?;
-        let done = run
-            .station
-            .personalized(&order, &key_serial, &cert, attempt)?;
+        if sm2_set.is_some() {
+            self.write_seal_file(&info.serial, &seal_record)?;
+        }
+        let done = self.personalized(&order, &key_serial, &cert, attempt)?;
         match replaced {
-            Some(_) => self.with_fresh_crl(m, cfg, clerk, done),
+            Some(_) => self.with_fresh_crl(cfg, clerk, done),
             None => Ok(done),
         }
     }
@@ -262,9 +289,14 @@ impl Station {
         attempt: i64,
     ) -> Result<Personalized, AppError> {
         let info = certificate_info(cert)?;
-        let dir = self.ca_dir()?;
+        let alg = match info.key_kind {
+            kiosk_keys::KeyKind::Sm2 => CaAlgorithm::Sm2,
+            _ => CaAlgorithm::P256,
+        };
+        let dir = self.ca_dir_of(alg)?;
         let cert_path = dir.join(format!("{}.pem", info.serial));
         write_file(&cert_path, &pem(cert, "CERTIFICATE"))?;
+        let seal_path = dir.join(format!("{}.ses", info.serial));
         let not_after = self
             .store()
             .certificate(&info.serial)?
@@ -280,6 +312,9 @@ impl Station {
             chain_pem: dir.join("chain.pem").display().to_string(),
             attempt,
             crl_number: None,
+            electronic_seal: seal_path
+                .exists()
+                .then(|| seal_path.display().to_string()),
         })
     }
 
@@ -305,6 +340,7 @@ impl Station {
             chain_pem: String::new(),
             attempt,
             crl_number: None,
+            electronic_seal: None,
         })
     }
 
@@ -372,17 +408,16 @@ pub(crate) fn issue_recorded(
     st: &mut Station,
     actor: &Actor,
     ca_cert: &[u8],
-    ca_key: &TokenSigner<'_>,
+    ca_key: &CaSigner<'_>,
     what: &Issuance<'_>,
     key_serial: &str,
     order: &Order,
 ) -> Result<Vec<u8>, AppError> {
-    let cert = issue(
+    let cert = ca_key.issue(
         what.request,
         what.point,
         what.subject,
         ca_cert,
-        ca_key,
         crate::clock::x509_time(st.now()),
         end_of_day(what.not_after),
         what.serial,
@@ -418,6 +453,7 @@ pub(crate) fn issue_recorded(
 pub(crate) fn prove_key(
     key: &kiosk_keys::TokenSession,
     cert: &[u8],
+    sm2: Option<&'static kiosk_keys::Sm2Mechanisms>,
 ) -> Result<serde_json::Value, AppError> {
     let id = key
         .certificates()?
@@ -425,7 +461,7 @@ pub(crate) fn prove_key(
         .find(|c| c.der == cert)
         .map(|c| c.id)
         .ok_or_else(|| kiosk_keys::KeyError::X509("the certificate is not on the key".into()))?;
-    let signer = TokenSigner::new(key, &id)?;
+    let signer = holder_key(key, &id, sm2)?;
     let challenge = key.random(32)?;
     let sig = signer.sign_der(&challenge)?;
     let info = certificate_info(cert)?;
@@ -435,7 +471,7 @@ pub(crate) fn prove_key(
         )
         .into());
     }
-    let decryption = kiosk_keys::decryption_test(key, &id, &info)?;
+    let decryption = kiosk_keys::decryption_test(key, &id, &info, sm2)?;
     Ok(json!({ "signature": "passed", "decryption": decryption.as_str() }))
 }
 
@@ -460,4 +496,70 @@ pub(crate) fn signed_seal_record(
             .to_string()
             .into_bytes(),
     )
+}
+
+/// The key pair with this id on a key: SM2 through the key model's set,
+/// otherwise P-256 or RSA.
+pub(crate) fn holder_key<'a>(
+    key: &'a kiosk_keys::TokenSession,
+    id: &[u8],
+    sm2: Option<&'static kiosk_keys::Sm2Mechanisms>,
+) -> Result<HolderKey<'a>, AppError> {
+    Ok(match sm2 {
+        Some(set) => HolderKey::Sm2(kiosk_keys::Sm2Signer::new(key, set, id)?),
+        None => HolderKey::Standard(TokenSigner::new(key, id)?),
+    })
+}
+
+/// The name of the GB/T 38540 electronic seal on a key with an SM2
+/// certificate, beside `seal.png`.
+pub(crate) const SES_FILE: &str = "seal.ses";
+
+/// The printed size of a seal image's long side: a company seal's usual
+/// diameter. The short side keeps the image's proportions.
+const SEAL_LONG_SIDE_MM: u32 = 40;
+
+impl Station {
+    /// The GB/T 38540-2020 electronic seal (SES_Seal version 4) of the
+    /// order's company: its seal image (`image` its width and height in
+    /// pixels), the holder's certificate, valid from now to the
+    /// certificate's last day, made and signed by the SM2 sub-CA as seal
+    /// maker.
+    pub(crate) fn electronic_seal(
+        &self,
+        maker: &kiosk_keys::Sm2Signer<'_>,
+        maker_cert: &[u8],
+        order: &Order,
+        cert: &[u8],
+        seal_png: &[u8],
+        image: (u32, u32),
+    ) -> Result<Vec<u8>, AppError> {
+        let info = certificate_info(cert)?;
+        let now = crate::clock::x509_time(self.now());
+        let long = image.0.max(image.1).max(1);
+        let mm = |px: u32| (px * SEAL_LONG_SIDE_MM).div_ceil(long).max(1);
+        let seal = kiosk_keys::SesSeal {
+            vendor_id: format!("KIOSK-{}", &self.station_id()[..8]),
+            seal_id: format!("{}-{}", &self.station_id()[..8], info.serial),
+            seal_type: 1,
+            name: order.application.organization.name.clone(),
+            holder_certificates: vec![cert.to_vec()],
+            created: now,
+            valid_from: now,
+            valid_to: info.not_after,
+            picture_type: "PNG".into(),
+            picture: seal_png.to_vec(),
+            width_mm: mm(image.0),
+            height_mm: mm(image.1),
+        };
+        Ok(kiosk_keys::make_ses_seal(&seal, maker, maker_cert)?)
+    }
+
+    /// Writes the electronic seal beside the certificate's PEM.
+    pub(crate) fn write_seal_file(&self, cert_serial: &str, ses: &[u8]) -> Result<(), AppError> {
+        let path = self
+            .ca_dir_of(CaAlgorithm::Sm2)?
+            .join(format!("{cert_serial}.ses"));
+        std::fs::write(&path, ses).map_err(|e| AppError::io(path.display(), e))
+    }
 }

@@ -48,6 +48,7 @@ pub(crate) fn key_kind(profile: &kiosk_domain::catalog::IssuanceProfile) -> kios
     match profile.key_algorithm {
         KeyAlgorithm::EcP256 => kiosk_keys::KeyKind::P256,
         KeyAlgorithm::Rsa2048 => kiosk_keys::KeyKind::Rsa2048,
+        KeyAlgorithm::Sm2 => kiosk_keys::KeyKind::Sm2,
     }
 }
 

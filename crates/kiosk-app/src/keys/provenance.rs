@@ -9,6 +9,8 @@ use kiosk_domain::{Catalog, Rejection};
 use kiosk_keys::{certificate_info, path_to_anchor, pem_certificates, AnchorBreak, CertInfo};
 use serde::Serialize;
 
+use kiosk_store::CaAlgorithm;
+
 use crate::{AppError, Station};
 
 /// Who issued the certificate issued by, and whether it holds.
@@ -85,14 +87,20 @@ pub(crate) fn check_anchors(catalog: &Catalog) -> Result<(), AppError> {
 }
 
 impl Station {
-    /// This station's chain and every provider's anchors.
+    /// This station's chains (P-256 and SM2) and every provider's anchors.
     fn issuers(&self) -> Result<Vec<Issuer>, AppError> {
         let mut out = Vec::new();
-        if let Some(chain) = self.store().station_ca()?.and_then(|c| c.chain_pem) {
+        let mut own = Vec::new();
+        for alg in [CaAlgorithm::P256, CaAlgorithm::Sm2] {
+            if let Some(chain) = self.store().station_ca_of(alg)?.and_then(|c| c.chain_pem) {
+                own.extend(pem_certificates(&chain));
+            }
+        }
+        if !own.is_empty() {
             out.push(Issuer {
                 id: STATION.into(),
                 name: "本站签发CA".into(),
-                anchors: pem_certificates(&chain),
+                anchors: own,
             });
         }
         for p in &self.rules()?.catalog().providers {

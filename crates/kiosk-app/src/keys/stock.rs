@@ -50,8 +50,10 @@ impl Station {
         Ok(self.store().stock_key(&key.serial)?.unwrap_or(key))
     }
 
-    /// Reads a key the way the seeds' 读取证书 does.
-    pub fn key_show(&self, m: &Module, serial: &str) -> Result<KeyView, AppError> {
+    /// Reads a key the way the seeds' 读取证书 does, in the station's
+    /// module or its SM2 module.
+    pub fn key_show(&self, m: &Module, cfg: &KeyConfig, serial: &str) -> Result<KeyView, AppError> {
+        let m = &self.key_module(m, cfg, serial)?;
         let t = m.by_serial(serial)?;
         let s = m.open(&t)?;
         let certs = s.certificates()?;

@@ -8,7 +8,7 @@ use kiosk_domain::order::{Command, Order, OrderState};
 use kiosk_domain::renewal::RenewalMode;
 use kiosk_domain::{Operation, Rejection, RevocationReason};
 use kiosk_keys::{
-    certificate_info, csr, KeyError, Module, ObjectClass, SecretString, TokenSession, TokenSigner,
+    certificate_info, KeyError, Module, ObjectClass, SecretString, TokenSession,
 };
 use kiosk_store::{Actor, CertRecord};
 use serde_json::json;
@@ -195,7 +195,7 @@ impl Station {
         // The key work's rows, sealed while the token is at hand. A seal
         // that cannot be made now is made by the next one (the timer's).
         if done.is_ok() {
-            if let Ok(s) = self.station_session(m, cfg) {
+            if let Ok(s) = self.station_session(cfg) {
                 let _ = self.seal_audit_in(&s);
             }
         }
@@ -217,6 +217,12 @@ impl Station {
         let order = self.find_order(order_key)?;
         let op = order.application.operation;
         let key = key_serial.map(|k| k.trim().to_ascii_lowercase());
+        // The module the key is in: the station's, or its SM2 module.
+        let key_module = match &key {
+            Some(k) => self.key_module(m, cfg, k)?,
+            None => m.clone(),
+        };
+        let m = &key_module;
         // Killed after the last step committed but before it was journaled:
         // the order is done; say so again.
         if order.state == OrderState::Completed && !writes_blank_key(op) {
@@ -303,14 +309,13 @@ impl Station {
     /// interrupted attempt signed.
     pub(crate) fn begin(
         &mut self,
-        m: &Module,
         cfg: &KeyConfig,
         order: &Order,
         key_serial: &str,
         keep: Option<&str>,
         clerk: &str,
     ) -> Result<(TokenSession, SecretString, i64), AppError> {
-        let station = self.station_session(m, cfg)?;
+        let station = self.station_session(cfg)?;
         let master = station
             .secret(MASTER)?
             .ok_or_else(|| KeyError::NoObject(MASTER.into()))?;
@@ -325,7 +330,7 @@ impl Station {
             + 1;
         self.void_unfinished(order, key_serial, keep, clerk)?;
         // What an interrupted run revoked, or a CRL near its nextUpdate.
-        self.refresh_crl_as(m, cfg, &Actor::clerk(clerk))?;
+        self.refresh_crl_as(cfg, &Actor::clerk(clerk))?;
         Ok((station, so_pin, attempt))
     }
 
@@ -335,13 +340,12 @@ impl Station {
     /// says so by carrying no CRL number.
     pub(crate) fn with_fresh_crl(
         &mut self,
-        m: &Module,
         cfg: &KeyConfig,
         clerk: &str,
         mut done: Personalized,
     ) -> Result<Personalized, AppError> {
         done.crl_number = self
-            .refresh_crl_as(m, cfg, &Actor::clerk(clerk))
+            .refresh_crl_as(cfg, &Actor::clerk(clerk))
             .ok()
             .flatten()
             .map(|c| c.number);

@@ -2,6 +2,12 @@
 //! what a rerun after a crash tidies first.
 
 use super::*;
+use crate::keys::{ca_algorithm, holder_key, CaSigner, SES_FILE};
+use kiosk_store::CaAlgorithm;
+
+/// What binds the seal image to a certificate on a key: the station's
+/// signed record (P-256, RSA) or the GB/T 38540 seal (SM2).
+const SEAL_RECORDS: [&str; 2] = ["seal-record.json", SES_FILE];
 use kiosk_store::CertState;
 
 impl Station {
@@ -56,7 +62,15 @@ impl Station {
             })?,
         };
         let profile = self_profile(self, &order)?;
-        let ca = self.usable_ca()?;
+        let rekey = op == Operation::Upgrade;
+        // An upgrade takes the profile's algorithm; a renewal or change keeps
+        // the key pair, and so its algorithm.
+        let alg = match certificate_info(&old.der)?.key_kind {
+            _ if rekey => ca_algorithm(&profile),
+            kiosk_keys::KeyKind::Sm2 => CaAlgorithm::Sm2,
+            _ => CaAlgorithm::P256,
+        };
+        let ca = self.usable_ca_of(alg)?;
         self.within_issuer(&ca, not_after)?;
         let token = m.by_serial(key_serial)?;
         if op == Operation::Upgrade {
@@ -72,6 +86,11 @@ impl Station {
             }
         }
         let key = m.open(&token)?;
+        let sm2_set = match alg {
+            CaAlgorithm::Sm2 => Some(self.holder_sm2_set(&key, &token)?),
+            CaAlgorithm::P256 => None,
+        };
+        let ca_token = self.ca_token(cfg, alg)?;
         self.login_counted(&key, key_serial, pin, &order.id)?;
         // A certificate an interrupted attempt already wrote to the key is
         // carried forward (the old one may be gone from the key by then);
@@ -83,9 +102,7 @@ impl Station {
             .certificates(Some(key_serial), Some(&order.id))?
             .into_iter()
             .find(|c| c.state == CertState::Issued && on_key.iter().any(|k| k.der == c.der));
-        let (station, _so_pin, attempt) = self.begin(
-            m,
-            cfg,
+        let (_station, _so_pin, attempt) = self.begin(cfg,
             &order,
             key_serial,
             carried.as_ref().map(|c| c.serial.as_str()),
@@ -106,8 +123,7 @@ impl Station {
         let actor = Actor::clerk(clerk);
         let subject = subject_for(&order, &profile);
         let ca_cert = ca.cert_der.clone().unwrap_or_default();
-        let ca_key = TokenSigner::new(&station, CA_KEY.as_bytes())?;
-        let rekey = op == Operation::Upgrade;
+        let ca_key = ca_token.signer(CA_KEY)?;
         let mut run = Run::new(self, cfg, &order.id, key_serial, attempt);
         run.step(Step::Prepare, json!({}), |st| {
             if adopted {
@@ -124,19 +140,22 @@ impl Station {
         };
         if rekey && carried.is_none() {
             run.step(Step::GenerateKey, json!({ "id": hex::encode(&id) }), |_| {
-                key.generate(crate::keys::key_kind(&profile), &id, "company")?;
+                match sm2_set {
+                    Some(set) => drop(key.generate_sm2(set, &id, "company")?),
+                    None => drop(key.generate(crate::keys::key_kind(&profile), &id, "company")?),
+                }
                 Ok(json!({}))
             })?;
         }
-        let user_key = TokenSigner::new(&key, &id)?;
+        let user_key = holder_key(&key, &id, sm2_set)?;
         let mut cert = carried.as_ref().map(|c| c.der.clone()).unwrap_or_default();
         if carried.is_none() {
             let mut request = Vec::new();
             run.step(Step::Request, json!({}), |_| {
-                request = csr(&user_key, &subject)?;
+                request = user_key.request(&subject)?;
                 Ok(json!({}))
             })?;
-            let serial_bytes = serial(&station)?;
+            let serial_bytes = serial(&ca_token.session)?;
             let what = Issuance {
                 request: &request,
                 point: user_key.public_point(),
@@ -170,13 +189,30 @@ impl Station {
                 .next()
                 .unwrap_or_default(),
         };
-        let record = signed_seal_record(&ca_key, &order, &info.serial, &seal)?;
+        // SM2: a new GB/T 38540 seal for the new certificate; otherwise the
+        // station's signed seal record.
+        let (record_name, record) = match &ca_key {
+            CaSigner::Sm2(maker) => {
+                let image = kiosk_domain::validate::upload("seal.png", &seal)
+                    .map_err(|e| e.at("seal", "电子印章图片"))?;
+                let size = (image.width, image.height);
+                let ca_cert = ca_cert.as_slice();
+                let ses = run.station.electronic_seal(maker, ca_cert, &order, &cert, &seal, size)?;
+                (SES_FILE, ses)
+            }
+            CaSigner::P256(p256) => (
+                "seal-record.json",
+                signed_seal_record(p256, &order, &info.serial, &seal)?,
+            ),
+        };
         run.step(
             Step::WriteSeal,
-            json!({ "new_image": new_seal.is_some() }),
+            json!({ "new_image": new_seal.is_some(), "record": record_name }),
             |_| {
-                for h in key.find(ObjectClass::DATA, "seal-record.json")? {
-                    key.destroy(h)?;
+                for name in SEAL_RECORDS {
+                    for h in key.find(ObjectClass::DATA, name)? {
+                        key.destroy(h)?;
+                    }
                 }
                 if new_seal.is_some() {
                     for h in key.find(ObjectClass::DATA, "seal.png")? {
@@ -184,7 +220,7 @@ impl Station {
                     }
                     key.put_data(SEAL_APP, "seal.png", &seal)?;
                 }
-                key.put_data(SEAL_APP, "seal-record.json", &record)?;
+                key.put_data(SEAL_APP, record_name, &record)?;
                 Ok(json!({}))
             },
         )?;
@@ -201,7 +237,7 @@ impl Station {
             }
             Ok(json!({}))
         })?;
-        run.step(Step::Verify, json!({}), |_| prove_key(&key, &cert))?;
+        run.step(Step::Verify, json!({}), |_| prove_key(&key, &cert, sm2_set))?;
         run.step(Step::Complete, json!({}), |st| {
             complete(st, &actor, &order.id, |w| {
                 w.certificate_state(&info.serial, CertState::Active, None)?;
@@ -215,10 +251,11 @@ impl Station {
         })?;
         run.finish()?;
         drop(user_key);
-        let done = run
-            .station
-            .personalized(&order, key_serial, &cert, attempt)?;
-        self.with_fresh_crl(m, cfg, clerk, done)
+        if sm2_set.is_some() {
+            self.write_seal_file(&info.serial, &record)?;
+        }
+        let done = self.personalized(&order, key_serial, &cert, attempt)?;
+        self.with_fresh_crl(cfg, clerk, done)
     }
 }
 
@@ -260,14 +297,24 @@ fn tidy(key: &TokenSession, keep_cert: &[u8], keep_id: &[u8]) -> Result<(), AppE
     }
     let keep_serial = certificate_info(keep_cert)?.serial;
     let records = key.values(ObjectClass::DATA, Some("seal-record.json"))?;
+    let seals = key.values(ObjectClass::DATA, Some(SES_FILE))?;
     let stale = records
         .iter()
         .filter(|r| !String::from_utf8_lossy(r).contains(&keep_serial))
-        .count();
+        .count()
+        + seals
+            .iter()
+            .filter(|s| {
+                kiosk_keys::read_ses_seal(s)
+                    .map_or(true, |c| !c.seal.holder_certificates.iter().any(|h| h == keep_cert))
+            })
+            .count();
     if stale > 0 {
         // Seal records are rewritten in full by the next write-seal step.
-        for h in key.find(ObjectClass::DATA, "seal-record.json")? {
-            key.destroy(h)?;
+        for name in SEAL_RECORDS {
+            for h in key.find(ObjectClass::DATA, name)? {
+                key.destroy(h)?;
+            }
         }
     }
     Ok(())

@@ -20,9 +20,10 @@ impl Station {
         let old = self.replaced_certificate(&order)?.expect("not a new issue");
         same_key(&old, key_serial)?;
         let token = m.by_serial(key_serial)?;
-        let (station, so_pin, attempt) = self.begin(m, cfg, &order, key_serial, None, clerk)?;
-        drop(station);
         let key = m.open(&token)?;
+        let sm2_set = self.sm2_set_of(&key, &token, &old.der)?;
+        let (station, so_pin, attempt) = self.begin(cfg, &order, key_serial, None, clerk)?;
+        drop(station);
         let actor = Actor::clerk(clerk);
         let mut run = Run::new(self, cfg, &order.id, key_serial, attempt);
         run.step(Step::Prepare, json!({}), |st| {
@@ -36,7 +37,7 @@ impl Station {
         })?;
         run.step(Step::Verify, json!({}), |_| {
             key.login_user(pin)?;
-            prove_key(&key, &old.der)
+            prove_key(&key, &old.der, sm2_set)
         })?;
         run.step(Step::Complete, json!({}), |st| {
             complete(st, &actor, &order.id, |_| Ok(()))
@@ -66,7 +67,7 @@ impl Station {
             .or(old.key_serial.as_deref())
             .unwrap_or("")
             .to_string();
-        let (station, so_pin, attempt) = self.begin(m, cfg, &order, &serial_of_key, None, clerk)?;
+        let (station, so_pin, attempt) = self.begin(cfg, &order, &serial_of_key, None, clerk)?;
         drop(station);
         let actor = Actor::clerk(clerk);
         let mut run = Run::new(self, cfg, &order.id, &serial_of_key, attempt);
@@ -93,7 +94,7 @@ impl Station {
             },
         )?;
         run.step(Step::Crl, json!({}), |st| {
-            let crl = st.crl_as(m, cfg, &Actor::clerk(clerk))?;
+            let crl = st.crl_as(cfg, &Actor::clerk(clerk))?;
             Ok(json!({ "number": crl.number }))
         })?;
         // A key this station did not set up is not wiped: its SO PIN is not

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use kiosk_domain::order::Command;
 use kiosk_domain::Catalog;
-use kiosk_keys::{Module, TokenSigner};
+use kiosk_keys::TokenSigner;
 use kiosk_store::{Actor, CentralRevocation};
 use kiosk_sync::{
     header, refusal, BatchAck, CatalogUpdate, CrlAck, Decisions, Head, Refusal, Revocations,
@@ -304,7 +304,6 @@ impl Station {
     /// recorded for `sync status` and the clerk console.
     pub fn sync(
         &mut self,
-        m: &Module,
         keys: &KeyConfig,
         cfg: &SyncConfig,
         progress: &mut dyn FnMut(SyncProgress),
@@ -321,7 +320,7 @@ impl Station {
         // recorded like any failed run, so the console shows it.
         let outcome = cfg
             .check()
-            .and_then(|()| self.sync_run(m, keys, cfg, progress));
+            .and_then(|()| self.sync_run(keys, cfg, progress));
         let now = self.now();
         match &outcome {
             Ok(_) => self.store_mut().sync_finished(now, None)?,
@@ -339,7 +338,6 @@ impl Station {
 
     fn sync_run(
         &mut self,
-        m: &Module,
         keys: &KeyConfig,
         cfg: &SyncConfig,
         progress: &mut dyn FnMut(SyncProgress),
@@ -359,7 +357,7 @@ impl Station {
                         "run ca csr / ca import first",
                     )
             })?;
-        let session = self.station_session(m, keys)?;
+        let session = self.station_session(keys)?;
         // What the central receives is sealed up to the newest row.
         let seal = self.seal_audit_in(&session)?.is_some();
         let signer = TokenSigner::new(&session, CA_KEY.as_bytes())?;
@@ -390,7 +388,7 @@ impl Station {
         drop(client);
         drop(session);
         if let Some(file) = renewed {
-            self.ca_import_as(m, keys, &file, &kiosk_store::Actor::central())?;
+            self.ca_import_as(keys, &file, &kiosk_store::Actor::central())?;
             summary.station_certificate_renewed = true;
         }
         summary.pending = self.store().sync_state()?.pending;

@@ -161,7 +161,7 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
     // certificate, and not what is sealed to another's.
     use kiosk_keys::{decryption_test, Decryption, KeyKind};
     assert_eq!(
-        decryption_test(&u, &[1, 2, 3, 4], &info).unwrap(),
+        decryption_test(&u, &[1, 2, 3, 4], &info, None).unwrap(),
         Decryption::NotPermitted
     );
     let (_, point2) = u
@@ -170,20 +170,20 @@ fn ca_chain_csr_certificate_and_crl_on_softhsm() {
     let mut info2 = info.clone();
     info2.public_point = point2;
     assert_eq!(
-        decryption_test(&u, &[5, 6, 7, 8], &info2).unwrap(),
+        decryption_test(&u, &[5, 6, 7, 8], &info2, None).unwrap(),
         Decryption::Passed
     );
     let mut other = info.clone();
     other.public_point = u.generate(KeyKind::P256, &[9], "other").unwrap().1;
     assert!(
-        decryption_test(&u, &[5, 6, 7, 8], &other).is_err(),
+        decryption_test(&u, &[5, 6, 7, 8], &other, None).is_err(),
         "another key's certificate"
     );
     let (_, rsa) = u.generate(KeyKind::Rsa2048, &[10], "company-rsa").unwrap();
     let mut info3 = info.clone();
     (info3.public_point, info3.key_kind) = (rsa, KeyKind::Rsa2048);
     assert_eq!(
-        decryption_test(&u, &[10], &info3).unwrap(),
+        decryption_test(&u, &[10], &info3, None).unwrap(),
         Decryption::Passed
     );
 
