@@ -173,11 +173,16 @@ impl LegacyCa {
     /// Makes `h`'s station trust this CA for `provider`: its root and
     /// issuing CA as the provider's anchors, in catalog version 6.
     pub(crate) fn trusted_by(&self, h: &Hsm, provider: &str) {
+        self.trusted_by_with(h, provider, |t| t);
+    }
+
+    /// [`LegacyCa::trusted_by`] in a catalog that `edit` changes further.
+    pub(crate) fn trusted_by_with(&self, h: &Hsm, provider: &str, edit: impl Fn(String) -> String) {
         let anchors = [self.pem("root.pem"), self.pem("issuing.pem")];
         let file = write(
             h.dir.path(),
             "anchors.toml",
-            catalog_with_anchors(6, provider, &anchors).as_bytes(),
+            edit(catalog_with_anchors(6, provider, &anchors)).as_bytes(),
         );
         h.privileged(&["catalog", "import", file.to_str().unwrap()])
             .ok();
@@ -663,7 +668,8 @@ fn a_certificate_issued_elsewhere_is_upgraded_in_place_with_a_new_key_pair_on_th
     use crate::keys::application;
     let h = Hsm::new();
     let legacy = LegacyCa::new(h.dir.path(), "Legacy CQC");
-    legacy.trusted_by(&h, "cqc");
+    // A P-256 upgrade on the SoftHSM2 key (the SM2 one is in `sm2.rs`).
+    legacy.trusted_by_with(&h, "cqc", crate::keys::cqc_p256);
     let (holder, shown, end) = legacy.key_for_demo_company(&h, "HOLDER-UPGRADE", "0x6c01");
     assert_eq!(shown["provenance"]["issued_by"], "cqc", "{shown}");
     let mut upgrade = application("upgrade", Some("6c01"));

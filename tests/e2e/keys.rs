@@ -16,13 +16,29 @@ pub(crate) const PIN: &str = "527913";
 /// A station with its own SoftHSM2 token directory and a demo CA.
 pub(crate) struct Hsm {
     pub(crate) dir: tempfile::TempDir,
+    /// The label of the station's SM2 token on the SM2 test token, when
+    /// the station has an SM2 side.
+    sm2_station: Option<String>,
 }
 
 impl Hsm {
     pub(crate) fn new() -> Hsm {
+        Self::made(None)
+    }
+
+    /// A station with an SM2 side too: the SM2 test token
+    /// ([`crate::support::sm2_token`]) as its SM2 module, its SM2 token
+    /// under a label of its own, and a demo SM2 sub-CA beside the P-256 one.
+    pub(crate) fn new_sm2() -> Hsm {
+        let label = format!("kiosk-sm2-{}", rand_suffix());
+        crate::support::sm2_token();
+        Self::made(Some(label))
+    }
+
+    fn made(sm2_station: Option<String>) -> Hsm {
         let dir = tempfile::tempdir().unwrap();
         kiosk_e2e::softhsm_conf(dir.path());
-        let h = Hsm { dir };
+        let h = Hsm { dir, sm2_station };
         let base = || h.plain(kiosk_e2e::kioskctl().to_str().unwrap());
         crate::support::as_boss(&base, &h.data(), &["ca", "init", "--demo"], &[]).ok();
         h
@@ -60,8 +76,35 @@ impl Hsm {
                 kiosk_e2e::secret_file(dir, "transport-so-pin", TRANSPORT),
             )
             .env_remove("KIOSK_KILL_AT_STEP")
-            .env_remove("KIOSK_DATA_DIR");
+            .env_remove("KIOSK_DATA_DIR")
+            .env_remove("KIOSK_SM2_PKCS11_MODULE");
+        if let Some(label) = &self.sm2_station {
+            let (_, conf, library) = crate::support::sm2_token();
+            c.env("KIOSK_SM2_PKCS11_MODULE", library)
+                .env("KIOSK_SM2_TOKEN_CONF", conf)
+                .env("KIOSK_SM2_STATION_TOKEN", label);
+        }
         c
+    }
+
+    /// A blank SM2 key as its vendor ships it (transport SO PIN), on the
+    /// SM2 test token, taken into stock under its model.
+    pub(crate) fn stocked_sm2_key(&self) -> String {
+        let (m, _, _) = crate::support::sm2_token();
+        let before: Vec<String> = m.tokens().unwrap().into_iter().map(|t| t.serial).collect();
+        let transport = kiosk_keys::SecretString::from(TRANSPORT.to_string());
+        m.init_token(m.free_slot().unwrap(), &transport, "BLANK").unwrap();
+        let t = m
+            .tokens()
+            .unwrap()
+            .into_iter()
+            .find(|t| !before.contains(&t.serial))
+            .unwrap();
+        self.ctl(&[
+            "stock", "add", "--serial", &t.serial, "--model", &t.model, "--batch", "SM2",
+        ])
+        .ok();
+        t.serial.to_ascii_lowercase()
     }
 
     pub(crate) fn ctl(&self, args: &[&str]) -> Run {
@@ -269,6 +312,12 @@ fn crc32(d: &[u8]) -> u32 {
         }
     }
     !c
+}
+
+/// A catalog's text with cqc's profile on P-256 instead of SM2.
+pub(crate) fn cqc_p256(t: String) -> String {
+    t.replacen("key_algorithm = \"sm2\"", "key_algorithm = \"ec-p256\"", 1)
+        .replace("{station}-sm2.", "{station}.")
 }
 
 pub(crate) fn object_kinds(objs: &[String]) -> Vec<&str> {
@@ -660,6 +709,30 @@ impl Hsm {
         .ok();
     }
 
+    /// Imports the shipped catalog one version above the station's, as
+    /// `edit` changes it: the operator's catalog.
+    pub(crate) fn operator_catalog(&self, edit: impl Fn(String) -> String) -> crate::support::Run {
+        let active = self.ctl(&["catalog", "show"]).ok()["active_version"]
+            .as_i64()
+            .unwrap();
+        let base = kiosk_app::domain::Catalog::from_toml(kiosk_app::EMBEDDED_CATALOG)
+            .unwrap()
+            .version;
+        let text = kiosk_app::EMBEDDED_CATALOG.replace(
+            &format!("version = {base}\n"),
+            &format!("version = {}\n", active + 1),
+        );
+        let f = self.dir.path().join(format!("catalog-{}.toml", rand_suffix()));
+        std::fs::write(&f, edit(text)).unwrap();
+        self.privileged(&["catalog", "import", f.to_str().unwrap()])
+    }
+
+    /// The operator keeps cqc on P-256 (its keys not yet moved to SM2), so
+    /// that an upgrade is a new key pair in the same algorithm.
+    pub(crate) fn cqc_on_p256(&self) {
+        self.operator_catalog(cqc_p256).ok();
+    }
+
     /// A supervisor (`s01`, made on first use) approves the order's unlock
     /// or revocation, with the password on stdin as the console takes it.
     pub(crate) fn approve(&self, order: &str) -> (Option<i32>, Value, String) {
@@ -775,6 +848,9 @@ pub(crate) fn application(op: &str, cert: Option<&str>) -> Value {
 #[test]
 fn all_eight_operations_on_softhsm() {
     let h = Hsm::new();
+    // SoftHSM2 keys do not do SM2: the upgrade below is the operator's
+    // P-256 one (the SM2 upgrade is in `sm2.rs`).
+    h.cqc_on_p256();
     let key1 = h.stocked_key();
     let (code, j, out) = h.personalize(&h.paid_order(), &key1, (PIN, PIN), None);
     assert_eq!(code, Some(0), "{out}");
@@ -1130,7 +1206,10 @@ fn kill_a_renewal_at_every_step_then_resume() {
 pub(crate) fn production_station() -> (Hsm, PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     kiosk_e2e::softhsm_conf(dir.path());
-    let h = Hsm { dir };
+    let h = Hsm {
+        dir,
+        sm2_station: None,
+    };
     // The operator prepares the station token (an HSM in production).
     let ok = |c: &mut Command| assert!(c.status().unwrap().success());
     ok(h.plain("softhsm2-util").args([
@@ -1353,26 +1432,21 @@ pub(crate) fn with_stdin(mut c: Command, lines: &[&str]) -> (Option<i32>, Value,
 fn rsa_2048_where_the_profile_says() {
     let h = Hsm::new();
     // The operator's catalog switches ezca to RSA-2048.
-    let base = kiosk_app::domain::Catalog::from_toml(kiosk_app::EMBEDDED_CATALOG)
-        .unwrap()
-        .version;
-    let text = kiosk_app::EMBEDDED_CATALOG
-        .replace(
-            &format!("version = {base}\n"),
-            &format!("version = {}\n", base + 1),
-        )
-        .replacen(
-            "key_algorithm = \"ec-p256\"\nuscc_attribute = \"state\"",
-            "key_algorithm = \"rsa-2048\"\nuscc_attribute = \"state\"",
-            1,
-        );
-    assert!(text.contains("rsa-2048"));
+    let ezca = |t: String, usage: &str| {
+        let at = t.find("[[profiles]]\nprovider = \"ezca\"").unwrap();
+        let (head, tail) = t.split_at(at);
+        let tail = tail
+            .replacen("key_algorithm = \"ec-p256\"", "key_algorithm = \"rsa-2048\"", 1)
+            .replacen(
+                "key_usage = [\"digital-signature\", \"non-repudiation\", \"key-agreement\"]",
+                usage,
+                1,
+            );
+        head.to_string() + &tail
+    };
     // An RSA key does not agree keys: the catalog must say what it does.
-    let f = h.dir.path().join("rsa.toml");
-    std::fs::write(&f, &text).unwrap();
-    let e = h
-        .privileged(&["catalog", "import", f.to_str().unwrap()])
-        .refused("inconsistent");
+    let same = "key_usage = [\"digital-signature\", \"non-repudiation\", \"key-agreement\"]";
+    let e = h.operator_catalog(|t| ezca(t, same)).refused("inconsistent");
     assert!(
         e["error"]["message"]
             .as_str()
@@ -1380,14 +1454,8 @@ fn rsa_2048_where_the_profile_says() {
             .contains("key-encipherment"),
         "{e}"
     );
-    let text = text.replacen(
-        "key_usage = [\"digital-signature\", \"non-repudiation\", \"key-agreement\"]",
-        "key_usage = [\"digital-signature\", \"non-repudiation\", \"key-encipherment\"]",
-        1,
-    );
-    std::fs::write(&f, text).unwrap();
-    h.privileged(&["catalog", "import", f.to_str().unwrap()])
-        .ok();
+    let rsa = "key_usage = [\"digital-signature\", \"non-repudiation\", \"key-encipherment\"]";
+    h.operator_catalog(|t| ezca(t, rsa)).ok();
 
     let (key, j) = h.issued_key();
     let cert = format!("{}.pem", j["certificate_serial"].as_str().unwrap());
@@ -1404,21 +1472,10 @@ fn rsa_2048_where_the_profile_says() {
 
 #[test]
 fn upgrade_onto_a_new_key_when_the_model_cannot_upgrade_in_place() {
-    let h = Hsm::new();
-    // The operator's catalog says this key model cannot be upgraded in place
+    let h = Hsm::new_sm2();
+    // The operator's catalog says no key model can be upgraded in place
     // (like the 01/03-series keys of [000]).
-    let base = kiosk_app::domain::Catalog::from_toml(kiosk_app::EMBEDDED_CATALOG)
-        .unwrap()
-        .version;
-    let text = kiosk_app::EMBEDDED_CATALOG
-        .replace(
-            &format!("version = {base}\n"),
-            &format!("version = {}\n", base + 1),
-        )
-        .replace("upgrade_in_place = true", "upgrade_in_place = false");
-    let f = h.dir.path().join("no-in-place.toml");
-    std::fs::write(&f, text).unwrap();
-    h.privileged(&["catalog", "import", f.to_str().unwrap()])
+    h.operator_catalog(|t| t.replace("upgrade_in_place = true", "upgrade_in_place = false"))
         .ok();
 
     let old_key = h.stocked_key();
@@ -1432,18 +1489,20 @@ fn upgrade_onto_a_new_key_when_the_model_cannot_upgrade_in_place() {
     let (_, j, _) = h.run_op(&order, Some(&old_key), &[PIN], false);
     assert_eq!(j["error"]["code"], "upgrade_needs_new_key", "{j}");
     assert!(j["error"]["message"].as_str().unwrap().contains("新介质"));
-    // A new key from stock: new PIN twice, validity unchanged, old replaced.
-    let new_key = h.stocked_key();
+    // A new SM2 key from stock (cqc is SM2): new PIN twice, validity
+    // unchanged, old replaced.
+    let new_key = h.stocked_sm2_key();
     let (code, j, out) = h.run_op(&order, Some(&new_key), &["246813", "246813"], true);
     assert_eq!(code, Some(0), "{out}");
     let new = j["certificate_serial"].as_str().unwrap().to_string();
     assert_eq!(h.not_after(&new), h.not_after(&old));
     assert_eq!(h.cert_state(&old), "revoked");
-    assert_eq!(
-        object_kinds(&h.objects_with_pin(&new_key, "246813")),
-        EXPECTED
-    );
+    let shown = h.ctl(&["key", "show", &new_key]).ok();
+    assert_eq!(shown["certificate_serial"], new.as_str(), "{shown}");
+    let objects = shown["objects"].to_string();
+    assert!(objects.contains("seal.ses") && objects.contains("seal.png"), "{objects}");
     crate::integrity::lint_ca_dir(&h.data().join("ca"));
+    crate::integrity::lint_ca_dir(&h.data().join("ca").join("sm2"));
 }
 
 impl Hsm {

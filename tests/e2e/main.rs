@@ -11,6 +11,7 @@ mod keys;
 mod orders;
 mod readers;
 mod ses;
+mod sm2;
 mod support;
 mod sync;
 mod tamper;

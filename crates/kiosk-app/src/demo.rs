@@ -238,7 +238,7 @@ impl Station {
             std::env::set_var("SOFTHSM2_CONF", &conf);
         }
         if cfg.sm2.is_none() {
-            cfg.sm2 = demo_sm2_token(self.data_dir())?;
+            cfg.sm2 = demo_sm2_token(self.data_dir(), self.station_id())?;
         }
         Ok(cfg)
     }
@@ -323,8 +323,12 @@ fn softhsm_conf(data_dir: &Path) -> Result<PathBuf, AppError> {
 /// The demo's SM2 side: the SM2 test token (`crates/sm2-token`, a test
 /// component, SANSEC set) built beside the running binary, its tokens
 /// under `DATA_DIR/sm2-token` unless `KIOSK_SM2_TOKEN_CONF` names its
-/// configuration. None when it is not built.
-fn demo_sm2_token(data_dir: &Path) -> Result<Option<crate::keys::Sm2Setup>, AppError> {
+/// configuration; the SM2 token is this station's by its label. None when
+/// the test token is not built.
+fn demo_sm2_token(
+    data_dir: &Path,
+    station_id: &str,
+) -> Result<Option<crate::keys::Sm2Setup>, AppError> {
     let Ok(exe) = std::env::current_exe() else {
         return Ok(None);
     };
@@ -347,7 +351,7 @@ fn demo_sm2_token(data_dir: &Path) -> Result<Option<crate::keys::Sm2Setup>, AppE
     }
     Ok(Some(crate::keys::Sm2Setup {
         module: library.display().to_string(),
-        station_token: crate::keys::SM2_STATION_TOKEN.into(),
+        station_token: format!("{}-{}", crate::keys::SM2_STATION_TOKEN, &station_id[..8]),
         mechanisms: "sansec".into(),
     }))
 }
