@@ -93,7 +93,8 @@ impl Hsm {
         let (m, _, _) = crate::support::sm2_token();
         let before: Vec<String> = m.tokens().unwrap().into_iter().map(|t| t.serial).collect();
         let transport = kiosk_keys::SecretString::from(TRANSPORT.to_string());
-        m.init_token(m.free_slot().unwrap(), &transport, "BLANK").unwrap();
+        m.init_token(m.free_slot().unwrap(), &transport, "BLANK")
+            .unwrap();
         let t = m
             .tokens()
             .unwrap()
@@ -722,7 +723,10 @@ impl Hsm {
             &format!("version = {base}\n"),
             &format!("version = {}\n", active + 1),
         );
-        let f = self.dir.path().join(format!("catalog-{}.toml", rand_suffix()));
+        let f = self
+            .dir
+            .path()
+            .join(format!("catalog-{}.toml", rand_suffix()));
         std::fs::write(&f, edit(text)).unwrap();
         self.privileged(&["catalog", "import", f.to_str().unwrap()])
     }
@@ -1436,7 +1440,11 @@ fn rsa_2048_where_the_profile_says() {
         let at = t.find("[[profiles]]\nprovider = \"ezca\"").unwrap();
         let (head, tail) = t.split_at(at);
         let tail = tail
-            .replacen("key_algorithm = \"ec-p256\"", "key_algorithm = \"rsa-2048\"", 1)
+            .replacen(
+                "key_algorithm = \"ec-p256\"",
+                "key_algorithm = \"rsa-2048\"",
+                1,
+            )
             .replacen(
                 "key_usage = [\"digital-signature\", \"non-repudiation\", \"key-agreement\"]",
                 usage,
@@ -1446,7 +1454,9 @@ fn rsa_2048_where_the_profile_says() {
     };
     // An RSA key does not agree keys: the catalog must say what it does.
     let same = "key_usage = [\"digital-signature\", \"non-repudiation\", \"key-agreement\"]";
-    let e = h.operator_catalog(|t| ezca(t, same)).refused("inconsistent");
+    let e = h
+        .operator_catalog(|t| ezca(t, same))
+        .refused("inconsistent");
     assert!(
         e["error"]["message"]
             .as_str()
@@ -1500,7 +1510,10 @@ fn upgrade_onto_a_new_key_when_the_model_cannot_upgrade_in_place() {
     let shown = h.ctl(&["key", "show", &new_key]).ok();
     assert_eq!(shown["certificate_serial"], new.as_str(), "{shown}");
     let objects = shown["objects"].to_string();
-    assert!(objects.contains("seal.ses") && objects.contains("seal.png"), "{objects}");
+    assert!(
+        objects.contains("seal.ses") && objects.contains("seal.png"),
+        "{objects}"
+    );
     crate::integrity::lint_ca_dir(&h.data().join("ca"));
     crate::integrity::lint_ca_dir(&h.data().join("ca").join("sm2"));
 }

@@ -53,10 +53,21 @@ fn point_of(dir: &Path, cert: &str) -> Vec<u8> {
 fn check_sm2_dir(ca: &Path, cert: &str, seal: Option<&Path>) {
     let cert_pem = format!("{cert}.pem");
     // OpenSSL, link by link.
-    for (issuer, subject) in [("station-ca.pem", cert_pem.as_str()), ("root.pem", "station-ca.pem")] {
+    for (issuer, subject) in [
+        ("station-ca.pem", cert_pem.as_str()),
+        ("root.pem", "station-ca.pem"),
+    ] {
         let (ok, out) = openssl(
             ca,
-            &["verify", "-vfyopt", DISTID, "-partial_chain", "-CAfile", issuer, subject],
+            &[
+                "verify",
+                "-vfyopt",
+                DISTID,
+                "-partial_chain",
+                "-CAfile",
+                issuer,
+                subject,
+            ],
         );
         assert!(ok, "{subject} by {issuer}: {out}");
     }
@@ -110,26 +121,49 @@ fn the_demo_for_cqc_upgrades_onto_an_sm2_key_that_openssl_gmssl_and_pkilint_acce
     // The seal, as a relying party checks it: against the SM2 chain.
     let v = ctl(
         d.path(),
-        &["seal", "verify", seal, "--trusted", ca.join("chain.pem").to_str().unwrap()],
+        &[
+            "seal",
+            "verify",
+            seal,
+            "--trusted",
+            ca.join("chain.pem").to_str().unwrap(),
+        ],
     )
     .ok();
     assert_eq!(v["seal"]["holders"][0][1], cert, "{v}");
     assert_eq!(v["seal"]["name"], "重庆示例建材有限公司", "{v}");
-    assert_eq!((v["seal"]["width_mm"].as_u64(), v["seal"]["height_mm"].as_u64()).0, Some(40));
+    assert_eq!(
+        (
+            v["seal"]["width_mm"].as_u64(),
+            v["seal"]["height_mm"].as_u64()
+        )
+            .0,
+        Some(40)
+    );
 
     // The key, read back: this station's certificate, and the seal on it.
-    let key = ctl(d.path(), &["key", "show", j["key_serial"].as_str().unwrap()]).ok();
+    let key = ctl(
+        d.path(),
+        &["key", "show", j["key_serial"].as_str().unwrap()],
+    )
+    .ok();
     assert_eq!(key["provenance"]["verified"], true, "{key}");
     assert_eq!(key["provenance"]["issued_by"], "station", "{key}");
     let objects = key["objects"].to_string();
-    assert!(objects.contains("seal.ses") && objects.contains("seal.png"), "{objects}");
+    assert!(
+        objects.contains("seal.ses") && objects.contains("seal.png"),
+        "{objects}"
+    );
 
     // The same demo for its own provider stays P-256 with the seal record.
     let p = tempfile::tempdir().unwrap();
     let j = ctl(p.path(), &["demo"]).ok();
     assert_eq!(j["key_algorithm"], "ec-p256", "{j}");
     assert!(j.get("electronic_seal").is_none(), "{j}");
-    assert_eq!(j["crl_pem"], p.path().join("ca/station.crl").to_str().unwrap());
+    assert_eq!(
+        j["crl_pem"],
+        p.path().join("ca/station.crl").to_str().unwrap()
+    );
 }
 
 /// An ezca certificate on a SoftHSM2 key, and the cqc upgrade order for it
@@ -151,7 +185,11 @@ fn sm2_upgrade_then_change_unlock_and_revoke_on_the_sm2_key() {
     let (code, j, out) = h.run_op(&order, Some(&key), &[PIN, PIN], true);
     assert_eq!(code, Some(0), "upgrade onto an SM2 key: {out}");
     let sm2 = j["certificate_serial"].as_str().unwrap().to_string();
-    assert_eq!(h.not_after(&sm2), h.not_after(&old), "validity unchanged [000]");
+    assert_eq!(
+        h.not_after(&sm2),
+        h.not_after(&old),
+        "validity unchanged [000]"
+    );
     assert_eq!(h.cert_state(&old), "revoked");
     let ca = h.data().join("ca").join("sm2");
     check_sm2_dir(&ca, &sm2, j["electronic_seal"].as_str().map(Path::new));
@@ -168,7 +206,13 @@ fn sm2_upgrade_then_change_unlock_and_revoke_on_the_sm2_key() {
     let seal = j["electronic_seal"].as_str().unwrap().to_string();
     check_sm2_dir(&ca, &changed, Some(Path::new(&seal)));
     let v = h
-        .ctl(&["seal", "verify", &seal, "--trusted", ca.join("chain.pem").to_str().unwrap()])
+        .ctl(&[
+            "seal",
+            "verify",
+            &seal,
+            "--trusted",
+            ca.join("chain.pem").to_str().unwrap(),
+        ])
         .ok();
     assert_eq!(v["seal"]["name"], "重庆示例建材集团有限公司", "{v}");
     let (_, crl) = openssl(&ca, &["crl", "-in", "station.crl", "-noout", "-text"]);
@@ -185,7 +229,10 @@ fn sm2_upgrade_then_change_unlock_and_revoke_on_the_sm2_key() {
         1,
         "one seal, the new one: {objects:?}"
     );
-    assert!(!objects.iter().any(|o| o.contains("seal-record.json")), "{objects:?}");
+    assert!(
+        !objects.iter().any(|o| o.contains("seal-record.json")),
+        "{objects:?}"
+    );
 
     // 解锁: the SO PIN the station derived opens the SM2 key.
     let mut unlock = application("unlock", Some(&changed));
@@ -256,12 +303,36 @@ fn an_sm2_profile_on_a_key_without_sm2_or_lacking_its_mechanisms_is_refused_and_
     let (_, j, _) = h.run_op(&order, Some(&p256_key), &[PIN], false);
     assert_eq!(j["error"]["code"], "key_without_sm2", "{j}");
     let message = j["error"]["message"].as_str().unwrap();
-    assert!(message.contains("SoftHSM v2") && message.contains("SM2"), "{message}");
-    assert!(j["error"]["message_en"].as_str().unwrap().contains("does not do SM2"), "{j}");
+    assert!(
+        message.contains("SoftHSM v2") && message.contains("SM2"),
+        "{message}"
+    );
+    assert!(
+        j["error"]["message_en"]
+            .as_str()
+            .unwrap()
+            .contains("does not do SM2"),
+        "{j}"
+    );
     // Onto a blank SoftHSM2 key: the same.
     let (_, j, _) = h.run_op(&order, Some(&blank), &[PIN, PIN], true);
     assert_eq!(j["error"]["code"], "key_without_sm2", "{j}");
     assert_eq!(counts(&h.data()), before, "nothing written");
+
+    // A catalog naming a mechanism set the station does not know.
+    let r = h
+        .operator_catalog(|t| {
+            t.replace(
+                "sm2_mechanisms = \"sansec\"",
+                "sm2_mechanisms = \"feitian\"",
+            )
+        })
+        .refused("unknown_mechanism_set");
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("feitian") && message.contains("sansec"),
+        "{message}"
+    );
 
     // The operator's catalog claims the TASS set for the test token, which
     // speaks SANSEC's: the key lacks what its model claims.
@@ -282,15 +353,51 @@ fn an_sm2_profile_on_a_key_without_sm2_or_lacking_its_mechanisms_is_refused_and_
     let before = counts(&h.data());
     let (_, j, _) = h.run_op(&order, Some(&sm2_key), &[PIN, PIN], true);
     assert_eq!(j["error"]["code"], "token_lacks_mechanisms", "{j}");
-    assert!(j["error"]["message"].as_str().unwrap().contains("0x80008000"), "{j}");
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("0x80008000"),
+        "{j}"
+    );
     assert_eq!(counts(&h.data()), before, "nothing written");
     let shown = h.ctl(&["key", "show", &sm2_key]).ok();
     assert_eq!(shown["certificate_serial"], Value::Null, "{shown}");
+
+    // A seal image larger than the key holds (the test token has 64 KiB).
+    h.operator_catalog(|t| t).ok();
+    let big = h.dir.path().join("big-seal.png");
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise = image::RgbaImage::from_fn(160, 160, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let [a, b, c, ..] = state.to_le_bytes();
+        image::Rgba([a, b, c, 255])
+    });
+    noise.save(&big).unwrap();
+    let before = counts(&h.data());
+    let mut c = h.command(kiosk_e2e::kioskctl().to_str().unwrap());
+    c.arg("--json").arg("--data-dir").arg(h.data());
+    c.args(["order", "run", &order, "--key", &sm2_key, "--seal"])
+        .arg(&big)
+        .arg("--pin-stdin");
+    let (_, j, _) = crate::keys::with_stdin(c, &[PIN, PIN]);
+    assert_eq!(j["error"]["code"], "seal_too_large_for_key", "{j}");
+    let message = j["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("64 KB") && message.contains("SM2 TEST sansec"),
+        "{message}"
+    );
+    assert_eq!(counts(&h.data()), before, "nothing written");
 
     // A CRL or a tampered seal handed to `seal verify`: refused by name.
     let crl = h.data().join("ca").join("sm2").join("station.crl");
     let r = h
         .ctl(&["seal", "verify", crl.to_str().unwrap()])
         .refused("seal_unreadable");
-    assert!(r["error"]["message"].as_str().unwrap().contains("印章"), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("印章"),
+        "{r}"
+    );
 }

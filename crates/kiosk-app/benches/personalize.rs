@@ -4,7 +4,13 @@
 //! same token init, PINs, key generation, signatures, key agreement and
 //! object writes in a minimal loop.
 //!
-//! Run: cargo bench -p kiosk-app --bench personalize [-- ROUNDS]
+//! With `sm2`, the same for an SM2 profile: the key and the station's SM2
+//! sub-CA on the SM2 test token (`crates/sm2-token`, SANSEC set), the seal
+//! a GB/T 38540 seal, the encryption test SM2 encryption; the raw side the
+//! same SM2 token operations through `kiosk-keys` (each signature checked
+//! in software once made, as the station's path does).
+//!
+//! Run: cargo bench -p kiosk-app --bench personalize [-- ROUNDS] [sm2]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +24,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(20);
+    let sm2 = std::env::args().any(|a| a == "sm2");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("tokens")).unwrap();
     let conf = dir.path().join("softhsm2.conf");
@@ -30,6 +37,26 @@ fn main() {
     )
     .unwrap();
     std::env::set_var("SOFTHSM2_CONF", &conf);
+    let sm2_setup = sm2.then(|| {
+        std::fs::create_dir(dir.path().join("sm2-tokens")).unwrap();
+        let conf = dir.path().join("sm2-token.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}/sm2-tokens\nvendor = sansec\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        std::env::set_var("KIOSK_SM2_TOKEN_CONF", &conf);
+        kiosk_app::keys::Sm2Setup {
+            module: kiosk_sm2_token::library_for_current_exe()
+                .display()
+                .to_string(),
+            station_token: "kiosk-station-sm2".into(),
+            mechanisms: "sansec".into(),
+        }
+    });
     let secret = |s: &str| SecretString::from(s.to_string());
     let cfg = KeyConfig {
         module: "/usr/lib/softhsm/libsofthsm2.so".into(),
@@ -37,12 +64,22 @@ fn main() {
         station_pin: Some(secret("station-pin-1")),
         transport_so_pin: Some(secret("vendor-so-1")),
         kill_at_step: None,
-        sm2: None,
+        sm2: sm2_setup.clone(),
     };
     let m = Module::load(&cfg.module).unwrap();
     let mut station = Station::open(&dir.path().join("data"), Arc::new(SystemClock)).unwrap();
     let clerk = kiosk_app::demo::scratch_session(&mut station).expect("scratch session");
     station.ca_init_demo(&m, &cfg, &clerk).unwrap();
+    // The key's module: SoftHSM2, or the SM2 test token with the demo
+    // application's provider moved to SM2 by the operator's catalog.
+    let (km, model) = match &sm2_setup {
+        None => (m.clone(), "SoftHSM v2"),
+        Some(setup) => {
+            sm2_catalog(&mut station, &clerk, dir.path());
+            (Module::load(&setup.module).unwrap(), "SM2 TEST sansec")
+        }
+    };
+    let set = kiosk_app::keys::Sm2Mechanisms::by_id("sansec").unwrap();
     let seal = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/seal-sample.png"
@@ -65,10 +102,10 @@ fn main() {
     let mut raw_times = Vec::new();
     for i in 0..rounds {
         // The station's whole flow for one paid order.
-        let key = blank(&m, "BLANK");
+        let key = blank(&km, "BLANK");
         let today = station.today();
         station
-            .stock_add(&key.serial, "SoftHSM v2", "BENCH", today, &clerk)
+            .stock_add(&key.serial, model, "BENCH", today, &clerk)
             .unwrap();
         let order = station.create_order(APPLICATION_JSON, &clerk).unwrap();
         for cmd in intake_steps(&order) {
@@ -87,48 +124,13 @@ fn main() {
             .unwrap();
         station_times.push(t.elapsed());
 
-        // The raw token operations of the same personalization: the station
-        // token's login, SO PIN derivation and two CA signatures, and the
-        // key's init, PINs, key pair, two signatures and three objects.
-        let raw = blank(&m, "RAW");
+        let raw = blank(&km, "RAW");
         let t = Instant::now();
-        let st = m.open(&m.by_label("kiosk-station").unwrap()).unwrap();
-        st.login_user(&secret("station-pin-1")).unwrap();
-        let master = st.secret("so-pin-master").unwrap().unwrap();
-        st.hmac(master, raw.serial.as_bytes()).unwrap();
-        let (ca_key, _, _) = st.key_pair(b"station-ca").unwrap();
-        let label = format!("RAW {i}");
-        m.init_token(raw.slot, &secret("vendor-so-1"), &label)
-            .unwrap();
-        let token = m.by_label(&label).unwrap();
-        let s = m.open(&token).unwrap();
-        s.login_so(&secret("vendor-so-1")).unwrap();
-        s.set_pin(&secret("vendor-so-1"), &secret("0123456789ABCDEF"))
-            .unwrap();
-        s.init_user_pin(&pin).unwrap();
-        s.logout().unwrap();
-        s.login_user(&pin).unwrap();
-        let id = [1, 2, 3, 4, 5, 6, 7, 8];
-        let (key_h, point) = s
-            .generate(kiosk_app::keys::KeyKind::P256, &id, "company")
-            .unwrap();
-        let digest = [7u8; 32];
-        s.sign_digest(key_h, &digest).unwrap(); // the CSR's signature
-        s.sign_digest(key_h, &digest).unwrap(); // the challenge
-        s.random(32).unwrap(); // the encryption test's secret
-        s.ecdh(&id, &point).unwrap(); // ... and its decryption
-        st.sign_digest(ca_key, &digest).unwrap(); // the certificate
-        st.sign_digest(ca_key, &digest).unwrap(); // the seal record
-        s.put_certificate(
-            &[1, 2, 3, 4, 5, 6, 7, 8],
-            "company",
-            &[0u8; 700],
-            &[0u8; 120],
-        )
-        .unwrap();
-        s.put_data("kiosk-station", "seal.png", &seal).unwrap();
-        s.put_data("kiosk-station", "seal-record.json", &[0u8; 300])
-            .unwrap();
+        if sm2 {
+            raw_sm2(&m, &km, set, &raw, i, &pin, &seal);
+        } else {
+            raw_p256(&m, &raw, i, &pin, &seal);
+        }
         raw_times.push(t.elapsed());
     }
     let (s50, r50) = (median(&station_times), median(&raw_times));
@@ -179,6 +181,141 @@ fn main() {
             println!("  step {step:<18} median {:>6.2} ms", v[v.len() / 2]);
         }
     }
+}
+
+/// The raw token operations of a P-256 personalization on `raw`.
+fn raw_p256(
+    m: &Module,
+    raw: &kiosk_app::keys::TokenInfo,
+    i: usize,
+    pin: &SecretString,
+    seal: &[u8],
+) {
+    let secret = |s: &str| SecretString::from(s.to_string());
+    // The raw token operations of the same personalization: the station
+    // token's login, SO PIN derivation and two CA signatures, and the
+    // key's init, PINs, key pair, two signatures and three objects.
+    let st = m.open(&m.by_label("kiosk-station").unwrap()).unwrap();
+    st.login_user(&secret("station-pin-1")).unwrap();
+    let master = st.secret("so-pin-master").unwrap().unwrap();
+    st.hmac(master, raw.serial.as_bytes()).unwrap();
+    let (ca_key, _, _) = st.key_pair(b"station-ca").unwrap();
+    let label = format!("RAW {i}");
+    m.init_token(raw.slot, &secret("vendor-so-1"), &label)
+        .unwrap();
+    let token = m.by_label(&label).unwrap();
+    let s = m.open(&token).unwrap();
+    s.login_so(&secret("vendor-so-1")).unwrap();
+    s.set_pin(&secret("vendor-so-1"), &secret("0123456789ABCDEF"))
+        .unwrap();
+    s.init_user_pin(pin).unwrap();
+    s.logout().unwrap();
+    s.login_user(pin).unwrap();
+    let id = [1, 2, 3, 4, 5, 6, 7, 8];
+    let (key_h, point) = s
+        .generate(kiosk_app::keys::KeyKind::P256, &id, "company")
+        .unwrap();
+    let digest = [7u8; 32];
+    s.sign_digest(key_h, &digest).unwrap(); // the CSR's signature
+    s.sign_digest(key_h, &digest).unwrap(); // the challenge
+    s.random(32).unwrap(); // the encryption test's secret
+    s.ecdh(&id, &point).unwrap(); // ... and its decryption
+    st.sign_digest(ca_key, &digest).unwrap(); // the certificate
+    st.sign_digest(ca_key, &digest).unwrap(); // the seal record
+    s.put_certificate(
+        &[1, 2, 3, 4, 5, 6, 7, 8],
+        "company",
+        &[0u8; 700],
+        &[0u8; 120],
+    )
+    .unwrap();
+    s.put_data("kiosk-station", "seal.png", seal).unwrap();
+    s.put_data("kiosk-station", "seal-record.json", &[0u8; 300])
+        .unwrap();
+}
+
+/// The raw token operations of an SM2 personalization on `raw` (in `km`,
+/// the SM2 module): the station token's login and SO PIN derivation, the
+/// SM2 token's login and two sub-CA signatures (certificate, seal), and
+/// the key's init, PINs, SM2 key pair, two signatures (request,
+/// challenge), the SM2 decryption and three objects.
+fn raw_sm2(
+    m: &Module,
+    km: &Module,
+    set: &kiosk_app::keys::Sm2Mechanisms,
+    raw: &kiosk_app::keys::TokenInfo,
+    i: usize,
+    pin: &SecretString,
+    seal: &[u8],
+) {
+    let secret = |s: &str| SecretString::from(s.to_string());
+    let st = m.open(&m.by_label("kiosk-station").unwrap()).unwrap();
+    st.login_user(&secret("station-pin-1")).unwrap();
+    let master = st.secret("so-pin-master").unwrap().unwrap();
+    st.hmac(master, raw.serial.as_bytes()).unwrap();
+    let ca = km.open(&km.by_label("kiosk-station-sm2").unwrap()).unwrap();
+    ca.login_user(&secret("station-pin-1")).unwrap();
+    let (ca_key, ca_point) = ca.sm2_key(set, b"station-ca").unwrap();
+    let label = format!("RAW {i}");
+    km.init_token(raw.slot, &secret("vendor-so-1"), &label)
+        .unwrap();
+    let s = km.open(&km.by_label(&label).unwrap()).unwrap();
+    s.login_so(&secret("vendor-so-1")).unwrap();
+    s.set_pin(&secret("vendor-so-1"), &secret("0123456789ABCDEF"))
+        .unwrap();
+    s.init_user_pin(pin).unwrap();
+    s.logout().unwrap();
+    s.login_user(pin).unwrap();
+    let id = [1, 2, 3, 4, 5, 6, 7, 8];
+    let (key_h, point) = s.generate_sm2(set, &id, "company").unwrap();
+    let tbs = [7u8; 400];
+    s.sign_sm2(set, key_h, &point, &tbs).unwrap(); // the request
+    s.sign_sm2(set, key_h, &point, &[9u8; 32]).unwrap(); // the challenge
+    let secret_bytes = s.random(32).unwrap(); // the encryption test
+    let sealed = kiosk_app::keys::sm2_encrypt_to(&point, &secret_bytes).unwrap();
+    s.sm2_decrypt(set, &id, &sealed).unwrap();
+    ca.sign_sm2(set, ca_key, &ca_point, &[5u8; 600]).unwrap(); // the certificate
+    ca.sign_sm2(set, ca_key, &ca_point, &vec![3u8; seal.len() + 900])
+        .unwrap(); // the seal
+    s.put_certificate(&id, "company", &[0u8; 700], &[0u8; 120])
+        .unwrap();
+    s.put_data("kiosk-station", "seal.png", seal).unwrap();
+    s.put_data("kiosk-station", "seal.ses", &vec![0u8; seal.len() + 2000])
+        .unwrap();
+}
+
+/// A second supervisor and the operator's catalog that moves the demo
+/// application's provider (ezca) to SM2.
+fn sm2_catalog(station: &mut Station, clerk: &kiosk_app::Session, dir: &std::path::Path) {
+    let second = SecretString::from("scratch-pass-2".to_string());
+    station
+        .put_clerk(
+            "scratch2",
+            "scratch2",
+            kiosk_app::Role::Supervisor,
+            &second,
+            None,
+            None,
+        )
+        .unwrap();
+    let acting = station.second_account(clerk, "scratch2", &second).unwrap();
+    let base = kiosk_app::domain::Catalog::from_toml(kiosk_app::EMBEDDED_CATALOG)
+        .unwrap()
+        .version;
+    let text = kiosk_app::EMBEDDED_CATALOG
+        .replacen(
+            &format!("version = {base}\n"),
+            &format!("version = {}\n", base + 1),
+            1,
+        )
+        .replacen(
+            "key_algorithm = \"ec-p256\"\nuscc_attribute = \"state\"",
+            "key_algorithm = \"sm2\"\nuscc_attribute = \"state\"",
+            1,
+        );
+    let f = dir.join("sm2-catalog.toml");
+    std::fs::write(&f, text).unwrap();
+    station.import_catalog(&f, &acting).unwrap();
 }
 
 fn median(v: &[Duration]) -> Duration {

@@ -105,16 +105,18 @@ pub fn run(
             first["project"] = project.as_str().into();
         }
     } else if !offered.contains(&Operation::Upgrade) {
-        return Err(kiosk_domain::Rejection::field("provider", "服务机构", "demo_not_offered")
-            .zh(
-                format!("{provider} 不办理新办或算法升级，演示无法为其办理"),
-                "请选择办理新办或算法升级的服务机构",
-            )
-            .en(
-                format!("{provider} offers neither new keys nor upgrades"),
-                "choose a provider that offers one of them",
-            )
-            .into());
+        return Err(
+            kiosk_domain::Rejection::field("provider", "服务机构", "demo_not_offered")
+                .zh(
+                    format!("{provider} 不办理新办或算法升级，演示无法为其办理"),
+                    "请选择办理新办或算法升级的服务机构",
+                )
+                .en(
+                    format!("{provider} offers neither new keys nor upgrades"),
+                    "choose a provider that offers one of them",
+                )
+                .into(),
+        );
     }
     let first_module = if upgrade_only { &m } else { &key_module };
     let key_serial = demo_blank_key(&mut station, first_module, &cfg)?;
@@ -135,7 +137,8 @@ pub fn run(
             progress: None,
         }
     }
-    let mut made = station.run_order(&m, &cfg, &order.id, work(&key_serial, &pin, &seal), &clerk)?;
+    let mut made =
+        station.run_order(&m, &cfg, &order.id, work(&key_serial, &pin, &seal), &clerk)?;
     let mut order = order;
     if upgrade_only {
         let mut upgrade = application.clone();
@@ -344,7 +347,10 @@ fn demo_sm2_token(
         let tokens = dir.join("tokens");
         std::fs::create_dir_all(&tokens).map_err(|e| AppError::io(tokens.display(), e))?;
         let conf = dir.join("sm2-token.conf");
-        let text = format!("directories.tokendir = {}\nvendor = sansec\n", tokens.display());
+        let text = format!(
+            "directories.tokendir = {}\nvendor = sansec\n",
+            tokens.display()
+        );
         std::fs::write(&conf, text).map_err(|e| AppError::io(conf.display(), e))?;
         // The module reads it when it initialises, later in this process.
         std::env::set_var("KIOSK_SM2_TOKEN_CONF", &conf);

@@ -60,10 +60,11 @@ pub(crate) const KIOSK_ACTOR: &str = "kiosk";
 pub const EMBEDDED_CATALOG: &str = include_str!("../../../catalog/catalog.toml");
 
 /// What a catalog must pass before it is imported, from a file or from the
-/// central: the operator's allow-list ([`catalog_policy`]) and readable
-/// provider anchors.
+/// central: the operator's allow-list ([`catalog_policy`]), SM2 mechanism
+/// sets the station knows, and readable provider anchors.
 pub(crate) fn check_catalog(catalog: &domain::Catalog) -> Result<(), AppError> {
     catalog_policy()?.check(catalog)?;
+    keys::check_mechanism_sets(catalog)?;
     keys::check_anchors(catalog)
 }
 

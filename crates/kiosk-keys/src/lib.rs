@@ -28,7 +28,7 @@ pub use readers::{CardEvent, Reader, Readers};
 pub use ses::{make_ses_seal, read_ses_seal, CheckedSesSeal, SesProblem, SesSeal, SES_VERSION};
 pub use signer::TokenSigner;
 pub use sm2::{
-    digest as sm2_digest, verify_sm2, SignatureFormat, Sm2Mechanisms,
+    digest as sm2_digest, encrypt_to, verify_sm2, SignatureFormat, Sm2Mechanisms,
     DEFAULT_DISTID as SM2_DEFAULT_DISTID,
 };
 pub use sm2pki::{

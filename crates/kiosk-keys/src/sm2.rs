@@ -241,7 +241,10 @@ impl TokenSession {
         ciphertext: &[u8],
     ) -> Result<Vec<u8>, KeyError> {
         let mechanism = set.encrypt.ok_or_else(|| {
-            KeyError::X509(format!("the {} set names no SM2 encryption mechanism", set.id))
+            KeyError::X509(format!(
+                "the {} set names no SM2 encryption mechanism",
+                set.id
+            ))
         })?;
         let (private, _) = self.sm2_key(set, id)?;
         self.session

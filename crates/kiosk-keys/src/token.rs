@@ -32,6 +32,9 @@ pub struct TokenInfo {
     pub user_pin_initialized: bool,
     pub pin_locked: bool,
     pub pin_count_low: bool,
+    /// The token's object storage in bytes, when it says (a USB key's
+    /// chip holds a few tens of kilobytes; SoftHSM2 does not say).
+    pub memory: Option<u64>,
     pub slot: Slot,
 }
 
@@ -139,6 +142,7 @@ impl Module {
             user_pin_initialized: t.user_pin_initialized(),
             pin_locked: t.user_pin_locked(),
             pin_count_low: t.user_pin_count_low(),
+            memory: t.total_public_memory().map(|m| m as u64),
             slot,
         })
     }

@@ -539,7 +539,11 @@ impl Writer<'_> {
 
     /// Installs the sub-CA of `alg`. The records of the SM2 sub-CA say so
     /// (`algorithm`); the P-256 one's are as they always were.
-    pub fn station_ca_set_of(&mut self, alg: CaAlgorithm, ca: &StationCa) -> Result<(), StoreError> {
+    pub fn station_ca_set_of(
+        &mut self,
+        alg: CaAlgorithm,
+        ca: &StationCa,
+    ) -> Result<(), StoreError> {
         self.tx().execute(
             &format!(
                 "INSERT INTO {} (id, token_label, key_label, cert_der, chain_pem, crl_number, crl_url, updated_at)
@@ -581,7 +585,8 @@ impl Writer<'_> {
             &format!("INSERT INTO {crl_table} (number, this_update, next_update, der, revoked) VALUES (?1, ?2, ?3, ?4, ?5)"),
             (number, &crl.this_update, &crl.next_update, crl_der, revoked),
         )?;
-        let mut payload = json!({ "number": number, "revoked": revoked, "der_hex": hex::encode(crl_der) });
+        let mut payload =
+            json!({ "number": number, "revoked": revoked, "der_hex": hex::encode(crl_der) });
         let mut summary = json!({ "number": number, "revoked": revoked });
         if alg == CaAlgorithm::Sm2 {
             payload["algorithm"] = json!(alg);

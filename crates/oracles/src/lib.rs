@@ -37,8 +37,9 @@ pub fn signed_parts(der: &[u8], at: usize) -> (Vec<u8>, Vec<u8>) {
     (tbs, sig[sh + 1..sh + sl].to_vec())
 }
 
-/// The Python of the gmssl venv.
-fn gmssl_python() -> PathBuf {
+/// The Python of the venv `scripts/deps` makes for gmssl (pinned, as it
+/// does for pkilint).
+pub fn gmssl_python() -> PathBuf {
     let python =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/gmssl-3.2.2/bin/python3");
     assert!(
@@ -52,7 +53,11 @@ fn gmssl_python() -> PathBuf {
 /// gmssl's SM3withSM2 verification (default ID) of a DER signature by the
 /// uncompressed point: "True" or "False", as gmssl prints it.
 pub fn gmssl_verify(point: &[u8], msg: &[u8], der_sig: &[u8]) -> String {
-    assert_eq!((point.len(), point[0]), (65, 4), "an uncompressed SM2 point");
+    assert_eq!(
+        (point.len(), point[0]),
+        (65, 4),
+        "an uncompressed SM2 point"
+    );
     let script = r#"
 import sys
 from gmssl import sm2

@@ -25,7 +25,15 @@ pub struct Config {
     pub signature: SigFormat,
     pub max_pin_tries: u32,
     pub pin_kdf_iterations: u32,
+    /// Bytes of object storage each token has, as a USB key's chip has a
+    /// few tens of kilobytes: the attribute values of its token objects
+    /// must fit in it (`CKR_DEVICE_MEMORY` otherwise), and the token
+    /// reports it as its public memory.
+    pub memory: u64,
 }
+
+/// Object storage of a token unless the configuration says otherwise.
+pub const DEFAULT_MEMORY: u64 = 64 * 1024;
 
 impl Config {
     /// Reads the file named by `KIOSK_SM2_TOKEN_CONF`.
@@ -46,6 +54,7 @@ impl Config {
         let mut signature = None;
         let mut max_pin_tries = 6;
         let mut pin_kdf_iterations = 100_000;
+        let mut memory = DEFAULT_MEMORY;
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -73,6 +82,7 @@ impl Config {
                     pin_kdf_iterations =
                         value.parse().ok().filter(|&n| n >= 1000).ok_or_else(bad)?
                 }
+                "memory" => memory = value.parse().ok().filter(|&n| n > 0).ok_or_else(bad)?,
                 _ => return Err(format!("line {}: unknown key {key:?}", n + 1)),
             }
         }
@@ -89,6 +99,7 @@ impl Config {
             signature: signature.unwrap_or(vendor.default_signature),
             max_pin_tries,
             pin_kdf_iterations,
+            memory,
         })
     }
 }

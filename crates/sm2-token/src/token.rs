@@ -179,6 +179,18 @@ impl Module {
         self.store.token(serial)
     }
 
+    /// The bytes the token's objects take: their attribute values.
+    fn used_memory(&self, serial: &str) -> Rv<u64> {
+        let files = self.files(serial);
+        let mut used = 0;
+        for id in files.object_ids().map_err(io_error)? {
+            if let Some(attrs) = files.read_object(id).map_err(io_error)? {
+                used += size(&Object(attrs));
+            }
+        }
+        Ok(used)
+    }
+
     fn record_of_slot(&self, slot: CK_SLOT_ID) -> Rv<Option<TokenRecord>> {
         match self.slot_serial(slot)? {
             None => Ok(None),
@@ -229,6 +241,10 @@ impl Module {
                 (r.label.as_str(), r.serial.as_str())
             }
         };
+        let free = match serial {
+            "" => CK_UNAVAILABLE_INFORMATION,
+            s => self.cfg.memory.saturating_sub(self.used_memory(s)?) as CK_ULONG,
+        };
         let on_token = |rw_only: bool| {
             self.sessions
                 .values()
@@ -247,8 +263,8 @@ impl Module {
             ulRwSessionCount: on_token(true),
             ulMaxPinLen: MAX_PIN_LEN as CK_ULONG,
             ulMinPinLen: MIN_PIN_LEN as CK_ULONG,
-            ulTotalPublicMemory: CK_UNAVAILABLE_INFORMATION,
-            ulFreePublicMemory: CK_UNAVAILABLE_INFORMATION,
+            ulTotalPublicMemory: self.cfg.memory as CK_ULONG,
+            ulFreePublicMemory: free,
             ulTotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,
             ulFreePrivateMemory: CK_UNAVAILABLE_INFORMATION,
             hardwareVersion: CK_VERSION { major: 0, minor: 1 },
@@ -574,6 +590,9 @@ impl Module {
         }
         let files = self.files(&serial);
         let lock = files.lock().map_err(io_error)?;
+        if self.used_memory(&serial)? + size(&o) > self.cfg.memory {
+            return Err(CKR_DEVICE_MEMORY);
+        }
         let existing = files.object_ids().map_err(io_error)?;
         let mut id = [0u8; 8];
         let id = loop {
@@ -862,6 +881,11 @@ impl Module {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The bytes an object takes on a token: its attribute values.
+fn size(o: &Object) -> u64 {
+    o.0.values().map(|v| v.len() as u64).sum()
 }
 
 #[cfg(test)]

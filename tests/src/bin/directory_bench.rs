@@ -43,10 +43,7 @@ fn main() {
     checkpoint(&db_file);
     let empty_bytes = std::fs::metadata(&db_file).unwrap().len();
     let t = Instant::now();
-    let s = b
-        .station
-        .sync(&b.keys, &cfg, &mut |_| {})
-        .unwrap();
+    let s = b.station.sync(&b.keys, &cfg, &mut |_| {}).unwrap();
     let sync = t.elapsed();
     assert_eq!(s.directory_entries as i64, n, "{s:?}");
     checkpoint(&db_file);

@@ -52,10 +52,7 @@ fn main() {
         reset(&pg, &station_id);
         reset_station(&data, RECORDS as i64, head);
         let t = Instant::now();
-        let s = b
-            .station
-            .sync(&b.keys, &cfg, &mut |_| {})
-            .unwrap();
+        let s = b.station.sync(&b.keys, &cfg, &mut |_| {}).unwrap();
         let sync = t.elapsed();
         assert_eq!(s.sent as usize, RECORDS, "{s:?}");
         bytes = s.bytes_sent;

@@ -139,7 +139,11 @@ impl Station {
     /// Makes a demo SM2 root and the station's SM2 sub-CA in the station's
     /// SM2 token (made too, when missing), and signs its first CRL. For
     /// development and the demo only, like [`Station::ca_init_demo`].
-    pub fn sm2_ca_init_demo(&mut self, cfg: &KeyConfig, by: &Session) -> Result<StationCa, AppError> {
+    pub fn sm2_ca_init_demo(
+        &mut self,
+        cfg: &KeyConfig,
+        by: &Session,
+    ) -> Result<StationCa, AppError> {
         by.may(Role::Supervisor)?;
         let actor = Actor::clerk(by.clerk_id());
         if self
@@ -150,7 +154,10 @@ impl Station {
             return Err(
                 Rejection::field("station_ca", "国密签发CA", "already_initialised")
                     .zh("本工作站已有SM2签发CA证书", "无需再次初始化")
-                    .en("the station already has its SM2 issuing CA", "nothing to do")
+                    .en(
+                        "the station already has its SM2 issuing CA",
+                        "nothing to do",
+                    )
                     .into(),
             );
         }

@@ -51,11 +51,7 @@ impl Station {
     /// Signs a fresh CRL and writes it to `ca/station.crl`: by the clerk
     /// of a session, or (`None`) by the station itself, as its timer does.
     /// It decides nothing: the list is the revocations already recorded.
-    pub fn crl(
-        &mut self,
-        cfg: &KeyConfig,
-        by: Option<&Session>,
-    ) -> Result<CrlIssued, AppError> {
+    pub fn crl(&mut self, cfg: &KeyConfig, by: Option<&Session>) -> Result<CrlIssued, AppError> {
         self.crl_as(cfg, &actor_or_station(by))
     }
 

@@ -9,8 +9,10 @@
 use std::fs;
 
 use kiosk_domain::Rejection;
-use kiosk_keys::TokenInfo;
-pub use kiosk_keys::{ExposeSecret, KeyKind, Module, SecretString};
+pub use kiosk_keys::{
+    encrypt_to as sm2_encrypt_to, ExposeSecret, KeyKind, Module, SecretString, Sm2Mechanisms,
+    TokenInfo,
+};
 use kiosk_store::StockKey;
 use serde::Serialize;
 
@@ -35,14 +37,14 @@ pub(crate) use ca::{derive_so_pin, serial};
 pub use crl::{CrlDue, CrlIssued, CRL_RESIGN_BEFORE, CRL_VALIDITY};
 pub use electronic_seal::SealReport;
 pub(crate) use personalize::{
-    holder_key, issue_recorded, prove_key, signed_seal_record, Issuance, SES_FILE,
+    fits_on_key, holder_key, issue_recorded, prove_key, signed_seal_record, Issuance, SES_FILE,
 };
 pub(crate) use profile::{
     check_operation, end_of_day, extensions, key_kind, self_profile, subject_for,
 };
 pub(crate) use provenance::check_anchors;
-pub(crate) use signing::{ca_algorithm, CaSigner, HolderKey};
 pub use provenance::Provenance;
+pub(crate) use signing::{ca_algorithm, check_mechanism_sets, CaSigner, HolderKey};
 pub use validity::{StationWarning, CA_WARNING, CLOCK_TOLERANCE};
 
 /// The steps of a new issue onto a blank key, in order.
@@ -123,7 +125,9 @@ impl KeyConfig {
 
     /// The same settings pointed at the SM2 side: its module and its
     /// station token, the same PINs. Refused on a station without one.
-    pub(crate) fn for_sm2(&self) -> Result<(KeyConfig, &'static kiosk_keys::Sm2Mechanisms), AppError> {
+    pub(crate) fn for_sm2(
+        &self,
+    ) -> Result<(KeyConfig, &'static kiosk_keys::Sm2Mechanisms), AppError> {
         let sm2 = self.sm2.as_ref().ok_or_else(|| {
             Rejection::field("key_algorithm", "密钥算法", "no_sm2_module")
                 .zh(
@@ -320,6 +324,7 @@ mod tests {
             user_pin_initialized: true,
             pin_locked: locked,
             pin_count_low: low,
+            memory: None,
             slot: kiosk_keys::slot_for_tests(),
         }
     }

@@ -90,6 +90,7 @@ impl Station {
             CaAlgorithm::Sm2 => Some(self.holder_sm2_set(&m.open(&token)?, &token)?),
             CaAlgorithm::P256 => None,
         };
+        fits_on_key(&token, seal_png, alg)?;
         let ca_token = self.ca_token(cfg, alg)?;
         let (_station, so_pin, attempt) = self.begin(cfg, &order, &key_serial, None, clerk)?;
         let mut run = Run::new(self, cfg, &order.id, &key_serial, attempt);
@@ -204,7 +205,9 @@ impl Station {
         let (record_name, seal_record) = match &ca_key {
             CaSigner::Sm2(maker) => {
                 let image = (seal_image.width, seal_image.height);
-                let ses = run.station.electronic_seal(maker, &ca_cert, &order, &cert, seal_png, image)?;
+                let ses = run
+                    .station
+                    .electronic_seal(maker, &ca_cert, &order, &cert, seal_png, image)?;
                 (SES_FILE, ses)
             }
             CaSigner::P256(p256) => (
@@ -312,9 +315,7 @@ impl Station {
             chain_pem: dir.join("chain.pem").display().to_string(),
             attempt,
             crl_number: None,
-            electronic_seal: seal_path
-                .exists()
-                .then(|| seal_path.display().to_string()),
+            electronic_seal: seal_path.exists().then(|| seal_path.display().to_string()),
         })
     }
 
@@ -509,6 +510,56 @@ pub(crate) fn holder_key<'a>(
         Some(set) => HolderKey::Sm2(kiosk_keys::Sm2Signer::new(key, set, id)?),
         None => HolderKey::Standard(TokenSigner::new(key, id)?),
     })
+}
+
+/// At most what a certificate, its key pair and the station's seal record
+/// take on a key besides the seal image (an SM2 seal holds the image once
+/// more, and both certificates).
+const KEY_OBJECTS_BOUND: u64 = 8 * 1024;
+
+/// Refuses, before anything is written, a seal image that cannot fit on
+/// the key with the certificate: the key's storage as its token reports it
+/// (a token that does not say is not checked here; its write fails then).
+pub(crate) fn fits_on_key(
+    token: &kiosk_keys::TokenInfo,
+    seal_png: &[u8],
+    alg: CaAlgorithm,
+) -> Result<(), AppError> {
+    let Some(memory) = token.memory else {
+        return Ok(());
+    };
+    let copies = match alg {
+        CaAlgorithm::Sm2 => 2,
+        CaAlgorithm::P256 => 1,
+    };
+    let need = copies * seal_png.len() as u64 + KEY_OBJECTS_BOUND;
+    if need <= memory {
+        return Ok(());
+    }
+    let kb = |b: u64| b.div_ceil(1024);
+    Err(
+        Rejection::field("seal", "电子印章图片", "seal_too_large_for_key")
+            .zh(
+                format!(
+                    "印章图片 {} KB，连同证书约需 {} KB，超出该介质（{}）的存储空间 {} KB",
+                    kb(seal_png.len() as u64),
+                    kb(need),
+                    token.model,
+                    kb(memory)
+                ),
+                "请重新提取印章（裁剪到印章本身），或换用存储空间更大的介质",
+            )
+            .en(
+                format!(
+                "the seal image needs about {} KB with the certificate; the key ({}) holds {} KB",
+                kb(need),
+                token.model,
+                kb(memory)
+            ),
+                "extract the seal again, cropped to the seal, or use a key with more storage",
+            )
+            .into(),
+    )
 }
 
 /// The name of the GB/T 38540 electronic seal on a key with an SM2

@@ -15,6 +15,31 @@ use time::OffsetDateTime;
 use super::KeyConfig;
 use crate::{AppError, Station};
 
+/// Every key model's SM2 mechanism set must be one the station knows: a
+/// catalog that names another is refused whole.
+pub(crate) fn check_mechanism_sets(catalog: &kiosk_domain::Catalog) -> Result<(), AppError> {
+    let known: Vec<&str> = Sm2Mechanisms::all().iter().map(|s| s.id.as_str()).collect();
+    for k in &catalog.key_models {
+        let Some(id) = k.sm2_mechanisms.as_deref() else {
+            continue;
+        };
+        if !known.contains(&id) {
+            let known = known.join("、");
+            return Err(Rejection::field("catalog", "规则目录", "unknown_mechanism_set")
+                .zh(
+                    format!("介质型号“{}”的SM2机制集“{id}”不是本工作站已知的机制集（{known}）", k.name),
+                    "请按介质厂商的PKCS#11文档选用已知机制集，修正目录后重新导入",
+                )
+                .en(
+                    format!("key model {} names the SM2 mechanism set {id:?}, which the station does not know ({known})", k.id),
+                    "choose a known set as the key vendor's PKCS#11 documentation says, fix the catalog and import it again",
+                )
+                .into());
+        }
+    }
+    Ok(())
+}
+
 /// The sub-CA that signs for a profile.
 pub(crate) fn ca_algorithm(profile: &IssuanceProfile) -> CaAlgorithm {
     match profile.key_algorithm {
@@ -179,7 +204,10 @@ impl Station {
         let Some(set_id) = model.and_then(|k| k.sm2_mechanisms.as_deref()) else {
             return Err(Rejection::field("key_serial", "介质", "key_without_sm2")
                 .zh(
-                    format!("该型号介质（{}）不支持国密SM2算法，不能写入SM2证书", token.model),
+                    format!(
+                        "该型号介质（{}）不支持国密SM2算法，不能写入SM2证书",
+                        token.model
+                    ),
                     "请换一支支持SM2的空白介质（目录中注明了SM2机制的介质型号）",
                 )
                 .en(

@@ -7,9 +7,7 @@
 use kiosk_domain::order::{Command, Order, OrderState};
 use kiosk_domain::renewal::RenewalMode;
 use kiosk_domain::{Operation, Rejection, RevocationReason};
-use kiosk_keys::{
-    certificate_info, KeyError, Module, ObjectClass, SecretString, TokenSession,
-};
+use kiosk_keys::{certificate_info, KeyError, Module, ObjectClass, SecretString, TokenSession};
 use kiosk_store::{Actor, CertRecord};
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! what a rerun after a crash tidies first.
 
 use super::*;
-use crate::keys::{ca_algorithm, holder_key, CaSigner, SES_FILE};
+use crate::keys::{ca_algorithm, fits_on_key, holder_key, CaSigner, SES_FILE};
 use kiosk_store::CaAlgorithm;
 
 /// What binds the seal image to a certificate on a key: the station's
@@ -90,6 +90,9 @@ impl Station {
             CaAlgorithm::Sm2 => Some(self.holder_sm2_set(&key, &token)?),
             CaAlgorithm::P256 => None,
         };
+        if let Some(seal) = new_seal {
+            fits_on_key(&token, seal, alg)?;
+        }
         let ca_token = self.ca_token(cfg, alg)?;
         self.login_counted(&key, key_serial, pin, &order.id)?;
         // A certificate an interrupted attempt already wrote to the key is
@@ -102,7 +105,8 @@ impl Station {
             .certificates(Some(key_serial), Some(&order.id))?
             .into_iter()
             .find(|c| c.state == CertState::Issued && on_key.iter().any(|k| k.der == c.der));
-        let (_station, _so_pin, attempt) = self.begin(cfg,
+        let (_station, _so_pin, attempt) = self.begin(
+            cfg,
             &order,
             key_serial,
             carried.as_ref().map(|c| c.serial.as_str()),
@@ -197,7 +201,9 @@ impl Station {
                     .map_err(|e| e.at("seal", "电子印章图片"))?;
                 let size = (image.width, image.height);
                 let ca_cert = ca_cert.as_slice();
-                let ses = run.station.electronic_seal(maker, ca_cert, &order, &cert, &seal, size)?;
+                let ses = run
+                    .station
+                    .electronic_seal(maker, ca_cert, &order, &cert, &seal, size)?;
                 (SES_FILE, ses)
             }
             CaSigner::P256(p256) => (
@@ -305,8 +311,9 @@ fn tidy(key: &TokenSession, keep_cert: &[u8], keep_id: &[u8]) -> Result<(), AppE
         + seals
             .iter()
             .filter(|s| {
-                kiosk_keys::read_ses_seal(s)
-                    .map_or(true, |c| !c.seal.holder_certificates.iter().any(|h| h == keep_cert))
+                kiosk_keys::read_ses_seal(s).map_or(true, |c| {
+                    !c.seal.holder_certificates.iter().any(|h| h == keep_cert)
+                })
             })
             .count();
     if stale > 0 {

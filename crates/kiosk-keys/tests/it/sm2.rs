@@ -15,8 +15,8 @@ use kiosk_keys::{
     KeyUsagePurpose, Module, Revoked, SecretString, SesProblem, SesSeal, Sm2Mechanisms, Sm2Signer,
     SubjectSpec, SERIAL_NUMBER,
 };
-use time::{Duration, OffsetDateTime};
 use kiosk_oracles::{gmssl_verify, signed_parts};
+use time::{Duration, OffsetDateTime};
 
 /// Runs `child` (an ignored test of this binary) in a process of its own
 /// with a fresh token directory for `vendor`.
@@ -467,4 +467,3 @@ fn openssl(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
-

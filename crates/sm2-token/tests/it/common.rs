@@ -150,17 +150,7 @@ pub fn run(program: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
 }
 
-/// The Python with `gmssl` that `scripts/deps` installs in its own venv
-/// under `target/`, pinned (as it does for pkilint).
-pub fn gmssl_python() -> PathBuf {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/gmssl-3.2.2/bin/python3");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/deps, which installs gmssl there",
-        python.display()
-    );
-    python
-}
+pub use kiosk_oracles::gmssl_python;
 
 /// Runs the gmssl venv's `python3 -c script args...`, returning its
 /// trimmed stdout.

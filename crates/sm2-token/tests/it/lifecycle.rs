@@ -278,3 +278,47 @@ fn wrong_pins_lock_until_the_so_resets() {
         },
     );
 }
+
+#[test]
+fn objects_fill_the_token_memory_and_no_more() {
+    isolated(
+        "lifecycle::objects_fill_the_token_memory_and_no_more",
+        "memory = 4096",
+        || {
+            let ctx = open();
+            let slot = new_token(&ctx, "small");
+            let info = ctx.get_token_info(slot).unwrap();
+            assert_eq!(info.total_public_memory(), Some(4096));
+            assert_eq!(info.free_public_memory(), Some(4096));
+            let s = user_session(&ctx, slot);
+            let sized = |n: usize| {
+                let mut a = data("blob", false);
+                a.pop();
+                a.push(Attribute::Value(vec![0x5a; n]));
+                a
+            };
+            let first = s.create_object(&sized(3000)).unwrap();
+            let free = ctx
+                .get_token_info(slot)
+                .unwrap()
+                .free_public_memory()
+                .unwrap();
+            assert!(free < 1096, "{free} bytes left");
+            // Full: refused as a chip refuses, and nothing is kept.
+            assert_eq!(rv(s.create_object(&sized(2000))), RvError::DeviceMemory);
+            assert_eq!(
+                s.find_objects(&[Attribute::Label("blob".into())])
+                    .unwrap()
+                    .len(),
+                1
+            );
+            // Taking one away makes room again.
+            s.destroy_object(first).unwrap();
+            assert_eq!(
+                ctx.get_token_info(slot).unwrap().free_public_memory(),
+                Some(4096)
+            );
+            s.create_object(&sized(2000)).unwrap();
+        },
+    );
+}
