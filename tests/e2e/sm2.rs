@@ -194,6 +194,31 @@ fn sm2_upgrade_then_change_unlock_and_revoke_on_the_sm2_key() {
     let ca = h.data().join("ca").join("sm2");
     check_sm2_dir(&ca, &sm2, j["electronic_seal"].as_str().map(Path::new));
 
+    // The seal on the key, checked as a relying party at the counter; then
+    // altered on the key by its holder (one byte of the picture): forged.
+    let v = h.ctl(&["seal", "verify", "--key", &key]).ok();
+    assert_eq!(v["seal"]["holders"][0][1], sm2.as_str(), "{v}");
+    {
+        let (m, _, _) = crate::support::sm2_token();
+        let s = m.open(&m.by_serial(&key).unwrap()).unwrap();
+        s.login_user(&kiosk_keys::SecretString::from(PIN.to_string()))
+            .unwrap();
+        let mut ses = s
+            .values(kiosk_keys::ObjectClass::DATA, Some("seal.ses"))
+            .unwrap()
+            .remove(0);
+        let at = ses.len() / 2;
+        ses[at] ^= 1;
+        for o in s.find(kiosk_keys::ObjectClass::DATA, "seal.ses").unwrap() {
+            s.destroy(o).unwrap();
+        }
+        s.put_data("kiosk-station", "seal.ses", &ses).unwrap();
+    }
+    let r = h
+        .ctl(&["seal", "verify", "--key", &key])
+        .refused("seal_forged");
+    assert!(r["error"]["message"].as_str().unwrap().contains("伪造"), "{r}");
+
     // 变更 on the SM2 key: same key pair, a new SM2 certificate and a new
     // seal naming the new company name; the old one on the SM2 CRL.
     let mut change = application("change", Some(&sm2));
@@ -234,8 +259,28 @@ fn sm2_upgrade_then_change_unlock_and_revoke_on_the_sm2_key() {
         "{objects:?}"
     );
 
+    // 算法升级 in place on the SM2 key (its model allows it): a new SM2 key
+    // pair on the same key, validity unchanged, a new seal.
+    let mut upgrade = application("upgrade", Some(&changed));
+    upgrade["organization"]["name"] = "重庆示例建材集团有限公司".into();
+    upgrade["provider"] = "cqc".into();
+    upgrade["project"] = "energy-saving-procurement".into();
+    let order = h.paid(&upgrade, None);
+    let (code, j, out) = h.run_op(&order, Some(&key), &[PIN], false);
+    assert_eq!(code, Some(0), "upgrade in place: {out}");
+    let current = j["certificate_serial"].as_str().unwrap().to_string();
+    assert_ne!(
+        point_of(&ca, &format!("{current}.pem")),
+        point_of(&ca, &format!("{changed}.pem")),
+        "a new key pair"
+    );
+    assert_eq!(h.not_after(&current), h.not_after(&changed));
+    check_sm2_dir(&ca, &current, j["electronic_seal"].as_str().map(Path::new));
+    let v = h.ctl(&["seal", "verify", "--key", &key]).ok();
+    assert_eq!(v["seal"]["holders"][0][1], current.as_str(), "{v}");
+
     // 解锁: the SO PIN the station derived opens the SM2 key.
-    let mut unlock = application("unlock", Some(&changed));
+    let mut unlock = application("unlock", Some(&current));
     unlock["organization"]["name"] = "重庆示例建材集团有限公司".into();
     let order = h.paid(&unlock, None);
     assert_eq!(h.approve(&order).0, Some(0));
@@ -244,15 +289,15 @@ fn sm2_upgrade_then_change_unlock_and_revoke_on_the_sm2_key() {
 
     // 吊销: the SM2 CRL lists it, signed so that gmssl agrees.
     h.free_revocation();
-    let mut revoke = application("revoke", Some(&changed));
+    let mut revoke = application("revoke", Some(&current));
     revoke["organization"]["name"] = "重庆示例建材集团有限公司".into();
     let order = h.paid(&revoke, None);
     assert_eq!(h.approve(&order).0, Some(0));
     let (code, _, out) = h.run_op(&order, Some(&key), &[], false);
     assert_eq!(code, Some(0), "revoke: {out}");
     let (_, crl) = openssl(&ca, &["crl", "-in", "station.crl", "-noout", "-text"]);
-    assert!(crl.to_ascii_lowercase().contains(&changed[..8]), "{crl}");
-    check_sm2_dir(&ca, &changed, None);
+    assert!(crl.to_ascii_lowercase().contains(&current[..8]), "{crl}");
+    check_sm2_dir(&ca, &current, None);
     let audit = h.ctl(&["audit", "verify"]).ok();
     assert_eq!(audit["ok"], true, "{audit}");
 }

@@ -57,7 +57,6 @@ fn main() {
             mechanisms: "sansec".into(),
         }
     });
-    let secret = |s: &str| SecretString::from(s.to_string());
     let cfg = KeyConfig {
         module: "/usr/lib/softhsm/libsofthsm2.so".into(),
         station_token: "kiosk-station".into(),
@@ -183,7 +182,44 @@ fn main() {
     }
 }
 
-/// The raw token operations of a P-256 personalization on `raw`.
+/// The station token logged in, with the SO PIN of `raw` derived in it.
+fn raw_station(m: &Module, raw: &kiosk_app::keys::TokenInfo) -> kiosk_app::keys::TokenSession {
+    let st = m.open(&m.by_label("kiosk-station").unwrap()).unwrap();
+    st.login_user(&secret("station-pin-1")).unwrap();
+    let master = st.secret("so-pin-master").unwrap().unwrap();
+    st.hmac(master, raw.serial.as_bytes()).unwrap();
+    st
+}
+
+/// The blank key `raw` (in `m`) initialised as round `i`, its SO and user
+/// PINs set, logged in as the user.
+fn raw_key(
+    m: &Module,
+    raw: &kiosk_app::keys::TokenInfo,
+    i: usize,
+    pin: &SecretString,
+) -> kiosk_app::keys::TokenSession {
+    let label = format!("RAW {i}");
+    m.init_token(raw.slot, &secret("vendor-so-1"), &label)
+        .unwrap();
+    let s = m.open(&m.by_label(&label).unwrap()).unwrap();
+    s.login_so(&secret("vendor-so-1")).unwrap();
+    s.set_pin(&secret("vendor-so-1"), &secret("0123456789ABCDEF"))
+        .unwrap();
+    s.init_user_pin(pin).unwrap();
+    s.logout().unwrap();
+    s.login_user(pin).unwrap();
+    s
+}
+
+fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_string())
+}
+
+/// The raw token operations of a P-256 personalization on `raw`: the
+/// station token's login, SO PIN derivation and two CA signatures, and the
+/// key's init, PINs, key pair, two signatures, key agreement and three
+/// objects.
 fn raw_p256(
     m: &Module,
     raw: &kiosk_app::keys::TokenInfo,
@@ -191,26 +227,9 @@ fn raw_p256(
     pin: &SecretString,
     seal: &[u8],
 ) {
-    let secret = |s: &str| SecretString::from(s.to_string());
-    // The raw token operations of the same personalization: the station
-    // token's login, SO PIN derivation and two CA signatures, and the
-    // key's init, PINs, key pair, two signatures and three objects.
-    let st = m.open(&m.by_label("kiosk-station").unwrap()).unwrap();
-    st.login_user(&secret("station-pin-1")).unwrap();
-    let master = st.secret("so-pin-master").unwrap().unwrap();
-    st.hmac(master, raw.serial.as_bytes()).unwrap();
+    let st = raw_station(m, raw);
     let (ca_key, _, _) = st.key_pair(b"station-ca").unwrap();
-    let label = format!("RAW {i}");
-    m.init_token(raw.slot, &secret("vendor-so-1"), &label)
-        .unwrap();
-    let token = m.by_label(&label).unwrap();
-    let s = m.open(&token).unwrap();
-    s.login_so(&secret("vendor-so-1")).unwrap();
-    s.set_pin(&secret("vendor-so-1"), &secret("0123456789ABCDEF"))
-        .unwrap();
-    s.init_user_pin(pin).unwrap();
-    s.logout().unwrap();
-    s.login_user(pin).unwrap();
+    let s = raw_key(m, raw, i, pin);
     let id = [1, 2, 3, 4, 5, 6, 7, 8];
     let (key_h, point) = s
         .generate(kiosk_app::keys::KeyKind::P256, &id, "company")
@@ -222,13 +241,8 @@ fn raw_p256(
     s.ecdh(&id, &point).unwrap(); // ... and its decryption
     st.sign_digest(ca_key, &digest).unwrap(); // the certificate
     st.sign_digest(ca_key, &digest).unwrap(); // the seal record
-    s.put_certificate(
-        &[1, 2, 3, 4, 5, 6, 7, 8],
-        "company",
-        &[0u8; 700],
-        &[0u8; 120],
-    )
-    .unwrap();
+    s.put_certificate(&id, "company", &[0u8; 700], &[0u8; 120])
+        .unwrap();
     s.put_data("kiosk-station", "seal.png", seal).unwrap();
     s.put_data("kiosk-station", "seal-record.json", &[0u8; 300])
         .unwrap();
@@ -248,28 +262,14 @@ fn raw_sm2(
     pin: &SecretString,
     seal: &[u8],
 ) {
-    let secret = |s: &str| SecretString::from(s.to_string());
-    let st = m.open(&m.by_label("kiosk-station").unwrap()).unwrap();
-    st.login_user(&secret("station-pin-1")).unwrap();
-    let master = st.secret("so-pin-master").unwrap().unwrap();
-    st.hmac(master, raw.serial.as_bytes()).unwrap();
+    raw_station(m, raw);
     let ca = km.open(&km.by_label("kiosk-station-sm2").unwrap()).unwrap();
     ca.login_user(&secret("station-pin-1")).unwrap();
     let (ca_key, ca_point) = ca.sm2_key(set, b"station-ca").unwrap();
-    let label = format!("RAW {i}");
-    km.init_token(raw.slot, &secret("vendor-so-1"), &label)
-        .unwrap();
-    let s = km.open(&km.by_label(&label).unwrap()).unwrap();
-    s.login_so(&secret("vendor-so-1")).unwrap();
-    s.set_pin(&secret("vendor-so-1"), &secret("0123456789ABCDEF"))
-        .unwrap();
-    s.init_user_pin(pin).unwrap();
-    s.logout().unwrap();
-    s.login_user(pin).unwrap();
+    let s = raw_key(km, raw, i, pin);
     let id = [1, 2, 3, 4, 5, 6, 7, 8];
     let (key_h, point) = s.generate_sm2(set, &id, "company").unwrap();
-    let tbs = [7u8; 400];
-    s.sign_sm2(set, key_h, &point, &tbs).unwrap(); // the request
+    s.sign_sm2(set, key_h, &point, &[7u8; 400]).unwrap(); // the request
     s.sign_sm2(set, key_h, &point, &[9u8; 32]).unwrap(); // the challenge
     let secret_bytes = s.random(32).unwrap(); // the encryption test
     let sealed = kiosk_app::keys::sm2_encrypt_to(&point, &secret_bytes).unwrap();

@@ -75,9 +75,13 @@ pub enum SealCmd {
     /// SM3withSM2 signature, validity now, the holder certificates, and
     /// that the maker is a trusted CA (exit 1 naming what is wrong).
     Verify {
-        file: std::path::PathBuf,
+        #[arg(required_unless_present = "key")]
+        file: Option<std::path::PathBuf>,
+        /// Check the seal on this key instead of a file.
+        #[arg(long, conflicts_with = "file")]
+        key: Option<String>,
         /// CA certificates (PEM) to trust for it; else the catalog's
-        /// provider anchors.
+        /// provider anchors (with `--key`: the station's SM2 chain).
         #[arg(long)]
         trusted: Option<std::path::PathBuf>,
     },
@@ -197,13 +201,23 @@ pub fn seal(
             .join("\n");
         return Output::ok(json!({ "seals": list }), human);
     }
-    if let SealCmd::Verify { file, trusted } = &cmd {
+    if let SealCmd::Verify { file, key, trusted } = &cmd {
         let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| AppError::io(p.display(), e));
-        let seal = read(file)?;
-        let trusted = trusted
+        let given = trusted
             .as_deref()
             .map(|p| read(p).map(|b| String::from_utf8_lossy(&b).into_owned()))
             .transpose()?;
+        let (seal, trusted) = match (file, key) {
+            (Some(f), _) => (read(f)?, given),
+            (None, Some(k)) => {
+                let st = open()?;
+                let cfg = st.key_config()?;
+                let m = kiosk_app::keys::Module::load(&cfg.module)?;
+                let (seal, own) = st.seal_on_key(&m, &cfg, k)?;
+                (seal, given.or(own))
+            }
+            (None, None) => unreachable!("clap requires a file or --key"),
+        };
         let r = rules()?.verify_electronic_seal(&seal, trusted.as_deref(), now)?;
         let human = format!(
             "电子印章有效：{}（{}），编号 {}，有效期 {} 至 {}\n制章者：{}（信任：{}）\n印章图像：{} {} 字节，{}×{} 毫米",

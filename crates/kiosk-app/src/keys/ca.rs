@@ -82,16 +82,7 @@ impl Station {
                     .into(),
             );
         }
-        let pin = cfg.station_pin()?;
-        if m.by_label(&cfg.station_token).is_err() {
-            m.init_token(m.free_slot()?, pin, &cfg.station_token)?;
-            let t = m.by_label(&cfg.station_token)?;
-            let s = m.open(&t)?;
-            s.login_so(pin)?;
-            s.init_user_pin(pin)?;
-            s.logout()?;
-        }
-        let s = self.station_session(cfg)?;
+        let s = self.demo_station_token(m, cfg)?;
         for label in [ROOT_KEY, CA_KEY] {
             if s.key_id_by_label(label).is_err() {
                 s.generate_p256(label.as_bytes(), label)?;
@@ -99,13 +90,8 @@ impl Station {
         }
         s.ensure_master_secret(MASTER)?;
         let now = crate::clock::x509_time(self.now());
+        let (root_subject, ca_subject) = demo_names(self.station_id(), "");
         let root_key = TokenSigner::new(&s, ROOT_KEY.as_bytes())?;
-        let root_subject = SubjectSpec {
-            common_name: "演示根CA（仅供演示）".into(),
-            organization: Some("CA 服务柜台工作站演示".into()),
-            organizational_unit: None,
-            extra: vec![],
-        };
         let root = self_signed_ca(
             &root_key,
             &root_subject,
@@ -114,12 +100,6 @@ impl Station {
             &serial(&s)?,
         )?;
         let ca_key = TokenSigner::new(&s, CA_KEY.as_bytes())?;
-        let ca_subject = SubjectSpec {
-            common_name: format!("柜台工作站签发CA {}", &self.store().station_id()[..8]),
-            organization: Some("CA 服务柜台工作站演示".into()),
-            organizational_unit: Some("受理点".into()),
-            extra: vec![],
-        };
         let sub = sub_ca(
             &ca_key,
             &ca_subject,
@@ -162,31 +142,18 @@ impl Station {
             );
         }
         let (sm2, set) = cfg.for_sm2()?;
-        let m = Module::load(&sm2.module)?;
-        let pin = cfg.station_pin()?;
-        if m.by_label(&sm2.station_token).is_err() {
-            m.init_token(m.free_slot()?, pin, &sm2.station_token)?;
-            let s = m.open(&m.by_label(&sm2.station_token)?)?;
-            s.login_so(pin)?;
-            s.init_user_pin(pin)?;
-            s.logout()?;
-        }
-        let s = self.station_session(&sm2)?;
+        let s = self.demo_station_token(&Module::load(&sm2.module)?, &sm2)?;
         for label in [ROOT_KEY, CA_KEY] {
             if s.sm2_key(set, label.as_bytes()).is_err() {
                 s.generate_sm2(set, label.as_bytes(), label)?;
             }
         }
         let now = crate::clock::x509_time(self.now());
+        let (root_subject, ca_subject) = demo_names(self.station_id(), "SM2");
         let root_key = Sm2Signer::new(&s, set, ROOT_KEY.as_bytes())?;
         let root = sm2_self_signed_ca(
             &root_key,
-            &SubjectSpec {
-                common_name: "演示SM2根CA（仅供演示）".into(),
-                organization: Some("CA 服务柜台工作站演示".into()),
-                organizational_unit: None,
-                extra: vec![],
-            },
+            &root_subject,
             now,
             now + time::Duration::days(3650),
             &serial(&s)?,
@@ -194,12 +161,7 @@ impl Station {
         let ca_key = Sm2Signer::new(&s, set, CA_KEY.as_bytes())?;
         let sub = sm2_sub_ca(
             ca_key.point(),
-            &SubjectSpec {
-                common_name: format!("柜台工作站SM2签发CA {}", &self.store().station_id()[..8]),
-                organization: Some("CA 服务柜台工作站演示".into()),
-                organizational_unit: Some("受理点".into()),
-                extra: vec![],
-            },
+            &ca_subject,
             &root,
             &root_key,
             now,
@@ -215,6 +177,20 @@ impl Station {
         )?;
         self.crl_of(cfg, &actor, CaAlgorithm::Sm2)?;
         Ok(ca)
+    }
+
+    /// The station token `cfg` names in module `m`, made (with the station
+    /// PIN as its SO and user PIN) when missing, logged in. Demo only.
+    fn demo_station_token(&self, m: &Module, cfg: &KeyConfig) -> Result<TokenSession, AppError> {
+        let pin = cfg.station_pin()?;
+        if m.by_label(&cfg.station_token).is_err() {
+            m.init_token(m.free_slot()?, pin, &cfg.station_token)?;
+            let s = m.open(&m.by_label(&cfg.station_token)?)?;
+            s.login_so(pin)?;
+            s.init_user_pin(pin)?;
+            s.logout()?;
+        }
+        self.station_session(cfg)
     }
 
     /// Makes the station's issuing key pair in the station token (and the
@@ -454,6 +430,25 @@ impl Station {
         }
         Ok(ca)
     }
+}
+
+/// The names of a demo root and of the station's sub-CA under it; `kind`
+/// tells the SM2 pair from the P-256 one.
+fn demo_names(station_id: &str, kind: &str) -> (SubjectSpec, SubjectSpec) {
+    let organization = Some("CA 服务柜台工作站演示".to_string());
+    let root = SubjectSpec {
+        common_name: format!("演示{kind}根CA（仅供演示）"),
+        organization: organization.clone(),
+        organizational_unit: None,
+        extra: vec![],
+    };
+    let sub = SubjectSpec {
+        common_name: format!("柜台工作站{kind}签发CA {}", &station_id[..8]),
+        organization,
+        organizational_unit: Some("受理点".into()),
+        extra: vec![],
+    };
+    (root, sub)
 }
 
 /// What `ca show` prints.

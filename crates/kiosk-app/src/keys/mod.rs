@@ -11,7 +11,7 @@ use std::fs;
 use kiosk_domain::Rejection;
 pub use kiosk_keys::{
     encrypt_to as sm2_encrypt_to, ExposeSecret, KeyKind, Module, SecretString, Sm2Mechanisms,
-    TokenInfo,
+    TokenInfo, TokenSession,
 };
 use kiosk_store::StockKey;
 use serde::Serialize;

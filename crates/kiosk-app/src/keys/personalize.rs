@@ -117,34 +117,47 @@ impl Station {
         })?;
 
         let label = format!("KIOSK {}", order.number);
+        // A key fresh from stock opens with the vendor's transport SO PIN,
+        // a key this station touched before with its derived one. The
+        // likely one goes first: a real key counts every wrong SO PIN.
+        let transport = cfg.transport_so_pin.as_ref();
+        let tries = match stock.state {
+            StockState::InStock => [("transport", transport), ("derived", Some(&so_pin))],
+            _ => [("derived", Some(&so_pin)), ("transport", transport)],
+        };
+        let mut used = "";
         run.step(Step::InitToken, json!({ "label": label }), |_| {
-            // The derived SO PIN opens a key this station touched before;
-            // the vendor's transport PIN opens a fresh one.
-            let used = match m.init_token(token.slot, &so_pin, &label) {
-                Ok(()) => "derived",
-                Err(kiosk_keys::KeyError::WrongPin) | Err(kiosk_keys::KeyError::PinLocked) => {
-                    let transport = cfg
-                        .transport_so_pin
-                        .as_ref()
-                        .ok_or_else(transport_missing)?;
-                    m.init_token(token.slot, transport, &label)?;
-                    "transport"
+            let mut failed: Option<AppError> = None;
+            for (which, pin) in tries {
+                let Some(pin) = pin else {
+                    failed = Some(transport_missing());
+                    continue;
+                };
+                match m.init_token(token.slot, pin, &label) {
+                    Ok(()) => {
+                        used = which;
+                        return Ok(json!({ "so_pin": which }));
+                    }
+                    Err(e @ (kiosk_keys::KeyError::WrongPin | kiosk_keys::KeyError::PinLocked)) => {
+                        failed.get_or_insert(e.into());
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
-            };
-            Ok(json!({ "so_pin": used }))
+            }
+            Err(failed.unwrap_or_else(transport_missing))
         })?;
         // Re-initialising keeps the token's serial and slot.
         let key = m.open(&token)?;
 
+        // C_InitToken set the SO PIN it was given: the transport one is
+        // replaced by the derived one.
         run.step(Step::SetPins, json!({}), |_| {
-            if key.login_so(&so_pin).is_err() {
-                let transport = cfg
-                    .transport_so_pin
-                    .as_ref()
-                    .ok_or_else(transport_missing)?;
-                key.login_so(transport)?;
-                key.set_pin(transport, &so_pin)?;
+            match (used, transport) {
+                ("transport", Some(transport)) => {
+                    key.login_so(transport)?;
+                    key.set_pin(transport, &so_pin)?;
+                }
+                _ => key.login_so(&so_pin)?,
             }
             key.init_user_pin(pin)?;
             key.logout()?;

@@ -88,6 +88,40 @@ impl Station {
         })
     }
 
+    /// The GB/T 38540 seal on a key (in the station's module or its SM2
+    /// module), and the station's SM2 chain (PEM) that made the seals it
+    /// writes, for a relying party's check at the counter. Reads only.
+    pub fn seal_on_key(
+        &self,
+        m: &Module,
+        cfg: &KeyConfig,
+        serial: &str,
+    ) -> Result<(Vec<u8>, Option<String>), AppError> {
+        let serial = serial.trim().to_ascii_lowercase();
+        let m = &self.key_module(m, cfg, &serial)?;
+        let s = m.open(&m.by_serial(&serial)?)?;
+        let seal = s
+            .values(kiosk_keys::ObjectClass::DATA, Some(SES_FILE))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                Rejection::field("key_serial", "介质", "no_seal_on_key")
+                    .zh(
+                        format!("介质 {serial} 上没有 GB/T 38540 电子印章"),
+                        "国密（SM2）证书的介质才带有电子印章；请确认插入的介质",
+                    )
+                    .en(
+                        format!("key {serial} holds no GB/T 38540 seal"),
+                        "keys with an SM2 certificate carry one; check the key",
+                    )
+            })?;
+        let chain = self
+            .store()
+            .station_ca_of(kiosk_store::CaAlgorithm::Sm2)?
+            .and_then(|c| c.chain_pem);
+        Ok((seal, chain))
+    }
+
     pub(super) fn check_stock(
         &self,
         order: &Order,
