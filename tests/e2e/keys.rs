@@ -35,6 +35,15 @@ impl Hsm {
         Self::made(Some(label))
     }
 
+    /// This station given an SM2 side afterwards: the operator has made its
+    /// SM2 token (`sm2_new_token`) and names the SM2 module.
+    pub(crate) fn with_sm2_module(mut self) -> (Hsm, String) {
+        let label = format!("kiosk-sm2-{}", rand_suffix());
+        crate::support::sm2_new_token(&label, "station-pin-1");
+        self.sm2_station = Some(label.clone());
+        (self, label)
+    }
+
     fn made(sm2_station: Option<String>) -> Hsm {
         let dir = tempfile::tempdir().unwrap();
         kiosk_e2e::softhsm_conf(dir.path());

@@ -217,7 +217,10 @@ fn sm2_upgrade_then_change_unlock_and_revoke_on_the_sm2_key() {
     let r = h
         .ctl(&["seal", "verify", "--key", &key])
         .refused("seal_forged");
-    assert!(r["error"]["message"].as_str().unwrap().contains("伪造"), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("伪造"),
+        "{r}"
+    );
 
     // 变更 on the SM2 key: same key pair, a new SM2 certificate and a new
     // seal naming the new company name; the old one on the SM2 CRL.
@@ -445,4 +448,136 @@ fn an_sm2_profile_on_a_key_without_sm2_or_lacking_its_mechanisms_is_refused_and_
         r["error"]["message"].as_str().unwrap().contains("印章"),
         "{r}"
     );
+}
+
+/// The central's SM2 root (OpenSSL, SM2 key, SM3withSM2 with the default
+/// ID) signing a station's SM2 sub-CA request: the bundle, sub-CA first.
+fn central_sm2_signs(central: &Path, csr: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(central).unwrap();
+    let run = |args: &[&str]| {
+        let (ok, out) = openssl(central, args);
+        assert!(ok, "openssl {args:?}: {out}");
+    };
+    let sign = ["-sm3", "-sigopt", DISTID];
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:SM2",
+        "-out",
+        "root.key",
+    ]);
+    let mut root = vec![
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "root.key",
+        "-subj",
+        "/C=CN/O=Central CA/CN=Central SM2 Root",
+        "-days",
+        "3650",
+        "-out",
+        "root.pem",
+        "-addext",
+        "basicConstraints=critical,CA:true",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ];
+    root.extend(sign);
+    run(&root);
+    std::fs::write(
+        central.join("ext.cnf"),
+        "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    let mut sub = vec![
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        "root.pem",
+        "-CAkey",
+        "root.key",
+        "-set_serial",
+        "0x5302",
+        "-days",
+        "1825",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "sub.pem",
+        "-vfyopt",
+        DISTID,
+    ];
+    sub.extend(sign);
+    run(&sub);
+    let bundle = central.join("bundle.pem");
+    std::fs::write(
+        &bundle,
+        std::fs::read_to_string(central.join("sub.pem")).unwrap()
+            + &std::fs::read_to_string(central.join("root.pem")).unwrap(),
+    )
+    .unwrap();
+    bundle
+}
+
+#[test]
+fn the_sm2_sub_ca_comes_from_the_central_by_request_and_import() {
+    let (h, central, csr_path) = crate::keys::production_station();
+    let bundle = crate::keys::central_signs(&central, &csr_path, "1825", "bundle.pem");
+    h.boss(&["ca", "import", bundle.to_str().unwrap()], &[])
+        .ok();
+    let (h, _) = h.with_sm2_module();
+
+    // The request: SM3withSM2 by the key in the station's SM2 token, which
+    // OpenSSL checks.
+    let csr = h.boss(&["ca", "csr", "--sm2"], &[]).ok();
+    let csr = csr["csr_pem"].as_str().unwrap().to_string();
+    assert!(csr.ends_with("ca/sm2/station-ca.csr"), "{csr}");
+    let (ok, out) = openssl(
+        Path::new("."),
+        &["req", "-in", &csr, "-noout", "-verify", "-vfyopt", DISTID],
+    );
+    assert!(ok, "{out}");
+
+    // The P-256 bundle is not for the SM2 key; nothing is written.
+    let before = counts(&h.data());
+    let e = h
+        .boss(&["ca", "import", "--sm2", bundle.to_str().unwrap()], &[])
+        .refused("bad_ca_certificate");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("签发密钥不符"),
+        "{e}"
+    );
+    assert_eq!(counts(&h.data()), before, "nothing written");
+
+    // The central's SM2 bundle is installed, and issues.
+    let sm2_bundle = central_sm2_signs(&central.join("sm2"), &csr);
+    h.boss(
+        &["ca", "import", "--sm2", sm2_bundle.to_str().unwrap()],
+        &[],
+    )
+    .ok();
+    let ca = h.data().join("ca").join("sm2");
+    let (ok, crl) = openssl(&ca, &["crl", "-in", "station.crl", "-noout", "-text"]);
+    assert!(
+        ok && crl.contains("No Revoked Certificates"),
+        "its first CRL at once: {crl}"
+    );
+    let (_, _, order) = p256_holder_and_upgrade(&h);
+    let key = h.stocked_sm2_key();
+    let (code, j, out) = h.run_op(&order, Some(&key), &[PIN, PIN], true);
+    assert_eq!(code, Some(0), "{out}");
+    let cert = j["certificate_serial"].as_str().unwrap().to_string();
+    assert_eq!(
+        std::fs::read_to_string(ca.join("root.pem")).unwrap(),
+        std::fs::read_to_string(central.join("sm2").join("root.pem")).unwrap()
+    );
+    check_sm2_dir(&ca, &cert, j["electronic_seal"].as_str().map(Path::new));
 }

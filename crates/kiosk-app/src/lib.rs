@@ -33,6 +33,7 @@ pub use keys::{
     CaView, CrlDue, CrlIssued, KeyConfig, KeyView, Personalized, StationWarning, CA_WARNING,
     CLOCK_TOLERANCE, CRL_RESIGN_BEFORE, CRL_VALIDITY, STEPS,
 };
+pub use kiosk_store::CaAlgorithm;
 pub use operations::{
     needs_certificate, pin_need, seal_need, stated_reasons, writes_blank_key, KeyWork, PinNeed,
     SealNeed,

@@ -252,9 +252,18 @@ pub enum CaCmd {
         demo: bool,
     },
     /// Make the station key pair and a CSR for the central CA.
-    Csr,
+    Csr {
+        /// The SM2 sub-CA's, in the station's SM2 token.
+        #[arg(long)]
+        sm2: bool,
+    },
     /// Install the sub-CA certificate issued by the central CA (PEM).
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// The SM2 sub-CA's.
+        #[arg(long)]
+        sm2: bool,
+    },
     /// The station CA: validity, last CRL, and what needs acting on.
     Show,
 }

@@ -15,6 +15,14 @@ pub(crate) fn module(cfg: &KeyConfig) -> Result<Module, AppError> {
     Ok(Module::load(&cfg.module)?)
 }
 
+/// The sub-CA a `--sm2` flag names.
+fn algorithm(sm2: bool) -> kiosk_app::CaAlgorithm {
+    match sm2 {
+        true => kiosk_app::CaAlgorithm::Sm2,
+        false => kiosk_app::CaAlgorithm::P256,
+    }
+}
+
 pub fn ca(cmd: CaCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output, AppError> {
     // Every subcommand but `show` works in the station token.
     let token = |st: &Station| -> Result<(KeyConfig, Module), AppError> {
@@ -34,19 +42,19 @@ pub fn ca(cmd: CaCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output,
                 format!("演示签发CA已就绪：{}", dir.join("chain.pem").display()),
             )
         }
-        CaCmd::Csr => {
+        CaCmd::Csr { sm2 } => {
             let (mut st, _) = signed_in()?;
             let (cfg, _) = token(&st)?;
-            let path = st.ca_csr(&cfg)?;
+            let path = st.ca_csr_of(&cfg, algorithm(sm2))?;
             Output::ok(
                 json!({ "csr_pem": path }),
                 format!("证书请求已写入 {}，请提交中心CA签发", path.display()),
             )
         }
-        CaCmd::Import { file } => {
+        CaCmd::Import { file, sm2 } => {
             let (mut st, by) = signed_in()?;
             let (cfg, _) = token(&st)?;
-            let ca = st.ca_import(&cfg, &file, &by)?;
+            let ca = st.ca_import_of(&cfg, &file, &by, algorithm(sm2))?;
             Output::ok(
                 json!({ "token_label": ca.token_label, "installed": true }),
                 "签发CA证书已安装".into(),

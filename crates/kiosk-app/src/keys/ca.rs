@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use kiosk_domain::Rejection;
 use kiosk_keys::{
-    certificate_info, csr, self_signed_ca, sm2_self_signed_ca, sm2_sub_ca, sub_ca, ObjectHandle,
-    Sm2Signer, SubjectSpec, TokenSession, TokenSigner,
+    certificate_info, csr, self_signed_ca, sm2_csr, sm2_self_signed_ca, sm2_sub_ca, sub_ca,
+    ObjectHandle, Sm2Signer, SubjectSpec, TokenSession, TokenSigner,
 };
 use kiosk_keys::{Module, SecretString};
 use kiosk_store::{Actor, CaAlgorithm, StationCa};
@@ -15,10 +15,6 @@ use super::*;
 use crate::{AppError, Role, Session, Station};
 
 impl Station {
-    pub(super) fn ca_dir(&self) -> Result<PathBuf, AppError> {
-        self.ca_dir_of(CaAlgorithm::P256)
-    }
-
     /// Where the files of the sub-CA of `alg` go: `ca/`, and `ca/sm2/`.
     pub(crate) fn ca_dir_of(&self, alg: CaAlgorithm) -> Result<PathBuf, AppError> {
         let dir = match alg {
@@ -197,20 +193,37 @@ impl Station {
     /// SO PIN master) and a PKCS#10 request for the central CA, written to
     /// `ca/station-ca.csr`.
     pub fn ca_csr(&mut self, cfg: &KeyConfig) -> Result<PathBuf, AppError> {
-        let s = self.station_session(cfg)?;
-        if s.key_id_by_label(CA_KEY).is_err() {
-            s.generate_p256(CA_KEY.as_bytes(), CA_KEY)?;
-        }
-        s.ensure_master_secret(MASTER)?;
-        let key = TokenSigner::new(&s, CA_KEY.as_bytes())?;
-        let subject = SubjectSpec {
-            common_name: format!("柜台工作站签发CA {}", &self.store().station_id()[..8]),
-            organization: None,
-            organizational_unit: Some("受理点".into()),
-            extra: vec![],
+        self.ca_csr_of(cfg, CaAlgorithm::P256)
+    }
+
+    /// [`Station::ca_csr`] for the sub-CA of `alg`: the SM2 one's key pair
+    /// in the station's SM2 token, its SM3withSM2 request written to
+    /// `ca/sm2/station-ca.csr`.
+    pub fn ca_csr_of(&mut self, cfg: &KeyConfig, alg: CaAlgorithm) -> Result<PathBuf, AppError> {
+        let token = self.ca_token(cfg, alg)?;
+        let s = &token.session;
+        let kind = match token.set {
+            None => {
+                if s.key_id_by_label(CA_KEY).is_err() {
+                    s.generate_p256(CA_KEY.as_bytes(), CA_KEY)?;
+                }
+                s.ensure_master_secret(MASTER)?;
+                ""
+            }
+            Some(set) => {
+                if s.sm2_key(set, CA_KEY.as_bytes()).is_err() {
+                    s.generate_sm2(set, CA_KEY.as_bytes(), CA_KEY)?;
+                }
+                "SM2"
+            }
         };
-        let der = csr(&key, &subject)?;
-        let path = self.ca_dir()?.join("station-ca.csr");
+        let (_, mut subject) = demo_names(self.station_id(), kind);
+        subject.organization = None;
+        let der = match token.signer(CA_KEY)? {
+            CaSigner::P256(key) => csr(&key, &subject)?,
+            CaSigner::Sm2(key) => sm2_csr(&key, &subject)?,
+        };
+        let path = self.ca_dir_of(alg)?.join("station-ca.csr");
         write_file(&path, &pem(&der, "CERTIFICATE REQUEST"))?;
         Ok(path)
     }
@@ -223,16 +236,29 @@ impl Station {
         path: &std::path::Path,
         by: &Session,
     ) -> Result<StationCa, AppError> {
-        by.may(Role::Supervisor)?;
-        self.ca_import_as(cfg, path, &Actor::clerk(by.clerk_id()))
+        self.ca_import_of(cfg, path, by, CaAlgorithm::P256)
     }
 
-    /// [`Station::ca_import`] by any actor (the central, renewing it).
+    /// [`Station::ca_import`] of the sub-CA of `alg`.
+    pub fn ca_import_of(
+        &mut self,
+        cfg: &KeyConfig,
+        path: &std::path::Path,
+        by: &Session,
+        alg: CaAlgorithm,
+    ) -> Result<StationCa, AppError> {
+        by.may(Role::Supervisor)?;
+        self.ca_import_as(cfg, path, &Actor::clerk(by.clerk_id()), alg)
+    }
+
+    /// [`Station::ca_import_of`] by any actor (the central, renewing the
+    /// P-256 one).
     pub(crate) fn ca_import_as(
         &mut self,
         cfg: &KeyConfig,
         path: &std::path::Path,
         operator: &Actor,
+        alg: CaAlgorithm,
     ) -> Result<StationCa, AppError> {
         let text = fs::read_to_string(path).map_err(|e| AppError::io(path.display(), e))?;
         let chain = kiosk_keys::pem_certificates(&text);
@@ -252,14 +278,13 @@ impl Station {
         let rest: Vec<u8> = certs
             .flat_map(|c| pem(&c, "CERTIFICATE").into_bytes())
             .collect();
-        let s = self.station_session(cfg)?;
-        let id = s.key_id_by_label(CA_KEY).map_err(|_| {
+        let token = self.ca_token(cfg, alg)?;
+        let key = token.signer(CA_KEY).map_err(|_| {
             bad(
                 "工作站令牌中没有签发密钥，请先执行 kioskctl ca csr",
                 "the station token has no issuing key; run kioskctl ca csr first",
             )
         })?;
-        let key = TokenSigner::new(&s, &id)?;
         let info = certificate_info(&cert)?;
         if info.public_point != key.public_point() {
             return Err(bad(
@@ -319,7 +344,7 @@ impl Station {
         }
         let trusted_root = self
             .store()
-            .station_ca()?
+            .station_ca_of(alg)?
             .and_then(|c| c.chain_pem)
             .and_then(|p| kiosk_keys::pem_blocks(&p).pop().map(|(_, d)| d));
         if trusted_root.is_some_and(|r| Some(&r) != chain.last()) {
@@ -329,12 +354,18 @@ impl Station {
             ));
         }
         drop(key);
-        self.install_ca(
-            cfg,
-            cert,
-            String::from_utf8(rest).unwrap_or_default(),
-            operator,
-        )
+        let rest = String::from_utf8(rest).unwrap_or_default();
+        match alg {
+            CaAlgorithm::P256 => self.install_ca(cfg, cert, rest, operator),
+            CaAlgorithm::Sm2 => {
+                // Its first CRL at once: until then relying parties would
+                // find none (later ones are signed with the P-256 one's).
+                let (sm2, _) = cfg.for_sm2()?;
+                let ca = self.install_ca_of(alg, &sm2, cert, rest, operator)?;
+                self.crl_of(cfg, operator, alg)?;
+                Ok(ca)
+            }
+        }
     }
 
     /// Installs the sub-CA certificate and writes the PEM files.

@@ -87,6 +87,14 @@ impl HolderKey<'_> {
 }
 
 impl CaSigner<'_> {
+    /// The key's public point.
+    pub fn public_point(&self) -> &[u8] {
+        match self {
+            CaSigner::P256(k) => k.public_point(),
+            CaSigner::Sm2(k) => k.point(),
+        }
+    }
+
     /// Issues the certificate a request asks for, for `point` only.
     #[allow(clippy::too_many_arguments)]
     pub fn issue(

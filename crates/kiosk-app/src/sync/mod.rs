@@ -388,7 +388,12 @@ impl Station {
         drop(client);
         drop(session);
         if let Some(file) = renewed {
-            self.ca_import_as(keys, &file, &kiosk_store::Actor::central())?;
+            self.ca_import_as(
+                keys,
+                &file,
+                &kiosk_store::Actor::central(),
+                kiosk_store::CaAlgorithm::P256,
+            )?;
             summary.station_certificate_renewed = true;
         }
         summary.pending = self.store().sync_state()?.pending;
