@@ -581,3 +581,72 @@ fn the_sm2_sub_ca_comes_from_the_central_by_request_and_import() {
     );
     check_sm2_dir(&ca, &cert, j["electronic_seal"].as_str().map(Path::new));
 }
+
+#[test]
+fn an_sm2_provider_issues_renews_and_replaces_on_sm2_keys() {
+    let h = Hsm::new_sm2();
+    // The operator moves ezca to SM2, its addresses the SM2 sub-CA's.
+    h.operator_catalog(|t| {
+        let at = t.find("[[profiles]]\nprovider = \"ezca\"").unwrap();
+        let (head, tail) = t.split_at(at);
+        head.to_string()
+            + &tail
+                .replacen("key_algorithm = \"ec-p256\"", "key_algorithm = \"sm2\"", 1)
+                .replacen("{station}.crl", "{station}-sm2.crl", 1)
+                .replacen("{station}.cer", "{station}-sm2.cer", 1)
+    })
+    .ok();
+    let ca = h.data().join("ca").join("sm2");
+
+    // 新办 onto an SM2 key.
+    let key1 = h.stocked_sm2_key();
+    let (code, j, out) = h.personalize(&h.paid_order(), &key1, (PIN, PIN), None);
+    assert_eq!(code, Some(0), "new: {out}");
+    let cert1 = j["certificate_serial"].as_str().unwrap().to_string();
+    check_sm2_dir(&ca, &cert1, j["electronic_seal"].as_str().map(Path::new));
+    let (_, text) = openssl(
+        &ca,
+        &["x509", "-in", &format!("{cert1}.pem"), "-noout", "-text"],
+    );
+    assert!(text.contains("-sm2.crl"), "{text}");
+
+    // 更新 on the same SM2 key pair: a year from the old end, a new seal.
+    let end1: chrono::NaiveDate = h.not_after(&cert1).parse().unwrap();
+    let mut renew = application("renew", Some(&cert1));
+    renew["certificate"]["not_after"] = end1.to_string().into();
+    let today = (end1 - chrono::Duration::days(30)).to_string();
+    let order = h.paid(&renew, Some(&today));
+    let (code, j, out) = h.run_op(&order, Some(&key1), &[PIN], false);
+    assert_eq!(code, Some(0), "renew: {out}");
+    let cert2 = j["certificate_serial"].as_str().unwrap().to_string();
+    assert_eq!(
+        point_of(&ca, &format!("{cert2}.pem")),
+        point_of(&ca, &format!("{cert1}.pem")),
+        "the same key pair"
+    );
+    assert_eq!(h.cert_state(&cert1), "superseded");
+    check_sm2_dir(&ca, &cert2, j["electronic_seal"].as_str().map(Path::new));
+
+    // 补办 (lost): a new SM2 key, the same validity, the old certificate
+    // revoked on the SM2 CRL.
+    let key2 = h.stocked_sm2_key();
+    let order = h.paid(&application("replace-lost", Some(&cert2)), None);
+    let (code, j, out) = h.run_op(&order, Some(&key2), &["246813", "246813"], true);
+    assert_eq!(code, Some(0), "replace-lost: {out}");
+    let cert3 = j["certificate_serial"].as_str().unwrap().to_string();
+    assert_eq!(h.not_after(&cert3), h.not_after(&cert2));
+    assert_eq!(h.cert_state(&cert2), "revoked");
+    let (_, crl) = openssl(&ca, &["crl", "-in", "station.crl", "-noout", "-text"]);
+    assert!(crl.to_ascii_lowercase().contains(&cert2[..8]), "{crl}");
+    check_sm2_dir(&ca, &cert3, j["electronic_seal"].as_str().map(Path::new));
+    // The P-256 CRL does not list SM2 certificates.
+    let (_, p256_crl) = openssl(
+        &h.data().join("ca"),
+        &["crl", "-in", "station.crl", "-noout", "-text"],
+    );
+    assert!(
+        !p256_crl.to_ascii_lowercase().contains(&cert2[..8]),
+        "{p256_crl}"
+    );
+    assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
+}
