@@ -100,16 +100,12 @@ impl Hsm {
     /// SM2 test token, taken into stock under its model.
     pub(crate) fn stocked_sm2_key(&self) -> String {
         let (m, _, _) = crate::support::sm2_token();
-        let before: Vec<String> = m.tokens().unwrap().into_iter().map(|t| t.serial).collect();
+        // A label of its own: other tests make tokens in the same module.
+        let label = format!("BLANK {}", rand_suffix() % 1_000_000_000_000);
         let transport = kiosk_keys::SecretString::from(TRANSPORT.to_string());
-        m.init_token(m.free_slot().unwrap(), &transport, "BLANK")
+        m.init_token(m.free_slot().unwrap(), &transport, &label)
             .unwrap();
-        let t = m
-            .tokens()
-            .unwrap()
-            .into_iter()
-            .find(|t| !before.contains(&t.serial))
-            .unwrap();
+        let t = m.by_label(&label).unwrap();
         self.ctl(&[
             "stock", "add", "--serial", &t.serial, "--model", &t.model, "--batch", "SM2",
         ])

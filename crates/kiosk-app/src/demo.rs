@@ -357,7 +357,13 @@ fn demo_sm2_token(
     }
     Ok(Some(crate::keys::Sm2Setup {
         module: library.display().to_string(),
-        station_token: format!("{}-{}", crate::keys::SM2_STATION_TOKEN, &station_id[..8]),
+        // The id's random end: its start is a timestamp that stations
+        // made within a minute share.
+        station_token: format!(
+            "{}-{}",
+            crate::keys::SM2_STATION_TOKEN,
+            &station_id[station_id.len() - 12..]
+        ),
         mechanisms: "sansec".into(),
     }))
 }
@@ -365,18 +371,14 @@ fn demo_sm2_token(
 /// Plays the vendor: a fresh token with the transport SO PIN, taken into
 /// stock.
 fn demo_blank_key(station: &mut Station, m: &Module, cfg: &KeyConfig) -> Result<String, AppError> {
-    let before: Vec<String> = m.tokens()?.into_iter().map(|t| t.serial).collect();
     let transport = cfg.transport_so_pin.as_ref().expect("set above");
-    m.init_token(m.free_slot()?, transport, "BLANK")?;
-    let serial = m
-        .tokens()?
-        .into_iter()
-        .find(|t| t.initialized && !before.contains(&t.serial))
-        .map(|t| t.serial)
-        .ok_or_else(|| kiosk_keys::KeyError::NoToken {
-            what: "label",
-            value: "BLANK".into(),
-        })?;
+    // A label of its own: other programs may make tokens in the same
+    // module at the same moment.
+    let mut nonce = [0u8; 6];
+    getrandom::fill(&mut nonce).map_err(|e| AppError::Corrupt(format!("no randomness: {e}")))?;
+    let label = format!("BLANK {}", hex::encode(nonce));
+    m.init_token(m.free_slot()?, transport, &label)?;
+    let serial = m.by_label(&label)?.serial;
     let model = m
         .by_serial(&serial)
         .map(|t| t.model)
