@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use kiosk_domain::Rejection;
 use kiosk_keys::{
     certificate_info, csr, self_signed_ca, sm2_csr, sm2_self_signed_ca, sm2_sub_ca, sub_ca,
-    ObjectHandle, Sm2Signer, SubjectSpec, TokenSession, TokenSigner,
+    ObjectHandle, SubjectSpec, TokenSession,
 };
 use kiosk_keys::{Module, SecretString};
 use kiosk_store::{Actor, CaAlgorithm, StationCa};
@@ -85,26 +85,11 @@ impl Station {
             }
         }
         s.ensure_master_secret(MASTER)?;
-        let now = crate::clock::x509_time(self.now());
-        let (root_subject, ca_subject) = demo_names(self.station_id(), "");
-        let root_key = TokenSigner::new(&s, ROOT_KEY.as_bytes())?;
-        let root = self_signed_ca(
-            &root_key,
-            &root_subject,
-            now,
-            now + time::Duration::days(3650),
-            &serial(&s)?,
-        )?;
-        let ca_key = TokenSigner::new(&s, CA_KEY.as_bytes())?;
-        let sub = sub_ca(
-            &ca_key,
-            &ca_subject,
-            &root,
-            &root_key,
-            now,
-            now + time::Duration::days(1825),
-            &serial(&s)?,
-        )?;
+        let token = CaToken {
+            session: s,
+            set: None,
+        };
+        let (root, sub) = self.demo_pair(&token, "")?;
         let ca = self.install_ca(cfg, sub, pem(&root, "CERTIFICATE"), &Actor::clerk(operator))?;
         if cfg.sm2.is_some() {
             self.sm2_ca_init_demo(cfg, by)?;
@@ -144,26 +129,11 @@ impl Station {
                 s.generate_sm2(set, label.as_bytes(), label)?;
             }
         }
-        let now = crate::clock::x509_time(self.now());
-        let (root_subject, ca_subject) = demo_names(self.station_id(), "SM2");
-        let root_key = Sm2Signer::new(&s, set, ROOT_KEY.as_bytes())?;
-        let root = sm2_self_signed_ca(
-            &root_key,
-            &root_subject,
-            now,
-            now + time::Duration::days(3650),
-            &serial(&s)?,
-        )?;
-        let ca_key = Sm2Signer::new(&s, set, CA_KEY.as_bytes())?;
-        let sub = sm2_sub_ca(
-            ca_key.point(),
-            &ca_subject,
-            &root,
-            &root_key,
-            now,
-            now + time::Duration::days(1825),
-            &serial(&s)?,
-        )?;
+        let token = CaToken {
+            session: s,
+            set: Some(set),
+        };
+        let (root, sub) = self.demo_pair(&token, "SM2")?;
         let ca = self.install_ca_of(
             CaAlgorithm::Sm2,
             &sm2,
@@ -173,6 +143,31 @@ impl Station {
         )?;
         self.crl_of(cfg, &actor, CaAlgorithm::Sm2)?;
         Ok(ca)
+    }
+
+    /// A demo root (ten years) and the station's sub-CA under it (five),
+    /// both keys in `token`: (root, sub-CA) DER.
+    fn demo_pair(&self, token: &CaToken, kind: &str) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+        let now = crate::clock::x509_time(self.now());
+        let (root_subject, ca_subject) = demo_names(self.station_id(), kind);
+        let s = &token.session;
+        let root_key = token.signer(ROOT_KEY)?;
+        let ca_key = token.signer(CA_KEY)?;
+        let root_to = now + time::Duration::days(3650);
+        let sub_to = now + time::Duration::days(1825);
+        Ok(match (&root_key, &ca_key) {
+            (CaSigner::P256(r), CaSigner::P256(c)) => {
+                let root = self_signed_ca(r, &root_subject, now, root_to, &serial(s)?)?;
+                let sub = sub_ca(c, &ca_subject, &root, r, now, sub_to, &serial(s)?)?;
+                (root, sub)
+            }
+            (CaSigner::Sm2(r), CaSigner::Sm2(c)) => {
+                let root = sm2_self_signed_ca(r, &root_subject, now, root_to, &serial(s)?)?;
+                let sub = sm2_sub_ca(c.point(), &ca_subject, &root, r, now, sub_to, &serial(s)?)?;
+                (root, sub)
+            }
+            _ => unreachable!("one token holds keys of one algorithm"),
+        })
     }
 
     /// The station token `cfg` names in module `m`, made (with the station

@@ -44,7 +44,7 @@ pub(crate) use profile::{
 };
 pub(crate) use provenance::check_anchors;
 pub use provenance::Provenance;
-pub(crate) use signing::{ca_algorithm, check_mechanism_sets, CaSigner, HolderKey};
+pub(crate) use signing::{ca_algorithm, check_mechanism_sets, CaSigner, CaToken, HolderKey};
 pub use validity::{StationWarning, CA_WARNING, CLOCK_TOLERANCE};
 
 /// The steps of a new issue onto a blank key, in order.
