@@ -207,18 +207,16 @@ pub fn seal(
             .as_deref()
             .map(|p| read(p).map(|b| String::from_utf8_lossy(&b).into_owned()))
             .transpose()?;
-        let (seal, trusted) = match (file, key) {
-            (Some(f), _) => (read(f)?, given),
+        let r = match (file, key) {
+            (Some(f), _) => rules()?.verify_electronic_seal(&read(f)?, given.as_deref(), now)?,
             (None, Some(k)) => {
                 let st = open()?;
                 let cfg = st.key_config()?;
                 let m = kiosk_app::keys::Module::load(&cfg.module)?;
-                let (seal, own) = st.seal_on_key(&m, &cfg, k)?;
-                (seal, given.or(own))
+                st.verify_seal_on_key(&m, &cfg, k, given.as_deref())?
             }
             (None, None) => unreachable!("clap requires a file or --key"),
         };
-        let r = rules()?.verify_electronic_seal(&seal, trusted.as_deref(), now)?;
         let human = format!(
             "电子印章有效：{}（{}），编号 {}，有效期 {} 至 {}\n制章者：{}（信任：{}）\n印章图像：{} {} 字节，{}×{} 毫米",
             r.name,

@@ -30,12 +30,15 @@ impl Station {
     fn crl_url_of(&self, alg: CaAlgorithm) -> Result<String, AppError> {
         let rules = self.rules()?;
         let catalog = rules.catalog();
-        let profile = catalog
-            .profiles
-            .iter()
-            .find(|p| alg == CaAlgorithm::Sm2 && super::ca_algorithm(p) == alg)
-            .cloned()
-            .unwrap_or_else(|| catalog.profile(""));
+        let profile = match alg {
+            CaAlgorithm::P256 => None,
+            CaAlgorithm::Sm2 => catalog
+                .profiles
+                .iter()
+                .find(|p| super::ca_algorithm(p) == alg)
+                .cloned(),
+        }
+        .unwrap_or_else(|| catalog.profile(""));
         Ok(profile.crl_url_for(self.station_id()))
     }
 

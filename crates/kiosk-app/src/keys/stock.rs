@@ -88,15 +88,17 @@ impl Station {
         })
     }
 
-    /// The GB/T 38540 seal on a key (in the station's module or its SM2
-    /// module), and the station's SM2 chain (PEM) that made the seals it
-    /// writes, for a relying party's check at the counter. Reads only.
-    pub fn seal_on_key(
+    /// Checks the GB/T 38540 seal on a key (in the station's module or its
+    /// SM2 module) as [`crate::Rules::verify_electronic_seal`] checks a
+    /// file, trusting `trusted` (PEM) or else the station's SM2 chain, which
+    /// made the seals it writes. Reads only.
+    pub fn verify_seal_on_key(
         &self,
         m: &Module,
         cfg: &KeyConfig,
         serial: &str,
-    ) -> Result<(Vec<u8>, Option<String>), AppError> {
+        trusted: Option<&str>,
+    ) -> Result<super::SealReport, AppError> {
         let serial = serial.trim().to_ascii_lowercase();
         let m = &self.key_module(m, cfg, &serial)?;
         let s = m.open(&m.by_serial(&serial)?)?;
@@ -115,11 +117,13 @@ impl Station {
                         "keys with an SM2 certificate carry one; check the key",
                     )
             })?;
-        let chain = self
+        let own = self
             .store()
             .station_ca_of(kiosk_store::CaAlgorithm::Sm2)?
             .and_then(|c| c.chain_pem);
-        Ok((seal, chain))
+        let trusted = trusted.or(own.as_deref());
+        self.rules()?
+            .verify_electronic_seal(&seal, trusted, self.now())
     }
 
     pub(super) fn check_stock(
