@@ -10,6 +10,8 @@ const COMMANDS: &[&str] = &[
     "read_key_renewal",
     "check_field",
     "returning_company",
+    "licence_code",
+    "licence_photo",
     "submit_application",
     "print_for_applicant",
     "login",

@@ -47,6 +47,10 @@ args! {
     CheckFieldArgs { kind: String, value: String }
     /// A valid USCC the applicant entered.
     ReturningCompanyArgs { uscc: String }
+    /// What the counter's scanner typed off a business licence's QR code.
+    LicenceCodeArgs { code: String }
+    /// A photo of a business licence's QR code (the file's bytes, base64).
+    LicencePhotoArgs { file_name: String, base64: String }
     SubmitApplicationArgs {
         /// The form as the applicant filled it in; `kiosk-app` parses and
         /// checks it.

@@ -230,6 +230,7 @@ pub fn read_key_renewal(
     Ok(KeyRenewalDto {
         key: views::key(&r.key),
         renewal: views::renewal(&r.renewal),
+        company: r.company,
     })
 }
 
@@ -241,6 +242,21 @@ pub fn returning_company(
     args: ReturningCompanyArgs,
 ) -> IpcResult<Option<kiosk_app::CompanyPrefill>> {
     Ok(desk.station().returning_company(&args.uscc)?)
+}
+
+/// The USCC on a business licence, from what the scanner typed off its
+/// QR code.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn licence_code(args: LicenceCodeArgs) -> IpcResult<String> {
+    Ok(kiosk_app::licence_uscc(&args.code)?)
+}
+
+/// The USCC on a business licence, from a photo of its QR code. The photo
+/// is read in memory and not kept.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn licence_photo(args: LicencePhotoArgs) -> IpcResult<String> {
+    let bytes = views::base64_file(&args.base64)?;
+    Ok(kiosk_app::licence_uscc_in_picture(&args.file_name, &bytes)?)
 }
 
 /// Live validation of one field as the applicant types.

@@ -191,6 +191,8 @@ pub struct KeyDto {
 pub struct KeyRenewalDto {
     pub key: KeyDto,
     pub renewal: RenewalDto,
+    /// The company the certificate names, offered to fill the form.
+    pub company: Option<kiosk_app::CompanyPrefill>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]

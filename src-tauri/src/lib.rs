@@ -156,6 +156,8 @@ pub fn run() {
             commands::read_key_renewal,
             commands::check_field,
             commands::returning_company,
+            commands::licence_code,
+            commands::licence_photo,
             commands::submit_application,
             commands::print_for_applicant,
             commands::login,

@@ -282,18 +282,23 @@ pub fn report(r: &DayReport) -> DayReportDto {
 
 /// A scan the page sent, as a temporary file named like the original so
 /// that its extension is checked.
-pub fn upload(
-    st: &Station,
-    file_name: &str,
-    b64: &str,
-) -> IpcResult<(tempfile::TempDir, std::path::PathBuf)> {
-    let bytes = base64::engine::general_purpose::STANDARD
+/// A file's bytes as the page sends them (base64).
+pub fn base64_file(b64: &str) -> IpcResult<Vec<u8>> {
+    Ok(base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .map_err(|_| {
             Rejection::field("file", "扫描件", "unreadable")
                 .zh("文件内容无法读取", "请重新扫描或重新选择文件")
                 .en("the file could not be read", "scan it again")
-        })?;
+        })?)
+}
+
+pub fn upload(
+    st: &Station,
+    file_name: &str,
+    b64: &str,
+) -> IpcResult<(tempfile::TempDir, std::path::PathBuf)> {
+    let bytes = base64_file(b64)?;
     let dir = tempfile::tempdir_in(st.data_dir())
         .map_err(|e| AppError::io(st.data_dir().display(), e))?;
     let name = std::path::Path::new(file_name)

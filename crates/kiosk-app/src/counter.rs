@@ -30,6 +30,8 @@ pub struct PresentKey {
 pub struct KeyRenewal {
     pub key: PresentKey,
     pub renewal: RenewalDecision,
+    /// The company the certificate names, offered to fill the form.
+    pub company: Option<crate::CompanyPrefill>,
 }
 
 /// An order as the clerk console shows it: the order, and what the rules
@@ -149,6 +151,11 @@ impl Station {
         };
         let not_after = key.not_after_date.expect("filtered above");
         let renewal = self.rules()?.renewal(provider, not_after, years)?;
-        Ok(KeyRenewal { key, renewal })
+        let company = self.company_on_key(&key.key)?;
+        Ok(KeyRenewal {
+            key,
+            renewal,
+            company,
+        })
     }
 }

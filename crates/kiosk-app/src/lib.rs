@@ -39,7 +39,7 @@ pub use operations::{
     SealNeed,
 };
 pub use paths::data_dir;
-pub use prefill::CompanyPrefill;
+pub use prefill::{licence_uscc, licence_uscc_in_picture, CompanyPrefill, PrefillSource};
 pub use report::{DayReport, ReportRow};
 pub use rules::{ChecklistView, KeyEvent, OperationView, ProviderView, ReaderView, Rules};
 pub use run::{Phase, ProgressSink, Step, StepProgress};

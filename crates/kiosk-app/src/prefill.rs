@@ -1,14 +1,32 @@
-//! Less to type for a returning company: once the applicant has entered a
-//! valid USCC, the touchscreen offers (and fills only with the applicant's
-//! confirmation) what this station's last *completed* order of that
-//! company says of it: data a clerk checked against the licence. The
-//! company's name, legal representative and mailing address only; never a
-//! person's ID number or phone number, which are asked again every time.
+//! Less to type at the touchscreen:
+//! - a returning company: once the applicant has entered a valid USCC, the
+//!   touchscreen offers (and fills only with the applicant's confirmation)
+//!   what this station's last *completed* order of that company says of
+//!   it: data a clerk checked against the licence;
+//! - a renewal or change: the company the certificate on the key names,
+//!   when that certificate holds;
+//! - the business licence's QR code, scanned or photographed: its USCC.
+//!
+//! The company's name, USCC, legal representative and mailing address
+//! only; never a person's ID number or phone number, which are asked
+//! again every time.
 
 use kiosk_domain::validate;
 use serde::Serialize;
 
-use crate::{AppError, Station};
+use crate::{AppError, KeyView, Station};
+
+/// Where a prefill comes from, which the offer names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
+#[ts(export)]
+pub enum PrefillSource {
+    /// This station's last completed order of the company.
+    LastOrder,
+    /// The certificate on the applicant's key (name and USCC), with the
+    /// rest from the last completed order when there is one.
+    Certificate,
+}
 
 /// What is offered to a returning company.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
@@ -17,18 +35,52 @@ pub struct CompanyPrefill {
     pub uscc: String,
     /// 单位名称
     pub name: String,
-    /// 法人代表
-    pub legal_representative: String,
-    /// 邮寄地址
-    pub mailing_address: String,
+    /// 法人代表, when known.
+    pub legal_representative: Option<String>,
+    /// 邮寄地址, when known.
+    pub mailing_address: Option<String>,
+    pub source: PrefillSource,
+}
+
+/// The USCC a business licence's QR code carries, from what the counter's
+/// scanner typed (see [`validate::uscc_in_licence_code`]); refusals are
+/// addressed to the form's USCC field.
+pub fn licence_uscc(code: &str) -> Result<String, AppError> {
+    let u = validate::uscc_in_licence_code(code).map_err(at_uscc)?;
+    Ok(u.as_str().to_string())
+}
+
+/// The USCC of the business licence whose QR code is in a picture (a
+/// photo at the counter's camera): every code found is read, as
+/// [`licence_uscc`] reads one.
+pub fn licence_uscc_in_picture(name: &str, bytes: &[u8]) -> Result<String, AppError> {
+    let upload = validate::decoded_upload(name, bytes)?;
+    let (img, _) = kiosk_forms::scan::upright(upload.image, upload.orientation);
+    let codes = kiosk_forms::qr::decode(&img);
+    if codes.is_empty() {
+        return Err(kiosk_domain::Rejection::field("organization.uscc", "统一社会信用代码", "no_licence_code")
+            .zh(
+                format!("图片“{name}”中没有可识别的二维码"),
+                "请将营业执照右上角的二维码对准镜头重新拍摄（清晰、不反光），或手动输入代码",
+            )
+            .en(
+                format!("no QR code could be read in the picture {name}"),
+                "photograph the QR code at the top right of the licence again (sharp, no glare), or type the code",
+            )
+            .into());
+    }
+    licence_uscc(&codes.join("\n"))
+}
+
+fn at_uscc(r: kiosk_domain::Rejection) -> kiosk_domain::Rejection {
+    r.at("organization.uscc", "统一社会信用代码")
 }
 
 impl Station {
     /// The prefill for the company with this USCC, if it completed an
     /// order here; a USCC that is not valid is refused as the field is.
     pub fn returning_company(&self, uscc: &str) -> Result<Option<CompanyPrefill>, AppError> {
-        let uscc =
-            validate::uscc(uscc).map_err(|r| r.at("organization.uscc", "统一社会信用代码"))?;
+        let uscc = validate::uscc(uscc).map_err(at_uscc)?;
         let Some(order) = self.store().last_completed_order_of(uscc.as_str())? else {
             return Ok(None);
         };
@@ -36,8 +88,31 @@ impl Station {
         Ok(Some(CompanyPrefill {
             uscc: o.uscc.clone(),
             name: o.name.clone(),
-            legal_representative: o.legal_representative.clone(),
-            mailing_address: order.application.handler.mailing_address.clone(),
+            legal_representative: Some(o.legal_representative.clone()),
+            mailing_address: Some(order.application.handler.mailing_address.clone()),
+            source: PrefillSource::LastOrder,
+        }))
+    }
+
+    /// The company the certificate on a key names, offered on the renewal
+    /// and change paths: only when the certificate holds (its chain, its
+    /// key pair on the key, not revoked), with the legal representative
+    /// and address of the station's last completed order of that USCC.
+    pub fn company_on_key(&self, key: &KeyView) -> Result<Option<CompanyPrefill>, AppError> {
+        let holds = key.provenance.as_ref().is_some_and(|p| p.verified);
+        let Some(holder) = key.holder.as_ref().filter(|_| holds) else {
+            return Ok(None);
+        };
+        let Ok(uscc) = validate::uscc(&holder.uscc) else {
+            return Ok(None);
+        };
+        let last = self.returning_company(uscc.as_str())?;
+        Ok(Some(CompanyPrefill {
+            uscc: uscc.as_str().to_string(),
+            name: holder.name.clone(),
+            legal_representative: last.as_ref().and_then(|l| l.legal_representative.clone()),
+            mailing_address: last.and_then(|l| l.mailing_address),
+            source: PrefillSource::Certificate,
         }))
     }
 }
@@ -72,13 +147,14 @@ mod tests {
             .unwrap();
         let o = &order.application.organization;
         assert_eq!(
-            (offered.name.as_str(), offered.legal_representative.as_str()),
-            (o.name.as_str(), o.legal_representative.as_str())
+            (offered.name.as_str(), offered.legal_representative.as_deref()),
+            (o.name.as_str(), Some(o.legal_representative.as_str()))
         );
         assert_eq!(
-            offered.mailing_address,
-            order.application.handler.mailing_address
+            offered.mailing_address.as_deref(),
+            Some(order.application.handler.mailing_address.as_str())
         );
+        assert_eq!(offered.source, PrefillSource::LastOrder);
         let said = serde_json::to_string(&offered).unwrap();
         for private in [
             &o.legal_rep_id,

@@ -9,7 +9,7 @@ pub const USCC_ATTRIBUTES: [&str; 2] = ["2.5.4.5", "2.5.4.8"];
 pub const COMMON_NAME: &str = "2.5.4.3";
 
 /// Who a certificate names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Holder {
     pub name: String,
     pub uscc: String,

@@ -54,6 +54,14 @@ pub enum ScanCmd {
     Code { text: String },
     /// Open the order whose QR code is in a picture.
     Qr { file: PathBuf },
+    /// The USCC a business licence's QR code carries: the text the scanner
+    /// typed, or a photo of the code (`--file`).
+    Licence {
+        #[arg(required_unless_present = "file")]
+        text: Option<String>,
+        #[arg(long, conflicts_with = "text")]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +189,17 @@ pub fn scan(cmd: ScanCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Out
             let v = open()?.order_from_picture(&file)?;
             let human = format!("订单 {}：{}", v.order.number, v.state_zh);
             Output::ok(&v, human)
+        }
+        ScanCmd::Licence { text, file } => {
+            let uscc = match (text, file) {
+                (_, Some(file)) => {
+                    let bytes = std::fs::read(&file).map_err(|e| AppError::io(file.display(), e))?;
+                    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("photo");
+                    kiosk_app::licence_uscc_in_picture(name, &bytes)?
+                }
+                (text, None) => kiosk_app::licence_uscc(text.as_deref().unwrap_or_default())?,
+            };
+            Output::ok(json!({ "uscc": uscc }), format!("统一社会信用代码：{uscc}"))
         }
     }
 }

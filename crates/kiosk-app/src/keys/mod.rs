@@ -179,6 +179,8 @@ pub struct KeyView {
     pub lock: LockStatus,
     pub certificate_serial: Option<String>,
     pub subject: Option<String>,
+    /// The company the certificate names (its name and USCC).
+    pub holder: Option<kiosk_domain::certificate::Holder>,
     pub issuer: Option<String>,
     pub not_before: Option<chrono::DateTime<chrono::Utc>>,
     pub not_after: Option<chrono::DateTime<chrono::Utc>>,

@@ -75,6 +75,7 @@ impl Station {
             lock: lock_status(&t, self.store().wrong_pins(&t.serial.to_ascii_lowercase())?),
             certificate_serial: info.as_ref().map(|i| i.serial.clone()),
             subject: info.as_ref().map(|i| i.subject.clone()),
+            holder: info.as_ref().map(super::existing::holder),
             issuer: info.as_ref().map(|i| i.issuer.clone()),
             not_before: info.as_ref().map(|i| crate::clock::from_x509(i.not_before)),
             not_after: info.as_ref().map(|i| crate::clock::from_x509(i.not_after)),

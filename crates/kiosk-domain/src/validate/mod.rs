@@ -21,7 +21,7 @@ pub use self::image::{
 pub use self::resident_id::{
     resident_id, resident_id_check_char, ResidentId, RESIDENT_ID_CHARACTERS,
 };
-pub use self::uscc::{uscc, uscc_check_char, Uscc, USCC_ALPHABET};
+pub use self::uscc::{uscc, uscc_check_char, uscc_in_licence_code, Uscc, USCC_ALPHABET};
 
 /// The normalisation applied to codes and numbers before they are checked.
 ///

@@ -118,6 +118,60 @@ pub fn uscc(input: &str) -> Result<Uscc, Rejection> {
     Ok(Uscc(code))
 }
 
+/// The USCC a business licence's QR code carries, from the text a
+/// keyboard-wedge scanner typed or a picture decoded.
+///
+/// What the code holds depends on the licence: the electronic licence's
+/// link names it in its `serial` parameter
+/// (`…/businessCheck/verifKey.do?…&serial=<USCC>-SAIC_SHOW_…`), older
+/// provincial links carry `uniscid=<USCC>`, some print it as text
+/// (`统一社会信用代码：<USCC>`), and others hold only an opaque link to the
+/// publicity system, which names no code. So the rule is: the code is a
+/// run of exactly 18 characters of the standard's alphabet, standing on
+/// its own (not inside a longer run of letters and digits), with a
+/// correct check character; one such code, perhaps repeated, is the
+/// answer. None, or two different ones, is refused and the applicant
+/// types the code instead.
+pub fn uscc_in_licence_code(text: &str) -> Result<Uscc, Rejection> {
+    let upper = text.to_ascii_uppercase();
+    let mut found: Vec<Uscc> = Vec::new();
+    for run in upper.split(|c: char| !c.is_ascii_alphanumeric()) {
+        if run.len() != 18 {
+            continue;
+        }
+        if let Ok(u) = uscc(run) {
+            if !found.contains(&u) {
+                found.push(u);
+            }
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(reject(
+            "licence_code_without_uscc",
+            "营业执照二维码中没有统一社会信用代码（部分执照的二维码只是公示系统的链接）",
+            "请按营业执照上印的 18 位统一社会信用代码手动输入",
+            "the licence's QR code holds no unified social credit code (on some licences it is only a link to the publicity system)",
+            "type the 18-character code printed on the licence",
+        )),
+        _ => Err(reject(
+            "licence_code_ambiguous",
+            format!(
+                "二维码中有 {} 个不同的统一社会信用代码：{}",
+                found.len(),
+                found.iter().map(Uscc::as_str).collect::<Vec<_>>().join("、")
+            ),
+            "请只扫描申请单位营业执照上的二维码，或手动输入代码",
+            format!(
+                "the QR code holds {} different unified social credit codes: {}",
+                found.len(),
+                found.iter().map(Uscc::as_str).collect::<Vec<_>>().join(", ")
+            ),
+            "scan only the QR code on the applicant's licence, or type the code",
+        )),
+    }
+}
+
 fn reject(
     code: &'static str,
     problem_zh: impl Into<String>,
@@ -197,6 +251,37 @@ mod tests {
     use proptest::prelude::*;
 
     const VALID: &str = "91350100M000100Y43";
+
+    #[test]
+    fn a_licence_code_gives_its_uscc_in_each_known_shape() {
+        let shapes = [
+            // The electronic licence's link: the code, then its own serial.
+            format!("https://zzlz.gsxt.gov.cn/businessCheck/verifKey.do?showType=p&serial={VALID}-SAIC_SHOW_100000{VALID}1710919400712&signData=MEUCIQDEkCd8"),
+            format!("http://www.gsxt.gov.cn/index.html?uniscid={}", VALID.to_ascii_lowercase()),
+            format!("统一社会信用代码：{VALID}\n名称：福州示例有限公司"),
+            format!("{VALID}"),
+        ];
+        for text in shapes {
+            assert_eq!(uscc_in_licence_code(&text).unwrap().as_str(), VALID, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_licence_code_without_one_uscc_is_refused_in_both_languages() {
+        let wrong_check = format!("uniscid={}", &VALID.replace("Y43", "Y44"));
+        let opaque = "http://sx.gsxt.gov.cn/index.jspx/EntInfo.jspx?id=YmZrbG9xcXVyd3Fzc21zZW9n";
+        let inside = format!("serial=X{VALID}");
+        for text in [opaque, &wrong_check, &inside, ""] {
+            let r = uscc_in_licence_code(text).unwrap_err();
+            assert_eq!(r.code, "licence_code_without_uscc", "{text}");
+            assert!(r.problem_en.contains("no unified social credit code"));
+            assert!(r.action_zh.contains("手动输入"));
+        }
+        let two = format!("{VALID} 91500000MA5U8K2T0A");
+        let r = uscc_in_licence_code(&two).unwrap_err();
+        assert_eq!(r.code, "licence_code_ambiguous");
+        assert!(r.problem_zh.contains("91500000MA5U8K2T0A"), "{}", r.problem_zh);
+    }
 
     #[test]
     fn valid_codes_normalise_to_canonical_form() {
