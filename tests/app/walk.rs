@@ -19,10 +19,46 @@ const UNLOCK_PIN: &str = "135790";
 /// walk-through, short enough to wait out once.
 const IDLE_SECONDS: u64 = 20;
 
+const USCC: &str = "91500000MA5U8K2T0A";
+/// A business licence's QR code that is only a link to the publicity
+/// system: it names no USCC.
+const OPAQUE_LICENCE: &str = "http://sx.gsxt.gov.cn/index.jspx/EntInfo.jspx?id=YmZrbG9xcXVyd3Fzc21zZW9n";
+
+/// The electronic business licence's link, as its QR code holds it.
+fn licence_link(uscc: &str) -> String {
+    format!("https://zzlz.gsxt.gov.cn/businessCheck/verifKey.do?showType=p&serial={uscc}-SAIC_SHOW_100000{uscc}1710919400712&signData=MEUCIQDEkCd8cK7")
+}
+
+/// A photo of the licence's QR code: drawn by libqrencode, turned a
+/// little and saved as a JPEG by netpbm.
+fn licence_photo(dir: &Path, uscc: &str) -> std::path::PathBuf {
+    let png = dir.join("licence-code.png");
+    let jpg = dir.join("licence-photo.jpg");
+    let ok = std::process::Command::new("qrencode")
+        .args(["-s", "8", "-m", "6", "-o"])
+        .arg(&png)
+        .arg(licence_link(uscc))
+        .status()
+        .expect("qrencode")
+        .success()
+        && std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "pngtopnm {} | pnmrotate 7 | pnmtojpeg --quality=85 > {}",
+                png.display(),
+                jpg.display()
+            ))
+            .status()
+            .expect("netpbm")
+            .success();
+    assert!(ok, "the licence photo");
+    jpg
+}
+
 /// The demo application's values, typed into the touchscreen form.
 const FORM: [(&str, &str); 11] = [
     ("organization.name", "重庆示例建材有限公司"),
-    ("organization.uscc", "91500000MA5U8K2T0A"),
+    ("organization.uscc", USCC),
     ("organization.legal_representative", "张德前"),
     ("organization.legal_rep_id", "500103197806114328"),
     ("organization.phone", "023-63788888"),
@@ -58,6 +94,29 @@ async fn applicant_fills(ui: &Ui, operation: &str, shots: bool) -> String {
         ui.shot(&format!("applicant-3-info-{operation}")).await;
     }
     ui.click("#to-form").await;
+    if operation != "new" {
+        // The company the certificate on the key names is offered, with the
+        // legal representative and address of its last order here.
+        ui.wait("#prefill-offer[data-source=certificate]").await;
+        for (k, name) in [
+            ("uscc", "organization.uscc"),
+            ("name", "organization.name"),
+            ("legal_representative", "organization.legal_representative"),
+            ("mailing_address", "handler.mailing_address"),
+        ] {
+            let want = FORM.iter().find(|(n, _)| *n == name).unwrap().1;
+            assert_eq!(ui.text(&format!("[data-prefill={k}]")).await, want, "{k}");
+        }
+        if shots {
+            ui.shot("applicant-renewal-prefill").await;
+            // This applicant fills every field by taps all the same.
+            ui.click("#prefill-decline").await;
+        } else {
+            ui.click("#prefill-accept").await;
+            assert_eq!(ui.value("organization.uscc").await, USCC);
+            assert_eq!(ui.value("organization.name").await, FORM[0].1);
+        }
+    }
     if shots {
         // The first applicant has no keyboard: every field by taps.
         tap_fill(ui).await;
@@ -407,12 +466,23 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
     }
 
     ui.click("#to-applicant").await;
-    // A returning company: its USCC brings the offer of what its completed
-    // order said (name, legal representative, address), filled in only on
-    // the applicant's word; ID numbers and phones stay empty.
+    // A returning company: its USCC, here from the business licence's QR
+    // code as the counter's scanner types it, brings the offer of what its
+    // completed order said (name, legal representative, address), filled
+    // in only on the applicant's word; ID numbers and phones stay empty.
     open_new_form(&ui).await;
-    ui.fill("organization.uscc", "91500000MA5U8K2T0A").await;
-    ui.wait("#prefill-offer").await;
+    ui.click("#scan-licence").await;
+    // A licence whose code is only a link to the publicity system.
+    ui.fill("licence_code", &format!("{OPAQUE_LICENCE}\u{E007}"))
+        .await;
+    ui.wait("#licence-error").await;
+    assert!(ui.text("#licence-error").await.contains("手动输入"));
+    ui.shot("applicant-licence-scan").await;
+    ui.fill("licence_code", &format!("{}\u{E007}", licence_link(USCC)))
+        .await;
+    ui.wait("#prefill-offer[data-source=last-order]").await;
+    assert_eq!(ui.count("#licence-scan").await, 0);
+    assert_eq!(ui.value("organization.uscc").await, USCC);
     assert_eq!(ui.value("organization.name").await, "");
     ui.shot("applicant-prefill").await;
     ui.click("#prefill-accept").await;
@@ -433,6 +503,13 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
         assert_eq!(ui.value(name).await, "", "{name} is asked again");
     }
     assert_eq!(ui.count("#prefill-offer").await, 0);
+    ui.click(".restart").await;
+    // The same from a photo of the licence's code at the camera.
+    open_new_form(&ui).await;
+    ui.upload("input[name=licence_photo]", &licence_photo(data.path(), USCC))
+        .await;
+    ui.wait("#prefill-offer[data-source=last-order]").await;
+    assert_eq!(ui.value("organization.uscc").await, USCC);
     ui.click(".restart").await;
     ui.wait("[data-provider=ezca]").await;
 

@@ -18,6 +18,16 @@ const en: Record<string, string> = {
   '本单位上次在本站办理时填写的信息如下，是否填入？身份证号和电话请重新填写。':
     'Last time at this counter your company gave the following. Fill it in? ID numbers and phone numbers are asked again.',
   '不用，我自己填': 'No, I will type it',
+  '使用证书上的单位信息？': 'Use the company on the certificate?',
+  '介质上的证书属于以下单位，是否填入？身份证号和电话请重新填写。':
+    'The certificate on the key belongs to the company below. Fill it in? ID numbers and phone numbers are asked again.',
+  '扫描营业执照二维码': 'Scan the business licence QR code',
+  '扫营业执照二维码': 'Scan licence QR',
+  '拍照识别': 'Photograph it',
+  '请将营业执照右上角的二维码对准扫码枪，统一社会信用代码将自动填入。':
+    'Hold the QR code at the top right of the business licence to the scanner; the unified social credit code is filled in.',
+  '扫码枪输入': 'Scanner input',
+  '取消': 'Cancel',
   '填入': 'Fill in',
   '空格': 'Space',
   '完成': 'Done',

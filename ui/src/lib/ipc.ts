@@ -42,6 +42,8 @@ import type { ReadKeyRenewalArgs } from '../bindings/ReadKeyRenewalArgs';
 import type { RenewalArgs } from '../bindings/RenewalArgs';
 import type { RenewalDto } from '../bindings/RenewalDto';
 import type { ReturningCompanyArgs } from '../bindings/ReturningCompanyArgs';
+import type { LicenceCodeArgs } from '../bindings/LicenceCodeArgs';
+import type { LicencePhotoArgs } from '../bindings/LicencePhotoArgs';
 import type { RunKeyArgs } from '../bindings/RunKeyArgs';
 import type { SubmitApplicationArgs } from '../bindings/SubmitApplicationArgs';
 import type { SupervisorApproveArgs } from '../bindings/SupervisorApproveArgs';
@@ -67,6 +69,8 @@ interface Commands {
   read_key_renewal: [ReadKeyRenewalArgs, KeyRenewalDto];
   check_field: [CheckFieldArgs, FieldCheck];
   returning_company: [ReturningCompanyArgs, CompanyPrefill | null];
+  licence_code: [LicenceCodeArgs, string];
+  licence_photo: [LicencePhotoArgs, string];
   submit_application: [SubmitApplicationArgs, TicketDto];
   print_for_applicant: [PrintForApplicantArgs, PrintDto];
   login: [LoginArgs, LoginDto];
