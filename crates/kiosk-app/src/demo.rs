@@ -303,6 +303,13 @@ fn demo_accounts(station: &mut Station) -> Result<(), AppError> {
     Ok(())
 }
 
+/// A token directory as a configuration file must name it: absolute, since
+/// a module reads a relative one against its own working directory or the
+/// file's, not the data directory given.
+fn absolute(p: &Path) -> Result<PathBuf, AppError> {
+    std::path::absolute(p).map_err(|e| AppError::io(p.display(), e))
+}
+
 /// The SoftHSM2 configuration in force, made under the data directory when
 /// none is set.
 fn softhsm_conf(data_dir: &Path) -> Result<PathBuf, AppError> {
@@ -315,7 +322,7 @@ fn softhsm_conf(data_dir: &Path) -> Result<PathBuf, AppError> {
     let conf = dir.join("softhsm2.conf");
     let text = format!(
         "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-        tokens.display()
+        absolute(&tokens)?.display()
     );
     std::fs::write(&conf, text).map_err(|e| AppError::io(conf.display(), e))?;
     // SoftHSM2 reads it when the module initialises, later in this process.
@@ -349,7 +356,7 @@ fn demo_sm2_token(
         let conf = dir.join("sm2-token.conf");
         let text = format!(
             "directories.tokendir = {}\nvendor = sansec\n",
-            tokens.display()
+            absolute(&tokens)?.display()
         );
         std::fs::write(&conf, text).map_err(|e| AppError::io(conf.display(), e))?;
         // The module reads it when it initialises, later in this process.

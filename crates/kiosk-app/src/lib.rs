@@ -7,6 +7,7 @@
 
 pub mod accounts;
 mod audit;
+pub mod backup;
 mod clock;
 pub mod counter;
 pub mod directory;

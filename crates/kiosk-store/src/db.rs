@@ -85,6 +85,17 @@ impl Store {
         }
     }
 
+    /// `PRAGMA user_version`: the schema this database is at.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Whether SQLite's `PRAGMA integrity_check` finds nothing wrong.
+    pub fn integrity_ok(&self) -> Result<bool, StoreError> {
+        let said: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok(said == "ok")
+    }
+
     pub fn station_id(&self) -> &str {
         &self.station_id
     }
@@ -283,4 +294,37 @@ fn init_station(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<(), StoreErr
 /// How the store writes an instant: RFC 3339, UTC, microseconds.
 pub fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A consistent copy of the database at `path`, as it stood at one
+/// instant, written to the new file `to` while other connections go on
+/// writing: SQLite's online backup taken in a single step, so the whole
+/// copy is read under one read transaction (a writer committing meanwhile
+/// is neither seen nor waited for; in WAL mode readers do not block it).
+/// Never a file copy of a live WAL database, which can miss committed
+/// pages still in the WAL or catch a checkpoint half done.
+pub fn snapshot(path: &Path, to: &Path) -> Result<(), StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let src = Connection::open_with_flags(path, flags).map_err(|e| StoreError::from(e).at(path))?;
+    src.busy_timeout(std::time::Duration::from_secs(5))?;
+    check_version(&src)?;
+    let mut dst = Connection::open(to).map_err(|e| StoreError::from(e).at(to))?;
+    {
+        let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
+        loop {
+            match backup.step(-1)? {
+                rusqlite::backup::StepResult::Done => break,
+                // Only while another connection holds a lock SQLite's
+                // backup cannot share; the step starts over.
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
+    // A self-contained file: no WAL beside it.
+    dst.pragma_update(None, "journal_mode", "DELETE")?;
+    dst.close().map_err(|(_, e)| StoreError::from(e))?;
+    std::fs::File::open(to)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StoreError::CannotOpen(format!("{}: {e}", to.display())))?;
+    Ok(())
 }

@@ -25,7 +25,7 @@ pub use audit::{AuditFinding, AuditReport};
 pub use audit_key::{AuditKey, AuditKeyer, EpochKey};
 pub use catalogs::{CatalogSummary, ImportOutcome, TariffOverride};
 pub use clerks::{Approval, ClerkRow};
-pub use db::{ts as timestamp, Store, SCHEMA_VERSION};
+pub use db::{snapshot, ts as timestamp, Store, SCHEMA_VERSION};
 pub use documents::{Attachment, PrintJob, Seal};
 pub use error::StoreError;
 pub use journal::{new_id, Actor, OutboxRecord, Writer};

@@ -118,6 +118,30 @@ pub enum Cmd {
     /// The day report: counts and takings by operation.
     #[command(subcommand)]
     Report(crate::clerks_cmd::ReportCmd),
+    /// Encrypted backups of the station (database, files, configuration),
+    /// and their restore onto a new data directory.
+    #[command(subcommand)]
+    Backup(BackupCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCmd {
+    /// Write a backup into DIR while the station runs, encrypted to the
+    /// age public keys in the data directory's backup-recipients.txt.
+    Create {
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// Another recipients file (age public keys, one per line).
+        #[arg(long, value_name = "FILE")]
+        recipients: Option<PathBuf>,
+    },
+    /// Restore a backup into the data directory (--data-dir), which must
+    /// hold no station; opened with the operator's age identity file.
+    Restore {
+        file: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

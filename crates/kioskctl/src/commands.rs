@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::cli::{
-    AuditCmd, CatalogCmd, CheckStatusArg, Cli, Cmd, MethodArg, OrderCmd, Step, ValidateKind,
+    AuditCmd, BackupCmd, CatalogCmd, CheckStatusArg, Cli, Cmd, MethodArg, OrderCmd, Step,
+    ValidateKind,
 };
 
 /// Opens the station, for reading.
@@ -185,6 +186,32 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Ca(c) => crate::keys_cmd::ca(c, &open, &signed_in),
         Cmd::Stock(c) => crate::keys_cmd::stock(c, &open, &signed_in, today),
         Cmd::Key(c) => crate::keys_cmd::key(c, open()?),
+        Cmd::Backup(BackupCmd::Create { to, recipients }) => {
+            let b = open()?.backup(&to, recipients.as_deref())?;
+            let human = format!(
+                "备份已写入 {}（{} 个文件，{} 字节，加密后 {} 字节；发件箱至 {}，审计记录至 {}）",
+                b.file.display(),
+                b.files,
+                b.content_bytes,
+                b.bytes,
+                b.outbox_head,
+                b.audit_head
+            );
+            Output::ok(&b, human)
+        }
+        Cmd::Backup(BackupCmd::Restore { file, identity }) => {
+            let r = kiosk_app::backup::restore(&file, &identity, &data_dir)?;
+            let human = format!(
+                "已将工作站 {} 恢复到 {}（备份时间 {}，{} 个文件；发件箱至 {}，审计记录至 {}）。请运行 kioskctl audit verify 核对审计记录",
+                r.station_id,
+                r.data_dir.display(),
+                r.backup_created_at,
+                r.files,
+                r.outbox_head,
+                r.audit_head
+            );
+            Output::ok(&r, human)
+        }
         Cmd::Crl { if_due: true } => crate::keys_cmd::crl(open()?, None),
         Cmd::Crl { if_due: false } => {
             let (st, by) = signed_in()?;
