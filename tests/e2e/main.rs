@@ -1,5 +1,6 @@
 //! End-to-end tests on real database files and the real `kioskctl` binary.
 
+mod backup;
 mod bad_input;
 mod cli;
 mod crash;

@@ -12,8 +12,10 @@
 //!   recipients in `backup-recipients.txt` (public keys, one per line).
 //!   The identity that opens a backup is never on the station: the operator
 //!   keeps it, and brings it only to restore.
-//! - **Not copied:** the token stores a demo station keeps in its data
-//!   directory (`softhsm/`, `sm2-token/`). A token is a device; it moves to
+//! - **Not copied:** hidden entries at the top of the data directory
+//!   (runtime state, restores and backups in progress), and the token
+//!   stores a demo station keeps in its data directory (`softhsm/`,
+//!   `sm2-token/`). A token is a device; it moves to
 //!   the new machine, or the central re-certifies a new one.
 //! - **Checked on restore:** every file against the manifest's SHA-256 and
 //!   size, nothing missing or extra, the database's integrity and schema (a
@@ -201,7 +203,7 @@ fn files_to_copy(dir: &Path) -> Result<Vec<String>, AppError> {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if rel.as_os_str().is_empty()
-                && (NOT_COPIED.contains(&name) || name == DB_FILE || name.starts_with(TEMP_PREFIX))
+                && (NOT_COPIED.contains(&name) || name == DB_FILE || name.starts_with('.'))
             {
                 continue;
             }
