@@ -26,7 +26,7 @@ fn sh(script: &str) -> String {
 
 /// An operator's age key pair made by Debian's `age-keygen`: (identity
 /// file, public key).
-fn operator_key(dir: &Path, name: &str) -> (PathBuf, String) {
+pub(crate) fn operator_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let identity = dir.join(format!("{name}.key"));
     let out = Command::new("age-keygen")
         .arg("-o")

@@ -1597,3 +1597,78 @@ fn a_lost_key_issued_elsewhere_is_replaced_and_revoked_offline_from_the_director
     );
     assert_eq!(a.ctl(&["audit", "verify"]).ok()["ok"], true);
 }
+
+/// A new disk: `h`'s data directory replaced by the restore of `backup`,
+/// the station's token untouched. The clerks' login files, which live in
+/// a runtime directory and not in a backup, are kept across.
+fn restored(h: &Hsm, backup: &str, identity: &std::path::Path) {
+    let keep = h.dir.path().join("runtimes");
+    let _ = std::fs::remove_dir_all(&keep);
+    std::fs::create_dir_all(&keep).unwrap();
+    for r in [".runtime-clerk", ".runtime-boss"] {
+        if h.data().join(r).exists() {
+            std::fs::rename(h.data().join(r), keep.join(r)).unwrap();
+        }
+    }
+    std::fs::remove_dir_all(h.data()).unwrap();
+    let mut c = h.plain(kiosk_e2e::kioskctl().to_str().unwrap());
+    c.args(["--json", "--data-dir"])
+        .arg(h.data())
+        .args(["backup", "restore", backup, "--identity"])
+        .arg(identity);
+    run(c).ok();
+    for r in [".runtime-clerk", ".runtime-boss"] {
+        if keep.join(r).exists() {
+            std::fs::rename(keep.join(r), h.data().join(r)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_station_restored_from_its_newest_backup_syncs_on_and_a_stale_one_is_stopped() {
+    let (h, central_dir, csr) = production_station();
+    let bundle = central_signs(&central_dir, &csr, "1825", "bundle.pem");
+    h.boss(&["ca", "import", bundle.to_str().unwrap()], &[])
+        .ok();
+    let rig = Rig::new(300);
+    rig.register(&h);
+    let (identity, public) = crate::backup::operator_key(h.dir.path(), "operator");
+    std::fs::write(h.data().join("backup-recipients.txt"), format!("{public}\n")).unwrap();
+    let out = h.dir.path().join("backups");
+    let backup = || {
+        h.ctl(&["backup", "create", "--to", out.to_str().unwrap()])
+            .ok()["file"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // The night's sync, then its backup; the next day's orders, then the
+    // next backup; then the disk dies before the next sync.
+    burst(&h, 3);
+    rig.sync(&h).ok();
+    let after_sync = backup();
+    burst(&h, 2);
+    let newest = backup();
+    let local_head = outbox(&h).len() as i64;
+    restored(&h, &newest, &identity);
+    assert_eq!(h.ctl(&["audit", "verify"]).ok()["ok"], true);
+    // The central takes the rest of the outbox and the trail on from
+    // where it was: no sequence conflict, no diverged history.
+    let s = rig.sync(&h).ok();
+    assert_eq!(s["sync"]["committed_seq"], local_head, "{s}");
+    assert_eq!(s["sync"]["pending"], 0, "{s}");
+    // And goes on: the next order's records follow.
+    burst(&h, 1);
+    let s = rig.sync(&h).ok();
+    assert!(s["sync"]["committed_seq"].as_i64().unwrap() > local_head, "{s}");
+
+    // A backup older than what the central holds: the restored station
+    // stops before sending anything and says why, in both languages.
+    restored(&h, &after_sync, &identity);
+    let r = rig.sync(&h).refused("central_ahead");
+    let said = r["error"].to_string();
+    assert!(said.contains("备份") && said.contains("backup"), "{said}");
+    let status = h.ctl(&["sync", "status"]).ok();
+    assert_eq!(status["status"]["last_error_code"], "central_ahead");
+}

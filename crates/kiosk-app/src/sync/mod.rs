@@ -183,7 +183,7 @@ pub enum SyncError {
     Protocol(String),
     #[error("another sync is running")]
     Busy,
-    #[error("the central CA holds {central} records of this station, the station only {local}: the station database is older than what it sent")]
+    #[error("the central CA holds {central} records of this station, the station only {local}: the station database is older than what it sent (restored from an older backup?), so records {} to {central} are only at the central; sync stopped so that nothing conflicts with them: restore the newest backup, or call the operator", local + 1)]
     CentralAhead { central: i64, local: i64 },
 }
 
@@ -229,7 +229,7 @@ impl SyncError {
             ),
             SyncError::Busy => "另一次同步正在进行，请稍后再试".into(),
             SyncError::CentralAhead { central, local } => format!(
-                "中心CA已有本工作站 {central} 条记录，本地只有 {local} 条：本地数据库可能从旧备份恢复。已停止同步，请联系运维处理"
+                "中心CA已有本工作站 {central} 条记录，本地只有 {local} 条：本地数据库可能从较旧的备份恢复，第 {} 至 {central} 条只在中心。为免与之冲突已停止同步：请用最新的备份恢复，或联系运维处理", local + 1
             ),
         }
     }
