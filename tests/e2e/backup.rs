@@ -326,4 +326,17 @@ fn a_restore_refuses_the_wrong_key_a_damaged_or_forged_backup_a_newer_program_an
     let t = d.path().join("t6");
     restore(&t, &backup, &identity).ok();
     assert_eq!(ctl(&t, &["audit", "verify"]).ok()["ok"], true);
+
+    // The nightly timer keeps the newest few of this station's backups and
+    // leaves anything else in the directory alone.
+    let other = file(&out, "kiosk-station-another-20260101T000000.000Z.tar.age", "x");
+    let mut last = String::new();
+    for _ in 0..3 {
+        let b = ctl(&live, &["backup", "create", "--to", out.to_str().unwrap(), "--keep", "2"]).ok();
+        last = b["file"].as_str().unwrap().to_string();
+    }
+    let left = backups(&out);
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left.contains(&other) && left.contains(&PathBuf::from(&last)));
+    assert!(!left.contains(&backup), "the oldest is gone");
 }

@@ -358,6 +358,31 @@ impl Station {
     }
 }
 
+impl Station {
+    /// Removes this station's backups in `dir` beyond the `keep` newest
+    /// (by the time in their names); other files are left alone. Returns
+    /// the files removed.
+    pub fn prune_backups(&self, dir: &Path, keep: usize) -> Result<Vec<PathBuf>, AppError> {
+        let prefix = format!("kiosk-station-{}-", self.station_id());
+        let mut mine: Vec<PathBuf> = fs::read_dir(dir)
+            .map_err(|e| AppError::io(dir.display(), e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".tar.age"))
+            })
+            .collect();
+        mine.sort();
+        let excess = mine.len().saturating_sub(keep.max(1));
+        let old: Vec<PathBuf> = mine.into_iter().take(excess).collect();
+        for p in &old {
+            fs::remove_file(p).map_err(|e| AppError::io(p.display(), e))?;
+        }
+        Ok(old)
+    }
+}
+
 /// A path inside a backup, refused unless it is plainly relative.
 fn inside(rel: &Path) -> bool {
     !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)))

@@ -134,6 +134,9 @@ pub enum BackupCmd {
         /// Another recipients file (age public keys, one per line).
         #[arg(long, value_name = "FILE")]
         recipients: Option<PathBuf>,
+        /// Then remove this station's older backups in DIR beyond the N newest.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        keep: Option<u32>,
     },
     /// Restore a backup into the data directory (--data-dir), which must
     /// hold no station; opened with the operator's age identity file.

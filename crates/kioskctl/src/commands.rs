@@ -186,8 +186,16 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
         Cmd::Ca(c) => crate::keys_cmd::ca(c, &open, &signed_in),
         Cmd::Stock(c) => crate::keys_cmd::stock(c, &open, &signed_in, today),
         Cmd::Key(c) => crate::keys_cmd::key(c, open()?),
-        Cmd::Backup(BackupCmd::Create { to, recipients }) => {
-            let b = open()?.backup(&to, recipients.as_deref())?;
+        Cmd::Backup(BackupCmd::Create {
+            to,
+            recipients,
+            keep,
+        }) => {
+            let st = open()?;
+            let b = st.backup(&to, recipients.as_deref())?;
+            if let Some(keep) = keep {
+                st.prune_backups(&to, keep as usize)?;
+            }
             let human = format!(
                 "备份已写入 {}（{} 个文件，{} 字节，加密后 {} 字节；发件箱至 {}，审计记录至 {}）",
                 b.file.display(),
