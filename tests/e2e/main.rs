@@ -10,6 +10,7 @@ mod foreign;
 mod integrity;
 mod keys;
 mod orders;
+mod package;
 mod readers;
 mod ses;
 mod sm2;
