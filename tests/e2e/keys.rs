@@ -1213,13 +1213,18 @@ fn kill_a_renewal_at_every_step_then_resume() {
 /// a CSR made, and a central root (openssl) in `central/` that signs it.
 /// Returns the station, the central directory and the CSR path.
 pub(crate) fn production_station() -> (Hsm, PathBuf, String) {
+    production_station_with(|_| {})
+}
+
+/// A station whose operator has prepared its token (an HSM in
+/// production) and nothing else: no data directory, no key in the token.
+pub(crate) fn bare_station() -> Hsm {
     let dir = tempfile::tempdir().unwrap();
     kiosk_e2e::softhsm_conf(dir.path());
     let h = Hsm {
         dir,
         sm2_station: None,
     };
-    // The operator prepares the station token (an HSM in production).
     let ok = |c: &mut Command| assert!(c.status().unwrap().success());
     ok(h.plain("softhsm2-util").args([
         "--init-token",
@@ -1231,6 +1236,14 @@ pub(crate) fn production_station() -> (Hsm, PathBuf, String) {
         "--pin",
         "station-pin-1",
     ]));
+    h
+}
+
+/// [`production_station`], with `first` done on the bare station before
+/// its sub-CA request (a master provisioned from the central, say).
+pub(crate) fn production_station_with(first: impl FnOnce(&Hsm)) -> (Hsm, PathBuf, String) {
+    let h = bare_station();
+    first(&h);
     let csr = h.boss(&["ca", "csr"], &[]).ok();
     let csr_path = csr["csr_pem"].as_str().unwrap().to_string();
     let central = h.dir.path().join("central");

@@ -16,7 +16,7 @@ use kiosk_e2e::pg::Postgres;
 use kiosk_e2e::proxy::{Fault, Proxy};
 use serde_json::Value;
 
-use crate::keys::{central_signs, production_station, Hsm};
+use crate::keys::{application, bare_station, central_signs, production_station, production_station_with, Hsm};
 use crate::support::{run, Run};
 
 struct Rig {
@@ -28,6 +28,20 @@ struct Rig {
 }
 
 impl Rig {
+    /// A station's master as the central's database holds it.
+    fn master_of(&self, station: &str) -> Vec<u8> {
+        let out = Command::new("psql")
+            .arg(self.pg.url())
+            .args(["-At", "-c"])
+            .arg(format!(
+                "SELECT encode(master, 'hex') FROM station_masters WHERE station_id = '{station}'"
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        hex::decode(String::from_utf8_lossy(&out.stdout).trim()).unwrap()
+    }
+
     fn new(max_skew: u64) -> Rig {
         let pg = Postgres::start();
         let tls = central::tls_init(&pg.dir().join("tls"));
@@ -1671,4 +1685,151 @@ fn a_station_restored_from_its_newest_backup_syncs_on_and_a_stale_one_is_stopped
     assert!(said.contains("备份") && said.contains("backup"), "{said}");
     let status = h.ctl(&["sync", "status"]).ok();
     assert_eq!(status["status"]["last_error_code"], "central_ahead");
+}
+
+/// The central's master for the station at `h`, wrapped for its token:
+/// `ca master-request`, `central station master`, `ca master-import`.
+fn provision_master(rig: &Rig, h: &Hsm) -> Value {
+    let req = h.boss(&["ca", "master-request"], &[]).ok();
+    let wrapped = rig.admin(&["station", "master", "--request", req["request"].as_str().unwrap()]);
+    let file = h.dir.path().join("master.json");
+    std::fs::write(&file, wrapped.to_string()).unwrap();
+    h.boss(&["ca", "master-import", file.to_str().unwrap()], &[])
+        .ok()
+}
+
+#[test]
+fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_old_one_issued() {
+    let rig = Rig::new(300);
+    // Station A: its master comes from the central, before anything else.
+    let (a, central_dir, csr) = production_station_with(|h| {
+        provision_master(&rig, h);
+    });
+    let bundle = central_signs(&central_dir, &csr, "1825", "bundle.pem");
+    a.boss(&["ca", "import", bundle.to_str().unwrap()], &[]).ok();
+    let (key, issued) = a.issued_key();
+    let cert = issued["certificate_serial"].as_str().unwrap().to_string();
+    let (identity, public) = crate::backup::operator_key(a.dir.path(), "operator");
+    std::fs::write(a.data().join("backup-recipients.txt"), format!("{public}\n")).unwrap();
+    let backup = a
+        .ctl(&["backup", "create", "--to", a.dir.path().join("backups").to_str().unwrap()])
+        .ok()["file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A's disk and token die. B: a new PC, a new token, the backup; the
+    // applicant's key is plugged into B.
+    let b = bare_station();
+    let mut restore = b.plain(kiosk_e2e::kioskctl().to_str().unwrap());
+    restore
+        .args(["--json", "--data-dir"])
+        .arg(b.data())
+        .args(["backup", "restore", &backup, "--identity"])
+        .arg(&identity);
+    run(restore).ok();
+    for r in [".runtime-clerk", ".runtime-boss"] {
+        copy_dir(&a.data().join(r), &b.data().join(r));
+    }
+    for token in std::fs::read_dir(a.dir.path().join("tokens")).unwrap() {
+        let token = token.unwrap().path();
+        let object = std::fs::read(token.join("token.object")).unwrap_or_default();
+        let own = object.windows(13).any(|w| w == b"kiosk-station");
+        if !own {
+            copy_dir(&token, &b.dir.path().join("tokens").join(token.file_name().unwrap()));
+        }
+    }
+    // Without the master, B's token cannot key or check A's trail.
+    let before = b.ctl(&["audit", "verify"]).ok();
+    assert_eq!(before["keys_checked"], false, "{before}");
+
+    // A master that is not A's is refused and leaves nothing in B's token:
+    // the central wraps another station's master for B's token.
+    let req = b.boss(&["ca", "master-request"], &[]).ok();
+    let req_file = req["request"].as_str().unwrap().to_string();
+    let mut forged: Value = serde_json::from_str(&std::fs::read_to_string(&req_file).unwrap()).unwrap();
+    forged["station_id"] = "another-station".into();
+    let forged_req = b.dir.path().join("forged-request.json");
+    std::fs::write(&forged_req, forged.to_string()).unwrap();
+    let mut other = rig.admin(&["station", "master", "--request", forged_req.to_str().unwrap()]);
+    other["station_id"] = b.station_id().into();
+    let other_file = b.dir.path().join("other-master.json");
+    std::fs::write(&other_file, other.to_string()).unwrap();
+    // Its check value is the other station's: refused at once.
+    b.boss(&["ca", "master-import", other_file.to_str().unwrap()], &[])
+        .refused("master_check_failed");
+    // A lying central that also forges the check value for this station
+    // is caught by the trail itself.
+    let lying = lying_master(&rig, &req_file, &b.station_id());
+    let lying_file = b.dir.path().join("lying-master.json");
+    std::fs::write(&lying_file, lying.to_string()).unwrap();
+    b.boss(&["ca", "master-import", lying_file.to_str().unwrap()], &[])
+        .refused("master_does_not_fit");
+    // A's master, wrapped for A's token, cannot be unwrapped by B's.
+    b.boss(&["ca", "master-import", a.dir.path().join("master.json").to_str().unwrap()], &[])
+        .refused("master_not_for_this_token");
+
+    // The real one: B's token unwraps A's master, A's trail verifies with it.
+    let imported = provision_master(&rig, &b);
+    assert!(imported["keyed_rows_verified"].as_i64().unwrap() > 0, "{imported}");
+    let after = b.ctl(&["audit", "verify"]).ok();
+    assert_eq!(after["ok"], true, "{after}");
+    assert_eq!(after["keys_checked"], true, "{after}");
+    // And B unlocks the key A issued: the SO PIN comes from the same master.
+    let order = b.paid(&application("unlock", Some(&cert)), None);
+    assert_eq!(b.approve(&order).0, Some(0));
+    let (code, _, out) = b.run_op(&order, Some(&key), &["864209", "864209"], false);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(b.ctl(&["audit", "verify"]).ok()["ok"], true);
+    // A second master is never imported over the first.
+    b.boss(&["ca", "master-request"], &[]).refused("master_present");
+}
+
+/// What a lying central sends: a master of its own making, wrapped for the
+/// token of `request`, with a check value that matches it.
+fn lying_master(rig: &Rig, request: &str, station: &str) -> Value {
+    // Another station's master, its check value recomputed for `station`
+    // by the test (with openssl, as anyone holding it could).
+    let mut req: Value = serde_json::from_str(&std::fs::read_to_string(request).unwrap()).unwrap();
+    req["station_id"] = "liar-station".into();
+    let f = std::path::Path::new(request).with_file_name("liar-request.json");
+    std::fs::write(&f, req.to_string()).unwrap();
+    let mut w = rig.admin(&["station", "master", "--request", f.to_str().unwrap()]);
+    let master = rig.master_of("liar-station");
+    let check = Command::new("openssl")
+        .args(["mac", "-digest", "SHA256", "-macopt"])
+        .arg(format!("hexkey:{}", hex::encode(&master)))
+        .arg("HMAC")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(format!("kiosk-master-check:{station}").as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(check.status.success());
+    w["station_id"] = station.into();
+    w["check"] = String::from_utf8_lossy(&check.stdout).trim().to_ascii_lowercase().into();
+    w
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    if !from.exists() {
+        return;
+    }
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(from).unwrap().permissions().mode();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode)).unwrap();
 }

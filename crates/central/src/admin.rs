@@ -205,3 +205,60 @@ pub fn tls_init(hosts: &[String], out: &Path) -> Result<()> {
     );
     Ok(())
 }
+
+/// The station's master (made on first use, then always the same), wrapped
+/// for the station token that asked: `request` is the station's
+/// `ca/master-request.json`. Each wrap is recorded.
+pub async fn station_master(pool: &Pool, clock: &Clock, request: &Path) -> Result<Value> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let text = std::fs::read(request).with_context(|| format!("cannot read {}", request.display()))?;
+    let req: Value = serde_json::from_slice(&text).context("the master request is not JSON")?;
+    let field = |k: &str| -> Result<String> {
+        req[k]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("the master request has no {k}"))
+    };
+    let (station, serial) = (field("station_id")?, field("token_serial")?);
+    let key_der = b64
+        .decode(field("unwrap_key")?.trim())
+        .context("the request's unwrap_key is not base64")?;
+    let rsa = openssl::rsa::Rsa::public_key_from_der_pkcs1(&key_der)
+        .context("the request's unwrap_key is not an RSA public key")?;
+    anyhow::ensure!(
+        rsa.size() >= 384,
+        "the token's unwrapping key has {} bits; at least 3072 are required",
+        rsa.size() * 8
+    );
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let mut fresh = [0u8; 32];
+    openssl::rand::rand_bytes(&mut fresh)?;
+    tx.execute(
+        "INSERT INTO station_masters (station_id, master, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (station_id) DO NOTHING",
+        &[&station, &fresh.as_slice(), &clock.now()],
+    )
+    .await?;
+    let master: Vec<u8> = tx
+        .query_one("SELECT master FROM station_masters WHERE station_id = $1", &[&station])
+        .await?
+        .get(0);
+    fresh.fill(0);
+    let mut wrapped = vec![0u8; rsa.size() as usize];
+    let n = rsa.public_encrypt(&master, &mut wrapped, openssl::rsa::Padding::PKCS1_OAEP)?;
+    wrapped.truncate(n);
+    let hmac_key = openssl::pkey::PKey::hmac(&master)?;
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &hmac_key)?;
+    signer.update(format!("kiosk-master-check:{station}").as_bytes())?;
+    let check = hex::encode(signer.sign_to_vec()?);
+    let key_sha = hex::encode(openssl::sha::sha256(&key_der));
+    tx.execute(
+        "INSERT INTO station_master_wraps (station_id, token_serial, key_sha256, at) VALUES ($1, $2, $3, $4)",
+        &[&station, &serial, &key_sha, &clock.now()],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(json!({ "station_id": station, "wrapped": b64.encode(wrapped), "check": check }))
+}

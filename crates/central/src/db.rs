@@ -19,6 +19,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_directory",
         include_str!("../migrations/0004_directory.sql"),
     ),
+    (
+        "0005_station_masters",
+        include_str!("../migrations/0005_station_masters.sql"),
+    ),
 ];
 
 /// A pool on `url` (a libpq URL or key=value string).

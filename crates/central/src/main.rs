@@ -152,6 +152,13 @@ enum StationCmd {
         #[arg(long)]
         id: String,
     },
+    /// The station's master secret (made on first use), wrapped for the
+    /// station token that made REQUEST (`kioskctl ca master-request`); the
+    /// answer, printed as JSON, goes to `kioskctl ca master-import`.
+    Master {
+        #[arg(long)]
+        request: PathBuf,
+    },
 }
 
 fn main() {
@@ -263,6 +270,9 @@ async fn run() -> Result<()> {
         }
         Cmd::Station(StationCmd::Revoke { id }) => {
             admin::station_revoke(&pool, &clock, &id).await?
+        }
+        Cmd::Station(StationCmd::Master { request }) => {
+            admin::station_master(&pool, &clock, &request).await?
         }
         Cmd::CatalogPublish { file, by } => {
             admin::catalog_publish(&pool, &clock, &file, &by).await?

@@ -139,6 +139,15 @@ impl AuditKeys {
     }
 }
 
+/// Records in a new station token the row from which the restored trail
+/// is keyed, as the old token held it, unless the token already says.
+pub(crate) fn restore_keyed_from(s: &TokenSession, seq: i64) -> Result<(), AppError> {
+    if AuditKeys::keyed_from(s)?.is_none() {
+        s.put_private_data(APPLICATION, KEYED_FROM, seq.to_string().as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Why no row can be written: the trail cannot be keyed.
 fn unkeyable(e: AppError) -> Rejection {
     Rejection::field("station_token", "工作站令牌", "audit_unkeyable")

@@ -811,6 +811,57 @@ impl TokenSession {
             .map_err(KeyError::at("C_GenerateKey"))
     }
 
+    /// An RSA-3072 key pair labelled `label` for unwrapping a secret sent
+    /// wrapped for this token; made if absent. Returns its
+    /// public key (RSAPublicKey, DER).
+    pub fn ensure_unwrapping_key(&self, label: &str) -> Result<Vec<u8>, KeyError> {
+        let id = label.as_bytes();
+        if let Some((_, public, _)) = self.key_pair(id).ok() {
+            return Ok(public);
+        }
+        let algorithm = vec![
+            Attribute::ModulusBits(3072.into()),
+            Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+        ];
+        let (_, public) = self.pair_with(
+            Mechanism::RsaPkcsKeyPairGen,
+            algorithm,
+            (vec![Attribute::Wrap(true)], vec![Attribute::Unwrap(true)]),
+            id,
+            label,
+        )?;
+        self.rsa_public(public)
+    }
+
+    /// Unwraps (RSA-OAEP, SHA-1) `wrapped` with the key pair `unwrapping`
+    /// into a token secret like [`TokenSession::ensure_master_secret`]'s:
+    /// HMAC only, sensitive, never extractable, labelled `label`.
+    pub fn unwrap_secret(
+        &self,
+        unwrapping: &str,
+        wrapped: &[u8],
+        label: &str,
+    ) -> Result<ObjectHandle, KeyError> {
+        let (private, _, _) = self.key_pair(unwrapping.as_bytes())?;
+        self.session
+            .unwrap_key(
+                &oaep(),
+                private,
+                wrapped,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::GENERIC_SECRET),
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Sign(true),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                ],
+            )
+            .map_err(KeyError::at("C_UnwrapKey"))
+    }
+
     pub fn secret(&self, label: &str) -> Result<Option<ObjectHandle>, KeyError> {
         Ok(self
             .session

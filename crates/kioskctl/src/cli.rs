@@ -293,6 +293,12 @@ pub enum CaCmd {
     },
     /// The station CA: validity, last CRL, and what needs acting on.
     Show,
+    /// Ask the central for the station's master secret, wrapped for this
+    /// station token (a new token: first install, or a replacement).
+    MasterRequest,
+    /// Unwrap the central's answer into the station token, after checking
+    /// it against the check value and the station's audit trail.
+    MasterImport { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

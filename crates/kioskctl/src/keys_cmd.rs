@@ -32,6 +32,25 @@ pub fn ca(cmd: CaCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output,
     };
     match cmd {
         CaCmd::Show => ca_show(&open()?),
+        CaCmd::MasterRequest => {
+            let (st, by) = signed_in()?;
+            let cfg = st.key_config()?;
+            let (path, r) = st.master_request(&cfg, &by)?;
+            Output::ok(
+                json!({ "request": path, "station_id": r.station_id, "token_serial": r.token_serial }),
+                format!("主密钥申请已写入 {}，请交中心运维用 central station master 处理", path.display()),
+            )
+        }
+        CaCmd::MasterImport { file } => {
+            let (st, by) = signed_in()?;
+            let cfg = st.key_config()?;
+            let r = st.master_import(&cfg, &file, &by)?;
+            let human = format!(
+                "主密钥已导入工作站令牌 {}（用它核对了 {} 条审计记录的密钥校验值，均相符）",
+                r.token_serial, r.keyed_rows_verified
+            );
+            Output::ok(&r, human)
+        }
         CaCmd::Init { .. } => {
             let (mut st, by) = signed_in()?;
             let (cfg, m) = token(&st)?;

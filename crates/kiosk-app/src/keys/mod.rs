@@ -23,6 +23,7 @@ mod ca;
 mod crl;
 mod electronic_seal;
 mod elsewhere;
+pub mod escrow;
 mod existing;
 mod personalize;
 mod profile;
