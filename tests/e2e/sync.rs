@@ -1707,8 +1707,11 @@ fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_
     });
     let bundle = central_signs(&central_dir, &csr, "1825", "bundle.pem");
     a.boss(&["ca", "import", bundle.to_str().unwrap()], &[]).ok();
+    let station = rig.register(&a);
     let (key, issued) = a.issued_key();
     let cert = issued["certificate_serial"].as_str().unwrap().to_string();
+    // The night's sync (it seals the trail with A's sub-CA), then the backup.
+    rig.sync(&a).ok();
     let (identity, public) = crate::backup::operator_key(a.dir.path(), "operator");
     std::fs::write(a.data().join("backup-recipients.txt"), format!("{public}\n")).unwrap();
     let backup = a
@@ -1783,6 +1786,26 @@ fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_
     assert_eq!(b.ctl(&["audit", "verify"]).ok()["ok"], true);
     // A second master is never imported over the first.
     b.boss(&["ca", "master-request"], &[]).refused("master_present");
+
+    // Re-certification: B's own sub-CA key, signed by the central and
+    // registered for the station. A's seals still verify (A's sub-CA is in
+    // the trail), A's key still counts as this station's, and the central
+    // takes B's next sync on from where A left it.
+    let csr_b = b.boss(&["ca", "csr"], &[]).ok()["csr_pem"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bundle_b = central_signs(&central_dir, &csr_b, "1825", "bundle-b.pem");
+    rig.admin(&["station", "certificate", "--id", &station, "--chain", bundle_b.to_str().unwrap()]);
+    b.boss(&["ca", "import", bundle_b.to_str().unwrap()], &[]).ok();
+    let v = b.ctl(&["audit", "verify"]).ok();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["seals"].as_i64().unwrap() > 0, "{v}");
+    let shown = b.ctl(&["key", "show", &key]).ok();
+    assert_eq!(shown["provenance"]["verified"], true, "{shown}");
+    let s = rig.sync(&b).ok();
+    assert_eq!(s["sync"]["pending"], 0, "{s}");
+    assert_eq!(s["sync"]["committed_seq"].as_i64().unwrap() as usize, outbox(&b).len(), "{s}");
 }
 
 /// What a lying central sends: a master of its own making, wrapped for the

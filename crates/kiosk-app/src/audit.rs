@@ -191,11 +191,22 @@ impl Station {
                 })?;
         }
         let seals = self.store().audit_seals()?;
-        let cert = self
+        // The seals' makers: the sub-CA now, and the ones this station had
+        // before (a replaced station's earlier seals are its
+        // predecessor's), newest first.
+        let mut certs: Vec<Vec<u8>> = self
             .store()
             .station_ca()?
             .and_then(|c| c.cert_der)
-            .unwrap_or_default();
+            .into_iter()
+            .collect();
+        for chain in self.store().station_ca_chains()?.iter().rev() {
+            if let Some((_, der)) = kiosk_keys::pem_blocks(chain).into_iter().next() {
+                if !certs.contains(&der) {
+                    certs.push(der);
+                }
+            }
+        }
         let station = self.station_id().to_string();
         for seal in &seals {
             let row = self.store().audit_rows(seal.seq - 1, seal.seq)?;
@@ -213,7 +224,7 @@ impl Station {
                         seal.seq, seal.at
                     ),
                 });
-            } else if seal.verify(&station, &cert).is_err() {
+            } else if !certs.iter().any(|c| seal.verify(&station, c).is_ok()) {
                 report.findings.push(AuditFinding {
                     seq: seal.seq,
                     kind: "seal_forged",

@@ -272,6 +272,25 @@ impl Store {
         self.station_ca_of(CaAlgorithm::P256)
     }
 
+    /// The chain (PEM) of every sub-CA certificate this station has
+    /// installed, oldest first, either algorithm: read from its
+    /// `station-ca.installed` records, which the audit trail vouches for.
+    /// A station replaced onto a new token keeps its predecessors' here.
+    pub fn station_ca_chains(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT json_extract(payload, '$.data.chain_pem') FROM outbox
+             WHERE kind = 'station-ca.installed' ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Some(chain) = r? {
+                out.push(chain);
+            }
+        }
+        Ok(out)
+    }
+
     /// The sub-CA of `alg`, once one is installed.
     pub fn station_ca_of(&self, alg: CaAlgorithm) -> Result<Option<StationCa>, StoreError> {
         Ok(self

@@ -96,6 +96,15 @@ impl Station {
                 own.extend(pem_certificates(&chain));
             }
         }
+        // The sub-CAs this station had before (a station replaced onto a
+        // new token keeps issuing for the keys its predecessor issued).
+        for chain in self.store().station_ca_chains()? {
+            for der in pem_certificates(&chain) {
+                if !own.contains(&der) {
+                    own.push(der);
+                }
+            }
+        }
         if !own.is_empty() {
             out.push(Issuer {
                 id: STATION.into(),
