@@ -8,17 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{ctl, file};
+use crate::support::{ctl, file, tool};
 
-fn tool(name: &str, args: &[&str]) -> String {
-    let out = Command::new(name).args(args).output().expect(name);
-    assert!(
-        out.status.success(),
-        "{name} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn sh(script: &str) -> String {
     tool("sh", &["-c", script])

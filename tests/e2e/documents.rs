@@ -8,7 +8,7 @@ use kiosk_forms::synthetic::{stamped_sheet, unsealed_page};
 use serde_json::{json, Value};
 
 use crate::cupsd::{cups_pdf_outputs, Cupsd, QUEUE};
-use crate::support::{application_with, ctl, file, run, Run};
+use crate::support::{application_with, ctl, file, run, tool, Run};
 
 /// `kioskctl --json --data-dir DIR ARGS` as clerk t01, printing through `cups`.
 fn ctl_cups(dir: &Path, cups: &str, args: &[&str]) -> Run {
@@ -28,15 +28,6 @@ fn ctl_cups(dir: &Path, cups: &str, args: &[&str]) -> Run {
     run(cmd)
 }
 
-fn tool(name: &str, args: &[&str]) -> String {
-    let out = Command::new(name).args(args).output().expect(name);
-    assert!(
-        out.status.success(),
-        "{name} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A bjca order (it has a seal sample sheet and takes mail-in orders).
 fn bjca_application(channel: &str) -> String {

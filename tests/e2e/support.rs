@@ -320,3 +320,18 @@ pub fn audit_findings(r: &Run) -> Vec<(i64, String)> {
         })
         .collect()
 }
+
+/// Runs a tool we did not write; its stdout, or a failure naming it.
+#[track_caller]
+pub fn tool(name: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(name)
+        .args(args)
+        .output()
+        .expect(name);
+    assert!(
+        out.status.success(),
+        "{name} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -793,21 +793,10 @@ impl TokenSession {
         if let Some(h) = self.secret(label)? {
             return Ok(h);
         }
+        let mut template = master_template(label);
+        template.push(Attribute::ValueLen(32.into()));
         self.session
-            .generate_key(
-                &Mechanism::GenericSecretKeyGen,
-                &[
-                    Attribute::Class(ObjectClass::SECRET_KEY),
-                    Attribute::KeyType(KeyType::GENERIC_SECRET),
-                    Attribute::ValueLen(32.into()),
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Extractable(false),
-                    Attribute::Sign(true),
-                    Attribute::Label(label.as_bytes().to_vec()),
-                ],
-            )
+            .generate_key(&Mechanism::GenericSecretKeyGen, &template)
             .map_err(KeyError::at("C_GenerateKey"))
     }
 
@@ -844,21 +833,7 @@ impl TokenSession {
     ) -> Result<ObjectHandle, KeyError> {
         let (private, _, _) = self.key_pair(unwrapping.as_bytes())?;
         self.session
-            .unwrap_key(
-                &oaep(),
-                private,
-                wrapped,
-                &[
-                    Attribute::Class(ObjectClass::SECRET_KEY),
-                    Attribute::KeyType(KeyType::GENERIC_SECRET),
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Extractable(false),
-                    Attribute::Sign(true),
-                    Attribute::Label(label.as_bytes().to_vec()),
-                ],
-            )
+            .unwrap_key(&oaep(), private, wrapped, &master_template(label))
             .map_err(KeyError::at("C_UnwrapKey"))
     }
 
@@ -880,6 +855,21 @@ impl TokenSession {
             .sign(&Mechanism::Sha256Hmac, key, data)
             .map_err(KeyError::at("C_Sign(HMAC)"))
     }
+}
+
+/// A master secret as the token keeps it, made there or unwrapped into it:
+/// HMAC only, sensitive, never extractable.
+fn master_template(label: &str) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]
 }
 
 /// RSA-OAEP with SHA-1 and MGF1-SHA-1, no label: what every PKCS#11 token

@@ -140,3 +140,15 @@ export function firstScreenShown(): void {
   shown = true;
   void call('ui_ready', {}).catch(() => {});
 }
+
+/** A chosen file's bytes, base64, as the commands take them: the browser
+ * encodes the file itself (no byte-by-byte string). */
+export async function fileBase64(file: File): Promise<string> {
+  const dataUrl = await new Promise<string>((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+  return dataUrl.slice(dataUrl.indexOf(',') + 1);
+}
