@@ -467,3 +467,26 @@ fn openssl(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The gmssl oracle with a public key whose x coordinate starts 0x04,
+/// which gmssl's constructor would cut short (it strips a leading "04" as
+/// if it were the point prefix): a key and signature of the sm2 crate
+/// alone, found by counting secrets until x starts so.
+#[test]
+fn the_gmssl_oracle_takes_a_point_whose_x_starts_with_04() {
+    use sm2::dsa::signature::Signer;
+    let (sk, point) = (1u32..)
+        .find_map(|i| {
+            let mut bytes = [0x11u8; 32];
+            bytes[28..].copy_from_slice(&i.to_be_bytes());
+            let secret = sm2::SecretKey::from_slice(&bytes).ok()?;
+            let sk = sm2::dsa::SigningKey::new(kiosk_keys::SM2_DEFAULT_DISTID, &secret).ok()?;
+            let point = sk.verifying_key().to_sec1_bytes().to_vec();
+            (point[1] == 0x04).then_some((sk, point))
+        })
+        .unwrap();
+    let sig: sm2::dsa::Signature = sk.sign(b"message");
+    let der = sig.to_der();
+    assert_eq!(gmssl_verify(&point, b"message", der.as_bytes()), "True");
+    assert_eq!(gmssl_verify(&point, b"massage", der.as_bytes()), "False");
+}
