@@ -231,11 +231,9 @@ fn a_restore_refuses_the_wrong_key_a_damaged_or_forged_backup_a_newer_program_an
             ],
         )
     };
+    // A refused restore into a new directory leaves no directory at all.
     let nothing_written = |target: &Path| {
-        assert!(
-            !target.join("station.db").exists(),
-            "a refused restore placed a database"
-        );
+        assert!(!target.exists(), "a refused restore left {target:?}");
         let left: Vec<_> = std::fs::read_dir(target.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -311,8 +309,14 @@ fn a_restore_refuses_the_wrong_key_a_damaged_or_forged_backup_a_newer_program_an
     restore(&t, &newer, &identity).refused("newer_schema");
     nothing_written(&t);
 
-    // Never over a station in place.
+    // Never over a station in place, and nothing is left in it.
     restore(&live, &backup, &identity).refused("restore_over_station");
+    let hidden: Vec<_> = std::fs::read_dir(&live)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".backup-"))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
     // And the real one restores.
     let t = d.path().join("t6");
     restore(&t, &backup, &identity).ok();

@@ -437,15 +437,30 @@ pub fn restore(file: &Path, identity_file: &Path, data_dir: &Path) -> Result<Res
             other => damaged(file, other),
         })?;
 
-    let parent = data_dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| AppError::io(parent.display(), e))?;
+    // Staged inside the target (a hidden directory, on the same file
+    // system, so that the files move in by rename even when the data
+    // directory is a mount of its own); the target is removed again if
+    // this restore made it and fails.
+    let created = !data_dir.exists();
+    fs::create_dir_all(data_dir).map_err(|e| AppError::io(data_dir.display(), e))?;
+    let restored = unpack_checked(reader, file, data_dir);
+    if restored.is_err() && created {
+        let _ = fs::remove_dir_all(data_dir);
+    }
+    restored
+}
+
+/// Unpacks the decrypted archive into a staging directory in `data_dir`,
+/// checks it, and moves it into place (see [`restore`]).
+fn unpack_checked(
+    reader: impl Read,
+    file: &Path,
+    data_dir: &Path,
+) -> Result<RestoreSummary, AppError> {
     let staging = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
-        .tempdir_in(parent)
-        .map_err(|e| AppError::io(parent.display(), e))?;
+        .tempdir_in(data_dir)
+        .map_err(|e| AppError::io(data_dir.display(), e))?;
 
     let mut archive = tar::Archive::new(reader);
     let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
@@ -509,7 +524,6 @@ pub fn restore(file: &Path, identity_file: &Path, data_dir: &Path) -> Result<Res
     }
 
     // Everything holds: move it into place.
-    fs::create_dir_all(data_dir).map_err(|e| AppError::io(data_dir.display(), e))?;
     let top: Vec<_> = fs::read_dir(staging.path())
         .map_err(|e| AppError::io(staging.path().display(), e))?
         .collect::<Result<_, _>>()
