@@ -22,7 +22,8 @@ const IDLE_SECONDS: u64 = 20;
 const USCC: &str = "91500000MA5U8K2T0A";
 /// A business licence's QR code that is only a link to the publicity
 /// system: it names no USCC.
-const OPAQUE_LICENCE: &str = "http://sx.gsxt.gov.cn/index.jspx/EntInfo.jspx?id=YmZrbG9xcXVyd3Fzc21zZW9n";
+const OPAQUE_LICENCE: &str =
+    "http://sx.gsxt.gov.cn/index.jspx/EntInfo.jspx?id=YmZrbG9xcXVyd3Fzc21zZW9n";
 
 /// The electronic business licence's link, as its QR code holds it.
 fn licence_link(uscc: &str) -> String {
@@ -506,8 +507,11 @@ pub async fn walk_through(probe: impl FnOnce(&Desktop)) {
     ui.click(".restart").await;
     // The same from a photo of the licence's code at the camera.
     open_new_form(&ui).await;
-    ui.upload("input[name=licence_photo]", &licence_photo(data.path(), USCC))
-        .await;
+    ui.upload(
+        "input[name=licence_photo]",
+        &licence_photo(data.path(), USCC),
+    )
+    .await;
     ui.wait("#prefill-offer[data-source=last-order]").await;
     assert_eq!(ui.value("organization.uscc").await, USCC);
     ui.click(".restart").await;

@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use crate::support::{ctl, file, tool};
 
-
 fn sh(script: &str) -> String {
     tool("sh", &["-c", script])
 }
@@ -62,14 +61,21 @@ fn open_independently(backup: &Path, identity: &Path, into: &Path) -> Value {
     for f in manifest["files"].as_array().unwrap() {
         let path = into.join(f["path"].as_str().unwrap());
         let sum = tool("sha256sum", &[path.to_str().unwrap()]);
-        assert_eq!(sum.split_whitespace().next(), f["sha256"].as_str(), "{path:?}");
+        assert_eq!(
+            sum.split_whitespace().next(),
+            f["sha256"].as_str(),
+            "{path:?}"
+        );
     }
     let db = into.join("station.db");
     assert_eq!(
         tool("sqlite3", &[db.to_str().unwrap(), "PRAGMA integrity_check"]).trim(),
         "ok"
     );
-    let outbox = tool("sqlite3", &[db.to_str().unwrap(), "SELECT max(seq) FROM outbox"]);
+    let outbox = tool(
+        "sqlite3",
+        &[db.to_str().unwrap(), "SELECT max(seq) FROM outbox"],
+    );
     assert_eq!(outbox.trim(), manifest["outbox_head"].to_string());
     manifest
 }
@@ -108,7 +114,11 @@ fn a_backup_taken_while_orders_are_written_restores_a_station_whose_trail_verifi
     // The demo station: keyed audit trail, its tokens under its directory.
     ctl(&live, &["demo"]).ok();
     let (identity, public) = operator_key(d.path(), "operator");
-    file(&live, "backup-recipients.txt", &format!("# operator\n{public}\n"));
+    file(
+        &live,
+        "backup-recipients.txt",
+        &format!("# operator\n{public}\n"),
+    );
 
     // A clerk writes orders without pause while three backups are taken.
     let (clerk, _, _, secret) = kiosk_app::demo::DEMO_ACCOUNTS[0];
@@ -209,9 +219,12 @@ fn a_restore_refuses_the_wrong_key_a_damaged_or_forged_backup_a_newer_program_an
     ctl(&live, &["order", "create", app.to_str().unwrap()]).ok();
 
     // No recipient, or a line that is no public key: nothing is written.
-    ctl(&live, &["backup", "create", "--to", out.to_str().unwrap()])
-        .refused("no_backup_recipient");
-    file(&live, "backup-recipients.txt", "AGE-SECRET-KEY-1NOTAPUBLICKEY\n");
+    ctl(&live, &["backup", "create", "--to", out.to_str().unwrap()]).refused("no_backup_recipient");
+    file(
+        &live,
+        "backup-recipients.txt",
+        "AGE-SECRET-KEY-1NOTAPUBLICKEY\n",
+    );
     ctl(&live, &["backup", "create", "--to", out.to_str().unwrap()])
         .refused("bad_backup_recipient");
     assert!(!out.exists() || backups(&out).is_empty());
@@ -287,7 +300,10 @@ fn a_restore_refuses_the_wrong_key_a_damaged_or_forged_backup_a_newer_program_an
     let y = d.path().join("y");
     open_independently(&backup, &identity, &y);
     let db = y.join("station.db");
-    tool("sqlite3", &[db.to_str().unwrap(), "PRAGMA user_version = 9999"]);
+    tool(
+        "sqlite3",
+        &[db.to_str().unwrap(), "PRAGMA user_version = 9999"],
+    );
     let mut m: Value =
         serde_json::from_str(&std::fs::read_to_string(y.join("manifest.json")).unwrap()).unwrap();
     let sum = tool("sha256sum", &[db.to_str().unwrap()]);
@@ -324,10 +340,25 @@ fn a_restore_refuses_the_wrong_key_a_damaged_or_forged_backup_a_newer_program_an
 
     // The nightly timer keeps the newest few of this station's backups and
     // leaves anything else in the directory alone.
-    let other = file(&out, "kiosk-station-another-20260101T000000.000Z.tar.age", "x");
+    let other = file(
+        &out,
+        "kiosk-station-another-20260101T000000.000Z.tar.age",
+        "x",
+    );
     let mut last = String::new();
     for _ in 0..3 {
-        let b = ctl(&live, &["backup", "create", "--to", out.to_str().unwrap(), "--keep", "2"]).ok();
+        let b = ctl(
+            &live,
+            &[
+                "backup",
+                "create",
+                "--to",
+                out.to_str().unwrap(),
+                "--keep",
+                "2",
+            ],
+        )
+        .ok();
         last = b["file"].as_str().unwrap().to_string();
     }
     let left = backups(&out);

@@ -28,7 +28,6 @@ fn ctl_cups(dir: &Path, cups: &str, args: &[&str]) -> Run {
     run(cmd)
 }
 
-
 /// A bjca order (it has a seal sample sheet and takes mail-in orders).
 fn bjca_application(channel: &str) -> String {
     let mut v: Value = serde_json::from_str(&application_with("/provider", json!("bjca"))).unwrap();
@@ -160,8 +159,11 @@ fn every_document_carries_the_order_and_passes_the_pdf_tools() {
         number
     );
     // The form's code is no business licence: it names no USCC.
-    ctl(d.path(), &["scan", "licence", "--file", page.to_str().unwrap()])
-        .refused("licence_code_without_uscc");
+    ctl(
+        d.path(),
+        &["scan", "licence", "--file", page.to_str().unwrap()],
+    )
+    .refused("licence_code_without_uscc");
     // A counter order has no letter of authorisation.
     let d2 = tempfile::tempdir().unwrap();
     let counter = create(d2.path(), &bjca_application("counter"));
@@ -409,7 +411,10 @@ fn printing_through_cups_completes_and_printer_trouble_is_told() {
 /// turned a little and saved as a JPEG by netpbm.
 fn licence_photo(dir: &Path, text: &str) -> PathBuf {
     let png = dir.join("licence-code.png");
-    tool("qrencode", &["-s", "8", "-m", "6", "-o", png.to_str().unwrap(), text]);
+    tool(
+        "qrencode",
+        &["-s", "8", "-m", "6", "-o", png.to_str().unwrap(), text],
+    );
     let jpg = dir.join("licence-photo.jpg");
     let script = format!(
         "pngtopnm {} | pnmrotate 7 | pnmtojpeg --quality=85 > {}",
@@ -433,13 +438,20 @@ fn a_business_licence_qr_code_gives_its_uscc_scanned_or_photographed() {
     assert_eq!(j["uscc"], uscc);
     // Photographed.
     let photo = licence_photo(d.path(), &link);
-    let j = ctl(d.path(), &["scan", "licence", "--file", photo.to_str().unwrap()]).ok();
+    let j = ctl(
+        d.path(),
+        &["scan", "licence", "--file", photo.to_str().unwrap()],
+    )
+    .ok();
     assert_eq!(j["uscc"], uscc);
     // A code that is only a link to the publicity system names no USCC.
     let opaque = "http://sx.gsxt.gov.cn/index.jspx/EntInfo.jspx?id=YmZrbG9xcXVyd3Fzc21zZW9n";
     let r = ctl(d.path(), &["scan", "licence", opaque]).refused("licence_code_without_uscc");
     let said = r["error"].to_string();
-    assert!(said.contains("organization.uscc") && said.contains("手动输入"), "{said}");
+    assert!(
+        said.contains("organization.uscc") && said.contains("手动输入"),
+        "{said}"
+    );
     // A mistyped check character is not a USCC either.
     ctl(d.path(), &["scan", "licence", "uniscid=91500000MA5U8K2T0B"])
         .refused("licence_code_without_uscc");
@@ -447,10 +459,16 @@ fn a_business_licence_qr_code_gives_its_uscc_scanned_or_photographed() {
     let blank = d.path().join("blank.jpg");
     tool(
         "sh",
-        &["-c", &format!("pbmmake -white 400 300 | pnmtojpeg > {}", blank.display())],
+        &[
+            "-c",
+            &format!("pbmmake -white 400 300 | pnmtojpeg > {}", blank.display()),
+        ],
     );
-    ctl(d.path(), &["scan", "licence", "--file", blank.to_str().unwrap()])
-        .refused("no_licence_code");
+    ctl(
+        d.path(),
+        &["scan", "licence", "--file", blank.to_str().unwrap()],
+    )
+    .refused("no_licence_code");
     // Nothing was written: reading a licence keeps no database.
     assert!(!d.path().join("station.db").exists());
 }

@@ -10,7 +10,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 #[track_caller]
@@ -69,9 +72,16 @@ impl Root {
         std::fs::copy("/etc/hosts", path.join("etc/hosts")).unwrap();
         for conf in std::fs::read_dir("/etc/apt/apt.conf.d").unwrap() {
             let conf = conf.unwrap().path();
-            if conf.file_name().is_some_and(|n| n.to_string_lossy().starts_with("99")) {
-                std::fs::copy(&conf, path.join("etc/apt/apt.conf.d").join(conf.file_name().unwrap()))
-                    .unwrap();
+            if conf
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("99"))
+            {
+                std::fs::copy(
+                    &conf,
+                    path.join("etc/apt/apt.conf.d")
+                        .join(conf.file_name().unwrap()),
+                )
+                .unwrap();
             }
         }
         Root {
@@ -163,7 +173,10 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
         "etc/systemd/system/graphical.target.wants/kiosk-app.service",
         "etc/systemd/system/multi-user.target.wants/central.service",
     ] {
-        assert!(root.path.join(link).symlink_metadata().is_ok(), "{link} not enabled");
+        assert!(
+            root.path.join(link).symlink_metadata().is_ok(),
+            "{link} not enabled"
+        );
     }
     let units: Vec<String> = std::fs::read_dir(root.path.join("lib/systemd/system"))
         .unwrap()
@@ -174,10 +187,7 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
     assert_eq!(units.len(), 10, "{units:?}");
     let mut verify = vec!["systemd-analyze", "verify"];
     verify.extend(units.iter().map(String::as_str));
-    let out = root
-        .chroot(&verify)
-        .output()
-        .expect("systemd-analyze");
+    let out = root.chroot(&verify).output().expect("systemd-analyze");
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -187,8 +197,16 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
 
     // The station runs as its user in its directory.
     let v = root.run(&[
-        "runuser", "-u", "kiosk", "--", "kioskctl", "--json", "--data-dir",
-        "/var/lib/kiosk-station", "audit", "verify",
+        "runuser",
+        "-u",
+        "kiosk",
+        "--",
+        "kioskctl",
+        "--json",
+        "--data-dir",
+        "/var/lib/kiosk-station",
+        "audit",
+        "verify",
     ]);
     assert!(v.contains("\"ok\":true"), "{v}");
     let db = root.run(&["stat", "-c", "%U %a", "/var/lib/kiosk-station/station.db"]);
@@ -197,7 +215,11 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
     // An upgrade backs the station up first (with the old program), then
     // installs; going back is refused with the way back named.
     let key = debs.path().join("operator.key");
-    let keygen = Command::new("age-keygen").arg("-o").arg(&key).output().unwrap();
+    let keygen = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .unwrap();
     let public = String::from_utf8_lossy(&keygen.stderr)
         .split_whitespace()
         .find(|w| w.starts_with("age1"))
@@ -211,11 +233,17 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
     let next = root.put(&station_next);
     root.run(&["dpkg", "-i", &next]);
     let backups = root.run(&["ls", "/var/backups/kiosk-station"]);
-    assert!(backups.contains(".tar.age"), "no backup before the upgrade: {backups}");
+    assert!(
+        backups.contains(".tar.age"),
+        "no backup before the upgrade: {backups}"
+    );
     let back = root.chroot(&["dpkg", "-i", &s]).output().unwrap();
     assert!(!back.status.success(), "a downgrade went through");
     let said = String::from_utf8_lossy(&back.stderr);
-    assert!(said.contains("降级") && said.contains("backup restore"), "{said}");
+    assert!(
+        said.contains("降级") && said.contains("backup restore"),
+        "{said}"
+    );
     let version = root.run(&["dpkg-query", "-W", "-f=${Version}", "kiosk-station"]);
     assert_eq!(version, "0.1.1");
 
@@ -226,11 +254,29 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
     root.mount(&["-t", "tmpfs", "-o", "mode=1777", "tmpfs"], "dev/shm");
     root.mount(&["--bind", "/sys"], "sys");
     root.mount(&["-t", "tmpfs", "tmpfs"], "run");
-    root.run(&["install", "-d", "-m", "0700", "-o", "kiosk", "-g", "kiosk", "/run/kiosk"]);
+    root.run(&[
+        "install",
+        "-d",
+        "-m",
+        "0700",
+        "-o",
+        "kiosk",
+        "-g",
+        "kiosk",
+        "/run/kiosk",
+    ]);
     let session = [
-        "runuser", "-u", "kiosk", "--", "env", "XDG_RUNTIME_DIR=/run/kiosk",
-        "WLR_BACKENDS=headless", "WLR_RENDERER=pixman", "WLR_LIBINPUT_NO_DEVICES=1",
-        "KIOSK_DEMO=1", "KIOSK_DATA_DIR=/tmp/demo",
+        "runuser",
+        "-u",
+        "kiosk",
+        "--",
+        "env",
+        "XDG_RUNTIME_DIR=/run/kiosk",
+        "WLR_BACKENDS=headless",
+        "WLR_RENDERER=pixman",
+        "WLR_LIBINPUT_NO_DEVICES=1",
+        "KIOSK_DEMO=1",
+        "KIOSK_DATA_DIR=/tmp/demo",
     ];
     let mut cage_args = session.to_vec();
     cage_args.extend(["cage", "-d", "--", "kiosk-station"]);

@@ -16,7 +16,9 @@ use kiosk_e2e::pg::Postgres;
 use kiosk_e2e::proxy::{Fault, Proxy};
 use serde_json::Value;
 
-use crate::keys::{application, bare_station, central_signs, production_station, production_station_with, Hsm};
+use crate::keys::{
+    application, bare_station, central_signs, production_station, production_station_with, Hsm,
+};
 use crate::support::{run, Run};
 
 struct Rig {
@@ -38,7 +40,11 @@ impl Rig {
             ))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         hex::decode(String::from_utf8_lossy(&out.stdout).trim()).unwrap()
     }
 
@@ -1647,7 +1653,11 @@ fn a_station_restored_from_its_newest_backup_syncs_on_and_a_stale_one_is_stopped
     let rig = Rig::new(300);
     rig.register(&h);
     let (identity, public) = crate::backup::operator_key(h.dir.path(), "operator");
-    std::fs::write(h.data().join("backup-recipients.txt"), format!("{public}\n")).unwrap();
+    std::fs::write(
+        h.data().join("backup-recipients.txt"),
+        format!("{public}\n"),
+    )
+    .unwrap();
     let out = h.dir.path().join("backups");
     let backup = || {
         h.ctl(&["backup", "create", "--to", out.to_str().unwrap()])
@@ -1675,7 +1685,10 @@ fn a_station_restored_from_its_newest_backup_syncs_on_and_a_stale_one_is_stopped
     // And goes on: the next order's records follow.
     burst(&h, 1);
     let s = rig.sync(&h).ok();
-    assert!(s["sync"]["committed_seq"].as_i64().unwrap() > local_head, "{s}");
+    assert!(
+        s["sync"]["committed_seq"].as_i64().unwrap() > local_head,
+        "{s}"
+    );
 
     // A backup older than what the central holds: the restored station
     // stops before sending anything and says why, in both languages.
@@ -1691,7 +1704,12 @@ fn a_station_restored_from_its_newest_backup_syncs_on_and_a_stale_one_is_stopped
 /// `ca master-request`, `central station master`, `ca master-import`.
 fn provision_master(rig: &Rig, h: &Hsm) -> Value {
     let req = h.boss(&["ca", "master-request"], &[]).ok();
-    let wrapped = rig.admin(&["station", "master", "--request", req["request"].as_str().unwrap()]);
+    let wrapped = rig.admin(&[
+        "station",
+        "master",
+        "--request",
+        req["request"].as_str().unwrap(),
+    ]);
     let file = h.dir.path().join("master.json");
     std::fs::write(&file, wrapped.to_string()).unwrap();
     h.boss(&["ca", "master-import", file.to_str().unwrap()], &[])
@@ -1706,16 +1724,26 @@ fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_
         provision_master(&rig, h);
     });
     let bundle = central_signs(&central_dir, &csr, "1825", "bundle.pem");
-    a.boss(&["ca", "import", bundle.to_str().unwrap()], &[]).ok();
+    a.boss(&["ca", "import", bundle.to_str().unwrap()], &[])
+        .ok();
     let station = rig.register(&a);
     let (key, issued) = a.issued_key();
     let cert = issued["certificate_serial"].as_str().unwrap().to_string();
     // The night's sync (it seals the trail with A's sub-CA), then the backup.
     rig.sync(&a).ok();
     let (identity, public) = crate::backup::operator_key(a.dir.path(), "operator");
-    std::fs::write(a.data().join("backup-recipients.txt"), format!("{public}\n")).unwrap();
+    std::fs::write(
+        a.data().join("backup-recipients.txt"),
+        format!("{public}\n"),
+    )
+    .unwrap();
     let backup = a
-        .ctl(&["backup", "create", "--to", a.dir.path().join("backups").to_str().unwrap()])
+        .ctl(&[
+            "backup",
+            "create",
+            "--to",
+            a.dir.path().join("backups").to_str().unwrap(),
+        ])
         .ok()["file"]
         .as_str()
         .unwrap()
@@ -1739,7 +1767,10 @@ fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_
         let object = std::fs::read(token.join("token.object")).unwrap_or_default();
         let own = object.windows(13).any(|w| w == b"kiosk-station");
         if !own {
-            copy_dir(&token, &b.dir.path().join("tokens").join(token.file_name().unwrap()));
+            copy_dir(
+                &token,
+                &b.dir.path().join("tokens").join(token.file_name().unwrap()),
+            );
         }
     }
     // Without the master, B's token cannot key or check A's trail.
@@ -1750,11 +1781,17 @@ fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_
     // the central wraps another station's master for B's token.
     let req = b.boss(&["ca", "master-request"], &[]).ok();
     let req_file = req["request"].as_str().unwrap().to_string();
-    let mut forged: Value = serde_json::from_str(&std::fs::read_to_string(&req_file).unwrap()).unwrap();
+    let mut forged: Value =
+        serde_json::from_str(&std::fs::read_to_string(&req_file).unwrap()).unwrap();
     forged["station_id"] = "another-station".into();
     let forged_req = b.dir.path().join("forged-request.json");
     std::fs::write(&forged_req, forged.to_string()).unwrap();
-    let mut other = rig.admin(&["station", "master", "--request", forged_req.to_str().unwrap()]);
+    let mut other = rig.admin(&[
+        "station",
+        "master",
+        "--request",
+        forged_req.to_str().unwrap(),
+    ]);
     other["station_id"] = b.station_id().into();
     let other_file = b.dir.path().join("other-master.json");
     std::fs::write(&other_file, other.to_string()).unwrap();
@@ -1769,12 +1806,22 @@ fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_
     b.boss(&["ca", "master-import", lying_file.to_str().unwrap()], &[])
         .refused("master_does_not_fit");
     // A's master, wrapped for A's token, cannot be unwrapped by B's.
-    b.boss(&["ca", "master-import", a.dir.path().join("master.json").to_str().unwrap()], &[])
-        .refused("master_not_for_this_token");
+    b.boss(
+        &[
+            "ca",
+            "master-import",
+            a.dir.path().join("master.json").to_str().unwrap(),
+        ],
+        &[],
+    )
+    .refused("master_not_for_this_token");
 
     // The real one: B's token unwraps A's master, A's trail verifies with it.
     let imported = provision_master(&rig, &b);
-    assert!(imported["keyed_rows_verified"].as_i64().unwrap() > 0, "{imported}");
+    assert!(
+        imported["keyed_rows_verified"].as_i64().unwrap() > 0,
+        "{imported}"
+    );
     let after = b.ctl(&["audit", "verify"]).ok();
     assert_eq!(after["ok"], true, "{after}");
     assert_eq!(after["keys_checked"], true, "{after}");
@@ -1785,7 +1832,8 @@ fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(b.ctl(&["audit", "verify"]).ok()["ok"], true);
     // A second master is never imported over the first.
-    b.boss(&["ca", "master-request"], &[]).refused("master_present");
+    b.boss(&["ca", "master-request"], &[])
+        .refused("master_present");
 
     // Re-certification: B's own sub-CA key, signed by the central and
     // registered for the station. A's seals still verify (A's sub-CA is in
@@ -1796,8 +1844,16 @@ fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_
         .unwrap()
         .to_string();
     let bundle_b = central_signs(&central_dir, &csr_b, "1825", "bundle-b.pem");
-    rig.admin(&["station", "certificate", "--id", &station, "--chain", bundle_b.to_str().unwrap()]);
-    b.boss(&["ca", "import", bundle_b.to_str().unwrap()], &[]).ok();
+    rig.admin(&[
+        "station",
+        "certificate",
+        "--id",
+        &station,
+        "--chain",
+        bundle_b.to_str().unwrap(),
+    ]);
+    b.boss(&["ca", "import", bundle_b.to_str().unwrap()], &[])
+        .ok();
     let v = b.ctl(&["audit", "verify"]).ok();
     assert_eq!(v["ok"], true, "{v}");
     assert!(v["seals"].as_i64().unwrap() > 0, "{v}");
@@ -1805,7 +1861,11 @@ fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_
     assert_eq!(shown["provenance"]["verified"], true, "{shown}");
     let s = rig.sync(&b).ok();
     assert_eq!(s["sync"]["pending"], 0, "{s}");
-    assert_eq!(s["sync"]["committed_seq"].as_i64().unwrap() as usize, outbox(&b).len(), "{s}");
+    assert_eq!(
+        s["sync"]["committed_seq"].as_i64().unwrap() as usize,
+        outbox(&b).len(),
+        "{s}"
+    );
 }
 
 /// What a lying central sends: a master of its own making, wrapped for the
@@ -1828,13 +1888,19 @@ fn lying_master(rig: &Rig, request: &str, station: &str) -> Value {
         .spawn()
         .and_then(|mut c| {
             use std::io::Write;
-            c.stdin.take().unwrap().write_all(format!("kiosk-master-check:{station}").as_bytes())?;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(format!("kiosk-master-check:{station}").as_bytes())?;
             c.wait_with_output()
         })
         .unwrap();
     assert!(check.status.success());
     w["station_id"] = station.into();
-    w["check"] = String::from_utf8_lossy(&check.stdout).trim().to_ascii_lowercase().into();
+    w["check"] = String::from_utf8_lossy(&check.stdout)
+        .trim()
+        .to_ascii_lowercase()
+        .into();
     w
 }
 

@@ -212,7 +212,8 @@ pub fn tls_init(hosts: &[String], out: &Path) -> Result<()> {
 pub async fn station_master(pool: &Pool, clock: &Clock, request: &Path) -> Result<Value> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let text = std::fs::read(request).with_context(|| format!("cannot read {}", request.display()))?;
+    let text =
+        std::fs::read(request).with_context(|| format!("cannot read {}", request.display()))?;
     let req: Value = serde_json::from_slice(&text).context("the master request is not JSON")?;
     let field = |k: &str| -> Result<String> {
         req[k]
@@ -242,7 +243,10 @@ pub async fn station_master(pool: &Pool, clock: &Clock, request: &Path) -> Resul
     )
     .await?;
     let master: Vec<u8> = tx
-        .query_one("SELECT master FROM station_masters WHERE station_id = $1", &[&station])
+        .query_one(
+            "SELECT master FROM station_masters WHERE station_id = $1",
+            &[&station],
+        )
         .await?
         .get(0);
     fresh.fill(0);

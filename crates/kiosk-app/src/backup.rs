@@ -115,7 +115,10 @@ fn damaged(file: &Path, what: impl std::fmt::Display) -> AppError {
             "请改用另一份备份；本次未写入任何数据",
         )
         .en(
-            format!("the backup {} is damaged or was altered: {what}", file.display()),
+            format!(
+                "the backup {} is damaged or was altered: {what}",
+                file.display()
+            ),
             "restore another backup; nothing was written",
         )
         .into()
@@ -208,7 +211,9 @@ fn files_to_copy(dir: &Path) -> Result<Vec<String>, AppError> {
                 continue;
             }
             let path = rel.join(name);
-            let kind = entry.file_type().map_err(|e| AppError::io(path.display(), e))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| AppError::io(path.display(), e))?;
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() && !name.ends_with(".partial") {
@@ -276,10 +281,9 @@ impl Station {
                 .open(&partial)
                 .map_err(|e| AppError::io(partial.display(), e))?
         };
-        let encryptor = age::Encryptor::with_recipients(
-            recipients.iter().map(|r| r as &dyn age::Recipient),
-        )
-        .map_err(|e| AppError::Corrupt(format!("backup encryption: {e}")))?;
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| AppError::Corrupt(format!("backup encryption: {e}")))?;
         let io_err = |e: io::Error| AppError::io(partial.display(), e);
         let sealed = encryptor.wrap_output(BufWriter::new(out)).map_err(io_err)?;
         let mut tar = tar::Builder::new(sealed);
@@ -287,15 +291,21 @@ impl Station {
         let mut files = Vec::new();
         // The database first, streamed from the private copy.
         {
-            let bytes = fs::metadata(&db_copy).map_err(|e| AppError::io(db_copy.display(), e))?.len();
+            let bytes = fs::metadata(&db_copy)
+                .map_err(|e| AppError::io(db_copy.display(), e))?
+                .len();
             let mut src = Hashing::new(
-                File::open(&db_copy).map_err(|e| AppError::io(db_copy.display(), e))?.take(bytes),
+                File::open(&db_copy)
+                    .map_err(|e| AppError::io(db_copy.display(), e))?
+                    .take(bytes),
             );
             tar.append_data(&mut tar_header(bytes), DB_FILE, &mut src)
                 .map_err(io_err)?;
             let (n, sha256) = src.done();
             if n != bytes {
-                return Err(AppError::Corrupt("the database copy changed while it was read".into()));
+                return Err(AppError::Corrupt(
+                    "the database copy changed while it was read".into(),
+                ));
             }
             files.push(ManifestFile {
                 path: DB_FILE.into(),
@@ -313,8 +323,12 @@ impl Station {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(AppError::io(path.display(), e)),
             };
-            tar.append_data(&mut tar_header(content.len() as u64), &rel, content.as_slice())
-                .map_err(io_err)?;
+            tar.append_data(
+                &mut tar_header(content.len() as u64),
+                &rel,
+                content.as_slice(),
+            )
+            .map_err(io_err)?;
             files.push(ManifestFile {
                 path: rel,
                 bytes: content.len() as u64,
@@ -333,8 +347,12 @@ impl Station {
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| AppError::Corrupt(format!("manifest: {e}")))?;
-        tar.append_data(&mut tar_header(json.len() as u64), MANIFEST, json.as_slice())
-            .map_err(io_err)?;
+        tar.append_data(
+            &mut tar_header(json.len() as u64),
+            MANIFEST,
+            json.as_slice(),
+        )
+        .map_err(io_err)?;
         let sealed = tar.into_inner().map_err(io_err)?;
         let out = sealed.finish().map_err(io_err)?;
         let out = out.into_inner().map_err(|e| io_err(e.into_error()))?;
@@ -344,7 +362,9 @@ impl Station {
         if let Ok(d) = File::open(to_dir) {
             let _ = d.sync_all();
         }
-        let bytes = fs::metadata(&file).map_err(|e| AppError::io(file.display(), e))?.len();
+        let bytes = fs::metadata(&file)
+            .map_err(|e| AppError::io(file.display(), e))?
+            .len();
         Ok(BackupSummary {
             file,
             bytes,
@@ -392,7 +412,11 @@ fn inside(rel: &Path) -> bool {
 /// (it may hold the station's token store, moved to the new machine),
 /// opening it with the age identity in `identity_file`. Nothing is placed
 /// in `data_dir` unless every check holds.
-pub fn restore(file: &Path, identity_file: &Path, data_dir: &Path) -> Result<RestoreSummary, AppError> {
+pub fn restore(
+    file: &Path,
+    identity_file: &Path,
+    data_dir: &Path,
+) -> Result<RestoreSummary, AppError> {
     if data_dir.join(DB_FILE).exists() {
         return Err(refusal("data_dir", "数据目录", "restore_over_station")
             .zh(
@@ -406,7 +430,10 @@ pub fn restore(file: &Path, identity_file: &Path, data_dir: &Path) -> Result<Res
             .into());
     }
     let identities = age::IdentityFile::from_file(identity_file.display().to_string())
-        .and_then(|f| f.into_identities().map_err(|e| io::Error::other(e.to_string())))
+        .and_then(|f| {
+            f.into_identities()
+                .map_err(|e| io::Error::other(e.to_string()))
+        })
         .map_err(|e| -> AppError {
             refusal("identity", "备份私钥", "bad_backup_identity")
                 .zh(
@@ -414,7 +441,10 @@ pub fn restore(file: &Path, identity_file: &Path, data_dir: &Path) -> Result<Res
                     "请使用运维人员保管的 age 私钥文件（AGE-SECRET-KEY-…）",
                 )
                 .en(
-                    format!("the backup identity {} cannot be read ({e})", identity_file.display()),
+                    format!(
+                        "the backup identity {} cannot be read ({e})",
+                        identity_file.display()
+                    ),
                     "use the age identity file (AGE-SECRET-KEY-…) the operator keeps",
                 )
                 .into()
@@ -471,7 +501,13 @@ fn unpack_checked(
             let mut entry = entry.map_err(|e| damaged(file, e))?;
             let rel = entry.path().map_err(|e| damaged(file, e))?.into_owned();
             if entry.header().entry_type() != tar::EntryType::Regular || !inside(&rel) {
-                return Err(damaged(file, format!("entry {} is not a plain file inside the archive", rel.display())));
+                return Err(damaged(
+                    file,
+                    format!(
+                        "entry {} is not a plain file inside the archive",
+                        rel.display()
+                    ),
+                ));
             }
             let name = rel.to_string_lossy().replace('\\', "/");
             if name == MANIFEST {
@@ -487,7 +523,8 @@ fn unpack_checked(
             let mut out = File::create(&dest).map_err(|e| AppError::io(dest.display(), e))?;
             let mut src = Hashing::new(&mut entry);
             io::copy(&mut src, &mut out).map_err(|e| damaged(file, e))?;
-            out.sync_all().map_err(|e| AppError::io(dest.display(), e))?;
+            out.sync_all()
+                .map_err(|e| AppError::io(dest.display(), e))?;
             if seen.insert(name.clone(), src.done()).is_some() {
                 return Err(damaged(file, format!("{name} appears twice")));
             }
@@ -509,12 +546,16 @@ fn unpack_checked(
             .chain(seen.keys())
             .filter(|k| listed.get(*k) != seen.get(*k))
             .collect();
-        return Err(damaged(file, format!("files differ from its manifest: {differ:?}")));
+        return Err(damaged(
+            file,
+            format!("files differ from its manifest: {differ:?}"),
+        ));
     }
     let db = staging.path().join(DB_FILE);
     {
         // A newer program's database is refused here (StoreError::NewerSchema).
-        let store = Store::open_read_only(&db)?.ok_or_else(|| damaged(file, "it holds no database"))?;
+        let store =
+            Store::open_read_only(&db)?.ok_or_else(|| damaged(file, "it holds no database"))?;
         if store.station_id() != manifest.station_id {
             return Err(damaged(file, "its database is another station's"));
         }

@@ -147,7 +147,10 @@ mod tests {
             .unwrap();
         let o = &order.application.organization;
         assert_eq!(
-            (offered.name.as_str(), offered.legal_representative.as_deref()),
+            (
+                offered.name.as_str(),
+                offered.legal_representative.as_deref()
+            ),
             (o.name.as_str(), Some(o.legal_representative.as_str()))
         );
         assert_eq!(

@@ -139,9 +139,11 @@ impl Store {
 
     /// The first audit row that carries a keyed value, if any.
     pub fn first_keyed_audit_row(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT min(seq) FROM audit WHERE mac IS NOT NULL", [], |r| r.get(0))?)
+        Ok(self.conn.query_row(
+            "SELECT min(seq) FROM audit WHERE mac IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Checks every row's keyed value (see [`crate::AuditKey`]) with the

@@ -87,12 +87,16 @@ impl Store {
 
     /// `PRAGMA user_version`: the schema this database is at.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
     /// Whether SQLite's `PRAGMA integrity_check` finds nothing wrong.
     pub fn integrity_ok(&self) -> Result<bool, StoreError> {
-        let said: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        let said: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         Ok(said == "ok")
     }
 

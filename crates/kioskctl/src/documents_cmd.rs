@@ -193,7 +193,8 @@ pub fn scan(cmd: ScanCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Out
         ScanCmd::Licence { text, file } => {
             let uscc = match (text, file) {
                 (_, Some(file)) => {
-                    let bytes = std::fs::read(&file).map_err(|e| AppError::io(file.display(), e))?;
+                    let bytes =
+                        std::fs::read(&file).map_err(|e| AppError::io(file.display(), e))?;
                     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("photo");
                     kiosk_app::licence_uscc_in_picture(name, &bytes)?
                 }

@@ -38,7 +38,10 @@ pub fn ca(cmd: CaCmd, open: Open<'_>, signed_in: SignedIn<'_>) -> Result<Output,
             let (path, r) = st.master_request(&cfg, &by)?;
             Output::ok(
                 json!({ "request": path, "station_id": r.station_id, "token_serial": r.token_serial }),
-                format!("主密钥申请已写入 {}，请交中心运维用 central station master 处理", path.display()),
+                format!(
+                    "主密钥申请已写入 {}，请交中心运维用 central station master 处理",
+                    path.display()
+                ),
             )
         }
         CaCmd::MasterImport { file } => {

@@ -128,16 +128,34 @@ impl Station {
         let w: WrappedMaster = serde_json::from_slice(&text).map_err(|e| {
             refuse(
                 "master_unreadable",
-                (format!("{} 不是中心签发的主密钥文件（{e}）", file.display()), "请使用中心 central station master 生成的文件"),
-                (format!("{} is not a master file from the central ({e})", file.display()), "use the file `central station master` wrote"),
+                (
+                    format!("{} 不是中心签发的主密钥文件（{e}）", file.display()),
+                    "请使用中心 central station master 生成的文件",
+                ),
+                (
+                    format!(
+                        "{} is not a master file from the central ({e})",
+                        file.display()
+                    ),
+                    "use the file `central station master` wrote",
+                ),
             )
         })?;
         let station = self.station_id().to_string();
         if w.station_id != station {
             return Err(refuse(
                 "master_for_another_station",
-                (format!("该主密钥属于工作站 {}，本站是 {station}", w.station_id), "请向中心申请本站的主密钥"),
-                (format!("the master is station {}'s; this is station {station}", w.station_id), "ask the central for this station's master"),
+                (
+                    format!("该主密钥属于工作站 {}，本站是 {station}", w.station_id),
+                    "请向中心申请本站的主密钥",
+                ),
+                (
+                    format!(
+                        "the master is station {}'s; this is station {station}",
+                        w.station_id
+                    ),
+                    "ask the central for this station's master",
+                ),
             ));
         }
         let s = self.station_session(cfg)?;
@@ -158,12 +176,20 @@ impl Station {
             let _ = s.destroy(master);
             e
         };
-        let check = s.hmac(master, check_text(&station).as_bytes()).map_err(|e| discard(e.into()))?;
+        let check = s
+            .hmac(master, check_text(&station).as_bytes())
+            .map_err(|e| discard(e.into()))?;
         if !hex::encode(check).eq_ignore_ascii_case(w.check.trim()) {
             return Err(discard(refuse(
                 "master_check_failed",
-                ("主密钥的校验值与中心给出的不符，已丢弃".into(), "请向中心重新申请；如再次出现，请联系中心核查"),
-                ("the master's check value differs from the central's; it was discarded".into(), "ask the central again; if it happens again, have the central looked into"),
+                (
+                    "主密钥的校验值与中心给出的不符，已丢弃".into(),
+                    "请向中心重新申请；如再次出现，请联系中心核查",
+                ),
+                (
+                    "the master's check value differs from the central's; it was discarded".into(),
+                    "ask the central again; if it happens again, have the central looked into",
+                ),
             )));
         }
         // The trail restored from the backup must be this master's.
@@ -171,7 +197,11 @@ impl Station {
             crate::audit::restore_keyed_from(&s, first).map_err(discard)?;
         }
         let report = self.verify_audit(Some(cfg)).map_err(discard)?;
-        let forged = report.findings.iter().filter(|f| f.kind == "forged").count();
+        let forged = report
+            .findings
+            .iter()
+            .filter(|f| f.kind == "forged")
+            .count();
         if forged > 0 {
             if let Ok(objs) = s.find(kiosk_keys::ObjectClass::DATA, "audit-keyed-from") {
                 for o in objs {

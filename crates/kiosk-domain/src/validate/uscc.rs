@@ -262,7 +262,11 @@ mod tests {
             format!("{VALID}"),
         ];
         for text in shapes {
-            assert_eq!(uscc_in_licence_code(&text).unwrap().as_str(), VALID, "{text}");
+            assert_eq!(
+                uscc_in_licence_code(&text).unwrap().as_str(),
+                VALID,
+                "{text}"
+            );
         }
     }
 
@@ -280,7 +284,11 @@ mod tests {
         let two = format!("{VALID} 91500000MA5U8K2T0A");
         let r = uscc_in_licence_code(&two).unwrap_err();
         assert_eq!(r.code, "licence_code_ambiguous");
-        assert!(r.problem_zh.contains("91500000MA5U8K2T0A"), "{}", r.problem_zh);
+        assert!(
+            r.problem_zh.contains("91500000MA5U8K2T0A"),
+            "{}",
+            r.problem_zh
+        );
     }
 
     #[test]
