@@ -325,6 +325,32 @@ fn a_restore_refuses_the_wrong_key_a_damaged_or_forged_backup_a_newer_program_an
     restore(&t, &newer, &identity).refused("newer_schema");
     nothing_written(&t);
 
+    // Archives made by hand to write outside the data directory: an entry
+    // climbing out with "..", and a symbolic link. Refused, nothing written.
+    for (name, script) in [
+        ("climb", "i = tarfile.TarInfo('../escaped'); i.size = 1; t.addfile(i, io.BytesIO(b'x'))"),
+        ("link", "i = tarfile.TarInfo('ca'); i.type = tarfile.SYMTYPE; i.linkname = '/etc'; t.addfile(i)"),
+    ] {
+        let tar = d.path().join(format!("{name}.tar"));
+        tool(
+            "python3",
+            &[
+                "-c",
+                &format!("import io, sys, tarfile\nt = tarfile.open(sys.argv[1], 'w')\n{script}\nt.close()"),
+                tar.to_str().unwrap(),
+            ],
+        );
+        let sealed = d.path().join(format!("{name}.tar.age"));
+        tool(
+            "age",
+            &["-r", &public, "-o", sealed.to_str().unwrap(), tar.to_str().unwrap()],
+        );
+        let t = d.path().join(format!("t-{name}"));
+        restore(&t, &sealed, &identity).refused("backup_damaged");
+        nothing_written(&t);
+        assert!(!d.path().join("escaped").exists());
+    }
+
     // Never over a station in place, and nothing is left in it.
     restore(&live, &backup, &identity).refused("restore_over_station");
     let hidden: Vec<_> = std::fs::read_dir(&live)
@@ -365,4 +391,30 @@ fn a_restore_refuses_the_wrong_key_a_damaged_or_forged_backup_a_newer_program_an
     assert_eq!(left.len(), 3, "{left:?}");
     assert!(left.contains(&other) && left.contains(&PathBuf::from(&last)));
     assert!(!left.contains(&backup), "the oldest is gone");
+    // The clock set back a year: the backup just written sorts first by
+    // its name, and is kept all the same.
+    let mut c = Command::new("faketime");
+    c.env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .args(["-f", "-365d"])
+        .arg(kiosk_e2e::kioskctl())
+        .args(["--json", "--data-dir"])
+        .arg(&live)
+        .args([
+            "backup",
+            "create",
+            "--to",
+            out.to_str().unwrap(),
+            "--keep",
+            "1",
+        ])
+        .env_remove("KIOSK_DATA_DIR");
+    let b = crate::support::run(c).ok();
+    let written = PathBuf::from(b["file"].as_str().unwrap());
+    let left = backups(&out);
+    assert!(left.contains(&written), "{left:?}");
+    assert_eq!(
+        left.len(),
+        2,
+        "the backup just written and the other station's: {left:?}"
+    );
 }

@@ -1816,6 +1816,14 @@ fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_
     )
     .refused("master_not_for_this_token");
 
+    // A clerk alone cannot import a master.
+    let clerk_alone = b.ctl(&["ca", "master-import", req_file.as_str()]);
+    assert_eq!(
+        clerk_alone.json["error"]["code"], "forbidden",
+        "{}",
+        clerk_alone.stdout
+    );
+
     // The real one: B's token unwraps A's master, A's trail verifies with it.
     let imported = provision_master(&rig, &b);
     assert!(

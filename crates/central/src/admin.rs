@@ -214,16 +214,11 @@ pub async fn station_master(pool: &Pool, clock: &Clock, request: &Path) -> Resul
     let b64 = base64::engine::general_purpose::STANDARD;
     let text =
         std::fs::read(request).with_context(|| format!("cannot read {}", request.display()))?;
-    let req: Value = serde_json::from_slice(&text).context("the master request is not JSON")?;
-    let field = |k: &str| -> Result<String> {
-        req[k]
-            .as_str()
-            .map(str::to_string)
-            .with_context(|| format!("the master request has no {k}"))
-    };
-    let (station, serial) = (field("station_id")?, field("token_serial")?);
+    let req: kiosk_sync::master::MasterRequest =
+        serde_json::from_slice(&text).context("the master request is not one")?;
+    let (station, serial) = (req.station_id, req.token_serial);
     let key_der = b64
-        .decode(field("unwrap_key")?.trim())
+        .decode(req.unwrap_key.trim())
         .context("the request's unwrap_key is not base64")?;
     let rsa = openssl::rsa::Rsa::public_key_from_der_pkcs1(&key_der)
         .context("the request's unwrap_key is not an RSA public key")?;
@@ -255,7 +250,7 @@ pub async fn station_master(pool: &Pool, clock: &Clock, request: &Path) -> Resul
     wrapped.truncate(n);
     let hmac_key = openssl::pkey::PKey::hmac(&master)?;
     let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &hmac_key)?;
-    signer.update(format!("kiosk-master-check:{station}").as_bytes())?;
+    signer.update(kiosk_sync::master::check_text(&station).as_bytes())?;
     let check = hex::encode(signer.sign_to_vec()?);
     let key_sha = hex::encode(openssl::sha::sha256(&key_der));
     tx.execute(
@@ -264,5 +259,9 @@ pub async fn station_master(pool: &Pool, clock: &Clock, request: &Path) -> Resul
     )
     .await?;
     tx.commit().await?;
-    Ok(json!({ "station_id": station, "wrapped": b64.encode(wrapped), "check": check }))
+    Ok(serde_json::to_value(kiosk_sync::master::WrappedMaster {
+        station_id: station,
+        wrapped: b64.encode(wrapped),
+        check,
+    })?)
 }

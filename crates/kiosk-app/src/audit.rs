@@ -141,11 +141,17 @@ impl AuditKeys {
 
 /// Records in a new station token the row from which the restored trail
 /// is keyed, as the old token held it, unless the token already says.
-pub(crate) fn restore_keyed_from(s: &TokenSession, seq: i64) -> Result<(), AppError> {
-    if AuditKeys::keyed_from(s)?.is_none() {
-        s.put_private_data(APPLICATION, KEYED_FROM, seq.to_string().as_bytes())?;
+/// Returns the object written, for the caller to destroy if it drops the
+/// master after all.
+pub(crate) fn restore_keyed_from(
+    s: &TokenSession,
+    seq: i64,
+) -> Result<Option<ObjectHandle>, AppError> {
+    if AuditKeys::keyed_from(s)?.is_some() {
+        return Ok(None);
     }
-    Ok(())
+    s.put_private_data(APPLICATION, KEYED_FROM, seq.to_string().as_bytes())?;
+    Ok(s.find(ObjectClass::DATA, KEYED_FROM)?.into_iter().next())
 }
 
 /// Why no row can be written: the trail cannot be keyed.

@@ -238,7 +238,24 @@ impl Station {
     /// Writes an encrypted backup of this station into `to_dir`, to the
     /// recipients in `recipients_file` (else the data directory's
     /// [`BACKUP_RECIPIENTS`]). Safe while other processes write orders.
+    /// With `keep`, this station's other backups in `to_dir` beyond the
+    /// `keep` newest are then removed ([`Station::prune_backups`]); never
+    /// the one just written, even when the clock was set back and its name
+    /// sorts first.
     pub fn backup(
+        &self,
+        to_dir: &Path,
+        recipients_file: Option<&Path>,
+        keep: Option<usize>,
+    ) -> Result<BackupSummary, AppError> {
+        let summary = self.write_backup(to_dir, recipients_file)?;
+        if let Some(keep) = keep {
+            self.prune_backups(to_dir, keep, &summary.file)?;
+        }
+        Ok(summary)
+    }
+
+    fn write_backup(
         &self,
         to_dir: &Path,
         recipients_file: Option<&Path>,
@@ -267,7 +284,8 @@ impl Station {
 
         fs::create_dir_all(to_dir).map_err(|e| AppError::io(to_dir.display(), e))?;
         let name = format!(
-            "kiosk-station-{station_id}-{}.tar.age",
+            "{}{}{BACKUP_SUFFIX}",
+            backup_prefix(&station_id),
             now.format("%Y%m%dT%H%M%S%.3fZ")
         );
         let file = to_dir.join(&name);
@@ -281,83 +299,26 @@ impl Station {
                 .open(&partial)
                 .map_err(|e| AppError::io(partial.display(), e))?
         };
-        let encryptor =
-            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-                .map_err(|e| AppError::Corrupt(format!("backup encryption: {e}")))?;
-        let io_err = |e: io::Error| AppError::io(partial.display(), e);
-        let sealed = encryptor.wrap_output(BufWriter::new(out)).map_err(io_err)?;
-        let mut tar = tar::Builder::new(sealed);
-
-        let mut files = Vec::new();
-        // The database first, streamed from the private copy.
-        {
-            let bytes = fs::metadata(&db_copy)
-                .map_err(|e| AppError::io(db_copy.display(), e))?
-                .len();
-            let mut src = Hashing::new(
-                File::open(&db_copy)
-                    .map_err(|e| AppError::io(db_copy.display(), e))?
-                    .take(bytes),
-            );
-            tar.append_data(&mut tar_header(bytes), DB_FILE, &mut src)
-                .map_err(io_err)?;
-            let (n, sha256) = src.done();
-            if n != bytes {
-                return Err(AppError::Corrupt(
-                    "the database copy changed while it was read".into(),
-                ));
+        // A backup that fails part-way leaves no part of itself behind.
+        let written = write_archive(out, &partial, &recipients, &db_copy, &data, |files| {
+            Manifest {
+                format: FORMAT,
+                station_id: station_id.clone(),
+                created_at: now,
+                program_version: env!("CARGO_PKG_VERSION").into(),
+                schema_version,
+                outbox_head,
+                audit_head,
+                files,
             }
-            files.push(ManifestFile {
-                path: DB_FILE.into(),
-                bytes,
-                sha256,
-            });
-        }
-        // Then every other file, each read whole so that what is hashed is
-        // what is stored even if a document is rewritten meanwhile.
-        for rel in files_to_copy(&data)? {
-            let path = data.join(&rel);
-            let content = match fs::read(&path) {
-                Ok(c) => c,
-                // Removed since the listing (a tidied seal, a report).
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(AppError::io(path.display(), e)),
-            };
-            tar.append_data(
-                &mut tar_header(content.len() as u64),
-                &rel,
-                content.as_slice(),
-            )
-            .map_err(io_err)?;
-            files.push(ManifestFile {
-                path: rel,
-                bytes: content.len() as u64,
-                sha256: hex::encode(Sha256::digest(&content)),
-            });
-        }
-        let manifest = Manifest {
-            format: FORMAT,
-            station_id: station_id.clone(),
-            created_at: now,
-            program_version: env!("CARGO_PKG_VERSION").into(),
-            schema_version,
-            outbox_head,
-            audit_head,
-            files,
+        });
+        let manifest = match written {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = fs::remove_file(&partial);
+                return Err(e);
+            }
         };
-        let json = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| AppError::Corrupt(format!("manifest: {e}")))?;
-        tar.append_data(
-            &mut tar_header(json.len() as u64),
-            MANIFEST,
-            json.as_slice(),
-        )
-        .map_err(io_err)?;
-        let sealed = tar.into_inner().map_err(io_err)?;
-        let out = sealed.finish().map_err(io_err)?;
-        let out = out.into_inner().map_err(|e| io_err(e.into_error()))?;
-        out.sync_all().map_err(io_err)?;
-        drop(out);
         fs::rename(&partial, &file).map_err(|e| AppError::io(file.display(), e))?;
         if let Ok(d) = File::open(to_dir) {
             let _ = d.sync_all();
@@ -378,23 +339,111 @@ impl Station {
     }
 }
 
+/// The archive written into `out` (the `.partial` file): the database copy
+/// first, then every other file, then the manifest `manifest` makes of
+/// their list; encrypted, synced. Returns the manifest.
+fn write_archive(
+    out: File,
+    partial: &Path,
+    recipients: &[age::x25519::Recipient],
+    db_copy: &Path,
+    data: &Path,
+    manifest: impl FnOnce(Vec<ManifestFile>) -> Manifest,
+) -> Result<Manifest, AppError> {
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| AppError::Corrupt(format!("backup encryption: {e}")))?;
+    let io_err = |e: io::Error| AppError::io(partial.display(), e);
+    let sealed = encryptor.wrap_output(BufWriter::new(out)).map_err(io_err)?;
+    let mut tar = tar::Builder::new(sealed);
+
+    let mut files = Vec::new();
+    // The database first, streamed from the private copy.
+    {
+        let bytes = fs::metadata(db_copy)
+            .map_err(|e| AppError::io(db_copy.display(), e))?
+            .len();
+        let mut src = Hashing::new(
+            File::open(db_copy)
+                .map_err(|e| AppError::io(db_copy.display(), e))?
+                .take(bytes),
+        );
+        tar.append_data(&mut tar_header(bytes), DB_FILE, &mut src)
+            .map_err(io_err)?;
+        let (n, sha256) = src.done();
+        if n != bytes {
+            return Err(AppError::Corrupt(
+                "the database copy changed while it was read".into(),
+            ));
+        }
+        files.push(ManifestFile {
+            path: DB_FILE.into(),
+            bytes,
+            sha256,
+        });
+    }
+    // Then every other file, each read whole so that what is hashed is
+    // what is stored even if a document is rewritten meanwhile.
+    for rel in files_to_copy(data)? {
+        let path = data.join(&rel);
+        let content = match fs::read(&path) {
+            Ok(c) => c,
+            // Removed since the listing (a tidied seal, a report).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(AppError::io(path.display(), e)),
+        };
+        tar.append_data(
+            &mut tar_header(content.len() as u64),
+            &rel,
+            content.as_slice(),
+        )
+        .map_err(io_err)?;
+        files.push(ManifestFile {
+            path: rel,
+            bytes: content.len() as u64,
+            sha256: hex::encode(Sha256::digest(&content)),
+        });
+    }
+    let manifest = manifest(files);
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| AppError::Corrupt(format!("manifest: {e}")))?;
+    tar.append_data(
+        &mut tar_header(json.len() as u64),
+        MANIFEST,
+        json.as_slice(),
+    )
+    .map_err(io_err)?;
+    let sealed = tar.into_inner().map_err(io_err)?;
+    let out = sealed.finish().map_err(io_err)?;
+    let out = out.into_inner().map_err(|e| io_err(e.into_error()))?;
+    out.sync_all().map_err(io_err)?;
+    Ok(manifest)
+}
+
 impl Station {
     /// Removes this station's backups in `dir` beyond the `keep` newest
-    /// (by the time in their names); other files are left alone. Returns
-    /// the files removed.
-    pub fn prune_backups(&self, dir: &Path, keep: usize) -> Result<Vec<PathBuf>, AppError> {
-        let prefix = format!("kiosk-station-{}-", self.station_id());
+    /// (by the time in their names) and never `just_written`, which counts
+    /// as one of them; other files are left alone. Returns the files
+    /// removed.
+    pub fn prune_backups(
+        &self,
+        dir: &Path,
+        keep: usize,
+        just_written: &Path,
+    ) -> Result<Vec<PathBuf>, AppError> {
+        let prefix = backup_prefix(self.station_id());
         let mut mine: Vec<PathBuf> = fs::read_dir(dir)
             .map_err(|e| AppError::io(dir.display(), e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p != just_written)
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".tar.age"))
+                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(BACKUP_SUFFIX))
             })
             .collect();
         mine.sort();
-        let excess = mine.len().saturating_sub(keep.max(1));
+        let excess = mine.len().saturating_sub(keep.max(1) - 1);
         let old: Vec<PathBuf> = mine.into_iter().take(excess).collect();
         for p in &old {
             fs::remove_file(p).map_err(|e| AppError::io(p.display(), e))?;
@@ -402,6 +451,13 @@ impl Station {
         Ok(old)
     }
 }
+
+/// How this station's backups are named: this prefix, the UTC time, then
+/// [`BACKUP_SUFFIX`].
+fn backup_prefix(station_id: &str) -> String {
+    format!("kiosk-station-{station_id}-")
+}
+const BACKUP_SUFFIX: &str = ".tar.age";
 
 /// A path inside a backup, refused unless it is plainly relative.
 fn inside(rel: &Path) -> bool {
@@ -571,7 +627,7 @@ fn unpack_checked(
         .map_err(|e| AppError::io(staging.path().display(), e))?;
     for e in &top {
         let dest = data_dir.join(e.file_name());
-        if dest.exists() && e.file_name() != DB_FILE {
+        if dest.exists() {
             return Err(refusal("data_dir", "数据目录", "restore_over_station")
                 .zh(
                     format!("{} 已存在，恢复不会覆盖它", dest.display()),

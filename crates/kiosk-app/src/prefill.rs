@@ -54,9 +54,7 @@ pub fn licence_uscc(code: &str) -> Result<String, AppError> {
 /// photo at the counter's camera): every code found is read, as
 /// [`licence_uscc`] reads one.
 pub fn licence_uscc_in_picture(name: &str, bytes: &[u8]) -> Result<String, AppError> {
-    let upload = validate::decoded_upload(name, bytes)?;
-    let (img, _) = kiosk_forms::scan::upright(upload.image, upload.orientation);
-    let codes = kiosk_forms::qr::decode(&img);
+    let codes = crate::documents::scans::qr_codes_in(name, bytes)?;
     if codes.is_empty() {
         return Err(kiosk_domain::Rejection::field("organization.uscc", "统一社会信用代码", "no_licence_code")
             .zh(
@@ -174,5 +172,67 @@ mod tests {
         // Another company's USCC finds nothing; a wrong one is refused.
         assert_eq!(st.returning_company("91500000MA5U8K2U97").unwrap(), None);
         assert!(st.returning_company("91500000MA5U8K2T0B").is_err());
+    }
+
+    /// A key whose certificate names `uscc`'s company, its provenance
+    /// verified or not.
+    fn key_naming(uscc: &str, verified: bool) -> KeyView {
+        KeyView {
+            key_serial: "k1".into(),
+            token_label: "KEY".into(),
+            model: "SoftHSM v2".into(),
+            lock: crate::keys::LockStatus {
+                locked: false,
+                wrong_pins: 0,
+                hint: None,
+            },
+            certificate_serial: Some("01".into()),
+            subject: None,
+            holder: Some(kiosk_domain::certificate::Holder {
+                name: "重庆示例建材有限公司".into(),
+                uscc: uscc.into(),
+            }),
+            issuer: None,
+            not_before: None,
+            not_after: None,
+            provenance: Some(crate::keys::Provenance {
+                verified,
+                issued_by: None,
+                issued_by_name: None,
+                chain: Vec::new(),
+                issuer_serial: None,
+                problem: None,
+            }),
+            objects: Vec::new(),
+            stock: None,
+        }
+    }
+
+    #[test]
+    fn the_company_on_a_key_is_offered_only_when_its_certificate_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Station::open(dir.path(), Arc::new(SystemClock)).unwrap();
+        let uscc = "91500000MA5U8K2T0A";
+        // A certificate that does not hold (forged, another CA's, revoked)
+        // fills nothing, whatever it names.
+        assert_eq!(st.company_on_key(&key_naming(uscc, false)).unwrap(), None);
+        // One that holds offers its name and USCC; nothing is known of the
+        // legal representative or address of a company new here.
+        let offered = st.company_on_key(&key_naming(uscc, true)).unwrap().unwrap();
+        assert_eq!(offered.source, PrefillSource::Certificate);
+        assert_eq!(
+            (offered.uscc.as_str(), offered.name.as_str()),
+            (uscc, "重庆示例建材有限公司")
+        );
+        assert_eq!(
+            (offered.legal_representative, offered.mailing_address),
+            (None, None)
+        );
+        // A certificate naming no valid USCC offers nothing.
+        assert_eq!(
+            st.company_on_key(&key_naming("91500000MA5U8K2T0B", true))
+                .unwrap(),
+            None
+        );
     }
 }

@@ -14,6 +14,7 @@
 //! need; the station's client lives in `kiosk-app`, the server in `central`.
 
 pub mod audit;
+pub mod master;
 pub mod publication;
 
 use serde::{Deserialize, Serialize};

@@ -191,11 +191,7 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
             recipients,
             keep,
         }) => {
-            let st = open()?;
-            let b = st.backup(&to, recipients.as_deref())?;
-            if let Some(keep) = keep {
-                st.prune_backups(&to, keep as usize)?;
-            }
+            let b = open()?.backup(&to, recipients.as_deref(), keep.map(|k| k as usize))?;
             let human = format!(
                 "备份已写入 {}（{} 个文件，{} 字节，加密后 {} 字节；发件箱至 {}，审计记录至 {}）",
                 b.file.display(),

@@ -140,7 +140,7 @@ pub const FOLLOW_TIMEOUT: Duration = Duration::from_secs(120);
 
 mod print;
 mod render;
-mod scans;
+pub(crate) mod scans;
 mod seals;
 #[cfg(test)]
 mod tests;

@@ -155,9 +155,7 @@ impl Station {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        let upload = validate::decoded_upload(name, &bytes)?;
-        let (img, _) = scan::upright(upload.image, upload.orientation);
-        let codes = kiosk_forms::qr::decode(&img);
+        let codes = qr_codes_in(name, &bytes)?;
         let code = codes
             .iter()
             .find(|c| c.starts_with(QR_PREFIX))
@@ -170,4 +168,12 @@ impl Station {
             })?;
         self.order_from_code(code)
     }
+}
+
+/// Every QR code in a picture (a photo or a scan, turned upright as its
+/// EXIF says), as text.
+pub(crate) fn qr_codes_in(name: &str, bytes: &[u8]) -> Result<Vec<String>, AppError> {
+    let upload = validate::decoded_upload(name, bytes)?;
+    let (img, _) = scan::upright(upload.image, upload.orientation);
+    Ok(kiosk_forms::qr::decode(&img))
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use kiosk_domain::Rejection;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{KeyConfig, MASTER};
 use crate::{AppError, Role, Session, Station};
@@ -30,25 +30,7 @@ use crate::{AppError, Role, Session, Station};
 /// The label and id of the token's unwrapping key pair.
 pub const MASTER_UNWRAP: &str = "master-unwrap";
 
-/// What the station sends the central to have its master wrapped for its
-/// token (`ca/master-request.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MasterRequest {
-    pub station_id: String,
-    pub token_serial: String,
-    /// The token's unwrapping public key, RSAPublicKey DER, base64.
-    pub unwrap_key: String,
-}
-
-/// The central's answer: the master, wrapped for one token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WrappedMaster {
-    pub station_id: String,
-    /// RSA-OAEP (SHA-1, MGF1-SHA-1) of the 32-byte master, base64.
-    pub wrapped: String,
-    /// HMAC-SHA256(master, [`check_text`]), hex.
-    pub check: String,
-}
+pub use kiosk_sync::master::{check_text, MasterRequest, WrappedMaster};
 
 /// What a master import found.
 #[derive(Debug, Clone, Serialize)]
@@ -57,11 +39,6 @@ pub struct MasterImport {
     pub token_serial: String,
     /// Audit rows whose keyed value the imported master reproduced.
     pub keyed_rows_verified: i64,
-}
-
-/// The text whose HMAC under the master is its check value.
-pub fn check_text(station_id: &str) -> String {
-    format!("kiosk-master-check:{station_id}")
 }
 
 fn refuse(code: &'static str, zh: (String, &str), en: (String, &str)) -> AppError {
@@ -193,9 +170,10 @@ impl Station {
             )));
         }
         // The trail restored from the backup must be this master's.
-        if let Some(first) = self.store().first_keyed_audit_row()? {
-            crate::audit::restore_keyed_from(&s, first).map_err(discard)?;
-        }
+        let keyed_from = match self.store().first_keyed_audit_row()? {
+            Some(first) => crate::audit::restore_keyed_from(&s, first).map_err(discard)?,
+            None => None,
+        };
         let report = self.verify_audit(Some(cfg)).map_err(discard)?;
         let forged = report
             .findings
@@ -203,10 +181,8 @@ impl Station {
             .filter(|f| f.kind == "forged")
             .count();
         if forged > 0 {
-            if let Ok(objs) = s.find(kiosk_keys::ObjectClass::DATA, "audit-keyed-from") {
-                for o in objs {
-                    let _ = s.destroy(o);
-                }
+            if let Some(object) = keyed_from {
+                let _ = s.destroy(object);
             }
             return Err(discard(refuse(
                 "master_does_not_fit",
