@@ -23,6 +23,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_station_masters",
         include_str!("../migrations/0005_station_masters.sql"),
     ),
+    (
+        "0006_disclosures",
+        include_str!("../migrations/0006_disclosures.sql"),
+    ),
 ];
 
 /// A pool on `url` (a libpq URL or key=value string).

@@ -33,8 +33,9 @@ use crate::{AppError, KeyConfig, Station};
 const KEYED_FROM: &str = "audit-keyed-from";
 const APPLICATION: &str = "kiosk-station";
 
-/// Where the station token is, for deriving epoch keys in it.
-struct AuditKeys {
+/// Where the station token is, for deriving epoch keys (and orders'
+/// personal-data keys, `personal.rs`) in it.
+pub(crate) struct AuditKeys {
     module: String,
     token: String,
     pin: Option<SecretString>,
@@ -42,7 +43,11 @@ struct AuditKeys {
 }
 
 impl AuditKeys {
-    fn of(cfg: &KeyConfig, station: &str) -> AuditKeys {
+    pub(crate) fn station(&self) -> &str {
+        &self.station
+    }
+
+    pub(crate) fn of(cfg: &KeyConfig, station: &str) -> AuditKeys {
         AuditKeys {
             module: cfg.module.clone(),
             token: cfg.station_token.clone(),
@@ -54,7 +59,7 @@ impl AuditKeys {
     /// A logged-in session of the station token and its master secret;
     /// `None` while this station has none (no PIN set up, no station token,
     /// or a token not yet set up as the station's).
-    fn session(&self) -> Result<Option<(TokenSession, ObjectHandle)>, AppError> {
+    pub(crate) fn session(&self) -> Result<Option<(TokenSession, ObjectHandle)>, AppError> {
         let Some(pin) = &self.pin else {
             return Ok(None);
         };
@@ -77,10 +82,17 @@ impl AuditKeys {
         master: ObjectHandle,
         epoch: &str,
     ) -> Result<Zeroizing<[u8; 32]>, AppError> {
-        let mac = Zeroizing::new(s.hmac(
-            master,
-            format!("audit-key:{}:{epoch}", self.station).as_bytes(),
-        )?);
+        self.derive_for(s, master, &format!("audit-key:{}:{epoch}", self.station))
+    }
+
+    /// HMAC-SHA256 under the master of `label`, computed in the token.
+    pub(crate) fn derive_for(
+        &self,
+        s: &TokenSession,
+        master: ObjectHandle,
+        label: &str,
+    ) -> Result<Zeroizing<[u8; 32]>, AppError> {
+        let mac = Zeroizing::new(s.hmac(master, label.as_bytes())?);
         let mut key = Zeroizing::new([0u8; 32]);
         if mac.len() != key.len() {
             return Err(AppError::Corrupt(format!(
@@ -172,12 +184,17 @@ impl Station {
     /// token `cfg` names (see the module's documentation). Without a PIN
     /// or a station token set up, rows stay chained only; with them, a
     /// token that cannot be used refuses the write.
+    ///
+    /// It also has the station token derive the keys of orders' personal
+    /// data (`Station::seal_personal_data`), so that every front end that
+    /// opens a station with its token does both.
     pub fn key_audit(&mut self, cfg: &KeyConfig) {
         let keys = AuditKeys::of(cfg, self.station_id());
         self.store_mut()
             .set_audit_keyer(Box::new(move |epoch, next| {
                 keys.epoch_key(epoch, next).map_err(unkeyable)
             }));
+        self.seal_personal_data(cfg);
     }
 
     /// Walks the trail (the chain, and the orders and outbox records it

@@ -16,6 +16,7 @@ mod error;
 pub mod keys;
 mod operations;
 mod paths;
+mod personal;
 mod prefill;
 pub mod report;
 mod rules;
@@ -40,6 +41,7 @@ pub use operations::{
     SealNeed,
 };
 pub use paths::data_dir;
+pub use personal::{PurgeReport, PERSONAL_DIR};
 pub use prefill::{licence_uscc, licence_uscc_in_picture, CompanyPrefill, PrefillSource};
 pub use report::{DayReport, ReportRow};
 pub use rules::{ChecklistView, KeyEvent, OperationView, ProviderView, ReaderView, Rules};
@@ -50,8 +52,8 @@ pub use sync::{SyncConfig, SyncError, SyncProgress, SyncSummary};
 pub use kiosk_domain as domain;
 /// The records front ends are shown; the store itself stays inside.
 pub use kiosk_store::{
-    Approval, AuditReport, CertRecord, CertState, OrderSummary, SealState, StockKey, StockState,
-    SyncState,
+    Approval, AuditReport, CertRecord, CertState, OrderSummary, PersonalCounts, PersonalState,
+    SealState, StockKey, StockState, SyncState,
 };
 
 /// The account the touchscreen's own orders and prints are attributed to.

@@ -40,6 +40,9 @@ pub struct OrderView {
     pub history: Vec<HistoryEntry>,
     /// See [`Station::revocation_pending_at_central`].
     pub revocation_pending_at_central: bool,
+    /// When the order's personal data (ID numbers, phones, addresses,
+    /// scans) was purged; its fields are empty since.
+    pub personal_data_purged_at: Option<String>,
 }
 
 /// What `catalog show` prints.
@@ -271,6 +274,10 @@ impl Station {
             state_zh: order.state.label_zh(),
             history: self.store.order_history(&order.id)?,
             revocation_pending_at_central: self.revocation_pending_at_central(&order)?,
+            personal_data_purged_at: match self.store.personal_state(&order.id)? {
+                kiosk_store::PersonalState::Purged { at } => Some(at),
+                _ => None,
+            },
             order,
         })
     }

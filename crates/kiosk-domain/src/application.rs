@@ -117,6 +117,21 @@ pub struct KeyCondition {
     pub fault: Option<Fault>,
 }
 
+/// The fields of an application that are a person's data, as
+/// `(object, field)`: what the station keeps encrypted and purges
+/// (`kiosk_sync::personal`). The company's name, USCC, office phone and
+/// legal representative's name are public (the business licence) and stay.
+pub const PERSONAL_FIELDS: &[(&str, &str)] = &[
+    ("organization", "legal_rep_id"),
+    ("organization", "phone"),
+    ("handler", "name"),
+    ("handler", "id_number"),
+    ("handler", "mobile"),
+    ("handler", "email"),
+    ("handler", "wechat"),
+    ("handler", "mailing_address"),
+];
+
 const MAX_NAME: usize = 100;
 const MAX_ADDRESS: usize = 200;
 

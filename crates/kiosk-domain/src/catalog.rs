@@ -171,6 +171,33 @@ pub struct Catalog {
     /// USB key models the station recognises by their ATR.
     #[serde(default)]
     pub key_models: Vec<KeyModel>,
+    /// How long the station keeps personal data.
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+/// How long the station keeps an order's personal data (ID numbers,
+/// phones, addresses, scans): `personal_data_days` after the order ended
+/// and the central acknowledged every record of it. A catalog without the
+/// table keeps them [`Retention::DEFAULT_DAYS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub personal_data_days: u32,
+}
+
+impl Retention {
+    pub const DEFAULT_DAYS: u32 = 30;
+    /// The longest a catalog may set: the station is not the CA's archive.
+    pub const MAX_DAYS: u32 = 365;
+}
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention {
+            personal_data_days: Retention::DEFAULT_DAYS,
+        }
+    }
 }
 
 /// A model of USB key (介质型号).
@@ -739,6 +766,13 @@ impl Catalog {
                     "fix the catalog file and import it again",
                 )
         };
+        if self.retention.personal_data_days > Retention::MAX_DAYS {
+            return Err(bad(format!(
+                "个人信息保存期限 {} 天超过上限 {} 天（本站不是认证机构的档案库）",
+                self.retention.personal_data_days,
+                Retention::MAX_DAYS
+            )));
+        }
         let mut ids = std::collections::BTreeSet::new();
         for p in &self.providers {
             if !ids.insert(p.id.as_str()) {

@@ -166,12 +166,19 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<Vec<kiosk_domain::order::Order>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT body FROM orders WHERE created_at >= ?1 AND created_at < ?2 ORDER BY created_at",
+            "SELECT id, body, personal FROM orders WHERE created_at >= ?1 AND created_at < ?2 ORDER BY created_at",
         )?;
-        let rows = stmt.query_map((ts(from), ts(to)), |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map((ts(from), ts(to)), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<Vec<u8>>>(2)?,
+            ))
+        })?;
         let mut out = Vec::new();
-        for body in rows {
-            out.push(serde_json::from_str(&body?)?);
+        for row in rows {
+            let (id, body, personal) = row?;
+            out.push(self.order_from_row(&id, &body, personal)?);
         }
         Ok(out)
     }

@@ -20,6 +20,8 @@ pub struct Store {
     station_id: String,
     pub(crate) key: KeyState,
     checkpointer: Option<Checkpointer>,
+    /// Orders' personal-data keys (`personal.rs`).
+    pub(crate) personal: crate::personal::Keys,
 }
 
 impl Store {
@@ -35,6 +37,7 @@ impl Store {
                 station_id: String::new(),
                 key: KeyState::Unkeyed,
                 checkpointer: None,
+                personal: Default::default(),
             };
             store.migrate(now)?;
             store.checkpointer = Checkpointer::start(path);
@@ -65,6 +68,7 @@ impl Store {
                 station_id,
                 key: KeyState::Unkeyed,
                 checkpointer: None,
+                personal: Default::default(),
             })
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -177,6 +181,7 @@ impl Store {
                     now,
                     key,
                     station: &self.station_id,
+                    personal: &self.personal,
                 };
                 let out = f(&mut w)?;
                 w.tx.commit()?;
@@ -268,7 +273,11 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // durable across power loss, not only across a crash of the process.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     debug_assert_eq!(mode.to_ascii_lowercase(), "wal");
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    // secure_delete: what a purge frees is overwritten, not left in free
+    // pages for `strings` to find.
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+    )?;
     Ok(())
 }
 

@@ -10,8 +10,10 @@ use uuid::{NoContext, Timestamp, Uuid};
 use crate::db::ts;
 use crate::StoreError;
 
-/// Version of the outbox payload envelope written by this binary.
-pub const PAYLOAD_VERSION: i64 = 1;
+/// Version of the outbox payload envelope written by this binary: 2 holds
+/// personal values as digests, disclosed beside the payload
+/// (`kiosk_sync::personal`).
+pub const PAYLOAD_VERSION: i64 = 2;
 
 pub(crate) use kiosk_sync::audit::{AuditRow, GENESIS};
 
@@ -68,6 +70,8 @@ pub struct Writer<'a> {
     /// The epoch's key, when the station keys its trail.
     pub(crate) key: Option<&'a crate::AuditKey>,
     pub(crate) station: &'a str,
+    /// Orders' personal-data keys.
+    pub(crate) personal: &'a crate::personal::Keys,
 }
 
 impl Writer<'_> {
@@ -82,15 +86,18 @@ impl Writer<'_> {
     /// Queues `data` for the central CA and appends the audit row that
     /// vouches for it. `subject` is what the change is about (an order id,
     /// `catalog`); `summary` is the short, human-readable part of the audit.
+    /// Personal values in `data` are redacted (`personal.rs`): the payload
+    /// holds their digests, the disclosures go beside it, encrypted.
     pub(crate) fn record(
         &mut self,
         kind: &str,
         subject: &str,
-        data: Value,
+        mut data: Value,
         summary: Value,
     ) -> Result<i64, StoreError> {
         let station = self.station;
         let id = new_id(self.now);
+        let personal = self.redact_record(subject, &id, &mut data)?;
         let at = ts(self.now);
         let payload = json!({
             "station_id": station,
@@ -104,9 +111,18 @@ impl Writer<'_> {
         // The statements of every write, prepared once per connection.
         self.tx
             .prepare_cached(
-                "INSERT INTO outbox (id, kind, payload_version, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO outbox (id, kind, payload_version, payload, created_at, personal, personal_subject)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute((&id, kind, PAYLOAD_VERSION, &payload, &at))?;
+            .execute((
+                &id,
+                kind,
+                PAYLOAD_VERSION,
+                &payload,
+                &at,
+                &personal,
+                personal.as_ref().map(|_| subject),
+            ))?;
         let outbox_seq = self.tx.last_insert_rowid();
         let detail = json!({
             "outbox_seq": outbox_seq,

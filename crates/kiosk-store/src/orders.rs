@@ -51,10 +51,10 @@ impl Store {
                 |r| r.get(0),
             )?;
             order.number = format!("{day}-{:04}", taken + 1);
-            let body = serde_json::to_string(&order)?;
+            let (body, personal) = w.order_body(&order)?;
             w.tx().execute(
-                "INSERT INTO orders (id, number, provider, operation, state, created_at, updated_at, revision, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
+                "INSERT INTO orders (id, number, provider, operation, state, created_at, updated_at, revision, body, personal)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
                 (
                     &order.id,
                     &order.number,
@@ -64,6 +64,7 @@ impl Store {
                     ts(now),
                     order.revision,
                     &body,
+                    &personal,
                 ),
             )?;
             w.record(
@@ -95,33 +96,31 @@ impl Store {
 
     /// Finds an order by id or by number.
     pub fn order(&self, key: &str) -> Result<Option<Order>, StoreError> {
-        let body: Option<String> = self
+        let row: Option<(String, String, Option<Vec<u8>>)> = self
             .conn
-            .prepare_cached("SELECT body FROM orders WHERE id = ?1 OR number = ?1")?
-            .query_row([key.trim()], |r| r.get(0))
+            .prepare_cached("SELECT id, body, personal FROM orders WHERE id = ?1 OR number = ?1")?
+            .query_row([key.trim()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        Ok(match body {
-            Some(b) => Some(serde_json::from_str(&b)?),
-            None => None,
-        })
+        row.map(|(id, body, personal)| self.order_from_row(&id, &body, personal))
+            .transpose()
     }
 
     /// The last completed order of the company with this USCC (as the
     /// station stores it), if any.
     pub fn last_completed_order_of(&self, uscc: &str) -> Result<Option<Order>, StoreError> {
-        let body: Option<String> = self
+        let row: Option<(String, String, Option<Vec<u8>>)> = self
             .conn
             .prepare_cached(
-                "SELECT body FROM orders
+                "SELECT id, body, personal FROM orders
                  WHERE json_extract(body, '$.application.organization.uscc') = ?1 AND state = ?2
                  ORDER BY updated_at DESC LIMIT 1",
             )?
-            .query_row((uscc, OrderState::Completed.as_str()), |r| r.get(0))
+            .query_row((uscc, OrderState::Completed.as_str()), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?;
-        Ok(match body {
-            Some(b) => Some(serde_json::from_str(&b)?),
-            None => None,
-        })
+        row.map(|(id, body, personal)| self.order_from_row(&id, &body, personal))
+            .transpose()
     }
 
     /// Orders, newest first, optionally in one state.
@@ -223,11 +222,11 @@ impl Writer<'_> {
         order: &Order,
         cmd: &Command,
     ) -> Result<(), StoreError> {
-        let body = serde_json::to_string(order)?;
+        let (body, personal) = self.order_body(order)?;
         let changed = self
             .tx()
             .prepare_cached(
-                "UPDATE orders SET state = ?1, updated_at = ?2, revision = ?3, body = ?4
+                "UPDATE orders SET state = ?1, updated_at = ?2, revision = ?3, body = ?4, personal = ?7
              WHERE id = ?5 AND revision = ?6",
             )?
             .execute((
@@ -237,6 +236,7 @@ impl Writer<'_> {
                 &body,
                 &order.id,
                 from_revision,
+                &personal,
             ))?;
         if changed != 1 {
             return Err(StoreError::Conflict(order.number.clone()));

@@ -79,20 +79,33 @@ impl Store {
     /// The payload is the stored JSON text, byte for byte.
     pub fn outbox_after(&self, after: i64, limit: u32) -> Result<Vec<RawRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, id, kind, payload_version, payload, created_at FROM outbox
-             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, id, kind, payload_version, payload, created_at, personal, personal_subject
+             FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let rows = stmt.query_map((after, limit), |r| {
-            Ok(RawRecord {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                kind: r.get(2)?,
-                payload_version: r.get(3)?,
-                payload: r.get(4)?,
-                created_at: r.get(5)?,
-            })
+            Ok((
+                RawRecord {
+                    seq: r.get(0)?,
+                    id: r.get(1)?,
+                    kind: r.get(2)?,
+                    payload_version: r.get(3)?,
+                    payload: r.get(4)?,
+                    created_at: r.get(5)?,
+                    disclosures: Vec::new(),
+                },
+                r.get::<_, Option<Vec<u8>>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+            ))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut rec, personal, subject) = row?;
+            if let (Some(blob), Some(subject)) = (personal, subject) {
+                rec.disclosures = self.disclosures_of(&rec.id, &subject, Some(blob))?;
+            }
+            out.push(rec);
+        }
+        Ok(out)
     }
 
     /// Records that the central committed every record up to `seq`. Never
@@ -304,4 +317,7 @@ pub struct RawRecord {
     pub payload_version: i64,
     pub payload: String,
     pub created_at: String,
+    /// The personal values the payload's digests stand for, decrypted
+    /// for the central (`personal.rs`).
+    pub disclosures: Vec<kiosk_sync::personal::Disclosure>,
 }

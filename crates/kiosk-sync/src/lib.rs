@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod master;
+pub mod personal;
 pub mod publication;
 
 use serde::{Deserialize, Serialize};
@@ -163,6 +164,10 @@ pub struct Record<'a> {
     pub created_at: &'a str,
     #[serde(borrow)]
     pub payload: &'a RawValue,
+    /// The personal values the payload's markers stand for
+    /// ([`personal`]); not part of the payload, so not of its hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disclosures: Vec<personal::Disclosure>,
 }
 
 /// `POST /v1/stations/{id}/records`: consecutive records, oldest first.
@@ -331,6 +336,10 @@ pub mod refusal {
     pub const MALFORMED: &str = "malformed";
     pub const GAP: &str = "gap";
     pub const SEQUENCE_CONFLICT: &str = "sequence_conflict";
+    /// A record's disclosures are not exactly those of its payload's
+    /// digests (`personal::check`): a value the payload never vouched for,
+    /// or one left out.
+    pub const DISCLOSURE_MISMATCH: &str = "disclosure_mismatch";
     pub const UNAVAILABLE: &str = "unavailable";
     /// The body of a CRL upload is not a DER X.509 CRL with a CRL number
     /// and a nextUpdate.

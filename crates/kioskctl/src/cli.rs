@@ -92,6 +92,11 @@ pub enum Cmd {
         #[arg(long)]
         if_due: bool,
     },
+    /// Purge the personal data (ID numbers, phones, addresses, scans) of
+    /// the orders that ended and that the central acknowledged more than
+    /// the catalog's `retention.personal_data_days` ago (a nightly timer
+    /// runs it, as the station). Prints what orders keep, encrypted or not.
+    Purge,
     /// Sync with the central CA: send the queue, then fetch the catalog,
     /// revocations, review decisions and a renewed station certificate.
     /// Set up by KIOSK_CENTRAL_URL and KIOSK_CENTRAL_CA.

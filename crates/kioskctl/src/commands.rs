@@ -221,6 +221,28 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
             let (st, by) = signed_in()?;
             crate::keys_cmd::crl(st, Some(&by))
         }
+        Cmd::Purge => {
+            let report = open()?.purge_personal_data()?;
+            let c = report.counts;
+            let mut human = format!(
+                "个人信息保存期限 {} 天：清除 {} 个订单的个人信息和扫描件{}；保留 {} 个订单（令牌加密）",
+                report.retention_days,
+                report.purged.len(),
+                if report.purged.is_empty() {
+                    String::new()
+                } else {
+                    format!("（{}）", report.purged.join("、"))
+                },
+                c.sealed,
+            );
+            if c.unsealed > 0 {
+                human.push_str(&format!(
+                    "；另有 {} 个订单的个人信息未加密保存（写入时工作站令牌尚未设置）",
+                    c.unsealed
+                ));
+            }
+            Output::ok(&report, human)
+        }
         Cmd::Sync { action: None } => crate::sync_cmd::sync(open()?, cli.json),
         Cmd::Sync {
             action: Some(crate::cli::SyncCmd::Status),
@@ -424,7 +446,12 @@ fn order(
         }
         OrderCmd::Show { order } => {
             let view = open()?.order(&order)?;
-            let human = serde_json::to_string_pretty(&view).unwrap_or_default();
+            let mut human = serde_json::to_string_pretty(&view).unwrap_or_default();
+            if let Some(at) = &view.personal_data_purged_at {
+                human.push_str(&format!(
+                    "\n个人信息和扫描件已于 {at} 按保存期限清除 / personal data purged at {at}"
+                ));
+            }
             Output::ok(&view, human)
         }
     }

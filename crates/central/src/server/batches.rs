@@ -14,7 +14,7 @@ use super::{refused, Central, Refused};
 
 /// The newest record payload version this central understands. Newer ones
 /// are stored and counted, not refused.
-pub const KNOWN_PAYLOAD_VERSION: i64 = 1;
+pub const KNOWN_PAYLOAD_VERSION: i64 = 2;
 
 /// Most records accepted in one batch.
 pub const MAX_BATCH: usize = 10_000;
@@ -76,6 +76,20 @@ pub(super) async fn records(
             &format!("a batch holds 1 to {MAX_BATCH} records with consecutive seq"),
             "批次记录须为连续序号",
         ));
+    }
+    // Personal values come as disclosures of the payload's digests; a
+    // station may not slip in a value its payload (and so its audit
+    // trail) does not vouch for, nor leave one out.
+    for r in recs {
+        let payload: serde_json::Value = serde_json::from_str(r.payload.get()).unwrap_or_default();
+        if let Err(e) = kiosk_sync::personal::check(&payload, &r.disclosures) {
+            return Err(refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                refusal::DISCLOSURE_MISMATCH,
+                &format!("record {}: {e}", r.seq),
+                "工作站上传的个人信息与记录中的摘要不符，本批未接收。请联系运维检查该工作站",
+            ));
+        }
     }
     let first = recs[0].seq;
     let last = recs[recs.len() - 1].seq;
@@ -145,14 +159,21 @@ pub(super) async fn records(
         let created: Vec<&str> = fresh.iter().map(|r| r.created_at).collect();
         let payloads: Vec<&str> = fresh.iter().map(|r| r.payload.get()).collect();
         let hashes: Vec<String> = fresh.iter().map(|r| payload_sha256(r)).collect();
+        let disclosures: Vec<Option<String>> = fresh
+            .iter()
+            .map(|r| {
+                (!r.disclosures.is_empty())
+                    .then(|| serde_json::to_string(&r.disclosures).unwrap_or_default())
+            })
+            .collect();
         inserted = tx
             .execute(
-                "INSERT INTO records (station_id, seq, id, kind, payload_version, created_at, payload, received_at, payload_sha256)
-                 SELECT $1, u.seq, u.id::uuid, u.kind, u.v, u.at::timestamptz, u.p::jsonb, $8::timestamptz, u.h
-                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $9::text[])
-                   AS u(seq, id, kind, v, at, p, h)
+                "INSERT INTO records (station_id, seq, id, kind, payload_version, created_at, payload, received_at, payload_sha256, disclosures)
+                 SELECT $1, u.seq, u.id::uuid, u.kind, u.v, u.at::timestamptz, u.p::jsonb, $8::timestamptz, u.h, u.d::jsonb
+                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $9::text[], $10::text[])
+                   AS u(seq, id, kind, v, at, p, h, d)
                  ON CONFLICT (station_id, seq) DO NOTHING",
-                &[station, &seqs, &ids, &kinds, &versions, &created, &payloads, &now, &hashes],
+                &[station, &seqs, &ids, &kinds, &versions, &created, &payloads, &now, &hashes, &disclosures],
             )
             .await?;
         let (lo, hi) = (committed + 1, last);

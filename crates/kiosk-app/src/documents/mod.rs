@@ -185,7 +185,7 @@ fn put_file(data_dir: &Path, bytes: &[u8], ext: &str) -> Result<(String, PathBuf
 
 /// Writes through a temporary file, synced, then renamed: a crash leaves
 /// the old file or the new one, never half of one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
     let tmp = path.with_extension(format!(
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")

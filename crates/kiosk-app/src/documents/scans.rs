@@ -67,15 +67,17 @@ impl Station {
         // Decoded once, by the validator.
         let prepared =
             scan::prepare_decoded(upload.image, upload.orientation).map_err(forms_rejection)?;
-        let dir = self.data_dir().to_path_buf();
         let ext = Path::new(&name)
             .extension()
             .and_then(|e| e.to_str())
             .unwrap_or("img")
             .to_ascii_lowercase();
-        let (original_sha, original) = put_file(&dir, &bytes, &ext)?;
-        let (sha, path) = put_file(&dir, &prepared.image, "jpg")?;
-        let (thumb_sha, thumbnail) = put_file(&dir, &prepared.thumbnail, "jpg")?;
+        // A scan shows a person's ID card: it is kept encrypted under the
+        // order's key (`personal.rs`).
+        let (original_sha, original) = self.put_personal_file(&order.id, &bytes, &ext)?;
+        let (sha, path) = self.put_personal_file(&order.id, &prepared.image, "jpg")?;
+        let (thumb_sha, thumbnail) =
+            self.put_personal_file(&order.id, &prepared.thumbnail, "jpg")?;
         let seal_found = entry.sealed.then_some(prepared.seal.is_some());
         let mut warnings = Vec::new();
         if seal_found == Some(false) {
@@ -110,10 +112,11 @@ impl Station {
         })
     }
 
-    /// An order's scans.
+    /// An order's scans. The files are encrypted: read them with
+    /// [`Station::personal_file`].
     pub fn attachments(&self, key: &str) -> Result<Vec<AttachmentView>, AppError> {
         let order = self.find_order(key)?;
-        let dir = self.data_dir();
+        let dir = self.data_dir().join(crate::PERSONAL_DIR).join(&order.id);
         Ok(self
             .store()
             .attachments(&order.id)?
@@ -125,9 +128,9 @@ impl Station {
                     .unwrap_or("img")
                     .to_ascii_lowercase();
                 AttachmentView {
-                    path: file_path(dir, &a.sha256, "jpg"),
-                    thumbnail: file_path(dir, &a.thumb_sha256, "jpg"),
-                    original: file_path(dir, &a.original_sha256, &ext),
+                    path: dir.join(format!("{}.jpg", a.sha256)),
+                    thumbnail: dir.join(format!("{}.jpg", a.thumb_sha256)),
+                    original: dir.join(format!("{}.{ext}", a.original_sha256)),
                     attachment: a,
                 }
             })

@@ -45,8 +45,7 @@ impl Station {
                     "scan the stamped sheet first",
                 )
         })?;
-        let bytes =
-            fs::read(&chosen.original).map_err(|e| AppError::io(chosen.original.display(), e))?;
+        let bytes = self.personal_file(&order.id, &chosen.original)?;
         let (img, _) = scan::decode_upright(&bytes).map_err(forms_rejection)?;
         let extracted = seal::extract(&img)
             .map_err(forms_rejection)?

@@ -15,6 +15,7 @@ fn batch_body(records: &[kiosk_store::RawRecord]) -> Result<Vec<u8>, SyncError> 
                 payload_version: r.payload_version,
                 created_at: &r.created_at,
                 payload: serde_json::from_str(&r.payload)?,
+                disclosures: r.disclosures.clone(),
             })
         })
         .collect::<Result<Vec<_>, serde_json::Error>>()
@@ -31,7 +32,14 @@ fn within_request_limit(mut records: Vec<kiosk_store::RawRecord>) -> Vec<kiosk_s
     let fit = records
         .iter()
         .position(|r| {
-            total += r.payload.len() + r.id.len() + r.kind.len() + r.created_at.len();
+            total += r.payload.len()
+                + r.id.len()
+                + r.kind.len()
+                + r.created_at.len()
+                + r.disclosures
+                    .iter()
+                    .map(|d| d.salt.len() + d.field.len() + d.value.len() + 40)
+                    .sum::<usize>();
             total > BUDGET
         })
         .unwrap_or(records.len())
@@ -250,6 +258,7 @@ mod tests {
             payload_version: 1,
             payload: r#"{"a": "甲\"b"}"#.into(),
             created_at: "2026-11-21T00:00:00.000000Z".into(),
+            disclosures: Vec::new(),
         };
         let body = batch_body(&[r.clone(), kiosk_store::RawRecord { seq: 8, ..r }]).unwrap();
         let b: kiosk_sync::Batch = serde_json::from_slice(&body).unwrap();
@@ -268,6 +277,7 @@ mod tests {
             payload_version: 1,
             payload: "x".repeat(len),
             created_at: "2026-11-21T00:00:00.000000Z".into(),
+            disclosures: Vec::new(),
         };
         let batch = within_request_limit((1..=5).map(|s| record(s, big)).collect());
         assert_eq!(batch.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
