@@ -1930,3 +1930,282 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     let mode = std::fs::metadata(from).unwrap().permissions().mode();
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+/// The demo application's person and company (`kiosk-app/fixtures`).
+const HANDLER_ID: &str = "500101198502030055";
+const HANDLER_MOBILE: &str = "13883088888";
+const REP_ID: &str = "500103197806114328";
+
+/// Where `needle` is found, by GNU grep over the data directory and by
+/// `strings` over the database and its WAL: the paths, or nothing.
+fn plain_text_of(dir: &std::path::Path, needle: &str) -> String {
+    let grep = Command::new("grep")
+        .args(["-r", "-a", "-l", "-F", needle])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(grep.status.code() != Some(2), "grep failed");
+    let db = dir.join("station.db");
+    let strings = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "strings -a {0} $(ls {0}-wal 2>/dev/null) | grep -c -F {needle} || true",
+            db.display()
+        ))
+        .output()
+        .unwrap();
+    let count = String::from_utf8_lossy(&strings.stdout).trim().to_string();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&grep.stdout),
+        if count == "0" {
+            String::new()
+        } else {
+            format!("strings: {count} in the database")
+        }
+    )
+}
+
+/// A JPEG whose comment segment holds `text` in clear, as a scanner that
+/// stamps what it read would write.
+fn jpeg_with_comment(text: &str) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(320, 200, |x, y| {
+        image::Rgb([(x % 255) as u8, (y % 255) as u8, 200])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+        .encode_image(&img)
+        .unwrap();
+    let len = (text.len() + 2) as u16;
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xFE]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn personal_data_is_encrypted_at_rest_kept_by_the_central_and_purged_when_the_catalog_says() {
+    let (h, central_dir, csr) = production_station();
+    let bundle = central_signs(&central_dir, &csr, "1825", "bundle.pem");
+    h.boss(&["ca", "import", bundle.to_str().unwrap()], &[])
+        .ok();
+    let rig = Rig::new(300);
+    let station = rig.register(&h);
+    let (identity, public) = crate::backup::operator_key(h.dir.path(), "operator");
+    std::fs::write(
+        h.data().join("backup-recipients.txt"),
+        format!("{public}\n"),
+    )
+    .unwrap();
+    let backups = h.dir.path().join("backups");
+    // Every file of a new backup, decrypted by Debian's age and unpacked
+    // by GNU tar, searched like the data directory.
+    let backup_holds = |needle: &str| {
+        let file = h
+            .ctl(&["backup", "create", "--to", backups.to_str().unwrap()])
+            .ok()["file"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let into = h.dir.path().join(format!("opened-{}", rand_suffix()));
+        std::fs::create_dir_all(&into).unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "age -d -i {} {file} | tar -x -C {}",
+                identity.display(),
+                into.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        plain_text_of(&into, needle)
+    };
+
+    // Two completed orders of the demo application, and a scan on one
+    // that carries the handler's ID number in clear in its bytes.
+    burst(&h, 2);
+    let numbers: Vec<String> = outbox(&h)
+        .iter()
+        .filter(|r| r["kind"] == "order.created")
+        .map(|r| {
+            r["payload"]["data"]["order"]["number"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(numbers.len(), 2);
+    let shown = h.ctl(&["order", "show", &numbers[0]]).ok();
+    assert_eq!(
+        shown["application"]["handler"]["id_number"], HANDLER_ID,
+        "read back whole"
+    );
+    let item = shown["checklist"][0]["id"].as_str().unwrap().to_string();
+    let scan = h.dir.path().join("id-card.jpg");
+    std::fs::write(&scan, jpeg_with_comment(&format!("ID {HANDLER_ID}"))).unwrap();
+    let attached = h
+        .ctl(&["scan", "attach", &numbers[0], &item, scan.to_str().unwrap()])
+        .ok();
+    std::fs::remove_file(&scan).unwrap();
+    assert!(
+        attached["original"]
+            .as_str()
+            .unwrap()
+            .contains("/personal/"),
+        "{attached}"
+    );
+
+    // Before the purge: in clear nowhere, not in the files, the database
+    // pages or a backup; yet the payloads hold their digests.
+    for needle in [HANDLER_ID, HANDLER_MOBILE, REP_ID] {
+        assert_eq!(
+            plain_text_of(&h.data(), needle),
+            "",
+            "{needle} before the purge"
+        );
+        assert_eq!(
+            backup_holds(needle),
+            "",
+            "{needle} in a backup before the purge"
+        );
+    }
+    let created = outbox(&h)
+        .into_iter()
+        .find(|r| r["kind"] == "order.created")
+        .unwrap();
+    let id_in_payload = created["payload"]["data"]["order"]["application"]["handler"]["id_number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        id_in_payload.starts_with("sd:") && id_in_payload.len() == 67,
+        "{id_in_payload}"
+    );
+    assert_eq!(created["payload_version"], 2);
+
+    // The central gets the values as disclosures, checked against the
+    // digests, and keeps them; its payloads hold only the digests.
+    rig.sync(&h).ok();
+    let kept = rig.pg.psql(&format!(
+        "SELECT count(*) FROM records WHERE station_id = '{station}' AND disclosures::text LIKE '%{HANDLER_ID}%'"
+    ));
+    assert!(kept.trim().parse::<i64>().unwrap() >= 2, "{kept}");
+    let leaked = rig.pg.psql(&format!(
+        "SELECT count(*) FROM records WHERE station_id = '{station}' AND payload::text LIKE '%{HANDLER_ID}%'"
+    ));
+    assert_eq!(leaked.trim(), "0");
+
+    // Acknowledged, but the catalog keeps personal data 30 days.
+    let r = h.ctl(&["purge"]).ok();
+    assert_eq!(r["purged"], serde_json::json!([]), "{r}");
+    assert_eq!(r["retention_days"], 30);
+
+    // The central publishes a catalog that keeps it 0 days; the next
+    // purge takes both orders.
+    let catalog = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../catalog/catalog.toml"
+    ))
+    .unwrap()
+    .replacen("version = 5", "version = 6", 1)
+    .replacen("personal_data_days = 30", "personal_data_days = 0", 1);
+    let cat_file = h.dir.path().join("catalog-v6.toml");
+    std::fs::write(&cat_file, catalog).unwrap();
+    rig.admin(&["catalog-publish", cat_file.to_str().unwrap()]);
+    rig.sync(&h).ok();
+    // A third order, not yet synced, is kept.
+    burst(&h, 1);
+    let r = h.ctl(&["purge"]).ok();
+    let mut purged: Vec<String> = serde_json::from_value(r["purged"].clone()).unwrap();
+    purged.sort();
+    assert_eq!(purged, numbers, "{r}");
+    assert_eq!(r["counts"]["sealed"], 1, "{r}");
+    assert_eq!(r["counts"]["unsealed"], 0, "{r}");
+
+    // After: nowhere, the scans gone, the order says so, the trail holds.
+    for needle in [HANDLER_ID, HANDLER_MOBILE, REP_ID] {
+        // The unsynced third order still holds it, encrypted.
+        assert_eq!(
+            plain_text_of(&h.data(), needle),
+            "",
+            "{needle} after the purge"
+        );
+        assert_eq!(
+            backup_holds(needle),
+            "",
+            "{needle} in a backup after the purge"
+        );
+    }
+    assert!(!std::path::Path::new(attached["original"].as_str().unwrap()).exists());
+    let shown = h.ctl(&["order", "show", &numbers[0]]).ok();
+    assert!(shown["personal_data_purged_at"].is_string(), "{shown}");
+    assert_eq!(shown["application"]["handler"]["id_number"], "");
+    assert_eq!(
+        shown["application"]["organization"]["uscc"],
+        "91500000MA5U8K2T0A"
+    );
+    assert_eq!(
+        shown["history"].as_array().unwrap().last().unwrap()["action"],
+        "order.purged"
+    );
+    let v = h.ctl(&["audit", "verify"]).ok();
+    assert_eq!(
+        (v["ok"].as_bool(), v["keys_checked"].as_bool()),
+        (Some(true), Some(true)),
+        "{v}"
+    );
+    // The central takes the purge records, and the third order.
+    let s = rig.sync(&h).ok();
+    assert_eq!(s["sync"]["pending"], 0, "{s}");
+    let purges = rig.pg.psql(&format!(
+        "SELECT count(*) FROM records WHERE station_id = '{station}' AND kind = 'order.purged' AND disclosures IS NULL"
+    ));
+    assert_eq!(purges.trim(), "2");
+
+    // A station whose database was edited to disclose another person's
+    // ID number for the fourth order, unencrypted as a station without a
+    // token keeps it (an encrypted value edited does not even decrypt at
+    // the station): the central refuses the batch and stores nothing of it.
+    burst(&h, 1);
+    let db = rusqlite::Connection::open(h.data().join("station.db")).unwrap();
+    let subject: String = db
+        .query_row(
+            "SELECT personal_subject FROM outbox WHERE personal IS NOT NULL
+             ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let lie = serde_json::json!([{"salt": "00000000000000000000000000000000",
+        "field": "handler.id_number", "value": "110105194912310037"}]);
+    let mut blob = vec![0u8];
+    blob.extend_from_slice(lie.to_string().as_bytes());
+    db.execute(
+        "UPDATE personal_keys SET sealed = 0 WHERE subject = ?1",
+        [&subject],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE outbox SET personal = ?1 WHERE personal_subject = ?2",
+        (&blob, &subject),
+    )
+    .unwrap();
+    drop(db);
+    let before = rig.records(&station).len();
+    let r = rig.sync(&h).refused("central_disclosure_mismatch");
+    assert!(r["error"].to_string().contains("个人信息"), "{r}");
+    assert_eq!(rig.records(&station).len(), before, "nothing stored");
+}
+
+fn rand_suffix() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}

@@ -112,7 +112,7 @@ fn outbox_and_audit_grow_together_and_roll_back_together() {
         "UUIDv7 ids sort in time order"
     );
     assert_eq!(pending[0].payload["station_id"], s.station_id());
-    assert_eq!(pending[0].payload_version, 1);
+    assert_eq!(pending[0].payload_version, crate::journal::PAYLOAD_VERSION);
     let report = s.verify_audit().unwrap();
     assert!(report.ok);
     assert_eq!(report.rows, 3);

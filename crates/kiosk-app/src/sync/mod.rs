@@ -201,6 +201,7 @@ impl SyncError {
                 refusal::CERTIFICATE_EXPIRED => "central_certificate_expired",
                 refusal::CLOCK_SKEW => "central_clock_skew",
                 refusal::SEQUENCE_CONFLICT => "central_sequence_conflict",
+                refusal::DISCLOSURE_MISMATCH => "central_disclosure_mismatch",
                 refusal::HISTORY_DIVERGED => "central_history_diverged",
                 refusal::BAD_SEAL => "central_bad_seal",
                 refusal::UNAVAILABLE => "central_unavailable",
