@@ -302,6 +302,9 @@ pub struct OrderDto {
     /// The certificate it replaced or revoked was another CA's: revoked
     /// here, pending at the central until the next sync.
     pub revocation_pending_at_central: bool,
+    /// When the order's personal data (ID numbers, phones, addresses,
+    /// scans) was purged after its retention; those fields are empty.
+    pub personal_data_purged_at: Option<String>,
     pub reason: Option<String>,
     /// Whether the key work writes a seal the clerk approved (optional:
     /// else the replaced certificate's seal).

@@ -247,6 +247,7 @@ pub fn order(st: &Station, o: &Order) -> IpcResult<OrderDto> {
         writes_blank_key: d.writes_blank_key,
         certificate_serial: d.certificate_serial.clone(),
         revocation_pending_at_central: d.revocation_pending_at_central,
+        personal_data_purged_at: d.personal_data_purged_at.clone(),
         reason: o.reason.clone(),
         seal_need: d.seal_need,
         seal: d.seal.as_ref().map(|(v, png)| SealDto {

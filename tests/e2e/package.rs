@@ -170,6 +170,7 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
         "etc/systemd/system/timers.target.wants/kiosk-crl.timer",
         "etc/systemd/system/timers.target.wants/kiosk-audit-seal.timer",
         "etc/systemd/system/timers.target.wants/kiosk-backup.timer",
+        "etc/systemd/system/timers.target.wants/kiosk-purge.timer",
         "etc/systemd/system/graphical.target.wants/kiosk-app.service",
         "etc/systemd/system/multi-user.target.wants/central.service",
     ] {
@@ -184,7 +185,7 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
         .filter(|n| n.starts_with("kiosk-") || n == "central.service")
         .map(|n| format!("/lib/systemd/system/{n}"))
         .collect();
-    assert_eq!(units.len(), 10, "{units:?}");
+    assert_eq!(units.len(), 12, "{units:?}");
     let mut verify = vec!["systemd-analyze", "verify"];
     verify.extend(units.iter().map(String::as_str));
     let out = root.chroot(&verify).output().expect("systemd-analyze");

@@ -1,8 +1,10 @@
 //! Durable order transitions on a real database file: p50/p99 latency of one
 //! transition (load, rules, save with its outbox and its audit row keyed in
 //! the station token, fsync), side by side with the floor under it, a bare
-//! one-row durable SQLite commit on the same disk and settings. Then
-//! database bytes per completed order.
+//! one-row durable SQLite commit on the same disk and settings. Then scan
+//! intake (a 1240×1754 JPEG checked, turned upright, downscaled, stored
+//! with its thumbnail and original, and recorded), and database bytes per
+//! completed order.
 //!
 //! Run: cargo bench -p kiosk-app --bench store [-- ORDERS]
 
@@ -78,6 +80,24 @@ fn main() {
     let db_bytes = std::fs::metadata(station_dir.join(kiosk_app::DB_FILE))
         .unwrap()
         .len();
+    // Scan intake, after the size was taken: one A4 scan on each of as
+    // many new orders as a sixth of the orders' count.
+    let scan = dir.path().join("scan.jpg");
+    let (sheet, _) = kiosk_forms::synthetic::stamped_sheet(1240, 1754, 7);
+    sheet.save(&scan).unwrap();
+    let mut station = Station::open(&station_dir, Arc::new(SystemClock)).unwrap();
+    station.key_audit(&cfg);
+    let clerk = kiosk_app::demo::scratch_session(&mut station).expect("scratch session");
+    let mut scans = Vec::new();
+    for _ in 0..(orders / 6).max(10) {
+        let order = station.create_order(APPLICATION_JSON, &clerk).unwrap();
+        let t = Instant::now();
+        station
+            .attach_scan(&order.id, &order.checklist[0].id, &scan, &clerk)
+            .unwrap();
+        scans.push(t.elapsed());
+    }
+    drop(station);
     let empty = {
         let d = dir.path().join("empty");
         drop(Station::open(&d, Arc::new(SystemClock)).unwrap());
@@ -108,6 +128,12 @@ fn main() {
         "ratio transition/bare commit: p50 {:.2}x  p99 {:.2}x",
         ms(t50) / ms(f50),
         ms(t99) / ms(f99)
+    );
+    println!(
+        "scan intake          p50 {:>8.3} ms  p99 {:>8.3} ms  ({} scans)",
+        ms(pct(&scans, 50.0)),
+        ms(pct(&scans, 99.0)),
+        scans.len()
     );
     let (a50, a99) = (pct(&alone, 50.0), pct(&alone, 99.0));
     println!(

@@ -55,6 +55,8 @@ pub struct DeskOrder {
     /// revoked here, pending at the central until a sync (see
     /// [`Station::revocation_pending_at_central`]).
     pub revocation_pending_at_central: bool,
+    /// When the order's personal data and scans were purged.
+    pub personal_data_purged_at: Option<String>,
 }
 
 impl Station {
@@ -90,6 +92,7 @@ impl Station {
             writes_blank_key: writes_blank_key(op),
             certificate_serial,
             revocation_pending_at_central: self.revocation_pending_at_central(&order)?,
+            personal_data_purged_at: self.personal_data_purged_at(&order.id)?,
             order,
         })
     }

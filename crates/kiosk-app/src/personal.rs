@@ -100,6 +100,14 @@ impl Station {
         Ok(self.store().personal_state(order_id)?)
     }
 
+    /// When the order's personal data was purged, if it was.
+    pub fn personal_data_purged_at(&self, order_id: &str) -> Result<Option<String>, AppError> {
+        Ok(match self.store().personal_state(order_id)? {
+            PersonalState::Purged { at } => Some(at),
+            _ => None,
+        })
+    }
+
     /// How many orders keep personal data encrypted, unencrypted, or
     /// purged.
     pub fn personal_counts(&self) -> Result<PersonalCounts, AppError> {

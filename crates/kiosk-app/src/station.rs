@@ -274,10 +274,7 @@ impl Station {
             state_zh: order.state.label_zh(),
             history: self.store.order_history(&order.id)?,
             revocation_pending_at_central: self.revocation_pending_at_central(&order)?,
-            personal_data_purged_at: match self.store.personal_state(&order.id)? {
-                kiosk_store::PersonalState::Purged { at } => Some(at),
-                _ => None,
-            },
+            personal_data_purged_at: self.personal_data_purged_at(&order.id)?,
             order,
         })
     }

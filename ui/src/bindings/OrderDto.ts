@@ -22,7 +22,12 @@ writes_blank_key: boolean, certificate_serial: string | null,
  * The certificate it replaced or revoked was another CA's: revoked
  * here, pending at the central until the next sync.
  */
-revocation_pending_at_central: boolean, reason: string | null, 
+revocation_pending_at_central: boolean, 
+/**
+ * When the order's personal data (ID numbers, phones, addresses,
+ * scans) was purged after its retention; those fields are empty.
+ */
+personal_data_purged_at: string | null, reason: string | null, 
 /**
  * Whether the key work writes a seal the clerk approved (optional:
  * else the replaced certificate's seal).
