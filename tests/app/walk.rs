@@ -294,8 +294,14 @@ async fn clerk_intake(ui: &Ui, code: &str, receipt: Option<&str>, scan: Option<&
     ui.wait("#order[data-state=awaiting-production]").await;
 }
 
+/// The station the app runs, opened as every front end opens it: with its
+/// token, which personal data needs to be read.
 fn station(dir: &Path) -> Station {
-    Station::open(dir, Arc::new(SystemClock)).expect("station")
+    let mut st = Station::open(dir, Arc::new(SystemClock)).expect("station");
+    if let Ok(cfg) = st.key_config() {
+        st.key_audit(&cfg);
+    }
+    st
 }
 
 /// The whole walk-through; `probe` is called with the app still open at

@@ -380,18 +380,33 @@ mod tests {
     }
 
     #[test]
-    fn a_sealed_order_is_not_read_without_its_token_and_an_altered_value_is_refused() {
+    fn a_sealed_order_is_not_read_nor_a_new_one_written_without_its_token_and_an_altered_value_is_refused(
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let mut st = Station::open(dir.path(), Arc::new(crate::SystemClock)).unwrap();
         software_token(&mut st);
         let clerk = scratch_session(&mut st).unwrap();
         let order = st.create_order(APPLICATION_JSON, &clerk).unwrap();
         drop(st);
-        // No token: refused, and nothing guessed.
-        let st = Station::open(dir.path(), Arc::new(crate::SystemClock)).unwrap();
+        // No token: refused, and nothing guessed; nor is a new order
+        // written in clear by a process without the token.
+        let mut st = Station::open(dir.path(), Arc::new(crate::SystemClock)).unwrap();
         assert_eq!(
             st.order(&order.id).unwrap_err().code(),
             "personal_key_unavailable"
+        );
+        let clerk = scratch_session(&mut st).unwrap();
+        let before = st.list_orders(None, 100).unwrap().len();
+        assert_eq!(
+            st.create_order(APPLICATION_JSON, &clerk)
+                .unwrap_err()
+                .code(),
+            "personal_key_unavailable"
+        );
+        assert_eq!(
+            st.list_orders(None, 100).unwrap().len(),
+            before,
+            "nothing written"
         );
         drop(st);
         // Another token (another master): the values do not decrypt.

@@ -15,7 +15,9 @@
 //!
 //! A station whose token is not set up has no keyer that gives a key: its
 //! disclosures are kept unencrypted (`sealed = 0`), reported by
-//! [`Store::personal_counts`], and purged the same way.
+//! [`Store::personal_counts`], and purged the same way. Once a station has
+//! sealed one order, a process that cannot use the token writes no more
+//! personal data (`personal_key_unavailable`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -210,6 +212,16 @@ fn key_of(
                 Some(k) => k(&n).map_err(StoreError::Rejected)?.is_some(),
                 None => false,
             };
+            // Once a station sealed personal data, a process without the
+            // token (no PIN, no keyer) may not write it in clear.
+            if !sealed {
+                let ever: bool = conn
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM personal_keys WHERE sealed = 1)")?
+                    .query_row([], |r| r.get(0))?;
+                if ever {
+                    return Err(no_key(subject));
+                }
+            }
             conn.prepare_cached(
                 "INSERT INTO personal_keys (subject, nonce, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
             )?
