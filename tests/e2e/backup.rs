@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::support::{ctl, file, tool};
 
-fn sh(script: &str) -> String {
+/// Runs `script` with `sh -c`; it must succeed.
+pub(crate) fn sh(script: &str) -> String {
     tool("sh", &["-c", script])
 }
 

@@ -128,6 +128,22 @@ impl Rig {
         Central::start_with(&url, &self.tls, "127.0.0.1:0", self.max_skew, &[arg])
     }
 
+    /// Publishes the shipped catalog as version 6 with one edit
+    /// (`from`, `to`), written under `dir`; returns its file.
+    fn publish_catalog_v6(&self, dir: &std::path::Path, (from, to): (&str, &str)) -> PathBuf {
+        let catalog = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../catalog/catalog.toml"
+        ))
+        .unwrap()
+        .replacen("version = 5", "version = 6", 1);
+        assert!(catalog.contains(from), "{from}");
+        let cat_file = dir.join("catalog-v6.toml");
+        std::fs::write(&cat_file, catalog.replacen(from, to, 1)).unwrap();
+        self.admin(&["catalog-publish", cat_file.to_str().unwrap()]);
+        cat_file
+    }
+
     /// Every record the central holds for `station`, oldest first.
     fn records(&self, station: &str) -> Vec<Value> {
         let out = self.pg.psql(&format!(
@@ -278,16 +294,7 @@ fn round_trip_of_orders_keys_catalog_decisions_and_station_certificate() {
         .ctl(&["fee", "--provider", "ezca", "--operation", "new"])
         .ok();
     assert_eq!(before["total_fen"], 48000, "{before}");
-    let catalog = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../catalog/catalog.toml"
-    ))
-    .unwrap()
-    .replacen("version = 5", "version = 6", 1)
-    .replacen("amount_fen = 48000", "amount_fen = 52000", 1);
-    let cat_file = h.dir.path().join("catalog-v6.toml");
-    std::fs::write(&cat_file, catalog).unwrap();
-    rig.admin(&["catalog-publish", cat_file.to_str().unwrap()]);
+    rig.publish_catalog_v6(h.dir.path(), ("amount_fen = 48000", "amount_fen = 52000"));
     // A renewed station sub-CA certificate, for the same key.
     let renewed = central_signs(&central_dir, &csr, "3000", "renewed.pem");
     rig.admin(&[
@@ -1111,16 +1118,7 @@ fn what_a_central_publishes_is_taken_only_when_signed_under_the_pinned_ca() {
             .clone()
     };
     assert_eq!(fee(), 48000);
-    let catalog = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../catalog/catalog.toml"
-    ))
-    .unwrap()
-    .replacen("version = 5", "version = 6", 1)
-    .replacen("amount_fen = 48000", "amount_fen = 1", 1);
-    let cat_file = a.dir.path().join("catalog-v6.toml");
-    std::fs::write(&cat_file, catalog).unwrap();
-    rig.admin(&["catalog-publish", cat_file.to_str().unwrap()]);
+    let cat_file = rig.publish_catalog_v6(a.dir.path(), ("amount_fen = 48000", "amount_fen = 1"));
 
     // A central that answers over the pinned TLS but signs what it
     // publishes with a key of its own making: nothing is taken.
@@ -2011,20 +2009,11 @@ fn personal_data_is_encrypted_at_rest_kept_by_the_central_and_purged_when_the_ca
             .to_string();
         let into = h.dir.path().join(format!("opened-{}", rand_suffix()));
         std::fs::create_dir_all(&into).unwrap();
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "age -d -i {} {file} | tar -x -C {}",
-                identity.display(),
-                into.display()
-            ))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::backup::sh(&format!(
+            "age -d -i {} {file} | tar -x -C {}",
+            identity.display(),
+            into.display()
+        ));
         plain_text_of(&into, needle)
     };
 
@@ -2109,16 +2098,10 @@ fn personal_data_is_encrypted_at_rest_kept_by_the_central_and_purged_when_the_ca
 
     // The central publishes a catalog that keeps it 0 days; the next
     // purge takes both orders.
-    let catalog = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../catalog/catalog.toml"
-    ))
-    .unwrap()
-    .replacen("version = 5", "version = 6", 1)
-    .replacen("personal_data_days = 30", "personal_data_days = 0", 1);
-    let cat_file = h.dir.path().join("catalog-v6.toml");
-    std::fs::write(&cat_file, catalog).unwrap();
-    rig.admin(&["catalog-publish", cat_file.to_str().unwrap()]);
+    rig.publish_catalog_v6(
+        h.dir.path(),
+        ("personal_data_days = 30", "personal_data_days = 0"),
+    );
     rig.sync(&h).ok();
     // A third order, not yet synced, is kept.
     burst(&h, 1);
