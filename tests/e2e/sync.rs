@@ -2082,10 +2082,18 @@ fn personal_data_is_encrypted_at_rest_kept_by_the_central_and_purged_when_the_ca
     // The central gets the values as disclosures, checked against the
     // digests, and keeps them; its payloads hold only the digests.
     rig.sync(&h).ok();
-    let kept = rig.pg.psql(&format!(
-        "SELECT count(*) FROM records WHERE station_id = '{station}' AND disclosures::text LIKE '%{HANDLER_ID}%'"
-    ));
-    assert!(kept.trim().parse::<i64>().unwrap() >= 2, "{kept}");
+    let at_central = || rig.admin(&["order", "--station", &station, "--order", &numbers[0]]);
+    let kept = at_central();
+    let handler = &kept["order"]["application"]["handler"];
+    assert_eq!(
+        (&handler["id_number"], &handler["mobile"]),
+        (
+            &serde_json::json!(HANDLER_ID),
+            &serde_json::json!(HANDLER_MOBILE)
+        ),
+        "{kept}"
+    );
+    assert_eq!(kept["purged_at_station"], Value::Null);
     let leaked = rig.pg.psql(&format!(
         "SELECT count(*) FROM records WHERE station_id = '{station}' AND payload::text LIKE '%{HANDLER_ID}%'"
     ));
@@ -2151,6 +2159,14 @@ fn personal_data_is_encrypted_at_rest_kept_by_the_central_and_purged_when_the_ca
         "SELECT count(*) FROM records WHERE station_id = '{station}' AND kind = 'order.purged' AND disclosures IS NULL"
     ));
     assert_eq!(purges.trim(), "2");
+    // The central still holds the applicant's record, and knows the
+    // station's copy is gone.
+    let kept = at_central();
+    assert_eq!(
+        kept["order"]["application"]["handler"]["id_number"],
+        HANDLER_ID
+    );
+    assert!(kept["purged_at_station"].is_string(), "{kept}");
 
     // A station whose database was edited to disclose another person's
     // ID number for the fourth order, unencrypted as a station without a

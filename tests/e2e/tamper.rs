@@ -264,12 +264,33 @@ fn rows_written_without_the_station_token_are_named_unkeyed() {
     let h = crate::keys::Hsm::new();
     let app = h.dir.path().join("app.json");
     std::fs::write(&app, kiosk_app::demo::APPLICATION_JSON).unwrap();
-    let keyed = h.ctl(&["order", "create", app.to_str().unwrap()]).ok();
+    h.ctl(&["order", "create", app.to_str().unwrap()]).ok();
+    let keyed = h
+        .ctl(&["stock", "add", "--serial", "K0001", "--model", "softhsm2"])
+        .ok();
     let before = crate::support::counts(&h.data()).2;
     // Our own binary, run where the station token's PIN is not at hand
     // (a copy of the data directory, a shell without the service's
-    // credentials): its rows carry no keyed value.
-    let other = kioskctl_with_pin(&h, None, &["order", "create", app.to_str().unwrap()]).ok();
+    // credentials). It writes no personal data, which the station
+    // sealed with its token before, in clear: refused, nothing written.
+    let r = kioskctl_with_pin(&h, None, &["order", "create", app.to_str().unwrap()]);
+    assert_eq!(
+        r.json["error"]["code"], "personal_key_unavailable",
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        crate::support::counts(&h.data()).2,
+        before,
+        "nothing written"
+    );
+    // What it may write carries no keyed value.
+    let other = kioskctl_with_pin(
+        &h,
+        None,
+        &["stock", "add", "--serial", "K0002", "--model", "softhsm2"],
+    )
+    .ok();
     let after = crate::support::counts(&h.data()).2;
     assert!(after > before);
     let r = h.ctl(&["audit", "verify"]);
@@ -279,7 +300,7 @@ fn rows_written_without_the_station_token_are_named_unkeyed() {
         .collect();
     assert_eq!(findings, expected, "{}", r.stdout);
     assert!(r.stderr.contains("密钥校验值"), "{}", r.stderr);
-    assert_ne!(keyed["id"], other["id"]);
+    assert_ne!(keyed["serial"], other["serial"]);
 }
 
 #[test]

@@ -182,6 +182,46 @@ pub async fn decide(
     )
 }
 
+/// The newest whole copy of an order the station sent (its creation, an
+/// amendment or its end), with its disclosures put back in place of the
+/// digests, and when the station purged its own copy.
+pub async fn order(pool: &Pool, station: &str, order: &str) -> Result<Value> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT kind, payload, disclosures, created_at::text FROM records
+             WHERE station_id = $2 AND kind LIKE 'order.%'
+               AND (payload->>'subject' = $1 OR payload->'data'->>'number' = $1
+                    OR payload->'data'->'order'->>'number' = $1)
+             ORDER BY seq DESC",
+            &[&order, &station],
+        )
+        .await?;
+    let purged_at = rows
+        .iter()
+        .find(|r| r.get::<_, String>(0) == "order.purged")
+        .map(|r| r.get::<_, String>(3));
+    let Some(whole) = rows.iter().find(|r| {
+        r.get::<_, Value>(1)["data"]
+            .get("order")
+            .is_some_and(Value::is_object)
+    }) else {
+        bail!("order {order} of station {station} is not known at the central (not synced yet?)");
+    };
+    let mut body = whole.get::<_, Value>(1)["data"]["order"].clone();
+    let disclosures: Vec<kiosk_sync::personal::Disclosure> = whole
+        .get::<_, Option<Value>>(2)
+        .map(serde_json::from_value)
+        .transpose()?
+        .unwrap_or_default();
+    // Checked on arrival; a marker without its disclosure stays visible.
+    kiosk_sync::personal::restore(&mut body, &disclosures, "（未披露）");
+    Ok(
+        json!({ "station": station, "order": body, "from_record": whole.get::<_, String>(0),
+               "purged_at_station": purged_at }),
+    )
+}
+
 /// Writes `central-tls.pem` and `central-tls.key` into `out`.
 pub fn tls_init(hosts: &[String], out: &Path) -> Result<()> {
     std::fs::create_dir_all(out)?;

@@ -124,6 +124,16 @@ enum Cmd {
         #[arg(long, default_value = "central")]
         by: String,
     },
+    /// An order as the station last sent it whole, with the personal
+    /// values its disclosures give (the CA's record of the applicant),
+    /// and whether the station has purged its own copy.
+    Order {
+        #[arg(long)]
+        station: String,
+        /// Order id or number (at that station).
+        #[arg(long)]
+        order: String,
+    },
     /// Stations, last sync and backlog, as JSON.
     Status,
 }
@@ -301,6 +311,7 @@ async fn run() -> Result<()> {
             )
             .await?
         }
+        Cmd::Order { station, order } => admin::order(&pool, &station, &order).await?,
         Cmd::Status => server::station_status(&pool)
             .await
             .map_err(|_| anyhow::anyhow!("cannot read the status"))?,

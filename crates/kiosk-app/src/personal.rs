@@ -349,6 +349,17 @@ mod tests {
             "the company stays"
         );
         assert!(!attached.original.exists(), "the scans are gone");
+        // A returning company is still offered its name and legal
+        // representative, no longer the handler's address.
+        let offered = st
+            .returning_company(&order.application.organization.uscc)
+            .unwrap()
+            .unwrap();
+        assert_eq!(offered.mailing_address, None);
+        assert_eq!(
+            offered.legal_representative.as_deref(),
+            Some(order.application.organization.legal_representative.as_str())
+        );
         assert_eq!(
             st.personal_file(&order.id, &attached.original)
                 .unwrap_err()

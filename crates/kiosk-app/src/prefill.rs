@@ -87,7 +87,9 @@ impl Station {
             uscc: o.uscc.clone(),
             name: o.name.clone(),
             legal_representative: Some(o.legal_representative.clone()),
-            mailing_address: Some(order.application.handler.mailing_address.clone()),
+            // Empty once the order's personal data was purged.
+            mailing_address: Some(order.application.handler.mailing_address.clone())
+                .filter(|a| !a.is_empty()),
             source: PrefillSource::LastOrder,
         }))
     }
