@@ -1813,6 +1813,16 @@ fn a_replacement_station_gets_its_master_from_the_central_and_unlocks_a_key_the_
         &[],
     )
     .refused("master_not_for_this_token");
+    // A file whose wrapped master was mangled in transit is named as such.
+    let mut mangled = lying.clone();
+    mangled["wrapped"] = "not base64 at all!".into();
+    let mangled_file = b.dir.path().join("mangled-master.json");
+    std::fs::write(&mangled_file, mangled.to_string()).unwrap();
+    b.boss(
+        &["ca", "master-import", mangled_file.to_str().unwrap()],
+        &[],
+    )
+    .refused("master_unreadable");
 
     // A clerk alone cannot import a master.
     let clerk_alone = b.ctl(&["ca", "master-import", req_file.as_str()]);

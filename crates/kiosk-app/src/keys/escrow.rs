@@ -141,7 +141,19 @@ impl Station {
         }
         let wrapped = base64::engine::general_purpose::STANDARD
             .decode(w.wrapped.trim())
-            .unwrap_or_default();
+            .map_err(|e| {
+                refuse(
+                    "master_unreadable",
+                    (
+                        format!("{} 中的主密钥不是 Base64 编码（{e}）", file.display()),
+                        "请使用中心 central station master 生成的文件，勿改动",
+                    ),
+                    (
+                        format!("the master in {} is not Base64 ({e})", file.display()),
+                        "use the file `central station master` wrote, unchanged",
+                    ),
+                )
+            })?;
         let master = s.unwrap_secret(MASTER_UNWRAP, &wrapped, MASTER).map_err(|e| {
             refuse(
                 "master_not_for_this_token",
