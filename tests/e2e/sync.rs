@@ -197,14 +197,33 @@ fn burst(h: &Hsm, orders: u32) {
     assert_eq!(r.code, 0, "order-burst: {}{}", r.stdout, r.stderr);
 }
 
-#[test]
-fn round_trip_of_orders_keys_catalog_decisions_and_station_certificate() {
+/// A production station whose sub-CA the central CA certified, registered
+/// at a new central: the station, the central CA's directory, the
+/// station's CSR, the rig and the station's id.
+fn registered_station() -> (Hsm, PathBuf, String, Rig, String) {
     let (h, central_dir, csr) = production_station();
     let bundle = central_signs(&central_dir, &csr, "1825", "bundle.pem");
     h.boss(&["ca", "import", bundle.to_str().unwrap()], &[])
         .ok();
     let rig = Rig::new(300);
     let station = rig.register(&h);
+    (h, central_dir, csr, rig, station)
+}
+
+/// Backups of `h` encrypted to a new operator key: its identity file.
+fn backups_to_operator(h: &Hsm) -> PathBuf {
+    let (identity, public) = crate::backup::operator_key(h.dir.path(), "operator");
+    std::fs::write(
+        h.data().join("backup-recipients.txt"),
+        format!("{public}\n"),
+    )
+    .unwrap();
+    identity
+}
+
+#[test]
+fn round_trip_of_orders_keys_catalog_decisions_and_station_certificate() {
+    let (h, central_dir, csr, rig, station) = registered_station();
 
     // Real records: a personalized key, a revocation, an order that needs
     // the central's review (a renewal expired for more than a year).
@@ -1644,18 +1663,8 @@ fn restored(h: &Hsm, backup: &str, identity: &std::path::Path) {
 
 #[test]
 fn a_station_restored_from_its_newest_backup_syncs_on_and_a_stale_one_is_stopped() {
-    let (h, central_dir, csr) = production_station();
-    let bundle = central_signs(&central_dir, &csr, "1825", "bundle.pem");
-    h.boss(&["ca", "import", bundle.to_str().unwrap()], &[])
-        .ok();
-    let rig = Rig::new(300);
-    rig.register(&h);
-    let (identity, public) = crate::backup::operator_key(h.dir.path(), "operator");
-    std::fs::write(
-        h.data().join("backup-recipients.txt"),
-        format!("{public}\n"),
-    )
-    .unwrap();
+    let (h, _, _, rig, _) = registered_station();
+    let identity = backups_to_operator(&h);
     let out = h.dir.path().join("backups");
     let backup = || {
         h.ctl(&["backup", "create", "--to", out.to_str().unwrap()])
@@ -1995,18 +2004,8 @@ fn jpeg_with_comment(text: &str) -> Vec<u8> {
 
 #[test]
 fn personal_data_is_encrypted_at_rest_kept_by_the_central_and_purged_when_the_catalog_says() {
-    let (h, central_dir, csr) = production_station();
-    let bundle = central_signs(&central_dir, &csr, "1825", "bundle.pem");
-    h.boss(&["ca", "import", bundle.to_str().unwrap()], &[])
-        .ok();
-    let rig = Rig::new(300);
-    let station = rig.register(&h);
-    let (identity, public) = crate::backup::operator_key(h.dir.path(), "operator");
-    std::fs::write(
-        h.data().join("backup-recipients.txt"),
-        format!("{public}\n"),
-    )
-    .unwrap();
+    let (h, _, _, rig, station) = registered_station();
+    let identity = backups_to_operator(&h);
     let backups = h.dir.path().join("backups");
     // Every file of a new backup, decrypted by Debian's age and unpacked
     // by GNU tar, searched like the data directory.
