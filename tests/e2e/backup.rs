@@ -1,6 +1,7 @@
 //! Backups while orders are written, opened by Debian's `age` and GNU tar,
 //! and restored onto a new data directory whose token came from the dead
-//! machine; and every way a restore must refuse.
+//! machine; every way a restore must refuse; and a database of the previous
+//! schema, backed up as it is, then migrated.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -417,5 +418,98 @@ fn a_restore_refuses_the_wrong_key_a_damaged_or_forged_backup_a_newer_program_an
         left.len(),
         2,
         "the backup just written and the other station's: {left:?}"
+    );
+}
+
+/// The database a station of schema 16 left (`tests/fixtures/schema-16`).
+const SCHEMA_16: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/schema-16/station.db");
+
+fn user_version(db: &Path) -> i64 {
+    tool("sqlite3", &[db.to_str().unwrap(), "PRAGMA user_version"])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_database_of_the_previous_schema_is_backed_up_as_it_is_then_migrated_and_verifies() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let db = data.join(kiosk_app::DB_FILE);
+    std::fs::copy(SCHEMA_16, &db).unwrap();
+    assert_eq!(user_version(&db), 16);
+    let (identity, public) = operator_key(d.path(), "operator");
+    std::fs::write(data.join("backup-recipients.txt"), format!("{public}\n")).unwrap();
+
+    // The newer program's backup, as an upgrade takes it: the database as
+    // the older one left it, not migrated first.
+    let out = d.path().join("backups");
+    let b = ctl(&data, &["backup", "create", "--to", out.to_str().unwrap()]).ok();
+    let backup = PathBuf::from(b["file"].as_str().unwrap());
+    let manifest = open_independently(&backup, &identity, &d.path().join("opened"));
+    assert_eq!(manifest["schema_version"], 16, "{manifest}");
+    assert_eq!(
+        user_version(&d.path().join("opened").join(kiosk_app::DB_FILE)),
+        16
+    );
+    assert_eq!(user_version(&db), 16, "the live database is untouched");
+
+    // The first command of the newer program migrates it; the trail the
+    // older one wrote verifies, its orders read back whole.
+    let v = ctl(&data, &["audit", "verify"]).ok();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(user_version(&db), kiosk_store::SCHEMA_VERSION);
+    let number = tool(
+        "sqlite3",
+        &[
+            db.to_str().unwrap(),
+            "SELECT number FROM orders ORDER BY number LIMIT 1",
+        ],
+    );
+    let shown = ctl(&data, &["order", "show", number.trim()]).ok();
+    assert_eq!(shown["state"], "completed");
+    assert_eq!(
+        shown["application"]["organization"]["uscc"],
+        "91500000MA5U8K2T0A"
+    );
+    // And goes on: a new order by the account the older program's orders
+    // were taken by, whose records are of the new version.
+    let burst = Command::new(env!("CARGO_BIN_EXE_order-burst"))
+        .arg(&data)
+        .arg("1")
+        .output()
+        .unwrap();
+    assert!(
+        burst.status.success(),
+        "{}",
+        String::from_utf8_lossy(&burst.stderr)
+    );
+    assert_eq!(ctl(&data, &["audit", "verify"]).ok()["ok"], true);
+    let versions = tool(
+        "sqlite3",
+        &[
+            db.to_str().unwrap(),
+            "SELECT group_concat(DISTINCT payload_version) FROM outbox",
+        ],
+    );
+    assert_eq!(versions.trim(), "1,2");
+
+    // Rollback is a restore: the backup of schema 16 restores, and the
+    // program migrates it in turn.
+    let again = d.path().join("again");
+    let mut c = std::process::Command::new(kiosk_e2e::kioskctl());
+    c.env_remove("KIOSK_DATA_DIR")
+        .args(["--json", "--data-dir"])
+        .arg(&again)
+        .args(["backup", "restore"])
+        .arg(&backup)
+        .arg("--identity")
+        .arg(&identity);
+    crate::support::run(c).ok();
+    assert_eq!(ctl(&again, &["audit", "verify"]).ok()["ok"], true);
+    assert_eq!(
+        user_version(&again.join(kiosk_app::DB_FILE)),
+        kiosk_store::SCHEMA_VERSION
     );
 }

@@ -234,109 +234,122 @@ fn tar_header(bytes: u64) -> tar::Header {
     h
 }
 
+/// Writes an encrypted backup of the station in `data` into `to_dir`, to
+/// the recipients in `recipients_file` (else the data directory's
+/// [`BACKUP_RECIPIENTS`]), stamped `now`. Safe while other processes write
+/// orders. The station is not opened: its database is copied as it is,
+/// never migrated first, so that a newer program's backup before an
+/// upgrade holds the database as the older one left it. With `keep`, this
+/// station's other backups in `to_dir` beyond the `keep` newest are then
+/// removed ([`prune_backups`]); never the one just written, even when the
+/// clock was set back and its name sorts first.
+pub fn create(
+    data: &Path,
+    now: DateTime<Utc>,
+    to_dir: &Path,
+    recipients_file: Option<&Path>,
+    keep: Option<usize>,
+) -> Result<BackupSummary, AppError> {
+    let summary = write_backup(data, now, to_dir, recipients_file)?;
+    if let Some(keep) = keep {
+        prune_backups(to_dir, &summary.station_id, keep, &summary.file)?;
+    }
+    Ok(summary)
+}
+
 impl Station {
-    /// Writes an encrypted backup of this station into `to_dir`, to the
-    /// recipients in `recipients_file` (else the data directory's
-    /// [`BACKUP_RECIPIENTS`]). Safe while other processes write orders.
-    /// With `keep`, this station's other backups in `to_dir` beyond the
-    /// `keep` newest are then removed ([`Station::prune_backups`]); never
-    /// the one just written, even when the clock was set back and its name
-    /// sorts first.
+    /// [`create`] for this station, now.
     pub fn backup(
         &self,
         to_dir: &Path,
         recipients_file: Option<&Path>,
         keep: Option<usize>,
     ) -> Result<BackupSummary, AppError> {
-        let summary = self.write_backup(to_dir, recipients_file)?;
-        if let Some(keep) = keep {
-            self.prune_backups(to_dir, keep, &summary.file)?;
-        }
-        Ok(summary)
+        create(self.data_dir(), self.now(), to_dir, recipients_file, keep)
     }
+}
 
-    fn write_backup(
-        &self,
-        to_dir: &Path,
-        recipients_file: Option<&Path>,
-    ) -> Result<BackupSummary, AppError> {
-        let data = self.data_dir().to_path_buf();
-        let default_file = data.join(BACKUP_RECIPIENTS);
-        let recipients = recipients(recipients_file.unwrap_or(&default_file))?;
-        let now = self.now();
+fn write_backup(
+    data: &Path,
+    now: DateTime<Utc>,
+    to_dir: &Path,
+    recipients_file: Option<&Path>,
+) -> Result<BackupSummary, AppError> {
+    let data = data.to_path_buf();
+    let default_file = data.join(BACKUP_RECIPIENTS);
+    let recipients = recipients(recipients_file.unwrap_or(&default_file))?;
 
-        let temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempdir_in(&data)
-            .map_err(|e| AppError::io(data.display(), e))?;
-        let db_copy = temp.path().join(DB_FILE);
-        kiosk_store::snapshot(&data.join(DB_FILE), &db_copy)?;
-        let (station_id, schema_version, outbox_head, audit_head) = {
-            let copy = Store::open_read_only(&db_copy)?
-                .ok_or_else(|| AppError::Corrupt("the database copy vanished".into()))?;
-            (
-                copy.station_id().to_string(),
-                copy.schema_version()?,
-                copy.outbox_head()?,
-                copy.audit_head()?.0,
-            )
-        };
+    let temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempdir_in(&data)
+        .map_err(|e| AppError::io(data.display(), e))?;
+    let db_copy = temp.path().join(DB_FILE);
+    kiosk_store::snapshot(&data.join(DB_FILE), &db_copy)?;
+    let (station_id, schema_version, outbox_head, audit_head) = {
+        let copy = Store::open_read_only(&db_copy)?
+            .ok_or_else(|| AppError::Corrupt("the database copy vanished".into()))?;
+        (
+            copy.station_id().to_string(),
+            copy.schema_version()?,
+            copy.outbox_head()?,
+            copy.audit_head()?.0,
+        )
+    };
 
-        fs::create_dir_all(to_dir).map_err(|e| AppError::io(to_dir.display(), e))?;
-        let name = format!(
-            "{}{}{BACKUP_SUFFIX}",
-            backup_prefix(&station_id),
-            now.format("%Y%m%dT%H%M%S%.3fZ")
-        );
-        let file = to_dir.join(&name);
-        let partial = to_dir.join(format!("{name}.partial"));
-        let out = {
-            use std::os::unix::fs::OpenOptionsExt;
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&partial)
-                .map_err(|e| AppError::io(partial.display(), e))?
-        };
-        // A backup that fails part-way leaves no part of itself behind.
-        let written = write_archive(out, &partial, &recipients, &db_copy, &data, |files| {
-            Manifest {
-                format: FORMAT,
-                station_id: station_id.clone(),
-                created_at: now,
-                program_version: env!("CARGO_PKG_VERSION").into(),
-                schema_version,
-                outbox_head,
-                audit_head,
-                files,
-            }
-        });
-        let manifest = match written {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = fs::remove_file(&partial);
-                return Err(e);
-            }
-        };
-        fs::rename(&partial, &file).map_err(|e| AppError::io(file.display(), e))?;
-        if let Ok(d) = File::open(to_dir) {
-            let _ = d.sync_all();
-        }
-        let bytes = fs::metadata(&file)
-            .map_err(|e| AppError::io(file.display(), e))?
-            .len();
-        Ok(BackupSummary {
-            file,
-            bytes,
-            station_id,
+    fs::create_dir_all(to_dir).map_err(|e| AppError::io(to_dir.display(), e))?;
+    let name = format!(
+        "{}{}{BACKUP_SUFFIX}",
+        backup_prefix(&station_id),
+        now.format("%Y%m%dT%H%M%S%.3fZ")
+    );
+    let file = to_dir.join(&name);
+    let partial = to_dir.join(format!("{name}.partial"));
+    let out = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)
+            .map_err(|e| AppError::io(partial.display(), e))?
+    };
+    // A backup that fails part-way leaves no part of itself behind.
+    let written = write_archive(out, &partial, &recipients, &db_copy, &data, |files| {
+        Manifest {
+            format: FORMAT,
+            station_id: station_id.clone(),
             created_at: now,
+            program_version: env!("CARGO_PKG_VERSION").into(),
+            schema_version,
             outbox_head,
             audit_head,
-            files: manifest.files.len(),
-            content_bytes: manifest.files.iter().map(|f| f.bytes).sum(),
-        })
+            files,
+        }
+    });
+    let manifest = match written {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    fs::rename(&partial, &file).map_err(|e| AppError::io(file.display(), e))?;
+    if let Ok(d) = File::open(to_dir) {
+        let _ = d.sync_all();
     }
+    let bytes = fs::metadata(&file)
+        .map_err(|e| AppError::io(file.display(), e))?
+        .len();
+    Ok(BackupSummary {
+        file,
+        bytes,
+        station_id,
+        created_at: now,
+        outbox_head,
+        audit_head,
+        files: manifest.files.len(),
+        content_bytes: manifest.files.iter().map(|f| f.bytes).sum(),
+    })
 }
 
 /// The archive written into `out` (the `.partial` file): the database copy
@@ -420,36 +433,34 @@ fn write_archive(
     Ok(manifest)
 }
 
-impl Station {
-    /// Removes this station's backups in `dir` beyond the `keep` newest
-    /// (by the time in their names) and never `just_written`, which counts
-    /// as one of them; other files are left alone. Returns the files
-    /// removed.
-    pub fn prune_backups(
-        &self,
-        dir: &Path,
-        keep: usize,
-        just_written: &Path,
-    ) -> Result<Vec<PathBuf>, AppError> {
-        let prefix = backup_prefix(self.station_id());
-        let mut mine: Vec<PathBuf> = fs::read_dir(dir)
-            .map_err(|e| AppError::io(dir.display(), e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p != just_written)
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(BACKUP_SUFFIX))
-            })
-            .collect();
-        mine.sort();
-        let excess = mine.len().saturating_sub(keep.max(1) - 1);
-        let old: Vec<PathBuf> = mine.into_iter().take(excess).collect();
-        for p in &old {
-            fs::remove_file(p).map_err(|e| AppError::io(p.display(), e))?;
-        }
-        Ok(old)
+/// Removes station `station_id`'s backups in `dir` beyond the `keep`
+/// newest (by the time in their names) and never `just_written`, which
+/// counts as one of them; other files are left alone. Returns the files
+/// removed.
+pub fn prune_backups(
+    dir: &Path,
+    station_id: &str,
+    keep: usize,
+    just_written: &Path,
+) -> Result<Vec<PathBuf>, AppError> {
+    let prefix = backup_prefix(station_id);
+    let mut mine: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| AppError::io(dir.display(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p != just_written)
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(BACKUP_SUFFIX))
+        })
+        .collect();
+    mine.sort();
+    let excess = mine.len().saturating_sub(keep.max(1) - 1);
+    let old: Vec<PathBuf> = mine.into_iter().take(excess).collect();
+    for p in &old {
+        fs::remove_file(p).map_err(|e| AppError::io(p.display(), e))?;
     }
+    Ok(old)
 }
 
 /// How this station's backups are named: this prefix, the UTC time, then

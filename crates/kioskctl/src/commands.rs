@@ -191,7 +191,15 @@ pub fn run(cli: Cli) -> Result<Output, AppError> {
             recipients,
             keep,
         }) => {
-            let b = open()?.backup(&to, recipients.as_deref(), keep.map(|k| k as usize))?;
+            // Not opened: a newer kioskctl backs the database up as it is,
+            // before anything migrates it.
+            let b = kiosk_app::backup::create(
+                &data_dir,
+                clock.now(),
+                &to,
+                recipients.as_deref(),
+                keep.map(|k| k as usize),
+            )?;
             let human = format!(
                 "备份已写入 {}（{} 个文件，{} 字节，加密后 {} 字节；发件箱至 {}，审计记录至 {}）",
                 b.file.display(),
