@@ -1,7 +1,8 @@
 //! The Debian packages installed into a clean Debian 12 root made by
 //! debootstrap: the service users and their directories, the units enabled
 //! and checked by `systemd-analyze verify`, the station running as its
-//! user, an upgrade that backs up first and a downgrade refused, and the
+//! user, an upgrade over a database of the previous schema that backs it up
+//! as it is first and migrates it, a downgrade refused, and the
 //! app alone in cage (headless wlroots) showing its first screen, captured
 //! with grim. Needs root (debootstrap, chroot, mounts) and Debian's mirror.
 
@@ -231,12 +232,73 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
         format!("{public}\n"),
     )
     .unwrap();
+    // The station as the previous release left it: a database of schema
+    // 16 (tests/fixtures/schema-16).
+    let live = root.path.join("var/lib/kiosk-station");
+    for f in ["station.db-wal", "station.db-shm"] {
+        let _ = std::fs::remove_file(live.join(f));
+    }
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/schema-16/station.db"),
+        live.join("station.db"),
+    )
+    .unwrap();
+    root.run(&["chown", "kiosk:kiosk", "/var/lib/kiosk-station/station.db"]);
     let next = root.put(&station_next);
     root.run(&["dpkg", "-i", &next]);
     let backups = root.run(&["ls", "/var/backups/kiosk-station"]);
     assert!(
         backups.contains(".tar.age"),
         "no backup before the upgrade: {backups}"
+    );
+    // The backup holds the database as it was, of schema 16; the new
+    // program's first run migrates it and the trail verifies.
+    let taken = backups
+        .split_whitespace()
+        .find(|f| f.ends_with(".tar.age"))
+        .unwrap();
+    let opened = debs.path().join("opened");
+    std::fs::create_dir_all(&opened).unwrap();
+    let untar = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "age -d -i {} {}/var/backups/kiosk-station/{taken} | tar -x -C {} station.db",
+            key.display(),
+            root.path.display(),
+            opened.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        untar.status.success(),
+        "{}",
+        String::from_utf8_lossy(&untar.stderr)
+    );
+    let schema = |db: &std::path::Path| {
+        let out = Command::new("sqlite3")
+            .arg(db)
+            .arg("PRAGMA user_version")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(schema(&opened.join("station.db")), "16");
+    let v = root.run(&[
+        "runuser",
+        "-u",
+        "kiosk",
+        "--",
+        "kioskctl",
+        "--json",
+        "--data-dir",
+        "/var/lib/kiosk-station",
+        "audit",
+        "verify",
+    ]);
+    assert!(v.contains("\"ok\":true"), "{v}");
+    assert_eq!(
+        schema(&live.join("station.db")),
+        kiosk_store::SCHEMA_VERSION.to_string()
     );
     let back = root.chroot(&["dpkg", "-i", &s]).output().unwrap();
     assert!(!back.status.success(), "a downgrade went through");
