@@ -198,19 +198,22 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
     assert!(out.status.success() && said.trim().is_empty(), "{said}");
 
     // The station runs as its user in its directory.
-    let v = root.run(&[
-        "runuser",
-        "-u",
-        "kiosk",
-        "--",
-        "kioskctl",
-        "--json",
-        "--data-dir",
-        "/var/lib/kiosk-station",
-        "audit",
-        "verify",
-    ]);
-    assert!(v.contains("\"ok\":true"), "{v}");
+    let audit_verifies = || {
+        let v = root.run(&[
+            "runuser",
+            "-u",
+            "kiosk",
+            "--",
+            "kioskctl",
+            "--json",
+            "--data-dir",
+            "/var/lib/kiosk-station",
+            "audit",
+            "verify",
+        ]);
+        assert!(v.contains("\"ok\":true"), "{v}");
+    };
+    audit_verifies();
     let db = root.run(&["stat", "-c", "%U %a", "/var/lib/kiosk-station/station.db"]);
     assert!(db.starts_with("kiosk "), "{db}");
 
@@ -259,21 +262,12 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
         .unwrap();
     let opened = debs.path().join("opened");
     std::fs::create_dir_all(&opened).unwrap();
-    let untar = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "age -d -i {} {}/var/backups/kiosk-station/{taken} | tar -x -C {} station.db",
-            key.display(),
-            root.path.display(),
-            opened.display()
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        untar.status.success(),
-        "{}",
-        String::from_utf8_lossy(&untar.stderr)
-    );
+    crate::backup::sh(&format!(
+        "age -d -i {} {}/var/backups/kiosk-station/{taken} | tar -x -C {} station.db",
+        key.display(),
+        root.path.display(),
+        opened.display()
+    ));
     let schema = |db: &std::path::Path| {
         let out = Command::new("sqlite3")
             .arg(db)
@@ -283,19 +277,7 @@ fn the_packages_install_on_a_clean_debian_12_and_the_app_starts_alone_in_cage() 
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     assert_eq!(schema(&opened.join("station.db")), "16");
-    let v = root.run(&[
-        "runuser",
-        "-u",
-        "kiosk",
-        "--",
-        "kioskctl",
-        "--json",
-        "--data-dir",
-        "/var/lib/kiosk-station",
-        "audit",
-        "verify",
-    ]);
-    assert!(v.contains("\"ok\":true"), "{v}");
+    audit_verifies();
     assert_eq!(
         schema(&live.join("station.db")),
         kiosk_store::SCHEMA_VERSION.to_string()
