@@ -27,7 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -368,7 +368,84 @@ fn write_archive(
             .map_err(|e| AppError::Corrupt(format!("backup encryption: {e}")))?;
     let io_err = |e: io::Error| AppError::io(partial.display(), e);
     let sealed = encryptor.wrap_output(BufWriter::new(out)).map_err(io_err)?;
-    let mut tar = tar::Builder::new(sealed);
+    // Encrypting and writing run on a thread of their own, beside reading
+    // and hashing the files, as `tar | age` runs on two processes.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> io::Result<()> {
+            let mut sealed = sealed;
+            for chunk in rx {
+                sealed.write_all(&chunk)?;
+            }
+            let out = sealed.finish()?;
+            let out = out.into_inner().map_err(|e| e.into_error())?;
+            out.sync_all()
+        });
+        let archived = archive(
+            ToThread {
+                buf: Vec::with_capacity(CHUNK),
+                tx,
+            },
+            &io_err,
+            db_copy,
+            data,
+            manifest,
+        );
+        // The sender is gone with the archive, so the thread ends.
+        let written = writer
+            .join()
+            .map_err(|_| AppError::Corrupt("the backup's encrypting thread failed".into()))
+            .and_then(|r| r.map_err(io_err));
+        // A failed write (a full disk) is the cause when both failed.
+        written?;
+        archived
+    })
+}
+
+/// Bytes handed to another thread a chunk at a time.
+struct ToThread {
+    buf: Vec<u8>,
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl ToThread {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx
+            .send(chunk)
+            .map_err(|_| io::Error::other("the backup's encrypting thread stopped"))
+    }
+}
+
+impl Write for ToThread {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The tar stream into `to`: the database copy first, then every other
+/// file, then the manifest; returns the manifest once all was handed on.
+fn archive(
+    to: ToThread,
+    io_err: &dyn Fn(io::Error) -> AppError,
+    db_copy: &Path,
+    data: &Path,
+    manifest: impl FnOnce(Vec<ManifestFile>) -> Manifest,
+) -> Result<Manifest, AppError> {
+    let mut tar = tar::Builder::new(to);
 
     let mut files = Vec::new();
     // The database first, streamed from the private copy.
@@ -426,10 +503,8 @@ fn write_archive(
         json.as_slice(),
     )
     .map_err(io_err)?;
-    let sealed = tar.into_inner().map_err(io_err)?;
-    let out = sealed.finish().map_err(io_err)?;
-    let out = out.into_inner().map_err(|e| io_err(e.into_error()))?;
-    out.sync_all().map_err(io_err)?;
+    let mut to = tar.into_inner().map_err(io_err)?;
+    to.send().map_err(io_err)?;
     Ok(manifest)
 }
 
