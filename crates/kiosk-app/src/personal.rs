@@ -176,6 +176,11 @@ impl Station {
             self.remove_personal_files(&id, &number)?;
             purged.push(number);
         }
+        if !purged.is_empty() {
+            // The WAL held the pages before the purge: folded back and
+            // truncated, once for the run.
+            self.store().checkpoint()?;
+        }
         let swept = self.sweep_purged()?;
         Ok(PurgeReport {
             retention_days: days,

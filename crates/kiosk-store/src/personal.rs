@@ -200,21 +200,35 @@ fn key_of(
         .prepare_cached("SELECT nonce, sealed FROM personal_keys WHERE subject = ?1")?
         .query_row([subject], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let (nonce, sealed) = match (row, create) {
-        (Some((Some(n), sealed)), _) => (Zeroizing::new(n), sealed),
+    // The token's key: derived once, for a new nonce as for a stored one.
+    let (nonce, token_key) = match (row, create) {
+        (Some((Some(n), sealed)), _) => {
+            let n = Zeroizing::new(n);
+            let k = if sealed {
+                let keyer = p.keyer.as_mut().ok_or_else(|| no_key(subject))?;
+                Some(
+                    keyer(&n)
+                        .map_err(StoreError::Rejected)?
+                        .ok_or_else(|| no_key(subject))?,
+                )
+            } else {
+                None
+            };
+            (n, k)
+        }
         (Some((None, _)), _) | (None, None) => return Ok(None),
         (None, Some(now)) => {
             let mut n = Zeroizing::new(vec![0u8; 32]);
             SystemRandom::new()
                 .fill(&mut n)
                 .expect("the system's random source");
-            let sealed = match p.keyer.as_mut() {
-                Some(k) => k(&n).map_err(StoreError::Rejected)?.is_some(),
-                None => false,
+            let k = match p.keyer.as_mut() {
+                Some(keyer) => keyer(&n).map_err(StoreError::Rejected)?,
+                None => None,
             };
             // Once a station sealed personal data, a process without the
             // token (no PIN, no keyer) may not write it in clear.
-            if !sealed {
+            if k.is_none() {
                 let ever: bool = conn
                     .prepare_cached("SELECT EXISTS (SELECT 1 FROM personal_keys WHERE sealed = 1)")?
                     .query_row([], |r| r.get(0))?;
@@ -225,16 +239,12 @@ fn key_of(
             conn.prepare_cached(
                 "INSERT INTO personal_keys (subject, nonce, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute((subject, n.as_slice(), sealed, ts(now)))?;
-            (n, sealed)
+            .execute((subject, n.as_slice(), k.is_some(), ts(now)))?;
+            (n, k)
         }
     };
-    let key = if sealed {
-        let keyer = p.keyer.as_mut().ok_or_else(|| no_key(subject))?;
-        keyer(&nonce)
-            .map_err(StoreError::Rejected)?
-            .ok_or_else(|| no_key(subject))?
-    } else {
+    let sealed = token_key.is_some();
+    let key = token_key.unwrap_or_else(|| {
         let mut k = Zeroizing::new([0u8; 32]);
         k.copy_from_slice(
             &Sha256::new()
@@ -243,7 +253,7 @@ fn key_of(
                 .finalize(),
         );
         k
-    };
+    });
     let key = std::sync::Arc::new(OrderKey { key, sealed });
     if p.keys.len() >= CACHE {
         p.keys.clear();
@@ -368,14 +378,22 @@ impl Store {
     /// purge: every record of them that carries personal data was
     /// acknowledged by the central at or before `cutoff`.
     pub fn purge_due(&self, cutoff: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError> {
-        let ended: Vec<&str> = [OrderState::Completed, OrderState::Cancelled]
-            .iter()
-            .filter(|s| s.is_final())
-            .map(|s| s.as_str())
-            .collect();
-        let mut stmt = self.conn.prepare(
+        self.due(cutoff, None)
+    }
+
+    /// [`Store::purge_due`], of every order or of `only`.
+    fn due(
+        &self,
+        cutoff: DateTime<Utc>,
+        only: Option<&str>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        const ENDED: [OrderState; 2] = [OrderState::Completed, OrderState::Cancelled];
+        debug_assert!(ENDED.iter().all(|s| s.is_final()));
+        let ended: Vec<&str> = ENDED.iter().map(|s| s.as_str()).collect();
+        let mut stmt = self.conn.prepare_cached(
             "SELECT o.id, o.number FROM orders o JOIN personal_keys k ON k.subject = o.id
-             WHERE k.nonce IS NOT NULL AND o.state IN (SELECT value FROM json_each(?1))
+             WHERE (?3 IS NULL OR o.id = ?3)
+               AND k.nonce IS NOT NULL AND o.state IN (SELECT value FROM json_each(?1))
                AND o.updated_at <= ?2
                AND NOT EXISTS (SELECT 1 FROM outbox x
                                WHERE x.personal_subject = o.id AND x.acked_at IS NULL)
@@ -383,7 +401,7 @@ impl Store {
                              WHERE x.personal_subject = o.id), '') <= ?2
              ORDER BY o.updated_at",
         )?;
-        let rows = stmt.query_map((serde_json::to_string(&ended)?, ts(cutoff)), |r| {
+        let rows = stmt.query_map((serde_json::to_string(&ended)?, ts(cutoff), only), |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -392,6 +410,9 @@ impl Store {
     /// Destroys an order's personal data: its key's nonce and every
     /// encrypted value, in one transaction with the record that says so.
     /// Refused for an order not due at `cutoff` ([`Store::purge_due`]).
+    /// What SQLite freed is zeroed (`secure_delete`); the caller folds the
+    /// WAL, which held the pages before, back with [`Store::checkpoint`]
+    /// once its purges are done.
     pub fn purge_personal(
         &mut self,
         actor: &Actor,
@@ -399,8 +420,7 @@ impl Store {
         order_id: &str,
         cutoff: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let due = self.purge_due(cutoff)?;
-        let Some((_, number)) = due.into_iter().find(|(id, _)| id == order_id) else {
+        let Some((_, number)) = self.due(cutoff, Some(order_id))?.into_iter().next() else {
             return Err(StoreError::Rejected(
                 Rejection::field("order", "订单", "not_purgeable")
                     .zh(
@@ -443,10 +463,7 @@ impl Store {
                 json!({ "number": number, "purged": true }),
             )?;
             Ok(())
-        })?;
-        // What SQLite freed is zeroed (secure_delete); the WAL, which held
-        // the pages before, is folded back and truncated.
-        self.checkpoint()
+        })
     }
 }
 
